@@ -1,0 +1,41 @@
+"""The error types users see. The CLI maps every VdevalError to one line and exit code 2."""
+from __future__ import annotations
+
+
+class VdevalError(Exception):
+    """A problem the user can fix. str(err) is one line: what is wrong, and what to do."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(message if not hint else f"{message} ({hint})")
+
+
+class SuiteError(VdevalError):
+    """A suite file that cannot be read or does not validate."""
+
+
+class VideoReadError(VdevalError):
+    """A video file that cannot be decoded into frames."""
+
+
+class WeightsError(VdevalError):
+    """Missing, corrupt or mismatched model weights."""
+
+
+class CheckpointError(WeightsError):
+    """A reference-model checkpoint that is missing, corrupt or of another architecture."""
+
+
+class FeatureError(VdevalError):
+    """Features that a metric cannot use (NaN, wrong shape, too few clips)."""
+
+
+class ResultsError(VdevalError):
+    """Results files that cannot be read or compared."""
+
+
+class UnknownNameError(VdevalError):
+    """A registry lookup for a name that does not exist; carries the closest valid name."""

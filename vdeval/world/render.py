@@ -1,0 +1,135 @@
+"""Rendering scenes into pixels with exact ground truth (masks, positions, optical flow).
+
+All motion is by whole pixels per frame and shapes are hard-edged, so the ground-truth flow
+warps frame t+1 exactly onto frame t wherever a pixel stays visible.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from vdeval.video import Video
+from vdeval.world.scene import COLORS, DIRECTIONS, SIZES, SPEEDS, Scene, WorldSpec, caption_of, sample_scene
+
+
+@dataclass
+class WorldClip:
+    """A rendered clip with its caption and exact ground truth.
+
+    masks: bool (T, n_objects, H, W), each object's full silhouette;
+    positions: float32 (T, n_objects, 2), object centres (x, y) in pixels;
+    flow: float32 (T-1, H, W, 2), forward flow (dx, dy) from frame t to t+1 of the visible surface.
+    """
+
+    video: Video
+    caption: str
+    scene: Scene
+    spec: WorldSpec
+    masks: np.ndarray
+    positions: np.ndarray
+    flow: np.ndarray
+    seed: int | None = None
+
+    @property
+    def reference_image(self) -> np.ndarray:
+        """The first frame: the image-to-video conditioning image, uint8 (H, W, 3)."""
+        return self.video.frames[0]
+
+
+def shape_mask(shape: str, cx: float, cy: float, radius: float, height: int, width: int) -> np.ndarray:
+    """Hard silhouette of a shape centred at (cx, cy); pixel centres sit on integer coordinates."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    dx, dy = xs - cx, ys - cy
+    if shape == "circle":
+        return dx * dx + dy * dy <= radius * radius
+    if shape == "square":
+        half = radius * 0.85
+        return (np.abs(dx) <= half) & (np.abs(dy) <= half)
+    if shape == "diamond":
+        return np.abs(dx) + np.abs(dy) <= radius * 1.2
+    if shape == "triangle":  # apex up
+        top, bottom = -radius, radius * 0.75
+        frac = (dy - top) / (bottom - top)
+        return (dy >= top) & (dy <= bottom) & (np.abs(dx) <= frac * radius * 1.05)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def background_texture(kind: str, levels: tuple[int, int], u: np.ndarray, v: np.ndarray, period: int) -> np.ndarray:
+    """Grey level of the background at integer world coordinates (u, v)."""
+    lo, hi = levels
+    if kind == "plain":
+        on = np.zeros(u.shape, bool)
+    elif kind == "striped":
+        on = ((u + v) // period) % 2 == 1
+    elif kind == "checkered":
+        on = ((u // period) + (v // period)) % 2 == 1
+    elif kind == "dotted":
+        on = ((u % (2 * period)) < max(1, period // 2 + 1)) & ((v % (2 * period)) < max(1, period // 2 + 1))
+    else:
+        raise ValueError(f"unknown background {kind!r}")
+    return np.where(on, hi, lo).astype(np.uint8)
+
+
+def _pan_velocity(scene: Scene, spec: WorldSpec) -> tuple[int, int]:
+    if not scene.pan:
+        return (0, 0)
+    dx, dy = DIRECTIONS[scene.pan]
+    s = SPEEDS[scene.pan_speed] * spec.unit_speed
+    return (dx * s, dy * s)
+
+
+def render_scene(
+    scene: Scene,
+    spec: WorldSpec,
+    *,
+    seed: int | None = None,
+    color_at: Callable[[int, int], tuple[float, float, float]] | None = None,
+    shape_at: Callable[[int, int], str] | None = None,
+    texture_shift_at: Callable[[int], tuple[int, int]] | None = None,
+) -> WorldClip:
+    """Render `scene`. The optional callables let corruptions alter one property over time:
+    color_at(t, i) / shape_at(t, i) replace object i's colour / shape at frame t;
+    texture_shift_at(t) slides the background texture against the camera by (du, dv) pixels."""
+    H, W, T = spec.height, spec.width, spec.frames
+    n = len(scene.objects)
+    unit = spec.unit_speed
+    pan = _pan_velocity(scene, spec)
+    period = max(2, round(4 * min(H, W) / 32))
+    ys, xs = np.mgrid[0:H, 0:W]
+    frames = np.empty((T, H, W, 3), np.uint8)
+    masks = np.zeros((T, n, H, W), bool)
+    positions = np.zeros((T, n, 2), np.float32)
+    flow = np.zeros((max(T - 1, 0), H, W, 2), np.float32)
+    for t in range(T):
+        cam = (pan[0] * t, pan[1] * t)
+        shift = texture_shift_at(t) if texture_shift_at else (0, 0)
+        u = xs + cam[0] + scene.texture_phase[0] + shift[0]
+        v = ys + cam[1] + scene.texture_phase[1] + shift[1]
+        grey = background_texture(scene.background, scene.bg_levels, u, v, period)
+        img = np.repeat(grey[..., None], 3, axis=-1)
+        if t < T - 1:
+            flow[t, ..., 0] = -pan[0]
+            flow[t, ..., 1] = -pan[1]
+        for i, obj in enumerate(scene.objects):
+            vel = obj.velocity(unit)
+            cx = obj.start[0] + vel[0] * t - cam[0]
+            cy = obj.start[1] + vel[1] * t - cam[1]
+            radius = SIZES[obj.size] * min(H, W)
+            shape = shape_at(t, i) if shape_at else obj.shape
+            m = shape_mask(shape, cx, cy, radius, H, W)
+            color = color_at(t, i) if color_at else COLORS[obj.color]
+            img[m] = np.round(np.asarray(color, np.float64)).astype(np.uint8)
+            masks[t, i] = m
+            positions[t, i] = (cx, cy)
+            if t < T - 1:
+                flow[t][m] = (vel[0] - pan[0], vel[1] - pan[1])
+        frames[t] = img
+    return WorldClip(Video(frames, spec.fps), caption_of(scene), scene, spec, masks, positions, flow, seed)
+
+
+def sample_clip(seed: int, spec: WorldSpec | None = None) -> WorldClip:
+    """The world clip of `seed`: deterministic for a given (seed, spec)."""
+    spec = spec or WorldSpec()
+    return render_scene(sample_scene(seed, spec), spec, seed=seed)
