@@ -1,0 +1,68 @@
+"""The metric contract.
+
+A metric declares the features it needs (FeatureRequest list), whether higher is better, a
+version, and its level: "clip" (a score per clip, summarised by mean and bootstrap CI) or "set"
+(one score per generator, e.g. FVD against the suite's real set).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from vdeval.features import ClipFeatures, FeatureRequest
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class ClipScore:
+    value: float  # may be NaN with `note` saying why (e.g. a one-frame clip has no motion)
+    curve: list[float] | None = None  # per-frame or per-pair values along the clip
+    extras: dict[str, float] = field(default_factory=dict)  # named side values (e.g. frozen flag)
+    note: str | None = None
+
+
+@dataclass
+class SetScore:
+    value: float
+    n: int  # clips of the generated set used
+    n_real: int | None = None
+    ci: tuple[float, float] | None = None  # 95% bootstrap interval
+    extras: dict = field(default_factory=dict)
+
+
+class Metric:
+    name: ClassVar[str]
+    version: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+    level: ClassVar[str]  # "clip" or "set"
+    default_backbone: ClassVar[str | None]
+    allowed_backbones: ClassVar[tuple[str, ...] | None] = None  # None: any backbone providing the kinds
+    failure_mode: ClassVar[str] = ""  # the generation failure this metric is meant to catch
+    needs_real: ClassVar[bool] = False  # set-level metrics that compare with the suite's real set
+    Params: ClassVar[type[BaseModel]] = NoParams  # the metric's `params:` in a suite, validated
+
+
+    def __init__(self, backbone: str | None = None, **params):
+        self.backbone = backbone or self.default_backbone
+        self.params = self.Params(**params)  # pydantic ValidationError on a bad suite entry
+
+    def requests(self) -> list[FeatureRequest]:
+        raise NotImplementedError
+
+    def score_clip(self, clip: ClipFeatures) -> ClipScore:
+        raise NotImplementedError(f"{self.name} is a set-level metric")
+
+    def score_set(self, fake: list[ClipFeatures], real: list[ClipFeatures]) -> SetScore:
+        raise NotImplementedError(f"{self.name} is a per-clip metric")
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name, "version": self.version, "higher_is_better": self.higher_is_better,
+            "level": self.level, "backbone": self.backbone, "params": self.params.model_dump(),
+            "failure_mode": self.failure_mode,
+        }
