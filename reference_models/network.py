@@ -1,0 +1,256 @@
+"""A small factorized space-time denoiser for pixel-space video diffusion on the shapes world.
+
+Input per sample: a noisy clip, a diffusion timestep, caption tokens, and a frame-conditioning
+mask with the known frames. No frame known = text-to-video; frame 0 known = image-to-video;
+the first k frames known = continuation. Known frames enter clean as extra channels
+(noisy clip | known clip | mask), and the model input at known positions is the clean frame too.
+
+Layout inside: frames are folded into the batch for spatial layers, (B*T, C, H, W); temporal
+layers unfold them to mix information across frames at each pixel. With `temporal=False`
+(the ablation) every temporal layer is absent, so each frame is denoised on its own.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vdeval.errors import CheckpointError
+
+
+@dataclass
+class NetConfig:
+    vocab_size: int = 41
+    max_tokens: int = 32
+    channels: tuple[int, int] = (64, 128)  # width at 1/2 and 1/4 of the input resolution
+    text_dim: int = 128
+    heads: int = 4
+    max_frames: int = 32  # longest window temporal attention has a position for
+    temporal: bool = True  # False = ablation: no temporal layers at all
+    in_channels: int = 3
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NetConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise CheckpointError(f"architecture config has unknown fields {unknown}",
+                                  "the checkpoint was written by another version of reference_models")
+        d = dict(d)
+        if "channels" in d:
+            d["channels"] = tuple(d["channels"])
+        return cls(**d)
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = t.float()[:, None] * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+def _norm(c: int) -> nn.GroupNorm:
+    return nn.GroupNorm(8, c)
+
+
+class ResBlock(nn.Module):
+    """Per-frame 2D residual block; the timestep enters as scale and shift (FiLM)."""
+
+    def __init__(self, cin: int, cout: int, emb_dim: int):
+        super().__init__()
+        self.n1, self.c1 = _norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.emb = nn.Linear(emb_dim, 2 * cout)
+        self.n2, self.c2 = _norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, emb):  # x (N, C, H, W), emb (N, D)
+        h = self.c1(F.silu(self.n1(x)))
+        scale, shift = self.emb(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
+        h = self.n2(h) * (1 + scale) + shift
+        h = self.c2(F.silu(h))
+        return self.skip(x) + h
+
+
+def _attend(q, k, v, heads: int, key_mask=None):
+    """(N, Lq, C) x (N, Lk, C) multi-head attention; key_mask (N, Lk) bool, True = attend."""
+    n, lq, c = q.shape
+    lk = k.shape[1]
+    q = q.view(n, lq, heads, c // heads).transpose(1, 2)
+    k = k.view(n, lk, heads, c // heads).transpose(1, 2)
+    v = v.view(n, lk, heads, c // heads).transpose(1, 2)
+    mask = key_mask[:, None, None, :] if key_mask is not None else None
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return out.transpose(1, 2).reshape(n, lq, c)
+
+
+class SpatialAttention(nn.Module):
+    """Self-attention among the pixels of one frame."""
+
+    def __init__(self, c: int, heads: int):
+        super().__init__()
+        self.norm, self.qkv, self.out, self.heads = _norm(c), nn.Linear(c, 3 * c), nn.Linear(c, c), heads
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        tok = self.norm(x).flatten(2).transpose(1, 2)
+        q, k, v = self.qkv(tok).chunk(3, dim=-1)
+        o = self.out(_attend(q, k, v, self.heads))
+        return x + o.transpose(1, 2).reshape(n, c, h, w)
+
+
+class CrossAttention(nn.Module):
+    """Pixels of each frame attend to the caption tokens."""
+
+    def __init__(self, c: int, text_dim: int, heads: int):
+        super().__init__()
+        self.norm, self.q = _norm(c), nn.Linear(c, c)
+        self.kv, self.out, self.heads = nn.Linear(text_dim, 2 * c), nn.Linear(c, c), heads
+
+    def forward(self, x, text, text_mask):  # text (N, L, D) already repeated per frame
+        n, c, h, w = x.shape
+        tok = self.norm(x).flatten(2).transpose(1, 2)
+        k, v = self.kv(text).chunk(2, dim=-1)
+        o = self.out(_attend(self.q(tok), k, v, self.heads, text_mask))
+        return x + o.transpose(1, 2).reshape(n, c, h, w)
+
+
+class TemporalConv(nn.Module):
+    """1D convolution across frames at every pixel (kernel 3, zero padded at clip ends)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.norm, self.conv = _norm(c), nn.Conv1d(c, c, 3, padding=1)
+
+    def forward(self, x, frames: int):
+        nt, c, h, w = x.shape
+        b = nt // frames
+        y = F.silu(self.norm(x)).view(b, frames, c, h, w).permute(0, 3, 4, 2, 1).reshape(b * h * w, c, frames)
+        y = self.conv(y).view(b, h, w, c, frames).permute(0, 4, 3, 1, 2).reshape(nt, c, h, w)
+        return x + y
+
+
+class TemporalAttention(nn.Module):
+    """Self-attention across frames at every pixel, with a learned frame-position embedding."""
+
+    def __init__(self, c: int, heads: int, max_frames: int):
+        super().__init__()
+        self.norm, self.qkv, self.out, self.heads = _norm(c), nn.Linear(c, 3 * c), nn.Linear(c, c), heads
+        self.pos = nn.Parameter(torch.zeros(max_frames, c))
+        nn.init.normal_(self.pos, std=0.02)
+
+    def forward(self, x, frames: int):
+        nt, c, h, w = x.shape
+        b = nt // frames
+        tok = self.norm(x).view(b, frames, c, h * w).permute(0, 3, 1, 2).reshape(b * h * w, frames, c)
+        tok = tok + self.pos[:frames]
+        q, k, v = self.qkv(tok).chunk(3, dim=-1)
+        o = self.out(_attend(q, k, v, self.heads))
+        o = o.view(b, h * w, frames, c).permute(0, 2, 3, 1).reshape(nt, c, h, w)
+        return x + o
+
+
+class TextEncoder(nn.Module):
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.text_dim)
+        self.pos = nn.Parameter(torch.randn(cfg.max_tokens, cfg.text_dim) * 0.02)
+        self.layer = nn.TransformerEncoderLayer(cfg.text_dim, cfg.heads, 2 * cfg.text_dim, dropout=0.0,
+                                                batch_first=True, norm_first=True)
+        self.norm = nn.LayerNorm(cfg.text_dim)
+
+    def forward(self, tokens):  # (B, L) -> (B, L, D), key mask (B, L) True = real token
+        mask = tokens != 0
+        h = self.embed(tokens) + self.pos[: tokens.shape[1]]
+        # explicit float mask instead of src_key_padding_mask: the fused fast path changes numerics by batch
+        bias = torch.zeros(mask.shape, dtype=h.dtype, device=h.device).masked_fill(~mask, float("-inf"))
+        bias = bias[:, None, None, :].expand(-1, self.layer.self_attn.num_heads, tokens.shape[1], -1)
+        bias = bias.reshape(-1, tokens.shape[1], tokens.shape[1])
+        h = self.layer(h, src_mask=bias)
+        return self.norm(h), mask
+
+
+class VideoDenoiser(nn.Module):
+    """forward(x_t, t, tokens, known, mask) -> prediction (v or eps), all clips as (B, T, C, H, W) in [-1, 1].
+
+    known: (B, T, C, H, W) clean frames (anything where mask is 0); mask: (B, T) float, 1 = frame known.
+    """
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        self.cfg = cfg
+        c1, c2 = cfg.channels
+        emb = 4 * c1
+        self.time_mlp = nn.Sequential(nn.Linear(c1, emb), nn.SiLU(), nn.Linear(emb, emb))
+        self.text = TextEncoder(cfg)
+        self.text_pool = nn.Linear(cfg.text_dim, emb)  # caption summary also modulates every block
+        cin = (2 * cfg.in_channels + 1) * 4  # pixel-unshuffled noisy | known | mask
+        self.inp = nn.Conv2d(cin, c1, 3, padding=1)
+        self.d1 = ResBlock(c1, c1, emb)
+        self.down = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
+        self.m1 = ResBlock(c2, c2, emb)
+        self.sa = SpatialAttention(c2, cfg.heads)
+        self.ca = CrossAttention(c2, cfg.text_dim, cfg.heads)
+        self.m2 = ResBlock(c2, c2, emb)
+        self.ca2 = CrossAttention(c2, cfg.text_dim, cfg.heads)
+        self.up = nn.Conv2d(c2, c1, 3, padding=1)
+        self.u1 = ResBlock(2 * c1, c1, emb)
+        self.u2 = ResBlock(c1, c1, emb)
+        self.out_norm = _norm(c1)
+        self.out = nn.Conv2d(c1, cfg.in_channels * 4, 3, padding=1)
+        if cfg.temporal:
+            self.t_d1 = TemporalConv(c1)
+            self.t_m1 = TemporalAttention(c2, cfg.heads, cfg.max_frames)
+            self.t_m2 = TemporalAttention(c2, cfg.heads, cfg.max_frames)
+            self.t_u1 = TemporalConv(c1)
+            self.t_u2 = TemporalConv(c1)
+
+    def _temporal(self, name: str, x, frames: int):
+        return getattr(self, name)(x, frames) if self.cfg.temporal else x
+
+    def forward(self, x_t, t, tokens, known=None, mask=None):
+        b, frames, c, h, w = x_t.shape
+        if h % 4 or w % 4:
+            raise ValueError(f"height and width must be multiples of 4, got {h}x{w}")
+        if frames > self.cfg.max_frames:
+            raise ValueError(f"{frames} frames is more than the model's max_frames={self.cfg.max_frames}")
+        if known is None:
+            known = torch.zeros_like(x_t)
+        if mask is None:
+            mask = torch.zeros(b, frames, device=x_t.device, dtype=x_t.dtype)
+        m = mask.to(x_t.dtype)[:, :, None, None, None]
+        x_in = torch.where(m > 0, known, x_t)  # known frames enter clean
+        feats = torch.cat([x_in, known * m, m.expand(b, frames, 1, h, w)], dim=2).reshape(b * frames, -1, h, w)
+        feats = F.pixel_unshuffle(feats, 2)
+
+        text, text_mask = self.text(tokens)
+        pooled = (text * text_mask[..., None]).sum(1) / text_mask.sum(1, keepdim=True).clamp(min=1)
+        emb = self.time_mlp(timestep_embedding(t.reshape(-1).expand(b) if t.numel() == 1 else t, self.cfg.channels[0]))
+        emb = emb + self.text_pool(pooled)
+        emb = emb.repeat_interleave(frames, dim=0)
+        text_f = text.repeat_interleave(frames, dim=0)
+        mask_f = text_mask.repeat_interleave(frames, dim=0)
+
+        h1 = self.inp(feats)
+        h1 = self._temporal("t_d1", self.d1(h1, emb), frames)
+        h2 = self.down(h1)
+        h2 = self._temporal("t_m1", self.m1(h2, emb), frames)
+        h2 = self.ca(self.sa(h2), text_f, mask_f)
+        h2 = self._temporal("t_m2", self.m2(h2, emb), frames)
+        h2 = self.ca2(h2, text_f, mask_f)
+        u = self.up(F.interpolate(h2, scale_factor=2, mode="nearest"))
+        u = self._temporal("t_u1", self.u1(torch.cat([u, h1], dim=1), emb), frames)
+        u = self._temporal("t_u2", self.u2(u, emb), frames)
+        out = self.out(F.silu(self.out_norm(u)))
+        return F.pixel_shuffle(out, 2).view(b, frames, c, h, w)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

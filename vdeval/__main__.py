@@ -1,0 +1,3 @@
+from vdeval.cli import main
+
+main()
