@@ -1,0 +1,214 @@
+"""Corruptions of world clips, each imitating one failure mode of video generation.
+
+Every corruption is `fn(clip: WorldClip, severity: float, seed: int) -> Video`, deterministic in
+(clip, severity, seed), the identity at severity 0, and changing only what its name says:
+  flicker         per-frame brightness/colour gain and independent per-frame noise
+  freeze          the clip stops moving: frames from a point on repeat that frame
+  identity_swap   the object's colour (and, from severity 0.5, shape) switches mid-clip
+  identity_morph  the object's colour drifts gradually towards another colour
+  shuffle         a fraction of frames change places (temporal order broken)
+  scene_cut       from mid-clip, frames are blended into (at 1: replaced by) an unrelated clip
+  camera_shake    per-frame random whole-frame jitter
+  blur            Gaussian blur of every frame (spatial quality)
+  noise           Gaussian pixel noise, independent per frame (spatial quality)
+  texture_swim    the background texture slides against the camera while objects move as before
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from vdeval.video import Video
+from vdeval.world.render import WorldClip, render_scene
+from vdeval.world.scene import COLORS, DIRECTIONS, SHAPES, sample_scene
+
+
+def _rng(seed: int, name: str) -> np.random.Generator:
+    return np.random.default_rng([int(seed), sum(map(ord, name)), 0xC0])
+
+
+def _check(severity: float) -> float:
+    s = float(severity)
+    if not 0.0 <= s <= 1.0:
+        raise ValueError(f"severity must be in [0, 1], got {severity}")
+    return s
+
+
+def _same(clip: WorldClip, frames: np.ndarray) -> Video:
+    return Video(np.ascontiguousarray(np.clip(np.round(frames), 0, 255).astype(np.uint8)), clip.video.fps)
+
+
+def flicker(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    rng = _rng(seed, "flicker")
+    f = clip.video.frames.astype(np.float64)
+    T = f.shape[0]
+    gain = 1.0 + rng.normal(0.0, 0.25 * s, size=(T, 1, 1, 1))
+    tint = rng.normal(0.0, 0.08 * s, size=(T, 1, 1, 3))
+    noise = rng.normal(0.0, 12.0 * s, size=f.shape)
+    return _same(clip, f * (gain + tint) + noise)
+
+
+def freeze(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """From frame k = round((1 - severity) * (T - 1)) on, every frame equals frame k."""
+    s = _check(severity)
+    f = clip.video.frames.copy()
+    k = int(round((1.0 - s) * (f.shape[0] - 1)))
+    f[k:] = f[k]
+    return Video(f, clip.video.fps)
+
+
+def _other(rng, options, current):
+    choices = [o for o in options if o != current]
+    return choices[int(rng.integers(len(choices)))]
+
+
+def identity_swap(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """From mid-clip, object 0 takes a colour `severity` of the way to another colour; from
+    severity 0.5 its shape changes too. Background, motion and other objects are untouched."""
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    rng = _rng(seed, "identity_swap")
+    obj = clip.scene.objects[0]
+    new_color = np.asarray(COLORS[_other(rng, COLORS, obj.color)], np.float64)
+    old_color = np.asarray(COLORS[obj.color], np.float64)
+    new_shape = _other(rng, SHAPES, obj.shape)
+    cut = clip.spec.frames // 2
+
+    def color_at(t, i):
+        c = COLORS[clip.scene.objects[i].color]
+        return tuple(old_color + s * (new_color - old_color)) if (i == 0 and t >= cut) else c
+
+    def shape_at(t, i):
+        return new_shape if (i == 0 and t >= cut and s >= 0.5) else clip.scene.objects[i].shape
+
+    return render_scene(clip.scene, clip.spec, color_at=color_at, shape_at=shape_at).video
+
+
+def identity_morph(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """Object 0's colour moves linearly over the clip to `severity` of the way to another colour."""
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    rng = _rng(seed, "identity_morph")
+    obj = clip.scene.objects[0]
+    new_color = np.asarray(COLORS[_other(rng, COLORS, obj.color)], np.float64)
+    old_color = np.asarray(COLORS[obj.color], np.float64)
+    T = clip.spec.frames
+
+    def color_at(t, i):
+        if i != 0:
+            return COLORS[clip.scene.objects[i].color]
+        return tuple(old_color + s * (t / max(T - 1, 1)) * (new_color - old_color))
+
+    return render_scene(clip.scene, clip.spec, color_at=color_at).video
+
+
+def shuffle(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """round(severity * T) frames (at least 2 when severity > 0) are cyclically permuted."""
+    s = _check(severity)
+    f = clip.video.frames
+    T = f.shape[0]
+    k = min(T, max(2, int(round(s * T)))) if s > 0 and T >= 2 else 0
+    if k == 0:
+        return clip.video
+    rng = _rng(seed, "shuffle")
+    chosen = np.sort(rng.choice(T, size=k, replace=False))
+    order = np.arange(T)
+    order[chosen] = np.roll(chosen, 1)  # a cycle: every chosen frame moves
+    return Video(np.ascontiguousarray(f[order]), clip.video.fps)
+
+
+def scene_cut(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """Frames from mid-clip are blended (weight `severity`) with an unrelated clip of the same spec."""
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    rng = _rng(seed, "scene_cut")
+    other_seed = int(rng.integers(1 << 30))
+    other_scene = sample_scene(other_seed, clip.spec)
+    other = render_scene(other_scene, clip.spec).video.frames.astype(np.float64)
+    f = clip.video.frames.astype(np.float64)
+    cut = clip.spec.frames // 2
+    f[cut:] = (1 - s) * f[cut:] + s * other[cut:]
+    return _same(clip, f)
+
+
+def camera_shake(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """Each frame shifted by a random whole-pixel offset up to severity * 10% of the frame size."""
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    rng = _rng(seed, "camera_shake")
+    f = clip.video.frames
+    T, H, W, _ = f.shape
+    amp = max(1, int(round(s * 0.1 * min(H, W))))
+    out = np.empty_like(f)
+    for t in range(T):
+        dy, dx = rng.integers(-amp, amp + 1, size=2)
+        padded = np.pad(f[t], ((amp, amp), (amp, amp), (0, 0)), mode="edge")
+        out[t] = padded[amp + dy: amp + dy + H, amp + dx: amp + dx + W]
+    return Video(out, clip.video.fps)
+
+
+def blur(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    sigma = 2.0 * s * min(clip.spec.height, clip.spec.width) / 32
+    f = clip.video.frames.astype(np.float64)
+    return _same(clip, gaussian_filter(f, sigma=(0, sigma, sigma, 0)))
+
+
+def noise(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    rng = _rng(seed, "noise")
+    f = clip.video.frames.astype(np.float64)
+    return _same(clip, f + rng.normal(0.0, 40.0 * s, size=f.shape))
+
+
+def texture_swim(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """The background texture drifts by up to 2 px/frame (at 32 px, scaled) in a random direction,
+    relative to the camera; objects are redrawn exactly where they were."""
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    rng = _rng(seed, "texture_swim")
+    dx, dy = DIRECTIONS[list(DIRECTIONS)[int(rng.integers(len(DIRECTIONS)))]]
+    speed = 2.0 * s * clip.spec.unit_speed
+
+    def shift_at(t):
+        return (int(round(dx * speed * t)), int(round(dy * speed * t)))
+
+    return render_scene(clip.scene, clip.spec, texture_shift_at=shift_at).video
+
+
+CORRUPTIONS: dict[str, Callable[[WorldClip, float, int], Video]] = {
+    "flicker": flicker,
+    "freeze": freeze,
+    "identity_swap": identity_swap,
+    "identity_morph": identity_morph,
+    "shuffle": shuffle,
+    "scene_cut": scene_cut,
+    "camera_shake": camera_shake,
+    "blur": blur,
+    "noise": noise,
+    "texture_swim": texture_swim,
+}
+
+
+def corrupt(clip: WorldClip, name: str, severity: float, seed: int = 0) -> Video:
+    from vdeval.registry import closest
+    from vdeval.errors import VdevalError
+
+    if name not in CORRUPTIONS:
+        guess = closest(name, CORRUPTIONS)
+        raise VdevalError(f"unknown corruption {name!r}", f"did you mean {guess!r}?" if guess else f"one of {sorted(CORRUPTIONS)}")
+    return CORRUPTIONS[name](clip, severity, seed)
