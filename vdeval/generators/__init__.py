@@ -1,0 +1,1 @@
+"""Generators: world clips, folders of videos, reference checkpoints, diffusers pipelines."""

@@ -1,0 +1,373 @@
+"""Execute a suite: prompts -> clips (stored, resumable) -> features (once per clip and backbone,
+cached) -> per-clip and set-level scores -> results.json + clips.csv (atomic)."""
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from vdeval import registry
+from vdeval.errors import VdevalError
+from vdeval.featurize import BackbonePool, FeatureCache, featurize
+from vdeval.features import ClipFeatures, FeatureRequest
+from vdeval.generators.base import ClipRequest, GeneratedClip, Generator
+from vdeval.metrics.base import Metric
+from vdeval.stats import bootstrap_mean_ci
+from vdeval.store import RESULTS_VERSION, RunDir, load_array, save_array, sha256_json, atomic_write_json, write_results
+from vdeval.suite import Suite, resolved_dict
+from vdeval.video import Video
+from vdeval.world import sample_clip
+
+REAL = "_real"
+
+
+@dataclass
+class PromptItem:
+    prompt: str
+    reference_image: np.ndarray | None = None
+    world_seed: int | None = None
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    results: dict
+    n_clips: int
+    n_failed: int
+    seconds: float
+    timings: dict = field(default_factory=dict)
+
+
+def build_prompts(suite: Suite, limit: int | None = None) -> list[PromptItem]:
+    p = suite.prompts
+    if p.source == "world":
+        spec = suite.world.spec()
+        items = []
+        for i in range(p.count if limit is None else min(p.count, limit)):
+            clip = sample_clip(p.seed + i, spec)
+            items.append(PromptItem(clip.caption, clip.reference_image, p.seed + i))
+        return items
+    if p.source == "file":
+        path = Path(p.file)
+        if not path.is_absolute():
+            path = suite.suite_dir / path
+        if not path.exists():
+            raise VdevalError(f"prompts.file: {path} does not exist")
+        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        if not lines:
+            raise VdevalError(f"prompts.file: {path} holds no prompts")
+    else:
+        lines = list(p.items)
+    return [PromptItem(t) for t in (lines if limit is None else lines[:limit])]
+
+
+def build_requests(suite: Suite, prompts: list[PromptItem]) -> list[ClipRequest]:
+    out = []
+    n = suite.samples_per_prompt
+    for i, item in enumerate(prompts):
+        for j in range(n):
+            meta = {"prompt_index": i, "sample": j, "index": i * n + j}
+            if item.world_seed is not None:
+                meta["world_seed"] = item.world_seed
+            out.append(ClipRequest(f"p{i:03d}_s{j}", item.prompt, suite.seed + i * n + j, item.reference_image, meta))
+    return out
+
+
+def make_generator(config, suite: Suite) -> Generator:
+    cls = registry.resolve("generator", config.kind)
+    kwargs = {"suite_dir": str(suite.suite_dir)}
+    if "world" in inspect.signature(cls.__init__).parameters:
+        kwargs["world"] = suite.world
+    return cls(config, **kwargs)
+
+
+def _request_key(gen_info: dict, r: ClipRequest) -> str:
+    ref = None if r.reference_image is None else sha256_json(r.reference_image.tolist())
+    return sha256_json({"generator": gen_info, "prompt": r.prompt, "seed": r.seed, "reference": ref, "meta": r.meta})
+
+
+def _provenance(device: str) -> dict:
+    import torch
+
+    from vdeval import __version__
+
+    return {
+        "vdeval": __version__, "torch": torch.__version__, "numpy": np.__version__,
+        "python": platform.python_version(), "platform": platform.platform(), "device": device,
+        "command": " ".join(["vdeval"] + sys.argv[1:]),
+    }
+
+
+class Runner:
+    def __init__(self, suite: Suite, out: str | Path | None = None, device: str = "cpu", limit: int | None = None,
+                 cache_dir: str | Path | None = None, progress: bool = True, log=print):
+        self.suite = suite
+        self.device = device
+        self.limit = limit
+        self.run = RunDir(out or suite.output.dir or Path("runs") / suite.name)
+        self.cache = FeatureCache(cache_dir or self.run.features)
+        self.pool = BackbonePool(device)
+        self.progress = progress
+        self.log = log
+        self.labels = suite.metric_labels()
+        self.metrics: dict[str, Metric] = {}
+        for label, entry in zip(self.labels, suite.metrics):
+            cls = registry.resolve("metric", entry.name)
+            self.metrics[label] = cls(backbone=entry.backbone, **entry.params)
+
+    # -- clips ---------------------------------------------------------------------------
+    def _bar(self, total: int, desc: str):
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, disable=not self.progress, leave=False, file=sys.stderr)
+
+    def clips_for(self, gen: Generator, requests: list[ClipRequest]) -> list[GeneratedClip]:
+        """Stored clips are reused; the rest are generated in batches and stored one by one."""
+        info = gen.info()
+        done: dict[str, GeneratedClip] = {}
+        todo = []
+        for r in requests:
+            meta_path = self.run.clip_meta_path(gen.name, r.clip_id)
+            key = _request_key(info, r)
+            if meta_path.exists():
+                try:
+                    meta = json.loads(meta_path.read_text())
+                    if meta.get("request_key") == key and not meta.get("error"):
+                        frames = load_array(self.run.clip_path(gen.name, r.clip_id))
+                        video = Video(frames, meta["fps"])
+                        if video.content_hash() == meta["clip_hash"]:
+                            done[r.clip_id] = GeneratedClip(r, video)
+                            continue
+                except Exception:  # a damaged stored clip is regenerated, never trusted
+                    pass
+            todo.append((r, key))
+        bar = self._bar(len(todo), f"generate {gen.name}")
+        bs = self.suite.output.batch_size
+        for start in range(0, len(todo), bs):
+            chunk = todo[start:start + bs]
+            for g in self._generate_safely(gen, [r for r, _ in chunk]):
+                key = dict((r.clip_id, k) for r, k in chunk)[g.request.clip_id]
+                self._store(gen.name, g, key)
+                done[g.request.clip_id] = g
+                bar.update(1)
+        bar.close()
+        return [done[r.clip_id] for r in requests]
+
+    def _generate_safely(self, gen: Generator, requests: list[ClipRequest]):
+        """A batch that raises is retried clip by clip, so one bad clip fails alone."""
+        try:
+            out = list(gen.generate(requests, self.device))
+            if len(out) != len(requests):
+                raise VdevalError(f"generator {gen.name} returned {len(out)} clips for {len(requests)} requests")
+            return out
+        except Exception as batch_error:
+            if len(requests) == 1:
+                return [GeneratedClip(requests[0], None, error=_one_line(batch_error))]
+            out = []
+            for r in requests:
+                out += self._generate_safely(gen, [r])
+            return out
+
+    def _store(self, gen_name: str, g: GeneratedClip, key: str) -> None:
+        r = g.request
+        meta = {"clip_id": r.clip_id, "prompt": r.prompt, "seed": r.seed, "request_key": key, "error": g.error}
+        if g.video is not None:
+            save_array(self.run.clip_path(gen_name, r.clip_id), g.video.frames)
+            meta.update(clip_hash=g.video.content_hash(), fps=g.video.fps, shape=list(g.video.frames.shape))
+        atomic_write_json(self.run.clip_meta_path(gen_name, r.clip_id), meta)
+
+    def real_clips(self) -> list[GeneratedClip]:
+        real = self.suite.real
+        if real is None:
+            return []
+        if real.kind == "world":
+            spec = self.suite.world.spec()
+            out = []
+            for i in range(real.count):
+                r = ClipRequest(f"r{i:04d}", "", real.seed + i)
+                clip = sample_clip(real.seed + i, spec)
+                r.prompt = clip.caption
+                out.append(GeneratedClip(r, clip.video))
+            return out
+        from vdeval.generators.folder import FolderConfig, FolderGenerator
+
+        gen = FolderGenerator(FolderConfig(name=REAL, kind="folder", path=real.path, match="order"),
+                              suite_dir=str(self.suite.suite_dir))
+        reqs = [ClipRequest(f"r{i:04d}", "", i, meta={"index": i}) for i in range(min(real.count, len(gen.files)))]
+        if len(reqs) < 2:
+            raise VdevalError(f"real.path: {gen.folder} holds {len(gen.files)} videos; distribution metrics need at least 2")
+        return list(gen.generate(reqs))
+
+    # -- scoring -------------------------------------------------------------------------
+    def feature_requests(self) -> list[FeatureRequest]:
+        reqs = []
+        for m in self.metrics.values():
+            reqs += m.requests()
+        return list(dict.fromkeys(reqs))
+
+    def backbone_labels(self) -> dict[str, dict]:
+        out = {}
+        for req in self.feature_requests():
+            bb = self.pool.get(req.backbone, req.options)
+            out[bb.label()] = {**bb.identity(), "identity_hash": bb.identity_hash()}
+        return out
+
+    def metric_backbone_label(self, metric: Metric) -> str:
+        reqs = metric.requests()
+        if not reqs:
+            return "none"
+        return ", ".join(dict.fromkeys(self.pool.get(r.backbone, r.options).label() for r in reqs))
+
+    def _featurize(self, clips: list[ClipFeatures], what: str) -> None:
+        reqs = self.feature_requests()
+        if not reqs or not clips:
+            return
+        bar = self._bar(len(reqs), f"features {what}")
+        for req in reqs:
+            featurize(clips, [req], self.pool, self.cache, batch_size=self.suite.output.batch_size)
+            bar.update(1)
+        bar.close()
+
+    def score_clips(self, clips: list[ClipFeatures]) -> dict[str, dict]:
+        """Per-clip metrics; a metric that fails on one clip records NaN and the error for it."""
+        out: dict[str, dict] = {c.clip_id: {"scores": {}, "extras": {}, "curves": {}, "notes": {}} for c in clips}
+        for label, metric in self.metrics.items():
+            if metric.level != "clip":
+                continue
+            for c in clips:
+                rec = out[c.clip_id]
+                try:
+                    s = metric.score_clip(c)
+                    rec["scores"][label] = float(s.value)
+                    if s.extras:
+                        rec["extras"][label] = {k: float(v) for k, v in s.extras.items()}
+                    if s.curve is not None:
+                        rec["curves"][label] = [float(v) for v in s.curve]
+                    if s.note:
+                        rec["notes"][label] = s.note
+                except Exception as e:
+                    rec["scores"][label] = float("nan")
+                    rec["notes"][label] = _one_line(e)
+        return out
+
+    # -- the run -------------------------------------------------------------------------
+    def execute(self) -> RunOutcome:
+        t0 = time.perf_counter()
+        suite = self.suite
+        prompts = build_prompts(suite, self.limit)
+        requests = build_requests(suite, prompts)
+        generators = [make_generator(c, suite) for c in suite.generator_configs()]
+        backbones = self.backbone_labels()  # loads every backbone now: missing weights fail before any work
+        timings = {}
+
+        real_feats: list[ClipFeatures] = []
+        if any(m.level == "set" for m in self.metrics.values()):
+            t = time.perf_counter()
+            real = [g for g in self.real_clips() if g.video is not None]
+            real_feats = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt) for g in real]
+            self._featurize(real_feats, "real set")
+            timings["real_set"] = time.perf_counter() - t
+
+        clip_rows, failures, summary = [], [], []
+        gen_infos = {}
+        for gen in generators:
+            gen_infos[gen.name] = gen.info()
+            t = time.perf_counter()
+            generated = self.clips_for(gen, requests)
+            timings[f"generate:{gen.name}"] = time.perf_counter() - t
+            ok = [g for g in generated if g.video is not None]
+            for g in generated:
+                if g.video is None:
+                    failures.append({"generator": gen.name, "clip_id": g.request.clip_id, "stage": "generate", "error": g.error})
+            feats = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt, g.request.reference_image) for g in ok]
+            t = time.perf_counter()
+            self._featurize(feats, gen.name)
+            timings[f"features:{gen.name}"] = time.perf_counter() - t
+            t = time.perf_counter()
+            scored = self.score_clips(feats)
+            for g in generated:
+                r = g.request
+                row = {"generator": gen.name, "clip_id": r.clip_id, "prompt": r.prompt, "seed": r.seed,
+                       "clip_hash": g.video.content_hash() if g.video is not None else None, "error": g.error,
+                       "scores": {}, "extras": {}, "curves": {}, "notes": {}}
+                row.update(scored.get(r.clip_id, {}))
+                clip_rows.append(row)
+            summary += self._summarise(gen.name, [scored[c.clip_id] for c in feats], feats, real_feats,
+                                       n_failed=len(generated) - len(ok))
+            timings[f"metrics:{gen.name}"] = time.perf_counter() - t
+
+        results = {
+            "vdeval_results_version": RESULTS_VERSION,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "suite": resolved_dict(suite), "suite_hash": sha256_json(resolved_dict(suite)),
+            "suite_path": suite.source_path,
+            "provenance": {**_provenance(self.device), "seeds": sorted({r.seed for r in requests}), "limit": self.limit},
+            "generators": gen_infos,
+            "backbones": backbones,
+            "metrics": {label: {**m.describe(), "backbone_label": self.metric_backbone_label(m)}
+                        for label, m in self.metrics.items()},
+            "summary": summary,
+            "clips": clip_rows,
+            "failures": failures,
+            "real": None if suite.real is None else {**suite.real.model_dump(), "n": len(real_feats)},
+        }
+        write_results(self.run, results)
+        n_failed = len({(f["generator"], f["clip_id"]) for f in failures})
+        return RunOutcome(self.run.root, results, len(clip_rows), n_failed, time.perf_counter() - t0, timings)
+
+    def _summarise(self, gen_name, scored, feats, real_feats, n_failed) -> list[dict]:
+        rows = []
+        for label, m in self.metrics.items():
+            base = {"generator": gen_name, "metric": label, "backbone": self.metric_backbone_label(m),
+                    "higher_is_better": m.higher_is_better, "level": m.level, "n_failed": n_failed}
+            if m.level == "clip":
+                vals = np.array([s["scores"].get(label, np.nan) for s in scored], np.float64)
+                finite = vals[np.isfinite(vals)]
+                ci = bootstrap_mean_ci(finite)
+                rows.append({**base, "value": float(finite.mean()) if finite.size else None,
+                             "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
+                             "n": int(finite.size), "n_real": None})
+            else:
+                try:
+                    s = m.score_set(feats, real_feats)
+                    rows.append({**base, "value": float(s.value), "ci_low": s.ci[0] if s.ci else None,
+                                 "ci_high": s.ci[1] if s.ci else None, "n": s.n, "n_real": s.n_real,
+                                 "extras": s.extras})
+                except VdevalError as e:
+                    rows.append({**base, "value": None, "ci_low": None, "ci_high": None, "n": len(feats),
+                                 "n_real": len(real_feats), "error": str(e)})
+        return rows
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}".strip()
+
+
+def format_summary(results: dict) -> str:
+    """The closing table: metric, generator, value [95% CI], backbone, sample count."""
+    rows = [("metric", "generator", "value [95% CI]", "better", "backbone", "n")]
+    for s in results["summary"]:
+        v = s.get("value")
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            text = "n/a" + (f" ({s['error']})" if s.get("error") else "")
+        else:
+            text = f"{v:.4g}"
+            if s.get("ci_low") is not None:
+                text += f" [{s['ci_low']:.4g}, {s['ci_high']:.4g}]"
+        n = str(s["n"]) + (f" (+{s['n_failed']} failed)" if s.get("n_failed") else "")
+        if s.get("n_real"):
+            n += f" vs {s['n_real']} real"
+        rows.append((s["metric"], s["generator"], text, "higher" if s["higher_is_better"] else "lower", s["backbone"], n))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""`vdeval run` and `vdeval validate`."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vdeval.errors import SuiteError
+
+EXIT_SOME_CLIPS_FAILED = 3
+
+
+def validate(suite: Path = typer.Argument(..., help="Suite YAML file.")):
+    """Check a suite file and list every problem with its key path."""
+    from vdeval.suite import load_suite
+
+    try:
+        s = load_suite(suite)
+    except SuiteError as e:
+        problems = getattr(e, "problems", None)
+        if not problems:
+            raise
+        typer.echo(f"{suite}: {len(problems)} problem{'s' if len(problems) > 1 else ''}", err=True)
+        for p in problems:
+            typer.echo(f"  {p}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{suite}: ok ({len(s.generators)} generators, {len(s.metrics)} metrics)")
+
+
+def run(
+    suite: Path = typer.Argument(..., help="Suite YAML file."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: the suite's output.dir or runs/<name>)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N prompts."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache shared across runs (default: inside the run)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML/Markdown report into the run directory."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+):
+    """Generate, score and write results; re-running resumes where it stopped."""
+    from vdeval.runner import Runner, format_summary
+    from vdeval.suite import load_suite
+
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise typer.BadParameter(f"--device must be cpu or cuda[:N], got {device!r}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            from vdeval.errors import VdevalError
+
+            raise VdevalError("--device cuda was asked for but torch sees no CUDA device", "use --device cpu")
+    s = load_suite(suite)
+    outcome = Runner(s, out=out, device=device, limit=limit, cache_dir=cache_dir, progress=progress).execute()
+    typer.echo(format_summary(outcome.results))
+    typer.echo(f"\n{outcome.n_clips} clips, {outcome.n_failed} failed, {outcome.seconds:.1f} s; results: {outcome.run_dir / 'results.json'}")
+    if report and s.output.report and importlib.util.find_spec("vdeval.report") is not None:
+        from vdeval.report import write_report
+
+        index = write_report([outcome.run_dir], outcome.run_dir / "report")
+        typer.echo(f"report: {index}")
+    if outcome.n_failed:
+        typer.echo(f"{outcome.n_failed} clip(s) failed; see 'failures' in results.json", err=True)
+        raise typer.Exit(EXIT_SOME_CLIPS_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("validate")(validate)
