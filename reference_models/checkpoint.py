@@ -1,0 +1,136 @@
+"""Checkpoints: a directory with model.safetensors (weights) and config.json (architecture, diffusion
+settings, training step, world settings, seed). Loading is safetensors only, never pickle."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from vdeval.errors import CheckpointError
+from vdeval.world import WorldSpec
+from reference_models.network import NetConfig, VideoDenoiser
+
+FORMAT = "vdeval-reference/1"
+PACKAGE_DIR = Path(__file__).resolve().parent
+SHIPPED_DIR = PACKAGE_DIR / "checkpoints"
+
+
+@dataclass
+class LoadedModel:
+    model: VideoDenoiser
+    config: dict  # the whole config.json
+    path: Path
+    sha256: str  # of model.safetensors
+
+    @property
+    def step(self) -> int:
+        return int(self.config["training"]["step"])
+
+    @property
+    def world(self) -> WorldSpec:
+        return WorldSpec.from_dict(self.config["world"])
+
+    @property
+    def diffusion(self) -> dict:
+        return self.config["diffusion"]
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(directory: str | Path, state_dict: dict[str, torch.Tensor], config: dict) -> Path:
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state_dict.items()}
+    _atomic_write(d / "model.safetensors", lambda p: save_file(tensors, str(p), metadata={"format": FORMAT}))
+    _atomic_write(d / "config.json", lambda p: p.write_text(json.dumps({"format": FORMAT, **config}, indent=2) + "\n"))
+    return d
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def shipped_names() -> list[str]:
+    if not SHIPPED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in SHIPPED_DIR.iterdir() if (p / "config.json").is_file())
+
+
+def resolve_checkpoint(spec: str | Path, search_dirs: list[str | Path] = ()) -> Path:
+    """'shipped:NAME', an absolute path, or a path relative to each of search_dirs, then the repo/package."""
+    s = str(spec)
+    if s.startswith("shipped:"):
+        name = s.split(":", 1)[1]
+        p = SHIPPED_DIR / name
+        if not (p / "config.json").is_file():
+            raise CheckpointError(f"no shipped reference checkpoint named {name!r}",
+                                  f"shipped checkpoints are {shipped_names()}")
+        return p
+    p = Path(s).expanduser()
+    candidates = [p] if p.is_absolute() else [Path(d) / p for d in search_dirs] + [PACKAGE_DIR.parent / p, PACKAGE_DIR / p, p]
+    for c in candidates:
+        if c.exists():
+            return c.resolve()
+    raise CheckpointError(f"reference checkpoint {s!r} not found (looked in {[str(c) for c in candidates]})",
+                          "give a checkpoint directory with model.safetensors and config.json, or shipped:final")
+
+
+def load_checkpoint(spec: str | Path, search_dirs: list[str | Path] = (), device: str = "cpu") -> LoadedModel:
+    path = resolve_checkpoint(spec, search_dirs)
+    d = path if path.is_dir() else path.parent
+    weights, cfg_path = d / "model.safetensors", d / "config.json"
+    for f in (weights, cfg_path):
+        if not f.is_file():
+            raise CheckpointError(f"checkpoint {d} has no {f.name}",
+                                  "a reference checkpoint is a directory with model.safetensors and config.json")
+    try:
+        config = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"checkpoint config {cfg_path} is not valid JSON ({e})",
+                              "the file is corrupt; copy the checkpoint again") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{cfg_path} is not a reference-model config (format {config.get('format') if isinstance(config, dict) else None!r}, expected {FORMAT!r})",
+                              "point at a directory written by reference_models.train")
+    try:
+        net_cfg = NetConfig.from_dict(config["architecture"])
+        config["training"]["step"], config["world"], config["diffusion"]
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"checkpoint config {cfg_path} lacks {e}", "the file is incomplete; copy it again") from None
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"cannot read weights {weights}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                              "the file is corrupt or not safetensors; copy the checkpoint again") from None
+    model = VideoDenoiser(net_cfg)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"{len(wrong)} of another shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)})")
+        raise CheckpointError(f"weights in {weights} do not fit the architecture in its config.json: " + ", ".join(parts),
+                              "the weights and config come from different models; use a matching pair")
+    model.load_state_dict(state)
+    model.eval().requires_grad_(False).to(device)
+    return LoadedModel(model, config, d, sha256_file(weights))
