@@ -175,13 +175,14 @@ def noise(clip: WorldClip, severity: float, seed: int = 0) -> Video:
 
 
 def texture_swim(clip: WorldClip, severity: float, seed: int = 0) -> Video:
-    """The background texture drifts by up to 2 px/frame (at 32 px, scaled) in a random direction,
+    """The background texture drifts by up to 2 px/frame (at 32 px, scaled) in a random axis direction,
     relative to the camera; objects are redrawn exactly where they were."""
     s = _check(severity)
     if s == 0:
         return clip.video
     rng = _rng(seed, "texture_swim")
-    dx, dy = DIRECTIONS[list(DIRECTIONS)[int(rng.integers(len(DIRECTIONS)))]]
+    # axis-aligned only: a diagonal drift along diagonal stripes would leave them unchanged
+    dx, dy = DIRECTIONS[("left", "right", "up", "down")[int(rng.integers(4))]]
     speed = 2.0 * s * clip.spec.unit_speed
 
     def shift_at(t):

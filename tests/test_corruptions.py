@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from vdeval.errors import VdevalError
+from vdeval.world import WorldSpec, sample_clip
+from vdeval.world.corruptions import CORRUPTIONS, corrupt
+
+
+@pytest.fixture(scope="module")
+def clip():
+    # a moving object on a textured background, so every corruption has something to act on
+    for seed in range(100):
+        c = sample_clip(seed, WorldSpec(max_objects=1, backgrounds=("striped",)))
+        if c.scene.objects[0].motion != "still":
+            return c
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
+def test_identity_at_zero_deterministic_and_changes_at_one(clip, name):
+    fn = CORRUPTIONS[name]
+    assert np.array_equal(fn(clip, 0.0, 1).frames, clip.video.frames)
+    a, b = fn(clip, 1.0, 3), fn(clip, 1.0, 3)
+    assert np.array_equal(a.frames, b.frames)
+    assert a.frames.shape == clip.video.frames.shape and a.fps == clip.video.fps
+    assert not np.array_equal(a.frames, clip.video.frames)
+
+
+@pytest.mark.parametrize("name", ["flicker", "noise", "blur", "scene_cut", "camera_shake"])
+def test_damage_grows_with_severity(clip, name):
+    d = [np.abs(corrupt(clip, name, s, 1).frames.astype(float) - clip.video.frames).mean() for s in (0.25, 0.5, 1.0)]
+    assert d[0] < d[1] < d[2]
+
+
+def test_freeze_repeats_one_frame(clip):
+    v = corrupt(clip, "freeze", 0.5).frames
+    k = round(0.5 * (clip.spec.frames - 1))
+    assert np.array_equal(v[:k + 1], clip.video.frames[:k + 1])
+    assert all(np.array_equal(v[t], v[k]) for t in range(k, len(v)))
+
+
+def test_shuffle_only_reorders_frames(clip):
+    v = corrupt(clip, "shuffle", 0.5, 2).frames
+    orig = {f.tobytes() for f in clip.video.frames}
+    assert {f.tobytes() for f in v} == orig
+    moved = sum(not np.array_equal(a, b) for a, b in zip(v, clip.video.frames))
+    assert moved >= 2
+
+
+def test_identity_swap_changes_only_the_object_after_the_cut(clip):
+    v = corrupt(clip, "identity_swap", 0.4, 1).frames
+    cut = clip.spec.frames // 2
+    assert np.array_equal(v[:cut], clip.video.frames[:cut])
+    changed = np.any(v != clip.video.frames, axis=-1)
+    assert changed[cut:].any()
+    assert not (changed & ~clip.masks[:, 0]).any()  # below severity 0.5 the shape stays: only object pixels
+
+
+def test_texture_swim_leaves_objects_alone(clip):
+    v = corrupt(clip, "texture_swim", 1.0, 1).frames
+    obj = clip.masks[:, 0]
+    assert np.array_equal(v[obj], clip.video.frames[obj])
+    assert np.any(v[~obj] != clip.video.frames[~obj])
+    assert np.array_equal(v[0], clip.video.frames[0])  # drift starts from the first frame
+
+
+def test_flicker_is_per_frame(clip):
+    v = corrupt(clip, "flicker", 1.0, 1).frames.astype(float)
+    per_frame_mean = v.mean(axis=(1, 2, 3)) - clip.video.frames.astype(float).mean(axis=(1, 2, 3))
+    assert per_frame_mean.std() > 2.0
+
+
+def test_unknown_corruption_suggests_a_name(clip):
+    with pytest.raises(VdevalError, match="flicker"):
+        corrupt(clip, "flickr", 0.5)
+    with pytest.raises(ValueError):
+        corrupt(clip, "blur", 1.5)
