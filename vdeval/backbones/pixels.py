@@ -1,0 +1,48 @@
+"""Pixel statistics as frame embeddings: the cheapest, weight-free baseline.
+
+Protocol (version 1): each RGB uint8 frame is binned into a joint colour histogram with `bins`
+(default 8) equal-width bins per channel (bins**3 dimensions), normalised to sum 1, and the
+embedding is its element-wise square root. Embeddings then have unit L2 norm and the cosine of two
+embeddings is the Bhattacharyya coefficient of the two colour distributions (1 = same colours).
+Histograms ignore where colours are, so they change little under motion and a lot at a scene cut.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from vdeval.backbones.base import Backbone
+from vdeval.errors import FeatureError
+from vdeval.features import ClipInput
+
+
+def colour_histogram_embedding(frames: np.ndarray, bins: int = 8) -> np.ndarray:
+    """(T, bins**3) float32 sqrt-normalised joint RGB histograms of uint8 frames (T, H, W, 3)."""
+    q = (frames.astype(np.int64) * bins) // 256  # bin index per channel, 0..bins-1
+    idx = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+    t = frames.shape[0]
+    idx = idx.reshape(t, -1)
+    hist = np.zeros((t, bins ** 3), np.float64)
+    for i in range(t):
+        hist[i] = np.bincount(idx[i], minlength=bins ** 3)
+    hist /= hist.sum(axis=1, keepdims=True)
+    return np.sqrt(hist).astype(np.float32)
+
+
+class PixelBackbone(Backbone):
+    name = "pixels"
+    version = "1"
+    provides = ("frame_embedding",)
+    tier = "embedded"
+    protocol = "RGB uint8 joint histogram, `bins` (default 8) equal bins per channel, sum-normalised, square root"
+
+    def __init__(self, device: str = "cpu", **options):
+        bins = int(options.get("bins", 8))
+        if not 2 <= bins <= 32:
+            raise FeatureError(f"pixels backbone: bins must be in [2, 32], got {bins}")
+        super().__init__(device, **options)
+        self.bins = bins
+
+    def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
+        if kind != "frame_embedding":
+            raise FeatureError(f"backbone 'pixels' does not compute {kind!r}", "it provides frame_embedding")
+        return [{"value": colour_histogram_embedding(c.video.frames, self.bins)} for c in clips]

@@ -1,0 +1,45 @@
+"""Temporal flicker as raw frame difference (VBench's temporal_flickering), needing no backbone.
+
+Failure mode: flicker (frame-to-frame appearance changes with nothing moving).
+Definition: for each consecutive pair, the mean absolute difference of all pixels and channels on
+0-255 values; per clip the mean over pairs. The value is that mean difference, on 0-255 (lower is
+better); extras["vbench"] is VBench's reported form (255 - mean) / 255 in [0, 1] (higher is better).
+It cannot tell motion from flicker, so it is meaningful on still scenes and as a cheap baseline.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from vdeval.features import ClipFeatures, FeatureRequest
+from vdeval.metrics.base import ClipScore, Metric
+
+
+def pair_differences(frames: np.ndarray) -> np.ndarray:
+    """(T-1,) mean |frame[t+1] - frame[t]| over pixels and channels, in the frames' own units.
+
+    Float frames may hold NaN (e.g. decoded from a broken source); a pair touching NaN gives NaN."""
+    f = np.asarray(frames)
+    if f.ndim != 4 or f.shape[0] < 2:
+        return np.zeros((0,), np.float64)
+    f = f.astype(np.float64)
+    return np.abs(f[1:] - f[:-1]).reshape(f.shape[0] - 1, -1).mean(axis=1)
+
+
+class FrameDifference(Metric):
+    name = "frame_difference"
+    version = "1"
+    higher_is_better = False
+    level = "clip"
+    default_backbone = None
+    allowed_backbones = ()
+    failure_mode = "flicker"
+
+    def requests(self) -> list[FeatureRequest]:
+        return []
+
+    def score_clip(self, clip: ClipFeatures) -> ClipScore:
+        d = pair_differences(clip.video.frames)
+        if d.size == 0:
+            return ClipScore(float("nan"), note="one-frame clip: no consecutive frames to compare")
+        mean = float(d.mean())
+        return ClipScore(mean, curve=[float(x) for x in d], extras={"vbench": (255.0 - mean) / 255.0})

@@ -1,0 +1,99 @@
+"""Frozen motion: VBench's dynamic degree on dense flow.
+
+Failure mode: frozen motion (the image changes too little; a "video" that is a still).
+Definition: per frame pair the motion score is the mean of the top 5% forward-flow magnitudes
+(pixels). A clip is dynamic when at least `count` pairs score above `threshold`, with
+threshold = scale * min(H, W) / 256 and count = max(1, round(4 * T / 16)) for T frames (VBench:
+scale 6.0 for RAFT on frames at their own size; VBench also ignores the last two pairs, we do not).
+Value: 1.0 when frozen, 0.0 when dynamic (lower is better; a generator's mean is the fraction of
+frozen clips). extras: motion_score (mean over pairs of the per-pair score, pixels), threshold,
+count, and frozen_fraction (the fraction of pairs at or under the threshold). curve: per-pair
+motion scores.
+
+The VBench rule calls a clip dynamic when a quarter of its pairs move, so a clip that moves for
+its first half and then stops is "dynamic" by design: the flag catches whole-clip freezes (world
+`freeze` at severity 1) but not a frozen second half (severity 0.5). frozen_fraction catches those;
+the audit scores it beside the flag (see `audit_extras`).
+
+DIS threshold: scale 2.0, i.e. 0.25 px at 32 px and 0.5 px at 64 px. Calibrated with
+benchmarks/calibrate_dis_threshold.py (30 clips per group, 8 and 16 frames, 32/48/64 px), scores
+in pixels at 256 px:
+  truly static clips (all objects still, no pan): every pair scores exactly 0 (identical frames);
+  static clips + Gaussian noise sigma 2 / 5 (0-255): median pair score 0.5-0.6 / 0.8-1.4 (DIS
+    hallucinates flow in flat regions, occasionally > 10 on a single pair);
+  moving objects: 5th percentile 4.4-6.2; one small slow object: 5th percentile 2.4-4.4, min 0.5;
+  camera pan only: 5th percentile 8.0.
+Scale 2.0 sits under the 5th percentile of every moving group and over the noisy-static medians;
+with it every static clip is frozen and every moving clip dynamic in all groups (scale 3.0
+already misses 7% of one-small-slow-object clips at 64 px). RAFT keeps VBench's 6.0.
+"""
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from vdeval.features import ClipFeatures, FeatureRequest
+from vdeval.metrics.base import ClipScore, Metric
+
+# scale of the threshold (pixels at 256 px) per flow backbone
+THRESHOLD_SCALE = {"raft": 6.0, "dis": 2.0}
+TOP_FRACTION = 0.05
+
+
+def motion_scores(flow: np.ndarray, top_fraction: float = TOP_FRACTION) -> np.ndarray:
+    """(T-1,) mean of the top `top_fraction` flow magnitudes per pair, for flow (T-1, H, W, 2).
+
+    NaN flow vectors are ignored; a pair with no finite vector scores NaN."""
+    flow = np.asarray(flow, np.float64)
+    if flow.ndim != 4 or flow.shape[0] == 0:
+        return np.zeros((0,), np.float64)
+    mag = np.sqrt((flow ** 2).sum(-1)).reshape(flow.shape[0], -1)
+    out = np.full(flow.shape[0], np.nan)
+    for i, m in enumerate(mag):
+        m = m[np.isfinite(m)]
+        if m.size:
+            k = max(1, int(m.size * top_fraction))
+            out[i] = np.partition(m, m.size - k)[m.size - k:].mean()
+    return out
+
+
+def dynamic_rule(height: int, width: int, frames: int, scale: float) -> tuple[float, int]:
+    """(threshold in pixels, number of pairs that must exceed it), VBench's resolution scaling."""
+    return scale * min(height, width) / 256.0, max(1, round(4 * frames / 16))
+
+
+def is_dynamic(scores: np.ndarray, threshold: float, count: int) -> bool:
+    return int(np.sum(np.nan_to_num(scores, nan=0.0) > threshold)) >= count
+
+
+class FrozenMotion(Metric):
+    name = "frozen_motion"
+    version = "1"
+    higher_is_better = False
+    level = "clip"
+    default_backbone = "dis"
+    allowed_backbones = ("dis", "raft")
+    failure_mode = "frozen motion"
+    audit_extras = {"frozen_fraction": False}  # extra -> higher_is_better, also scored by `vdeval audit`
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        threshold_scale: float | None = None  # None: the calibrated scale of the backbone
+        top_fraction: float = TOP_FRACTION
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest("flow", self.backbone)]
+
+    def score_clip(self, clip: ClipFeatures) -> ClipScore:
+        v = clip.video
+        if v.num_frames < 2:
+            return ClipScore(float("nan"), note="one-frame clip: no motion to measure")
+        flow = clip.get("flow", self.backbone)["forward"]
+        scores = motion_scores(flow, self.params.top_fraction)
+        scale = self.params.threshold_scale or THRESHOLD_SCALE.get(self.backbone, 6.0)
+        thr, count = dynamic_rule(v.height, v.width, v.num_frames, scale)
+        frozen = not is_dynamic(scores, thr, count)
+        extras = {"motion_score": float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan"),
+                  "threshold": thr, "count": float(count),
+                  "frozen_fraction": float(np.mean(~(np.nan_to_num(scores, nan=0.0) > thr)))}
+        return ClipScore(1.0 if frozen else 0.0, curve=[float(s) for s in scores], extras=extras)
