@@ -1,0 +1,94 @@
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+from vdeval.runner import Runner
+from vdeval.suite import load_suite
+from vdeval.video import write_video
+from vdeval.world import sample_clip
+
+
+def make_suite(tmp_path, body):
+    p = tmp_path / "s.yaml"
+    p.write_text(textwrap.dedent(body))
+    return load_suite(p)
+
+
+BODY = """
+name: r
+world: {height: 24, width: 24, frames: 6}
+prompts: {source: world, count: 4}
+samples_per_prompt: 2
+generators:
+  - {name: clean, kind: world}
+  - {name: frozen, kind: world, corruption: {name: freeze, severity: 1.0}}
+metrics:
+  - {name: frame_difference}
+  - {name: frozen_motion, backbone: dis}
+"""
+
+
+def test_results_are_self_describing(tmp_path):
+    out = Runner(make_suite(tmp_path, BODY), out=tmp_path / "run", progress=False).execute()
+    r = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert r["vdeval_results_version"] == 1 and len(r["suite_hash"]) == 64
+    assert r["provenance"]["device"] == "cpu" and r["provenance"]["torch"]
+    assert len(r["clips"]) == 16 and out.n_failed == 0
+    row = next(s for s in r["summary"] if s["generator"] == "frozen" and s["metric"] == "frozen_motion")
+    assert row["value"] == 1.0 and row["n"] == 8 and row["backbone"].startswith("dis")
+    assert "dis@" in "".join(r["backbones"])
+    csv = (tmp_path / "run" / "clips.csv").read_text().splitlines()
+    assert csv[0].split(",")[-2:] == ["frame_difference", "frozen_motion"] and len(csv) == 17
+    # the same prompt index and sample share one seed across generators: paired comparisons
+    seeds = {(c["clip_id"], c["seed"]) for c in r["clips"]}
+    assert len(seeds) == 8
+
+
+def test_rerun_resumes_without_recomputing(tmp_path):
+    suite = make_suite(tmp_path, BODY)
+    Runner(suite, out=tmp_path / "run", progress=False).execute()
+    stored = {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.suffix in (".npy", ".safetensors")}
+    assert any(p.suffix == ".safetensors" for p in stored)
+    first = json.loads((tmp_path / "run" / "results.json").read_text())
+    Runner(suite, out=tmp_path / "run", progress=False).execute()
+    again = {p: p.stat().st_mtime_ns for p in stored}
+    assert again == stored  # no clip regenerated, no feature recomputed
+    second = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert first["summary"] == second["summary"]
+
+
+def test_changed_generator_invalidates_its_stored_clips(tmp_path):
+    Runner(make_suite(tmp_path, BODY), out=tmp_path / "run", progress=False).execute()
+    changed = BODY.replace("severity: 1.0", "severity: 0.0")
+    r = Runner(make_suite(tmp_path, changed), out=tmp_path / "run", progress=False).execute().results
+    row = next(s for s in r["summary"] if s["generator"] == "frozen" and s["metric"] == "frame_difference")
+    assert row["value"] > 0  # no longer the frozen clips from the first run
+
+
+def test_bad_clip_is_recorded_and_the_run_goes_on(tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for i in range(3):
+        write_video(sample_clip(i).video, folder / f"p{i:03d}_s0.npy")
+    (folder / "p001_s0.npy").write_bytes(b"corrupt")
+    suite = make_suite(tmp_path, """
+    name: f
+    prompts: {source: list, items: ["x", "y", "z", "w"]}
+    generators:
+      - {name: mine, kind: folder, path: videos}
+    metrics:
+      - {name: frame_difference}
+    """)
+    out = Runner(suite, out=tmp_path / "run", progress=False).execute()
+    assert out.n_failed == 2  # the corrupt file and the missing p003
+    errors = {f["clip_id"]: f["error"] for f in out.results["failures"]}
+    assert "p001_s0.npy" in errors["p001_s0"] and "p003_s0" in errors["p003_s0"]
+    row = out.results["summary"][0]
+    assert row["n"] == 2 and row["n_failed"] == 2 and row["value"] is not None
+
+
+def test_limit_and_list_prompts(tmp_path):
+    out = Runner(make_suite(tmp_path, BODY), out=tmp_path / "run", limit=2, progress=False).execute()
+    assert out.n_clips == 2 * 2 * 2
