@@ -1,0 +1,122 @@
+"""Warping error: flicker measured where motion is accounted for (Lai et al., ECCV 2018).
+
+Failure mode: flicker (appearance changing frame to frame beyond what motion explains).
+Definition, per consecutive pair (t, t+1), all in frame t's pixel grid:
+  warped = frame t+1 sampled bilinearly at x + F(x), F the forward flow t -> t+1;
+  B_w    = backward flow (t+1 -> t) sampled at x + F(x);
+  occluded where |F + B_w|^2 > 0.01 (|F|^2 + |B_w|^2) + 0.5 (forward-backward inconsistency),
+  or at a motion boundary |grad F_x|^2 + |grad F_y|^2 > 0.01 |F|^2 + 0.002 (forward differences),
+  or where x + F(x) falls outside the frame;
+  error  = mean over unoccluded pixels and the 3 channels of (warped - frame t)^2, RGB in [0, 1].
+(Lai et al. sum the three channels; we average them, so our numbers are theirs / 3.)
+Per clip: value = mean of the pair errors (lower is better), curve = pair errors,
+extras["occluded_fraction"] = mean fraction of pixels masked. Flow from "dis" (default) or "raft".
+A pair with every pixel masked has no error (NaN) and is left out of the mean; NaN pixel values
+propagate into their pair's error.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from vdeval.features import ClipFeatures, FeatureRequest
+from vdeval.metrics.base import ClipScore, Metric
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backward warp: out(x) = image(x + flow(x)), bilinear.
+
+    image (H, W) or (H, W, C); flow (H, W, 2) as (dx, dy) pixels. Returns (warped, inside), inside
+    a bool (H, W) that is False where the sample point leaves the frame or the flow is not finite."""
+    img = np.asarray(image, np.float64)
+    squeeze = img.ndim == 2
+    if squeeze:
+        img = img[..., None]
+    h, w = img.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    sx = xs + flow[..., 0]
+    sy = ys + flow[..., 1]
+    eps = 1e-6
+    inside = (sx >= -eps) & (sx <= w - 1 + eps) & (sy >= -eps) & (sy <= h - 1 + eps)  # NaN -> False
+    sx = np.clip(np.nan_to_num(sx), 0, w - 1)
+    sy = np.clip(np.nan_to_num(sy), 0, h - 1)
+    x0 = np.minimum(np.floor(sx).astype(np.int64), w - 2) if w > 1 else np.zeros_like(sx, np.int64)
+    y0 = np.minimum(np.floor(sy).astype(np.int64), h - 2) if h > 1 else np.zeros_like(sy, np.int64)
+    x1 = np.minimum(x0 + 1, w - 1)
+    y1 = np.minimum(y0 + 1, h - 1)
+    ax = (sx - x0)[..., None]
+    ay = (sy - y0)[..., None]
+    top = img[y0, x0] * (1 - ax) + img[y0, x1] * ax
+    bot = img[y1, x0] * (1 - ax) + img[y1, x1] * ax
+    out = top * (1 - ay) + bot * ay
+    return (out[..., 0] if squeeze else out), inside
+
+
+def motion_boundary(flow: np.ndarray) -> np.ndarray:
+    """bool (H, W): |grad F_x|^2 + |grad F_y|^2 > 0.01 |F|^2 + 0.002, forward differences (0 at the last row/column)."""
+    f = np.asarray(flow, np.float64)
+    dx = np.zeros_like(f)
+    dy = np.zeros_like(f)
+    dx[:, :-1] = f[:, 1:] - f[:, :-1]
+    dy[:-1] = f[1:] - f[:-1]
+    grad = (dx ** 2 + dy ** 2).sum(-1)
+    return grad > 0.01 * (f ** 2).sum(-1) + 0.002
+
+
+def occlusion_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """bool (H, W) in frame t: True where pixel x of frame t has no reliable match in frame t+1
+    (forward-backward inconsistent, on a motion boundary, warped outside the frame, or NaN flow)."""
+    bw_w, inside = warp(backward, forward)
+    fw = np.asarray(forward, np.float64)
+    s = ((fw + bw_w) ** 2).sum(-1)
+    inconsistent = s > 0.01 * ((fw ** 2).sum(-1) + (bw_w ** 2).sum(-1)) + 0.5
+    bad = ~np.isfinite(s)
+    return inconsistent | motion_boundary(fw) | ~inside | bad
+
+
+def pair_warping_error(frame_t: np.ndarray, frame_t1: np.ndarray, forward: np.ndarray,
+                       backward: np.ndarray) -> tuple[float, float]:
+    """(masked mean squared error, occluded fraction) for float frames (H, W, 3) in [0, 1]."""
+    occ = occlusion_mask(forward, backward)
+    warped, _ = warp(frame_t1, forward)
+    keep = ~occ
+    if not keep.any():
+        return float("nan"), 1.0
+    diff = (warped - np.asarray(frame_t, np.float64))[keep]
+    return float(np.mean(diff ** 2)), float(occ.mean())
+
+
+def warping_errors(frames: np.ndarray, forward: np.ndarray, backward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pair (errors, occluded fractions), each (T-1,), for float frames (T, H, W, 3) in [0, 1]."""
+    n = max(frames.shape[0] - 1, 0)
+    if forward.shape[0] != n or backward.shape[0] != n:
+        raise ValueError(f"flow has {forward.shape[0]}/{backward.shape[0]} pairs for {frames.shape[0]} frames")
+    errs, occ = np.full(n, np.nan), np.ones(n)
+    for t in range(n):
+        errs[t], occ[t] = pair_warping_error(frames[t], frames[t + 1], forward[t], backward[t])
+    return errs, occ
+
+
+class WarpingError(Metric):
+    name = "warping_error"
+    version = "1"
+    higher_is_better = False
+    level = "clip"
+    default_backbone = "dis"
+    allowed_backbones = ("dis", "raft")
+    failure_mode = "flicker"
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest("flow", self.backbone)]
+
+    def score_clip(self, clip: ClipFeatures) -> ClipScore:
+        if clip.video.num_frames < 2:
+            return ClipScore(float("nan"), note="one-frame clip: no frame pairs to warp")
+        flow = clip.get("flow", self.backbone)
+        errs, occ = warping_errors(clip.video.as_float(), flow["forward"], flow["backward"])
+        curve = [float(e) for e in errs]
+        extras = {"occluded_fraction": float(occ.mean())}
+        ok = np.isfinite(errs)
+        if not ok.any():
+            return ClipScore(float("nan"), curve, extras, note="every pixel of every pair is occluded or out of frame")
+        note = None if ok.all() else f"{int((~ok).sum())} of {errs.size} pairs fully occluded, left out"
+        return ClipScore(float(errs[ok].mean()), curve, extras, note)
