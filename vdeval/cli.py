@@ -42,7 +42,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     _register_plugins()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:  # click returns typer.Exit codes in non-standalone mode
+            sys.exit(code)
     except VdevalError as e:
         if debug:
             raise
