@@ -1,0 +1,436 @@
+"""vdeval report: tables, comparison statistics, files, determinism, a real browser, bad input."""
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from vdeval.errors import ResultsError
+from vdeval.stats import bootstrap_mean_ci
+from vdeval.store import RESULTS_VERSION, RunDir, save_array, write_results
+
+# --------------------------------------------------------------------------- fixture results
+
+PROMPTS = [
+    "a red circle moves right",
+    "two squares swap places",
+    "<script>alert('x')</script> & a \"quoted\" | pipe",
+    "a blue triangle spins",
+]
+SEEDS = [0, 1, 2]
+METRICS = {
+    "warping_error": {"higher_is_better": False, "level": "clip", "backbone": "dis", "curves": True},
+    "clip_score": {"higher_is_better": True, "level": "clip", "backbone": "embedded", "curves": False},
+    "frozen_motion": {"higher_is_better": False, "level": "clip", "backbone": "dis", "curves": False},
+    "fvd": {"higher_is_better": False, "level": "set", "backbone": "embedded", "curves": False},
+    "kvd": {"higher_is_better": False, "level": "set", "backbone": "embedded", "curves": False},
+}
+
+
+def _base(metric: str, p: int, s: int) -> float:
+    """Per-clip value before any generator effect: varies a lot across prompts (so pairing matters)."""
+    return {"warping_error": 0.010 + 0.004 * p + 0.001 * s, "clip_score": 0.25 + 0.03 * p - 0.01 * s,
+            "frozen_motion": 0.05 + 0.02 * ((p + s) % 3)}[metric]
+
+
+def _frames(gen: str, p: int, s: int, T: int = 8, size: int = 16) -> np.ndarray:
+    """A square moving across a dark background; colour by generator, path by prompt and seed."""
+    rng = np.random.default_rng([sum(map(ord, gen)), p, s])
+    color = rng.integers(80, 256, 3)
+    v = np.full((T, size, size, 3), 20, np.uint8)
+    for t in range(T):
+        x = (2 * t + p + s) % (size - 4)
+        v[t, 5 + p % 4: 9 + p % 4, x: x + 4] = color
+    return v
+
+
+def make_results(gens: dict, *, noise: float = 0.0005, rng_seed: int = 0, prompts=PROMPTS, seeds=SEEDS,
+                 metrics=None, failed: tuple | None = None, null_score: tuple | None = None,
+                 version: int = RESULTS_VERSION, checks=None) -> dict:
+    """A results dict in store.py's format.
+
+    gens: {name: {"step": int | None, "shift": {metric: additive effect}}}.
+    failed: (generator, clip index) of a clip whose generation failed; null_score: (generator, clip
+    index, metric) whose score is NaN (stored as null)."""
+    metrics = metrics or list(METRICS)
+    clips, failures, summary = [], [], []
+    for g, spec in gens.items():
+        shift = spec.get("shift", {})
+        rng = np.random.default_rng([rng_seed, sum(map(ord, g))])
+        per_metric: dict[str, list[float]] = {m: [] for m in metrics}
+        n_failed = 0
+        for k, (p, s) in enumerate([(p, s) for p in range(len(prompts)) for s in seeds]):
+            clip = {"generator": g, "clip_id": f"p{p:02d}-s{s}", "prompt": prompts[p], "seed": s,
+                    "clip_hash": f"{abs(hash((g, p, s))):016x}", "error": None, "scores": {}, "extras": {},
+                    "curves": {}, "notes": {}}
+            if failed == (g, k):
+                clip["error"] = "RuntimeError: sampler diverged (NaN latents)"
+                clip["clip_hash"] = None
+                failures.append({"generator": g, "clip_id": clip["clip_id"], "stage": "generate",
+                                 "error": clip["error"]})
+                n_failed += 1
+                clips.append(clip)
+                continue
+            for m in metrics:
+                if METRICS[m]["level"] == "set":
+                    continue
+                v = _base(m, p, s) + shift.get(m, 0.0) + noise * rng.standard_normal()
+                if null_score == (g, k, m):
+                    v = math.nan
+                    clip["notes"][m] = "one-frame clip has no motion"
+                clip["scores"][m] = v
+                per_metric[m].append(v)
+                if METRICS[m]["curves"]:
+                    t = np.arange(7)
+                    clip["curves"][m] = list(v * (0.7 + 0.1 * t) + noise * rng.standard_normal(7))
+                if m == "frozen_motion":
+                    clip["extras"][m] = {"frozen": float(v > 0.08)}
+            clips.append(clip)
+        for m in metrics:
+            meta = METRICS[m]
+            row = {"generator": g, "metric": m, "backbone": meta["backbone"], "higher_is_better":
+                   meta["higher_is_better"], "level": meta["level"], "n_failed": n_failed, "n_real": None}
+            if meta["level"] == "set":
+                n = len(prompts) * len(seeds) - n_failed
+                if m == "fvd":
+                    v = 50.0 + shift.get(m, 0.0)
+                    row.update(value=v, ci_low=v - 3.0, ci_high=v + 4.0, n=n, n_real=24)
+                else:  # kvd: a set-level metric without interval
+                    row.update(value=0.1 + shift.get(m, 0.0), ci_low=None, ci_high=None, n=n, n_real=24)
+            else:
+                vals = np.asarray(per_metric[m], float)
+                fin = vals[np.isfinite(vals)]
+                ci = bootstrap_mean_ci(fin)
+                row.update(value=float(fin.mean()) if fin.size else None, ci_low=ci[0] if ci else None,
+                           ci_high=ci[1] if ci else None, n=int(fin.size))
+            summary.append(row)
+    suite = {"name": "fixture", "fps": 8}
+    if checks is not None:
+        suite["checks"] = checks
+    return {
+        "vdeval_results_version": version, "created": "2026-11-25T12:00:00+00:00", "suite": suite,
+        "suite_hash": "0" * 64, "suite_path": "suites/fixture.yaml",
+        "provenance": {"vdeval": "0.1.0", "torch": "2.14.1", "python": "3.11", "platform": "linux",
+                       "device": "cpu", "command": "vdeval run suites/fixture.yaml"},
+        "generators": {g: {"kind": "reference", "step": spec.get("step")} for g, spec in gens.items()},
+        "backbones": {"dis": {"name": "dis", "version": "1"}, "embedded": {"name": "embedded", "version": "1"}},
+        "metrics": {m: {"name": m, "version": "1", "higher_is_better": METRICS[m]["higher_is_better"],
+                        "level": METRICS[m]["level"], "backbone": METRICS[m]["backbone"],
+                        "backbone_label": METRICS[m]["backbone"], "params": {}, "failure_mode": ""}
+                    for m in metrics},
+        "summary": summary, "clips": clips, "failures": failures,
+    }
+
+
+def write_run(root: Path, results: dict, with_clips: bool = True) -> Path:
+    run = RunDir(root)
+    write_results(run, results)
+    if with_clips:
+        for c in results["clips"]:
+            if c.get("error"):
+                continue
+            p = PROMPTS.index(c["prompt"]) if c["prompt"] in PROMPTS else 0
+            save_array(run.clip_path(c["generator"], c["clip_id"]), _frames(c["generator"], p, c["seed"]))
+    return run.root
+
+
+STEPS = {"ckpt_1k": {"step": 1000, "shift": {"warping_error": 0.006, "clip_score": -0.04, "fvd": 30.0}},
+         "ckpt_2k": {"step": 2000, "shift": {"warping_error": 0.002, "clip_score": -0.01, "fvd": 10.0}},
+         "ckpt_4k": {"step": 4000, "shift": {"warping_error": 0.0, "clip_score": 0.0, "fvd": 1.0}}}
+
+
+@pytest.fixture(scope="module")
+def three_gen_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runs") / "nightly"
+    return write_run(root, make_results(STEPS, failed=("ckpt_2k", 4), null_score=("ckpt_4k", 2, "warping_error")))
+
+
+@pytest.fixture(scope="module")
+def report_dir(three_gen_run, tmp_path_factory) -> Path:
+    from vdeval.report import write_report
+
+    out = tmp_path_factory.mktemp("report")
+    index = write_report([three_gen_run], out)
+    assert index == out / "index.html"
+    return out
+
+
+# --------------------------------------------------------------------------- statistics
+
+def test_paired_differences_find_real_effects_and_not_noise():
+    from vdeval.report.compare import compare_generators
+    from vdeval.report.tables import load_runs
+    import tempfile
+
+    gens = {"base": {}, "same": {}, "worse": {"shift": {"warping_error": 0.002}},
+            "better_set": {"shift": {"fvd": -20.0}}, "close_set": {"shift": {"fvd": 2.0}}}
+    with tempfile.TemporaryDirectory() as d:
+        merged = load_runs([write_run(Path(d) / "r", make_results(gens), with_clips=False)])
+    diffs = {(x.generator, x.metric): x for x in compare_generators(merged, "base")}
+    same = diffs[("same", "warping_error")]
+    assert same.n == 12 and same.test == "Wilcoxon signed-rank"
+    assert same.verdict == "n.s." and same.p_value > 0.05 and same.ci_low < 0 < same.ci_high
+    worse = diffs[("worse", "warping_error")]
+    # lower is better: +0.002 per clip against 0.0005 noise is clearly worse
+    assert worse.verdict == "worse" and worse.p_value < 0.01 and worse.ci_low > 0
+    assert abs(worse.diff - 0.002) < 0.0008
+    assert diffs[("better_set", "fvd")].verdict == "better"  # 30 vs 50, CIs (±3/4) far apart
+    assert diffs[("close_set", "fvd")].verdict == "n.s."  # 52 vs 50 within the intervals
+    kvd = diffs[("worse", "kvd")]
+    assert kvd.significant is None and "no confidence interval" in kvd.note  # never assumed
+
+
+def test_pairing_uses_prompt_and_seed_not_order():
+    from vdeval.report.compare import clip_values, pair_values
+
+    a = [(("p", "0"), "x0", 1.0), (("p", "1"), "x1", 2.0), (("q", "0"), "x2", 3.0)]
+    b = [(("q", "0"), "y2", 30.0), (("p", "0"), "y0", 10.0)]  # other order, one missing
+    xa, xb = pair_values(a, b)
+    assert sorted(zip(xa.tolist(), xb.tolist())) == [(1.0, 10.0), (3.0, 30.0)]
+    clips = [{"generator": "g", "prompt": "p", "seed": 0, "clip_id": "c", "scores": {"m": None}},
+             {"generator": "g", "prompt": "p", "seed": 1, "clip_id": "d", "scores": {"m": 1.0}, "error": None},
+             {"generator": "g", "prompt": "p", "seed": 2, "clip_id": "e", "scores": {}, "error": "boom"}]
+    assert [v for *_, v in clip_values(clips, "g", "m")] == [1.0]  # null and failed dropped
+
+
+def test_curve_band_handles_ragged_curves_and_nulls():
+    from vdeval.report.compare import curve_band
+
+    rng = np.random.default_rng(0)
+    curves = [list(1.0 + 0.1 * rng.standard_normal(6)) for _ in range(20)] + [[1.0, None, 1.0]]
+    mean, lo, hi, count = curve_band(curves)
+    assert mean.shape == (6,) and count.tolist() == [21, 20, 21, 20, 20, 20]
+    assert np.all(lo <= mean) and np.all(mean <= hi) and np.all(hi - lo < 0.15) and np.all(hi - lo > 0.02)
+    assert curve_band([[1.0, 2.0]]) is None  # one clip: no band
+
+
+def test_gif_preview_is_nearest_upscaled_and_deterministic():
+    from io import BytesIO
+
+    from vdeval.report.previews import gif_bytes
+
+    frames = _frames("g", 1, 2, T=40)
+    a, b = gif_bytes(frames), gif_bytes(frames.copy())
+    assert a == b
+    im = Image.open(BytesIO(a))
+    assert im.size == (96, 96) and im.n_frames <= 16 and im.n_frames >= 8
+    first = np.asarray(im.convert("RGB"))
+    # nearest-neighbour: each source pixel is a 6x6 block of one colour
+    assert np.array_equal(first[::6, ::6], frames[0])
+    with pytest.raises(ValueError):
+        gif_bytes(np.zeros((4, 8, 8), np.uint8))
+
+
+# --------------------------------------------------------------------------- files
+
+def test_report_writes_three_files_with_the_numbers(report_dir, three_gen_run):
+    html = (report_dir / "index.html").read_text()
+    md = (report_dir / "summary.md").read_text()
+    csv = pd.read_csv(report_dir / "summary.csv")
+    results = json.loads((three_gen_run / "results.json").read_text())
+    assert len(csv) == 3 * len(METRICS)
+    row = next(r for r in results["summary"] if r["generator"] == "ckpt_2k" and r["metric"] == "warping_error")
+    got = csv[(csv.generator == "ckpt_2k") & (csv.metric == "warping_error")].iloc[0]
+    assert got.value == pytest.approx(row["value"]) and got.ci_low == pytest.approx(row["ci_low"])
+    assert got.n == 11 and got.n_failed == 1 and got.backbone == "dis" and got.direction == "lower"
+    assert csv[csv.metric == "kvd"].ci_low.isna().all()  # no CI stays empty, not invented
+    # the failed clip and the null score are reported, not silently lost
+    assert "sampler diverged" in html and "sampler diverged" in md
+    assert "ckpt\\_4k" in md and "✅ better" in md
+    # summary table: backbone and n beside each number, direction of better
+    from vdeval.report.tables import fmt
+
+    assert f"{fmt(row['value'])}</span>" in html and "n=11, 1 failed · dis" in html
+    assert "↓ lower is better" in html and "↑ higher is better" in html
+    assert "Wilcoxon signed-rank" in html and "Compared with baseline ckpt\\_1k" in md
+    # every image is inline: no src that is not a data URI, no external stylesheet or script
+    srcs = re.findall(r'src="([^"]*)"', html)
+    assert srcs and all(s.startswith("data:image/") for s in srcs)
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    # 4 figures (summary, differences, steps, curves) + previews (3 best + 3 worst per clip metric)
+    assert html.count('src="data:image/png') == 4
+    assert html.count('src="data:image/gif') == 3 * 6
+
+
+def test_prompts_and_names_are_escaped(report_dir):
+    html = (report_dir / "index.html").read_text()
+    md = (report_dir / "summary.md").read_text()
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; a &quot;quoted&quot; | pipe" in html
+    assert "<script>" not in md
+
+
+def test_report_is_deterministic(three_gen_run, report_dir, tmp_path):
+    from vdeval.report import write_report
+
+    write_report([three_gen_run], tmp_path / "again")
+    names = sorted(p.name for p in report_dir.iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "again").iterdir())
+    for n in names:
+        assert (report_dir / n).read_bytes() == (tmp_path / "again" / n).read_bytes(), n
+
+
+def test_merging_runs_prefixes_clashing_generators_and_pairs_across_runs(tmp_path):
+    from vdeval.report import write_report
+    from vdeval.report.compare import compare_generators
+    from vdeval.report.tables import load_runs
+
+    a = write_run(tmp_path / "monday", make_results({"final": {}, "ema": {}}, rng_seed=1), with_clips=False)
+    b = write_run(tmp_path / "tuesday", make_results({"final": {"shift": {"warping_error": 0.003}}}, rng_seed=2))
+    merged = load_runs([a, b])
+    assert list(merged.generators) == ["monday/final", "ema", "tuesday/final"]
+    d = {(x.generator, x.metric): x for x in compare_generators(merged)}
+    assert d[("tuesday/final", "warping_error")].n == 12 and d[("tuesday/final", "warping_error")].verdict == "worse"
+    index = write_report([a, b], tmp_path / "out", baseline="monday/final")
+    html = index.read_text()
+    assert "tuesday/final" in html
+    # monday has no clips on disk: previews of its clips are placeholders, tuesday's are GIFs
+    assert "frames not in the run directory" in html and 'src="data:image/gif' in html
+
+
+def test_one_generator_no_ci_all_null_and_no_clips(tmp_path):
+    from vdeval.report import write_report
+
+    res = make_results({"only": {}}, metrics=["warping_error", "kvd"], seeds=[0])
+    for c in res["clips"]:
+        c["scores"]["warping_error"] = math.nan
+        c["curves"] = {}
+    for r in res["summary"]:
+        if r["metric"] == "warping_error":
+            r.update(value=None, ci_low=None, ci_high=None, n=0)
+    index = write_report([write_run(tmp_path / "solo", res, with_clips=False)], tmp_path / "out")
+    html = index.read_text()
+    assert "One generator only" in html and "no CI" in html and "—" in html
+    assert "No per-clip scores to rank" in html
+    assert pd.read_csv(tmp_path / "out" / "summary.csv").shape[0] == 2
+
+
+def test_report_keeps_clip_paths_inside_the_run(tmp_path):
+    from vdeval.report.previews import clip_file
+
+    assert clip_file(tmp_path, "g", "../../../etc/passwd") is None
+    assert clip_file(tmp_path, "g", "ok") == (tmp_path / "clips" / "g" / "ok.npy").resolve()
+
+
+# --------------------------------------------------------------------------- bad input, through the CLI
+
+def _cli(args: list[str]) -> int:
+    from vdeval import cli
+
+    try:
+        cli.main(args)
+    except SystemExit as e:
+        return e.code or 0
+    return 0
+
+
+def test_cli_report_ok(three_gen_run, tmp_path, capsys):
+    assert _cli(["report", str(three_gen_run), "-o", str(tmp_path / "r"), "--baseline", "ckpt_4k",
+                 "--previews", "1"]) == 0
+    assert (tmp_path / "r" / "index.html").exists() and "baseline ckpt\\_4k" in (tmp_path / "r" / "summary.md").read_text()
+
+
+def test_cli_bad_inputs_exit_2_with_one_clear_line(three_gen_run, tmp_path, capsys):
+    old = write_run(tmp_path / "old", make_results({"a": {}}, version=RESULTS_VERSION + 1), with_clips=False)
+    assert _cli(["report", str(three_gen_run), str(old), "-o", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert f"results version {RESULTS_VERSION + 1} is not supported" in err and err.count("\n") == 1
+
+    other = write_run(tmp_path / "other", make_results({"a": {}}, metrics=["clip_score"]), with_clips=False)
+    only_fvd = write_run(tmp_path / "fvdonly", make_results({"b": {}}, metrics=["fvd"]), with_clips=False)
+    assert _cli(["report", str(other), str(only_fvd), "-o", str(tmp_path / "x")]) == 2
+    assert "no metric in common" in capsys.readouterr().err
+
+    assert _cli(["report", str(three_gen_run), "-o", str(tmp_path / "x"), "--baseline", "ckpt_3k"]) == 2
+    err = capsys.readouterr().err
+    assert "baseline generator 'ckpt_3k' is not in the results" in err and "did you mean 'ckpt_" in err
+
+    assert _cli(["report", str(tmp_path / "missing_run"), "-o", str(tmp_path / "x")]) == 2
+    assert "no results file" in capsys.readouterr().err
+    with pytest.raises(ResultsError):
+        from vdeval.report import write_report
+
+        write_report([], tmp_path / "x")
+
+
+# --------------------------------------------------------------------------- a real browser
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0", "--hide-scrollbars"]
+
+# injected into a copy of the page only: records load errors, then writes what every image did
+PROBE = """<script>
+window.__errs=[];window.addEventListener('error',function(e){window.__errs.push(String(e.message||
+(e.target&&e.target.src&&e.target.src.slice(0,60))||'error'))},true);
+window.addEventListener('load',function(){var r={imgs:[],errs:window.__errs,scripts:document.scripts.length,
+text:document.body.innerText.indexOf("<scr"+"ipt>alert('x')</scr"+"ipt>")>=0};
+for(var i=0;i<document.images.length;i++){var im=document.images[i];
+r.imgs.push({cls:im.className,w:im.naturalWidth,h:im.naturalHeight,done:im.complete})}
+var p=document.createElement('pre');p.id='probe-result';p.textContent=JSON.stringify(r);document.body.appendChild(p)});
+</script>"""
+
+
+def _find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = _find_chromium()
+    if path is None:  # install Debian's chromium once; skip only if that is impossible here
+        try:
+            subprocess.run(["apt-get", "update"], check=True, capture_output=True, timeout=300)
+            subprocess.run(["apt-get", "install", "-y", "chromium"], check=True, capture_output=True, timeout=600,
+                           env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        except (OSError, subprocess.SubprocessError) as e:
+            pytest.skip(f"headless Chromium is not installed and `apt-get install chromium` failed: {e}")
+        path = _find_chromium()
+        if path is None:
+            pytest.skip("apt-get install chromium ran but no chromium binary is on PATH")
+    return path
+
+
+def _run_chromium(chromium: str, tmp: Path, page: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp / 'profile'}", *extra, page.as_uri()],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_report_in_headless_chromium(report_dir, chromium, tmp_path):
+    page = report_dir / "index.html"
+    html = page.read_text()
+    # 1. the report as shipped: screenshot, and the console must stay silent (a CSP violation, a
+    #    broken data URI or any external load would be logged here)
+    shot = tmp_path / "report.png"
+    r = _run_chromium(chromium, tmp_path, page, "--window-size=1280,2400", f"--screenshot={shot}")
+    console = [line for line in r.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == [], console
+    assert shot.exists() and Image.open(shot).size == (1280, 2400)
+    # 2. a copy with a probe script (CSP relaxed for inline script only; images still data: only)
+    probed = tmp_path / "probed.html"
+    probed.write_text(html.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';")
+                      .replace("</head>", PROBE + "</head>", 1))
+    r = _run_chromium(chromium, tmp_path, probed, "--virtual-time-budget=5000", "--dump-dom")
+    m = re.search(r'<pre id="probe-result">(.*?)</pre>', r.stdout, re.S)
+    assert m, r.stderr[-2000:]
+    result = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
+                        .replace("&gt;", ">"))
+    assert result["errs"] == []
+    assert result["scripts"] == 1  # only the probe: the hostile prompt did not become a script
+    assert result["text"] is True  # ...it shows as text
+    imgs = result["imgs"]
+    assert len(imgs) == 4 + 18
+    assert all(i["done"] and i["w"] > 0 and i["h"] > 0 for i in imgs), imgs
+    assert sum(i["cls"] == "preview" and i["h"] == 96 for i in imgs) == 18

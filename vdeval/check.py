@@ -1,0 +1,333 @@
+"""`vdeval check RUN --baseline RUN`: regression rules for CI. Exit 0 all hold, 1 any fails, 2 bad input.
+
+Rules come from --rules FILE (a YAML list, or a mapping with a `checks:` list) or else from the
+run's suite (`checks:`). Each rule names a metric, optionally a generator (default: every
+generator of the run), and one or more conditions:
+
+  {metric: warping_error, generator: final, max: 0.02}        absolute bounds (min / max) on the value
+  {metric: fvd, max_regression: 0.1}                           at most 10% worse than the baseline
+                                                               run's value for the same generator
+  {metric: clip_score, not_significantly_worse: true}          per-clip: paired Wilcoxon signed-rank
+                                                               test on clips matched by prompt+seed;
+                                                               set-level: the bootstrap CIs
+
+"Worse" follows the metric's direction (higher_is_better in the results). A value that is
+missing (null) or a comparison that cannot be judged fails the rule, with the reason: a CI
+gate must not pass on numbers it never saw.
+"""
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vdeval.errors import ResultsError, VdevalError
+from vdeval.registry import closest
+from vdeval.store import load_results
+
+ALPHA = 0.05
+
+
+class RulesError(VdevalError):
+    """A rules file or suite `checks:` section that does not validate against the results."""
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str
+    generator: Optional[str] = None
+    min: Optional[float] = None
+    max: Optional[float] = None
+    max_regression: Optional[float] = Field(None, ge=0)
+    not_significantly_worse: bool = False
+    alpha: float = Field(ALPHA, gt=0, lt=1)
+    name: Optional[str] = None  # label in output and JUnit; default built from the rule
+
+    @model_validator(mode="after")
+    def _has_condition(self):
+        if self.min is None and self.max is None and self.max_regression is None and not self.not_significantly_worse:
+            raise ValueError("a rule needs at least one of min, max, max_regression, not_significantly_worse")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+    @property
+    def needs_baseline(self) -> bool:
+        return self.max_regression is not None or self.not_significantly_worse
+
+    def conditions(self) -> str:
+        parts = []
+        if self.min is not None:
+            parts.append(f"min {self.min:g}")
+        if self.max is not None:
+            parts.append(f"max {self.max:g}")
+        if self.max_regression is not None:
+            parts.append(f"max_regression {self.max_regression:.0%}")
+        if self.not_significantly_worse:
+            parts.append("not significantly worse")
+        return ", ".join(parts)
+
+
+def parse_rules(data, source: str) -> list[Rule]:
+    """Validate raw rule data; the first problem becomes one RulesError with the closest valid key."""
+    if isinstance(data, dict):
+        if "checks" not in data:
+            guess = closest("checks", data) if data else None
+            raise RulesError(f"{source}: expected a list of rules or a `checks:` list",
+                             f"found keys {sorted(map(str, data))}" + (f"; did you mean 'checks' for {guess!r}?"
+                                                                          if guess else ""))
+        data = data["checks"]
+    if not isinstance(data, list) or not data:
+        raise RulesError(f"{source}: no rules", "give a non-empty list of rules (see suites/checks-example.yaml)")
+    rules = []
+    for i, raw in enumerate(data, 1):
+        if not isinstance(raw, dict):
+            raise RulesError(f"{source}: rule {i} is {type(raw).__name__}, not a mapping",
+                             "write each rule as {metric: NAME, max: 0.1, ...}")
+        try:
+            rules.append(Rule(**{str(k): v for k, v in raw.items()}))
+        except ValidationError as e:
+            err = e.errors()[0]
+            loc = ".".join(str(x) for x in err.get("loc", ()))
+            if err.get("type") == "extra_forbidden":
+                guess = closest(loc, Rule.model_fields)
+                hint = f"did you mean {guess!r}?" if guess else f"valid keys: {', '.join(Rule.model_fields)}"
+                raise RulesError(f"{source}: rule {i}: unknown key {loc!r}", hint) from None
+            where = f" {loc}:" if loc else ""
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            raise RulesError(f"{source}: rule {i}:{where} {msg}") from None
+    return rules
+
+
+def load_rules(path: Path) -> list[Rule]:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise RulesError(f"rules file {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise RulesError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    return parse_rules(data, str(p))
+
+
+@dataclass
+class Outcome:
+    rule: Rule
+    index: int
+    generator: str
+    passed: bool
+    detail: str  # the numbers
+
+    @property
+    def label(self) -> str:
+        return self.rule.name or f"{self.rule.metric}[{self.generator}] {self.rule.conditions()}"
+
+    def line(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'}  {self.label}: {self.detail}"
+
+
+def _num(v) -> float:
+    try:
+        return math.nan if v is None else float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _fmt(x: float) -> str:
+    from vdeval.report.tables import fmt
+
+    return fmt(x)
+
+
+def _summary_row(results: dict, generator: str, metric: str) -> dict | None:
+    for r in results.get("summary") or []:
+        if r.get("generator") == generator and r.get("metric") == metric:
+            return r
+    return None
+
+
+def _check_names(rules: list[Rule], run: dict, baseline: dict | None, source: str) -> None:
+    metrics = run.get("metrics") or {}
+    gens = run.get("generators") or {}
+    for i, rule in enumerate(rules, 1):
+        if rule.metric not in metrics:
+            guess = closest(rule.metric, metrics)
+            hint = f"did you mean {guess!r}?" if guess else f"metrics in the run: {', '.join(sorted(metrics)) or 'none'}"
+            raise RulesError(f"{source}: rule {i}: unknown metric {rule.metric!r}", hint)
+        if rule.generator is not None and rule.generator not in gens:
+            guess = closest(rule.generator, gens)
+            hint = f"did you mean {guess!r}?" if guess else f"generators in the run: {', '.join(gens)}"
+            raise RulesError(f"{source}: rule {i}: unknown generator {rule.generator!r}", hint)
+        if rule.needs_baseline:
+            if baseline is None:
+                raise RulesError(f"{source}: rule {i} ({rule.conditions()}) compares with a baseline run",
+                                 "pass --baseline RUN")
+            if rule.metric not in (baseline.get("metrics") or {}):
+                raise ResultsError(f"rule {i}: the baseline run has no metric {rule.metric!r}",
+                                   f"its metrics: {', '.join(sorted(baseline.get('metrics') or {})) or 'none'}")
+            bgens = baseline.get("generators") or {}
+            if rule.generator is not None and rule.generator not in bgens:
+                guess = closest(rule.generator, bgens)
+                raise ResultsError(f"rule {i}: the baseline run has no generator {rule.generator!r}",
+                                   f"did you mean {guess!r}?" if guess else f"its generators: {', '.join(bgens)}")
+            if rule.generator is None and not set(gens) & set(bgens):
+                raise ResultsError("the run and the baseline run have no generator in common",
+                                   f"run: {', '.join(gens)}; baseline: {', '.join(bgens)}")
+
+
+def _worse(diff: float, higher_is_better: bool) -> bool:
+    return diff < 0 if higher_is_better else diff > 0
+
+
+def _evaluate(rule: Rule, index: int, g: str, run: dict, baseline: dict | None) -> Outcome:
+    from vdeval.report.compare import clip_values, pair_values, paired_difference, set_difference
+
+    meta = (run.get("metrics") or {})[rule.metric]
+    hib = bool(meta.get("higher_is_better", True))
+    level = meta.get("level", "clip")
+    row = _summary_row(run, g, rule.metric) or {}
+    value = _num(row.get("value"))
+    ok = True
+    parts = []
+    if not math.isfinite(value):
+        return Outcome(rule, index, g, False, "no value in the run (missing or null)")
+    ci = (_num(row.get("ci_low")), _num(row.get("ci_high")))
+    ci_txt = f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if all(map(math.isfinite, ci)) else ""
+    parts.append(f"value {_fmt(value)}{ci_txt} n={row.get('n', '?')}")
+    if rule.min is not None and value < rule.min:
+        ok = False
+        parts.append(f"below min {rule.min:g}")
+    if rule.max is not None and value > rule.max:
+        ok = False
+        parts.append(f"above max {rule.max:g}")
+
+    if rule.needs_baseline:
+        brow = _summary_row(baseline, g, rule.metric) or {}
+        bvalue = _num(brow.get("value"))
+        if not math.isfinite(bvalue):
+            return Outcome(rule, index, g, False, "; ".join(parts + ["no baseline value (missing or null)"]))
+        diff = value - bvalue
+        if rule.max_regression is not None:
+            worse_by = (-diff if hib else diff)
+            rel = worse_by / abs(bvalue) if bvalue != 0 else (0.0 if worse_by <= 0 else math.inf)
+            parts.append(f"baseline {_fmt(bvalue)}, {abs(rel):.1%} {'worse' if rel > 0 else 'better or equal'}"
+                         f" (limit {rule.max_regression:.0%})")
+            if rel > rule.max_regression:
+                ok = False
+        if rule.not_significantly_worse:
+            if level == "set":
+                d = set_difference(row, brow, generator=g, baseline=g, metric=rule.metric, higher_is_better=hib)
+            else:
+                xa, xb = pair_values(clip_values(_clips(run), g, rule.metric), clip_values(_clips(baseline), g, rule.metric))
+                if xa.size < 2:
+                    return Outcome(rule, index, g, False, "; ".join(
+                        parts + [f"cannot test: {xa.size} clips match the baseline by prompt and seed"]))
+                d = paired_difference(xa, xb, generator=g, baseline=g, metric=rule.metric, higher_is_better=hib,
+                                      alpha=rule.alpha)
+            if d.significant is None:
+                return Outcome(rule, index, g, False, "; ".join(parts + [f"cannot test: {d.note or 'no interval'}"]))
+            p = f", {d.test} p={d.p_value:.3g}" if d.p_value is not None else f", {d.test}"
+            sig_worse = bool(d.significant and _worse(d.diff, hib))
+            verdict = "significantly worse" if sig_worse else ("significantly better" if d.significant
+                                                               and not _worse(d.diff, hib) else "not significant")
+            parts.append(f"difference {_fmt(d.diff)} [{_fmt(d.ci_low)}, {_fmt(d.ci_high)}] over {d.n} "
+                         f"{'pairs' if level != 'set' else 'set value'}{p}: {verdict}")
+            if sig_worse:
+                ok = False
+    return Outcome(rule, index, g, ok, "; ".join(parts))
+
+
+def _clips(results: dict) -> list[dict]:
+    return results.get("clips") or []
+
+
+def run_check(run_path: Path, baseline_path: Path | None = None, rules_path: Path | None = None) -> list[Outcome]:
+    """Evaluate every rule on every generator it covers; raises VdevalError on bad input."""
+    run = load_results(run_path)
+    baseline = load_results(baseline_path) if baseline_path is not None else None
+    if rules_path is not None:
+        rules, source = load_rules(rules_path), str(rules_path)
+    else:
+        checks = (run.get("suite") or {}).get("checks") if isinstance(run.get("suite"), dict) else None
+        if not checks:
+            raise RulesError(f"{run_path}: the run's suite has no `checks:` section", "pass --rules FILE")
+        source = "suite checks"
+        rules = parse_rules(checks, source)
+    _check_names(rules, run, baseline, source)
+    outcomes = []
+    for i, rule in enumerate(rules, 1):
+        gens = [rule.generator] if rule.generator else list(run.get("generators") or {})
+        if rule.needs_baseline and rule.generator is None:
+            gens = [g for g in gens if g in (baseline.get("generators") or {})]
+        for g in gens:
+            outcomes.append(_evaluate(rule, i, g, run, baseline))
+    return outcomes
+
+
+def junit_xml(outcomes: list[Outcome]) -> bytes:
+    failures = sum(not o.passed for o in outcomes)
+    suite = ET.Element("testsuite", name="vdeval check", tests=str(len(outcomes)), failures=str(failures),
+                       errors="0", skipped="0")
+    for o in outcomes:
+        case = ET.SubElement(suite, "testcase", classname=f"vdeval.check.{o.rule.metric}", name=o.label)
+        if not o.passed:
+            ET.SubElement(case, "failure", message=o.detail, type="regression").text = o.line()
+        else:
+            ET.SubElement(case, "system-out").text = o.line()
+    root = ET.Element("testsuites", name="vdeval", tests=str(len(outcomes)), failures=str(failures))
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def markdown(outcomes: list[Outcome]) -> str:
+    from vdeval.report.markdown import md
+
+    failed = sum(not o.passed for o in outcomes)
+    status = f"❌ {failed} of {len(outcomes)} failed" if failed else f"✅ all {len(outcomes)} passed"
+    head = f"### vdeval check: {status}"
+    lines = [head, "", "| | rule | generator | numbers |", "|---|---|---|---|"]
+    for o in outcomes:
+        rule = o.rule.name or f"{o.rule.metric}: {o.rule.conditions()}"
+        lines.append(f"| {'✅' if o.passed else '❌'} | {md(rule)} | {md(o.generator)} | {md(o.detail)} |")
+    return "\n".join(lines) + "\n"
+
+
+def check(
+    run: Path = typer.Argument(..., help="Run directory (or its results.json) to check."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Run to compare with (needed by "
+                                            "max_regression and not_significantly_worse rules)."),
+    rules: Optional[Path] = typer.Option(None, "--rules", help="YAML rules file (default: the suite's checks:)."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here."),
+    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write a Markdown summary here."),
+) -> None:
+    """Check a run against rules; exit 0 if all hold, 1 if any fails, 2 on bad input."""
+    from vdeval.store import atomic_write_bytes, atomic_write_text
+
+    outcomes = run_check(run, baseline, rules)
+    for o in outcomes:
+        typer.echo(o.line())
+    failed = sum(not o.passed for o in outcomes)
+    typer.echo(f"{len(outcomes) - failed} passed, {failed} failed")
+    if junit is not None:
+        atomic_write_bytes(junit, junit_xml(outcomes))
+    if markdown_out is not None:
+        atomic_write_text(markdown_out, markdown(outcomes))
+    if failed:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check)
+
+
+__all__: List[str] = ["Rule", "RulesError", "parse_rules", "load_rules", "run_check", "junit_xml", "markdown",
+                      "register"]

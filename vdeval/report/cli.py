@@ -1,0 +1,31 @@
+"""`vdeval report RUN [RUN ...] -o DIR`: the command; the work is in vdeval.report.build."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def report(
+    runs: List[Path] = typer.Argument(..., help="Run directories (or their results.json); several are merged."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output directory (default: RUN/report for one run)."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="Generator the others are compared with "
+                                           "(default: the first)."),
+    previews: int = typer.Option(3, "--previews", min=0, help="Best and worst clips shown per per-clip metric."),
+) -> None:
+    """Write index.html (self-contained), summary.md and summary.csv from results files."""
+    from vdeval.errors import VdevalError
+    from vdeval.report import write_report
+
+    if out is None:
+        if len(runs) != 1:
+            raise VdevalError("several runs need an output directory", "pass -o DIR")
+        out = (runs[0].parent if runs[0].is_file() else runs[0]) / "report"
+    index = write_report(runs, out, baseline=baseline, previews_per_metric=previews)
+    typer.echo(f"report: {index}")
+    typer.echo(f"summary: {index.parent / 'summary.md'}  table: {index.parent / 'summary.csv'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)

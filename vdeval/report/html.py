@@ -1,0 +1,226 @@
+"""index.html: one self-contained page (inline CSS, images as data URIs, no script).
+
+Every string from results (prompts, names, paths, errors) goes through esc(). A Content
+Security Policy forbids scripts and any load that is not a data: URI, so even a report built
+from hostile results cannot run code or call out when opened.
+"""
+from __future__ import annotations
+
+import base64
+import html as _html
+import json
+import math
+
+from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference
+from vdeval.report.previews import Preview
+from vdeval.report.tables import Merged, direction, fmt, fmt_ci, num
+
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:16px 24px;color:#1f2328}
+h1{font-size:22px;margin:4px 0}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
+h3{font-size:15px;margin:16px 0 6px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}
+th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.small{font-size:11px;color:#57606a}.v{font-weight:600}
+.better{color:#1a7f37;font-weight:600}.worse{color:#cf222e;font-weight:600}.ns{color:#8c959f}
+.meta{color:#57606a;font-size:12px}nav a{margin-right:12px}
+img.plot{max-width:100%;border:1px solid #eaeef2}
+.strip{display:flex;flex-wrap:wrap;gap:10px;margin:4px 0 10px}
+figure{margin:0;width:150px}figure img{image-rendering:pixelated;display:block;border:1px solid #d0d7de}
+figcaption{font-size:11px;color:#57606a;word-break:break-word}
+.missing{width:96px;height:96px;background:#f6f8fa;border:1px dashed #d0d7de;font-size:10px;color:#8c959f;
+display:flex;align-items:center;justify-content:center;text-align:center}
+details{margin:4px 0}summary{cursor:pointer;font-weight:600}
+pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:11px}
+"""
+
+
+def esc(x) -> str:
+    return _html.escape("" if x is None else str(x), quote=True)
+
+
+def data_uri(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _img(png: bytes | None, alt: str) -> str:
+    if not png:
+        return ""
+    return f'<p><img class="plot" alt="{esc(alt)}" src="{data_uri("image/png", png)}"></p>'
+
+
+def _summary_table(merged: Merged) -> str:
+    gens = list(merged.generators)
+    rows = {(r["generator"], r["metric"]): r for r in merged.summary.to_dict("records")}
+    head = "".join(f"<th>{esc(g)}</th>" for g in gens)
+    out = [f"<table><thead><tr><th>metric</th><th>better</th>{head}</tr></thead><tbody>"]
+    for m, meta in merged.metrics.items():
+        hib = bool(meta.get("higher_is_better", True))
+        cells = []
+        for g in gens:
+            r = rows.get((g, m))
+            if r is None:
+                cells.append('<td class="num ns">—</td>')
+                continue
+            n_part = f"n={int(r['n'])}"
+            if r.get("n_failed"):
+                n_part += f", {int(r['n_failed'])} failed"
+            if r.get("n_real") not in (None, "") and not (isinstance(r["n_real"], float) and math.isnan(r["n_real"])):
+                n_part += f", real n={int(r['n_real'])}"
+            cells.append(
+                f'<td class="num"><span class="v">{esc(fmt(r["value"]))}</span> '
+                f'<span class="small">{esc(fmt_ci(r["ci_low"], r["ci_high"]))}</span><br>'
+                f'<span class="small">{esc(n_part)} · {esc(r["backbone"] or "no backbone")}</span></td>')
+        level = meta.get("level", "clip")
+        out.append(f'<tr><th>{esc(m)}<br><span class="small">{esc(level)}-level'
+                   f'{" · v" + esc(meta["version"]) if meta.get("version") else ""}</span></th>'
+                   f'<td>{esc(direction(hib))}</td>{"".join(cells)}</tr>')
+    out.append("</tbody></table>")
+    out.append('<p class="small">Each cell: mean (per-clip metrics) or value (set-level), its 95% bootstrap '
+               'confidence interval, the number of clips it rests on and the backbone that produced it.</p>')
+    return "\n".join(out)
+
+
+def _verdict_cell(d: Difference) -> str:
+    v = d.verdict
+    if v == "n.s.":
+        return '<td class="ns">not significant</td>'
+    if v == "—":
+        return f'<td class="ns">not judged{": " + esc(d.note) if d.note else ""}</td>'
+    return f'<td class="{v}">{v}</td>'
+
+
+def _comparison_table(diffs: list[Difference]) -> str:
+    if not diffs:
+        return ""
+    out = ["<table><thead><tr><th>metric</th><th>generator</th><th>n</th><th>baseline</th><th>generator value</th>"
+           "<th>difference [95% CI]</th><th>relative</th><th>p</th><th>test</th><th>verdict</th></tr></thead><tbody>"]
+    for d in diffs:
+        rel = d.rel_diff
+        p = "—" if d.p_value is None else f"{d.p_value:.3g}"
+        cls = "num ns" if d.verdict in ("n.s.", "—") else "num"
+        out.append(
+            f"<tr><td>{esc(d.metric)}</td><td>{esc(d.generator)}</td><td class='num'>{d.n}</td>"
+            f"<td class='num'>{esc(fmt(d.baseline_value))}</td><td class='num'>{esc(fmt(d.value))}</td>"
+            f"<td class='{cls}'>{esc(fmt(d.diff))} {esc(fmt_ci(d.ci_low, d.ci_high))}</td>"
+            f"<td class='{cls}'>{esc(f'{rel:+.1%}' if math.isfinite(rel) else '—')}</td>"
+            f"<td class='num'>{esc(p)}</td><td class='small'>{esc(d.test)}</td>{_verdict_cell(d)}</tr>")
+    out.append("</tbody></table>")
+    out.append(f'<p class="small">Per-clip metrics: clips paired by prompt and seed; difference = generator − '
+               f'baseline, mean over pairs with a 95% bootstrap CI; {esc(PAIRED_TEST)} test, significant at '
+               f'p &lt; {ALPHA}. Set-level metrics: {esc(SET_TEST)}, significant when the difference\'s interval '
+               f'(the two intervals combined in quadrature) excludes 0. Grey: not significant.</p>')
+    return "\n".join(out)
+
+
+def _per_prompt(tables: dict, merged: Merged) -> str:
+    if not tables:
+        return "<p>No per-clip scores.</p>"
+    out = []
+    for m, t in tables.items():
+        hib = bool(merged.metrics[m].get("higher_is_better", True))
+        head = "".join(f"<th>{esc(g)}</th>" for g in t.columns)
+        rows = []
+        for prompt, r in t.iterrows():
+            cells = "".join(f"<td class='num'>{esc(fmt(r[g]))}</td>" for g in t.columns)
+            rows.append(f"<tr><td>{esc(prompt)}</td>{cells}</tr>")
+        out.append(f"<details><summary>{esc(m)} <span class='small'>({esc(direction(hib))}; mean per prompt)"
+                   f"</span></summary><table><thead><tr><th>prompt</th>{head}</tr></thead><tbody>"
+                   + "".join(rows) + "</tbody></table></details>")
+    return "\n".join(out)
+
+
+def _previews(previews: list[Preview], merged: Merged) -> str:
+    if not previews:
+        return "<p>No per-clip scores to rank.</p>"
+    out = []
+    for m in dict.fromkeys(p.metric for p in previews):
+        hib = bool(merged.metrics[m].get("higher_is_better", True))
+        out.append(f"<h3>{esc(m)} <span class='small'>{esc(direction(hib))}</span></h3>")
+        for kind in ("best", "worst"):
+            items = [p for p in previews if p.metric == m and p.kind == kind]
+            if not items:
+                continue
+            figs = []
+            for p in items:
+                cap = (f"{esc(p.generator)} · {esc(m)}={esc(fmt(p.value))}<br>“{esc(p.prompt)}” seed {esc(p.seed)}"
+                       f"<br>{esc(p.clip_id)}")
+                if p.gif:
+                    media = (f'<img class="preview" alt="{esc(p.generator)} {esc(p.clip_id)}" '
+                             f'src="{data_uri("image/gif", p.gif)}">')
+                else:
+                    media = f'<div class="missing">{esc(p.missing or "no preview")}</div>'
+                figs.append(f"<figure>{media}<figcaption>{cap}</figcaption></figure>")
+            out.append(f"<div class='small'>{kind}</div><div class='strip'>{''.join(figs)}</div>")
+    return "\n".join(out)
+
+
+def _failures(df) -> str:
+    if df.empty:
+        return "<p>No failed clips.</p>"
+    rows = "".join(f"<tr><td>{esc(r.generator)}</td><td>{esc(r.clip_id)}</td><td>{esc(r.stage)}</td>"
+                   f"<td>{esc(r.error)}</td></tr>" for r in df.itertuples())
+    return ("<table><thead><tr><th>generator</th><th>clip</th><th>stage</th><th>error</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
+def _provenance(merged: Merged) -> str:
+    out = []
+    for r in merged.runs:
+        res = r.results
+        info = {
+            "run": r.name, "created": res.get("created"), "suite_path": res.get("suite_path"),
+            "suite_hash": res.get("suite_hash"), "provenance": res.get("provenance"),
+            "generators": res.get("generators"), "backbones": res.get("backbones"),
+        }
+        out.append(f"<details><summary>{esc(r.name)}</summary><pre>"
+                   f"{esc(json.dumps(info, indent=1, sort_keys=True, default=str))}</pre></details>")
+    return "\n".join(out)
+
+
+def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str | None,
+           plots: dict[str, bytes | None], prompt_tables: dict, previews: list[Preview], failures_df) -> str:
+    runs = ", ".join(r.name for r in merged.runs)
+    created = "; ".join(f"{r.name}: {r.results.get('created', '?')}" for r in merged.runs)
+    versions = sorted({str((r.results.get("provenance") or {}).get("vdeval", "?")) for r in merged.runs})
+    n_clips = len(merged.clips)
+    n_failed = sum(1 for c in merged.clips if c.get("error"))
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        f"<p class='meta'>runs: {esc(runs)} · created {esc(created)} · vdeval {esc(', '.join(versions))} · "
+        f"{n_clips} clips, {n_failed} failed · generators: {esc(', '.join(merged.generators))}</p>",
+        "<nav><a href='#summary'>summary</a><a href='#comparison'>comparison</a><a href='#plots'>plots</a>"
+        "<a href='#prompts'>per prompt</a><a href='#previews'>best/worst clips</a><a href='#failures'>failures</a>"
+        "<a href='#provenance'>provenance</a></nav>",
+        "<h2 id='summary'>Summary</h2>", _summary_table(merged), _img(plots.get("summary"), "summary plot"),
+        "<h2 id='comparison'>Compared with the baseline</h2>",
+    ]
+    if diffs:
+        parts += [f"<p>Baseline: <b>{esc(baseline)}</b>.</p>", _comparison_table(diffs),
+                  _img(plots.get("differences"), "differences to the baseline")]
+    else:
+        parts.append("<p>One generator only: nothing to compare.</p>")
+    parts.append("<h2 id='plots'>Plots</h2>")
+    if plots.get("steps"):
+        parts += ["<h3>Metrics against training step (band: 95% CI)</h3>", _img(plots["steps"], "metrics vs step")]
+    if plots.get("curves"):
+        parts += ["<h3>Per-frame curves (mean over clips, band: 95% bootstrap CI)</h3>",
+                  _img(plots["curves"], "per-frame curves")]
+    if not (plots.get("steps") or plots.get("curves")):
+        parts.append("<p>No training steps or per-frame curves in these results.</p>")
+    parts += [
+        "<h2 id='prompts'>Per prompt</h2>", _per_prompt(prompt_tables, merged),
+        "<h2 id='previews'>Best and worst clips</h2>", _previews(previews, merged),
+        "<h2 id='failures'>Failures</h2>", _failures(failures_df),
+        "<h2 id='provenance'>Provenance</h2>", _provenance(merged),
+        "</body></html>",
+    ]
+    return "\n".join(p for p in parts if p) + "\n"

@@ -1,0 +1,78 @@
+"""summary.md: GitHub-flavoured Markdown for a pull-request comment or a CI step summary."""
+from __future__ import annotations
+
+import math
+
+from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference
+from vdeval.report.tables import Merged, fmt, fmt_ci
+
+_MD_SPECIAL = "\\`*_[]|<>#!"
+
+
+def md(x) -> str:
+    """Text for a table cell: Markdown and HTML characters escaped, one line."""
+    s = "" if x is None else str(x)
+    s = s.replace("&", "&amp;")
+    out = []
+    for ch in s:
+        if ch == "<":
+            out.append("&lt;")
+        elif ch == ">":
+            out.append("&gt;")
+        elif ch in _MD_SPECIAL:
+            out.append("\\" + ch)
+        elif ch in "\r\n\t":
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+_VERDICT = {"better": "✅ better", "worse": "❌ worse", "n.s.": "not significant", "—": "not judged"}
+
+
+def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str | None, failures_df) -> str:
+    gens = list(merged.generators)
+    n_failed = sum(1 for c in merged.clips if c.get("error"))
+    lines = [f"## {md(title)}", "",
+             f"Runs: {md(', '.join(r.name for r in merged.runs))} · {len(merged.clips)} clips, {n_failed} failed", ""]
+
+    lines += ["### Summary", "",
+              "| metric | better | " + " | ".join(md(g) for g in gens) + " |",
+              "|---|---|" + "---|" * len(gens)]
+    rows = {(r["generator"], r["metric"]): r for r in merged.summary.to_dict("records")}
+    for m, meta in merged.metrics.items():
+        cells = []
+        for g in gens:
+            r = rows.get((g, m))
+            if r is None:
+                cells.append("—")
+                continue
+            n_part = f"n={int(r['n'])}" + (f", {int(r['n_failed'])} failed" if r.get("n_failed") else "")
+            cells.append(f"**{md(fmt(r['value']))}** {md(fmt_ci(r['ci_low'], r['ci_high']))} "
+                         f"<sub>{md(n_part)} · {md(r['backbone'] or 'no backbone')}</sub>")
+        arrow = "↑ higher" if meta.get("higher_is_better", True) else "↓ lower"
+        lines.append(f"| {md(m)} | {arrow} | " + " | ".join(cells) + " |")
+    lines += ["", "Mean (or set-level value) with its 95% bootstrap CI, sample count and backbone.", ""]
+
+    if diffs:
+        lines += [f"### Compared with baseline {md(baseline)}", "",
+                  "| metric | generator | n | difference [95% CI] | relative | p | verdict |",
+                  "|---|---|---|---|---|---|---|"]
+        for d in diffs:
+            rel = d.rel_diff
+            p = "—" if d.p_value is None else f"{d.p_value:.3g}"
+            lines.append(f"| {md(d.metric)} | {md(d.generator)} | {d.n} | {md(fmt(d.diff))} "
+                         f"{md(fmt_ci(d.ci_low, d.ci_high))} | {md(f'{rel:+.1%}' if math.isfinite(rel) else '—')} "
+                         f"| {md(p)} | {_VERDICT[d.verdict]} |")
+        lines += ["", f"Per-clip metrics: paired by prompt and seed, {PAIRED_TEST} test (significant at p < {ALPHA}); "
+                      f"set-level metrics: {SET_TEST}.", ""]
+
+    if not failures_df.empty:
+        lines += [f"### Failures ({len(failures_df)})", ""]
+        for r in failures_df.head(20).itertuples():
+            lines.append(f"- {md(r.generator)} {md(r.clip_id)} ({md(r.stage) or 'clip'}): {md(r.error)}")
+        if len(failures_df) > 20:
+            lines.append(f"- … and {len(failures_df) - 20} more (see index.html)")
+        lines.append("")
+    return "\n".join(lines) + "\n"
