@@ -1,0 +1,107 @@
+"""Kind `reference`: the toolkit's own small video diffusion models (reference_models/), sampled offline.
+
+    - {name: final, kind: reference, checkpoint: "shipped:final", task: t2v, sampler: dpm, steps: 20}
+    - {name: i2v, kind: reference, checkpoint: "shipped:final", task: i2v}
+    - {name: long, kind: reference, checkpoint: "shipped:final", task: long, num_frames: 24, overlap: 2}
+
+`checkpoint` is `shipped:NAME` (reference_models/checkpoints/NAME), an absolute path, or a path
+relative to the suite's directory, then to the repository / package.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Literal
+
+from pydantic import Field, field_validator
+
+from vdeval.errors import VdevalError
+from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorConfig
+from vdeval.video import Video
+
+SAMPLER_NAMES = ("ddim", "ddpm", "euler", "dpm")
+
+
+class ReferenceConfig(GeneratorConfig):
+    checkpoint: str = "shipped:final"
+    task: Literal["t2v", "i2v", "long"] = "t2v"
+    sampler: str = "dpm"
+    steps: int = Field(20, ge=1, le=1000)
+    guidance_scale: float = Field(3.0, ge=0)
+    num_frames: int | None = Field(None, ge=1)  # long: total frames (default: two windows' worth)
+    window: int | None = Field(None, ge=2)  # long: frames per window (default: the checkpoint's clip length)
+    overlap: int = Field(2, ge=1)  # long: frames carried into the next window as known frames
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    batch_size: int = Field(8, ge=1)
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, v: str) -> str:
+        if v not in SAMPLER_NAMES:
+            raise ValueError(f"unknown sampler {v!r}; choose one of {list(SAMPLER_NAMES)}")
+        return v
+
+
+class ReferenceGenerator(Generator):
+    kind = "reference"
+    Config = ReferenceConfig
+
+    def __init__(self, config: ReferenceConfig, suite_dir: str | None = None):
+        super().__init__(config, suite_dir)
+        self._sampler = None
+        self._device = None
+
+    def _load(self, device: str):
+        if self._sampler is None or self._device != device:
+            from reference_models.checkpoint import load_checkpoint
+            from reference_models.sampling import SamplerSettings, VideoSampler
+
+            c = self.config
+            loaded = load_checkpoint(c.checkpoint, [self.suite_dir] if self.suite_dir else [], device="cpu")
+            self._sampler = VideoSampler(loaded, SamplerSettings(c.sampler, c.steps, c.guidance_scale, c.dtype), device)
+            self._device = device
+        return self._sampler
+
+    def info(self) -> dict:
+        s = self._load(self._device or "cpu")
+        lm = s.loaded
+        return {**super().info(), "checkpoint_path": str(lm.path), "checkpoint_sha256": lm.sha256,
+                "training_step": lm.step, "architecture": lm.config["architecture"],
+                "model_name": lm.config.get("name")}
+
+    def _check(self, s, r: ClipRequest) -> None:
+        s.tokenizer.encode(r.prompt)
+        if self.config.task == "i2v":
+            if r.reference_image is None:
+                raise VdevalError("image-to-video needs a reference image and this request has none",
+                                  "use prompts with images (prompts: {source: world}) or task: t2v")
+            s.check_image(r.reference_image)
+
+    def generate(self, requests: list[ClipRequest], device: str = "cpu") -> Iterator[GeneratedClip]:
+        s = self._load(device)
+        c = self.config
+        meta = {"training_step": s.loaded.step, "sampler": c.sampler, "steps": c.steps,
+                "guidance_scale": c.guidance_scale, "task": c.task}
+        for start in range(0, len(requests), c.batch_size):
+            chunk = requests[start:start + c.batch_size]
+            errors: dict[int, str] = {}
+            for i, r in enumerate(chunk):
+                try:
+                    self._check(s, r)
+                except VdevalError as e:
+                    errors[i] = str(e)
+            ok = [r for i, r in enumerate(chunk) if i not in errors]
+            videos = iter(self._sample(s, ok) if ok else [])
+            for i, r in enumerate(chunk):
+                if i in errors:
+                    yield GeneratedClip(r, None, error=errors[i])
+                else:
+                    yield GeneratedClip(r, Video(next(videos), s.fps), meta=dict(meta))
+
+    def _sample(self, s, reqs: list[ClipRequest]):
+        c = self.config
+        prompts, seeds = [r.prompt for r in reqs], [r.seed for r in reqs]
+        if c.task == "t2v":
+            return list(s.text_to_video(prompts, seeds))
+        if c.task == "i2v":
+            return list(s.image_to_video(prompts, [r.reference_image for r in reqs], seeds))
+        window = c.window or s.frames
+        return list(s.long_video(prompts, seeds, c.num_frames or 2 * window, window, c.overlap))
