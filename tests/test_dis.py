@@ -84,7 +84,7 @@ def test_bad_options_and_kinds():
 def test_pixels_histogram_embedding():
     c = sample_clip(2, WorldSpec(frames=4))
     e = colour_histogram_embedding(c.video.frames)
-    assert e.shape == (4, 512)
+    assert e.shape == (4, 4096)
     assert np.allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
     # a pure colour frame has all mass in one bin
     solid = np.zeros((1, 8, 8, 3), np.uint8)

@@ -1,9 +1,11 @@
 """Pixel statistics as frame embeddings: the cheapest, weight-free baseline.
 
 Protocol (version 1): each RGB uint8 frame is binned into a joint colour histogram with `bins`
-(default 8) equal-width bins per channel (bins**3 dimensions), normalised to sum 1, and the
+(default 16) equal-width bins per channel (bins**3 dimensions), normalised to sum 1, and the
 embedding is its element-wise square root. Embeddings then have unit L2 norm and the cosine of two
 embeddings is the Bhattacharyya coefficient of the two colour distributions (1 = same colours).
+16 bins (4096 dimensions) rather than 8: world backgrounds are two grey levels in 25-160, and
+8 bins often put two different clips' greys in the same bin (scene cuts went unseen).
 Histograms ignore where colours are, so they change little under motion and a lot at a scene cut.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ from vdeval.errors import FeatureError
 from vdeval.features import ClipInput
 
 
-def colour_histogram_embedding(frames: np.ndarray, bins: int = 8) -> np.ndarray:
+def colour_histogram_embedding(frames: np.ndarray, bins: int = 16) -> np.ndarray:
     """(T, bins**3) float32 sqrt-normalised joint RGB histograms of uint8 frames (T, H, W, 3)."""
     q = (frames.astype(np.int64) * bins) // 256  # bin index per channel, 0..bins-1
     idx = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
@@ -33,10 +35,10 @@ class PixelBackbone(Backbone):
     version = "1"
     provides = ("frame_embedding",)
     tier = "embedded"
-    protocol = "RGB uint8 joint histogram, `bins` (default 8) equal bins per channel, sum-normalised, square root"
+    protocol = "RGB uint8 joint histogram, `bins` (default 16) equal bins per channel, sum-normalised, square root"
 
     def __init__(self, device: str = "cpu", **options):
-        bins = int(options.get("bins", 8))
+        bins = int(options.get("bins", 16))
         if not 2 <= bins <= 32:
             raise FeatureError(f"pixels backbone: bins must be in [2, 32], got {bins}")
         super().__init__(device, **options)

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from vdeval.backbones.embedded import WEIGHTS_DIR, WEIGHTS_FILE
+from vdeval.features import ClipFeatures
+from vdeval.featurize import BackbonePool, featurize
+from vdeval.metrics.identity_drift import IdentityDrift, ReferenceFidelity, cosine_to, slope, subject_consistency
+from vdeval.video import Video
+from vdeval.world import WorldSpec, sample_clip
+from vdeval.world.corruptions import identity_swap
+
+has_embedded = pytest.mark.skipif(not (WEIGHTS_DIR / WEIGHTS_FILE).is_file(),
+                                  reason=f"embedded weights not found at {WEIGHTS_DIR / WEIGHTS_FILE}")
+
+
+def _clip(e, video=None, ref=None, backbone="embedded"):
+    video = video or Video(np.zeros((len(e), 4, 4, 3), np.uint8))
+    cf = ClipFeatures("c", video)
+    cf.features[("frame_embedding", backbone)] = {"value": np.asarray(e, np.float32)}
+    if ref is not None:
+        cf.features[("reference_embedding", backbone)] = {"value": np.asarray(ref, np.float32)}
+    return cf
+
+
+def test_vbench_subject_consistency_by_hand():
+    e = np.array([[1, 0], [1, 1], [0, 1], [-1, 0]], np.float64)
+    r = np.sqrt(0.5)
+    # t=1: first r, prev r; t=2: first 0, prev r; t=3: first -1 -> 0, prev 0
+    expected = ((r + r) / 2 + (0 + r) / 2 + 0) / 3
+    assert subject_consistency(e) == pytest.approx(expected)
+    s = IdentityDrift().score_clip(_clip(e))
+    assert s.value == pytest.approx(expected)
+    assert s.curve == pytest.approx([1.0, r, 0.0, -1.0])
+    assert s.extras["last_to_first"] == pytest.approx(-1.0)
+    assert s.extras["drift_slope"] == pytest.approx(slope([1.0, r, 0.0, -1.0]))
+    assert slope([0, 1, 2, 3]) == pytest.approx(1.0)
+
+
+def test_constant_embeddings_are_perfectly_consistent():
+    e = np.tile([[0.3, -2.0, 1.0]], (5, 1))
+    s = IdentityDrift().score_clip(_clip(e))
+    assert s.value == pytest.approx(1.0) and s.extras["drift_slope"] == pytest.approx(0.0)
+
+
+def test_bad_inputs_defined():
+    one = IdentityDrift().score_clip(_clip(np.ones((1, 3))))
+    assert np.isnan(one.value) and one.note
+    e = np.ones((3, 3))
+    e[1] = np.nan
+    s = IdentityDrift().score_clip(_clip(e))
+    assert np.isnan(s.value) and s.note
+    z = np.ones((3, 3))
+    z[2] = 0.0  # a zero embedding has no direction
+    assert np.isnan(subject_consistency(z))
+    assert np.isnan(cosine_to(z, z[0])[2])
+
+
+def test_reference_fidelity():
+    ref = np.array([1.0, 0.0])
+    e = np.array([[1, 0], [0, 1], [1, 1]], np.float64)
+    s = ReferenceFidelity().score_clip(_clip(e, ref=ref))
+    assert s.value == pytest.approx((1 + 0 + np.sqrt(0.5)) / 3)
+    assert ReferenceFidelity().requests()[1].kind == "reference_embedding"
+
+
+def test_pixels_backbone_sees_a_colour_swap_and_is_batch_invariant():
+    m = IdentityDrift(backbone="pixels")
+    c = sample_clip(4, WorldSpec())
+    clips = [ClipFeatures("a", c.video), ClipFeatures("b", identity_swap(c, 0.5, 0)),
+             ClipFeatures("c", sample_clip(9, WorldSpec()).video)]
+    featurize(clips, m.requests(), BackbonePool())
+    clean, swapped = m.score_clip(clips[0]), m.score_clip(clips[1])
+    assert swapped.value < clean.value and swapped.extras["last_to_first"] < clean.extras["last_to_first"]
+    alone = ClipFeatures("x", clips[1].video)
+    featurize([alone], m.requests(), BackbonePool())
+    assert m.score_clip(alone).value == swapped.value
+
+
+@has_embedded
+def test_embedded_identity_swap_and_reference():
+    clips, refs = [], []
+    for s in range(6):
+        c = sample_clip(s, WorldSpec())
+        clips += [ClipFeatures(f"{s}", c.video, c.caption, c.reference_image),
+                  ClipFeatures(f"{s}x", identity_swap(c, 1.0, s), c.caption, c.reference_image)]
+    for m in (IdentityDrift(), ReferenceFidelity()):
+        featurize(clips, m.requests(), BackbonePool())
+        v = np.array([m.score_clip(c).value for c in clips])
+        assert np.all(np.isfinite(v))
+        assert np.mean(v[0::2] > v[1::2]) >= 5 / 6  # clean beats its swapped twin
