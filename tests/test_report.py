@@ -112,7 +112,7 @@ def make_results(gens: dict, *, noise: float = 0.0005, rng_seed: int = 0, prompt
                 row.update(value=float(fin.mean()) if fin.size else None, ci_low=ci[0] if ci else None,
                            ci_high=ci[1] if ci else None, n=int(fin.size))
             summary.append(row)
-    suite = {"name": "fixture", "fps": 8}
+    suite = {"name": "fixture", "world": {"fps": 8.0}}
     if checks is not None:
         suite["checks"] = checks
     return {

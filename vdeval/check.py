@@ -198,7 +198,8 @@ def _evaluate(rule: Rule, index: int, g: str, run: dict, baseline: dict | None) 
     ok = True
     parts = []
     if not math.isfinite(value):
-        return Outcome(rule, index, g, False, "no value in the run (missing or null)")
+        why = f": {row['error']}" if row.get("error") else ""
+        return Outcome(rule, index, g, False, f"no value in the run (missing or null{why})")
     ci = (_num(row.get("ci_low")), _num(row.get("ci_high")))
     ci_txt = f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if all(map(math.isfinite, ci)) else ""
     parts.append(f"value {_fmt(value)}{ci_txt} n={row.get('n', '?')}")
@@ -213,7 +214,8 @@ def _evaluate(rule: Rule, index: int, g: str, run: dict, baseline: dict | None) 
         brow = _summary_row(baseline, g, rule.metric) or {}
         bvalue = _num(brow.get("value"))
         if not math.isfinite(bvalue):
-            return Outcome(rule, index, g, False, "; ".join(parts + ["no baseline value (missing or null)"]))
+            why = f": {brow['error']}" if brow.get("error") else ""
+            return Outcome(rule, index, g, False, "; ".join(parts + [f"no baseline value (missing or null{why})"]))
         diff = value - bvalue
         if rule.max_regression is not None:
             worse_by = (-diff if hib else diff)
@@ -238,8 +240,8 @@ def _evaluate(rule: Rule, index: int, g: str, run: dict, baseline: dict | None) 
             sig_worse = bool(d.significant and _worse(d.diff, hib))
             verdict = "significantly worse" if sig_worse else ("significantly better" if d.significant
                                                                and not _worse(d.diff, hib) else "not significant")
-            parts.append(f"difference {_fmt(d.diff)} [{_fmt(d.ci_low)}, {_fmt(d.ci_high)}] over {d.n} "
-                         f"{'pairs' if level != 'set' else 'set value'}{p}: {verdict}")
+            over = f"over {d.n} pairs" if level != "set" else "(set-level)"
+            parts.append(f"difference {_fmt(d.diff)} [{_fmt(d.ci_low)}, {_fmt(d.ci_high)}] {over}{p}: {verdict}")
             if sig_worse:
                 ok = False
     return Outcome(rule, index, g, ok, "; ".join(parts))
@@ -247,6 +249,12 @@ def _evaluate(rule: Rule, index: int, g: str, run: dict, baseline: dict | None) 
 
 def _clips(results: dict) -> list[dict]:
     return results.get("clips") or []
+
+
+def _generators_in_order(results: dict):
+    from vdeval.report.tables import _generators_in_order as order
+
+    return order(results)
 
 
 def run_check(run_path: Path, baseline_path: Path | None = None, rules_path: Path | None = None) -> list[Outcome]:
@@ -264,7 +272,7 @@ def run_check(run_path: Path, baseline_path: Path | None = None, rules_path: Pat
     _check_names(rules, run, baseline, source)
     outcomes = []
     for i, rule in enumerate(rules, 1):
-        gens = [rule.generator] if rule.generator else list(run.get("generators") or {})
+        gens = [rule.generator] if rule.generator else [g for g, _ in _generators_in_order(run)]
         if rule.needs_baseline and rule.generator is None:
             gens = [g for g in gens if g in (baseline.get("generators") or {})]
         for g in gens:

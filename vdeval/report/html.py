@@ -28,7 +28,7 @@ th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums;
 .better{color:#1a7f37;font-weight:600}.worse{color:#cf222e;font-weight:600}.ns{color:#8c959f}
 .meta{color:#57606a;font-size:12px}nav a{margin-right:12px}
 img.plot{max-width:100%;border:1px solid #eaeef2}
-.strip{display:flex;flex-wrap:wrap;gap:10px;margin:4px 0 10px}
+.strip{display:flex;flex-wrap:wrap;gap:10px;margin:4px 0 10px}.pair{display:flex;flex-wrap:wrap;gap:40px}
 figure{margin:0;width:150px}figure img{image-rendering:pixelated;display:block;border:1px solid #d0d7de}
 figcaption{font-size:11px;color:#57606a;word-break:break-word}
 .missing{width:96px;height:96px;background:#f6f8fa;border:1px dashed #d0d7de;font-size:10px;color:#8c959f;
@@ -70,10 +70,11 @@ def _summary_table(merged: Merged) -> str:
                 n_part += f", {int(r['n_failed'])} failed"
             if r.get("n_real") not in (None, "") and not (isinstance(r["n_real"], float) and math.isnan(r["n_real"])):
                 n_part += f", real n={int(r['n_real'])}"
+            why = f'<br><span class="small worse">{esc(r["error"])}</span>' if r.get("error") else ""
             cells.append(
                 f'<td class="num"><span class="v">{esc(fmt(r["value"]))}</span> '
                 f'<span class="small">{esc(fmt_ci(r["ci_low"], r["ci_high"]))}</span><br>'
-                f'<span class="small">{esc(n_part)} · {esc(r["backbone"] or "no backbone")}</span></td>')
+                f'<span class="small">{esc(n_part)} · {esc(r["backbone"] or "no backbone")}</span>{why}</td>')
         level = meta.get("level", "clip")
         out.append(f'<tr><th>{esc(m)}<br><span class="small">{esc(level)}-level'
                    f'{" · v" + esc(meta["version"]) if meta.get("version") else ""}</span></th>'
@@ -140,6 +141,7 @@ def _previews(previews: list[Preview], merged: Merged) -> str:
     for m in dict.fromkeys(p.metric for p in previews):
         hib = bool(merged.metrics[m].get("higher_is_better", True))
         out.append(f"<h3>{esc(m)} <span class='small'>{esc(direction(hib))}</span></h3>")
+        groups = []
         for kind in ("best", "worst"):
             items = [p for p in previews if p.metric == m and p.kind == kind]
             if not items:
@@ -154,7 +156,8 @@ def _previews(previews: list[Preview], merged: Merged) -> str:
                 else:
                     media = f'<div class="missing">{esc(p.missing or "no preview")}</div>'
                 figs.append(f"<figure>{media}<figcaption>{cap}</figcaption></figure>")
-            out.append(f"<div class='small'>{kind}</div><div class='strip'>{''.join(figs)}</div>")
+            groups.append(f"<div><div class='small'>{kind}</div><div class='strip'>{''.join(figs)}</div></div>")
+        out.append(f"<div class='pair'>{''.join(groups)}</div>")
     return "\n".join(out)
 
 
@@ -218,7 +221,9 @@ def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str
         parts.append("<p>No training steps or per-frame curves in these results.</p>")
     parts += [
         "<h2 id='prompts'>Per prompt</h2>", _per_prompt(prompt_tables, merged),
-        "<h2 id='previews'>Best and worst clips</h2>", _previews(previews, merged),
+        "<h2 id='previews'>Best and worst clips</h2>",
+        "<p class='small'>For each per-clip metric, its best and worst clips across all generators "
+        "(nearest-neighbour upscaled, looping).</p>" if previews else "", _previews(previews, merged),
         "<h2 id='failures'>Failures</h2>", _failures(failures_df),
         "<h2 id='provenance'>Provenance</h2>", _provenance(merged),
         "</body></html>",

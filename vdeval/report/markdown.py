@@ -50,7 +50,8 @@ def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str
                 continue
             n_part = f"n={int(r['n'])}" + (f", {int(r['n_failed'])} failed" if r.get("n_failed") else "")
             cells.append(f"**{md(fmt(r['value']))}** {md(fmt_ci(r['ci_low'], r['ci_high']))} "
-                         f"<sub>{md(n_part)} · {md(r['backbone'] or 'no backbone')}</sub>")
+                         f"<sub>{md(n_part)} · {md(r['backbone'] or 'no backbone')}</sub>"
+                         + (f" ({md(r['error'])})" if r.get("error") else ""))
         arrow = "↑ higher" if meta.get("higher_is_better", True) else "↓ lower"
         lines.append(f"| {md(m)} | {arrow} | " + " | ".join(cells) + " |")
     lines += ["", "Mean (or set-level value) with its 95% bootstrap CI, sample count and backbone.", ""]

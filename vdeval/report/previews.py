@@ -44,14 +44,14 @@ def clip_file(run_dir: Path, generator: str, clip_id: str) -> Path | None:
 
 def _fps(run_dir: Path, generator: str, clip_id: str, suite: dict) -> float:
     meta = Path(run_dir) / "clips" / str(generator) / f"{clip_id}.json"
-    for source in (meta,):
-        try:
-            fps = num(json.loads(source.read_text()).get("fps"))
-            if math.isfinite(fps) and fps > 0:
-                return fps
-        except (OSError, ValueError, AttributeError):
-            pass
-    fps = num((suite or {}).get("fps")) if isinstance(suite, dict) else math.nan
+    try:  # the runner records each clip's fps beside its frames
+        fps = num(json.loads(meta.read_text()).get("fps"))
+        if math.isfinite(fps) and fps > 0:
+            return fps
+    except (OSError, ValueError, AttributeError):
+        pass
+    world = (suite or {}).get("world") if isinstance(suite, dict) else None
+    fps = num(world.get("fps")) if isinstance(world, dict) else math.nan
     return fps if math.isfinite(fps) and fps > 0 else DEFAULT_FPS
 
 

@@ -18,7 +18,7 @@ from vdeval.store import RESULTS_FILE, load_results
 
 SUMMARY_COLUMNS = [
     "generator", "metric", "value", "ci_low", "ci_high", "n", "n_failed", "n_real",
-    "backbone", "higher_is_better", "level", "step", "run",
+    "backbone", "higher_is_better", "level", "step", "run", "error",
 ]
 
 
@@ -140,8 +140,12 @@ def load_runs(paths: list[Path]) -> Merged:
 
     metrics: dict[str, dict] = {}
     for r in runs:
-        for m, meta in (r.results.get("metrics") or {}).items():
-            metrics.setdefault(m, dict(meta or {}))
+        # suite order, as kept by the summary list (the metrics mapping is stored with sorted keys)
+        mm = r.results.get("metrics") or {}
+        order = dict.fromkeys([row.get("metric") for row in r.results.get("summary") or []] + list(mm))
+        for m in order:
+            if m in mm:
+                metrics.setdefault(m, dict(mm[m] or {}))
 
     rows = []
     for r in runs:
@@ -159,7 +163,7 @@ def load_runs(paths: list[Path]) -> Merged:
                 "backbone": row.get("backbone") or meta.get("backbone_label") or meta.get("backbone") or "",
                 "higher_is_better": bool(row.get("higher_is_better", meta.get("higher_is_better", True))),
                 "level": row.get("level") or meta.get("level") or "clip",
-                "step": generators[g].step, "run": r.name,
+                "step": generators[g].step, "run": r.name, "error": str(row.get("error") or ""),
             })
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
@@ -187,7 +191,7 @@ def summary_table(merged: Merged) -> pd.DataFrame:
     df["_g"] = df["generator"].map(order_g)
     df = df.sort_values(["_m", "_g"], kind="mergesort").drop(columns=["_m", "_g"]).reset_index(drop=True)
     return df[["metric", "generator", "value", "ci_low", "ci_high", "n", "n_failed", "n_real", "backbone",
-               "direction", "level", "step", "run"]]
+               "direction", "level", "step", "run", "error"]]
 
 
 def clip_scores(merged: Merged) -> pd.DataFrame:
