@@ -1,0 +1,125 @@
+import numpy as np
+import pytest
+
+from vdeval.audit import MemoryCache, auroc, run_audit, severity_spearman, to_markdown, write_audit
+from vdeval.backbones.embedded import WEIGHTS_DIR, WEIGHTS_FILE
+from vdeval.errors import UnknownNameError, VdevalError, WeightsError
+from vdeval.featurize import BackbonePool
+from vdeval.world import WorldSpec
+
+has_embedded = pytest.mark.skipif(not (WEIGHTS_DIR / WEIGHTS_FILE).is_file(),
+                                  reason=f"embedded weights not found at {WEIGHTS_DIR / WEIGHTS_FILE}")
+
+
+def test_auroc_and_spearman():
+    assert auroc([3, 4], [1, 2], higher_is_better=True) == 1.0
+    assert auroc([3, 4], [1, 2], higher_is_better=False) == 0.0
+    assert auroc([1, 1], [1, 1], True) == 0.5
+    assert auroc([1, 2, np.nan], [1.5], True) == 0.5
+    assert np.isnan(auroc([], [1.0], True))
+    assert severity_spearman([0, 0.5, 1], [1, 2, 3], higher_is_better=False) == pytest.approx(1.0)
+    assert severity_spearman([0, 0.5, 1], [1, 2, 3], higher_is_better=True) == pytest.approx(-1.0)
+    assert np.isnan(severity_spearman([0, 0.5, 1], [1, 1, 1], True))
+
+
+@pytest.fixture(scope="module")
+def small_audit():
+    return run_audit(
+        n=12, severities=(0.5, 1.0),
+        metrics=["frame_difference", "warping_error", "frozen_motion", "identity_drift", "scene_cuts"],
+        corruptions=["flicker", "freeze", "identity_swap", "scene_cut", "caption_swap"],
+        backbones=["identity_drift=pixels"],
+    )
+
+
+def _auroc(result, score, corruption, severity):
+    t = result.table
+    row = t[(t["score"] == score) & (t["corruption"] == corruption) & np.isclose(t["severity"], severity)]
+    assert len(row) == 1
+    return float(row["auroc"].iloc[0])
+
+
+def test_each_metric_catches_its_own_failure(small_audit):
+    r = small_audit
+    assert _auroc(r, "frame_difference", "flicker", 0.5) >= 0.9
+    assert _auroc(r, "warping_error", "flicker", 0.5) >= 0.9
+    assert _auroc(r, "identity_drift", "identity_swap", 0.5) >= 0.9
+    assert _auroc(r, "scene_cuts", "scene_cut", 0.5) >= 0.9
+    # the VBench flag only sees whole-clip freezes; the frozen fraction sees half-clip ones
+    assert _auroc(r, "frozen_motion.frozen_fraction", "freeze", 0.5) >= 0.9
+    assert _auroc(r, "frozen_motion", "freeze", 1.0) >= 0.9
+    assert _auroc(r, "frozen_motion", "freeze", 0.5) < 0.7
+    # a text-side corruption leaves every video metric blind, as it should
+    assert _auroc(r, "warping_error", "caption_swap", 0.5) == 0.5
+    own = r.own_failure(0.5)
+    assert set(own["score"]) >= {"frame_difference", "warping_error", "identity_drift", "scene_cuts"}
+
+
+def test_flow_computed_once_per_distinct_video(small_audit):
+    # 12 clean + 12 x 4 video corruptions x 2 severities; caption_swap reuses the clean videos
+    assert small_audit.computed["flow[dis]"] == 12 + 12 * 4 * 2
+    assert small_audit.computed["frame_embedding[pixels]"] == 12 + 12 * 4 * 2
+
+
+def test_outputs(small_audit, tmp_path):
+    paths = write_audit(small_audit, tmp_path / "out")
+    for p in paths.values():
+        assert p.is_file() and p.stat().st_size > 0
+    md = to_markdown(small_audit)
+    assert "| warping_error [dis] |" in md and "1.00*" in md
+    import pandas as pd
+
+    t = pd.read_csv(paths["csv"])
+    assert {"score", "corruption", "severity", "auroc", "spearman"} <= set(t.columns)
+
+
+class _NoEmbedded(BackbonePool):
+    def get(self, name, options=()):
+        if name == "embedded":
+            raise WeightsError("embedded backbone: embedded.safetensors not found")
+        return super().get(name, options)
+
+
+def test_missing_backbone_is_skipped_with_a_note():
+    r = run_audit(n=3, severities=(0.5,), metrics=["clip_score", "frame_difference"], corruptions=["flicker"],
+                  pool=_NoEmbedded(), cache=MemoryCache())
+    assert len(r.skipped) == 1 and r.skipped[0].startswith("clip_score [embedded]: skipped")
+    assert "\n" not in r.skipped[0]
+    assert set(r.table["score"]) == {"frame_difference"}
+
+
+def test_bad_arguments():
+    with pytest.raises(UnknownNameError):
+        run_audit(n=3, metrics=["warp_error"])
+    with pytest.raises(VdevalError, match="did you mean 'flicker'"):
+        run_audit(n=3, metrics=["frame_difference"], corruptions=["flickr"])
+    with pytest.raises(VdevalError):
+        run_audit(n=3, severities=(0.0,))
+    with pytest.raises(VdevalError):
+        run_audit(n=1)
+    with pytest.raises(VdevalError):
+        run_audit(n=3, metrics=["frozen_motion"], backbones=["frozen_motion=pixels"])
+
+
+def test_cli(tmp_path, capsys):
+    from vdeval.cli import main
+
+    main(["audit", "--n", "3", "--metrics", "frame_difference,scene_cuts", "--corruptions", "flicker,scene_cut",
+          "--severities", "0.5", "--out", str(tmp_path / "a")])
+    assert "| scene_cuts [pixels] |" in capsys.readouterr().out
+    assert (tmp_path / "a" / "audit.png").is_file() and (tmp_path / "a" / "audit.md").is_file()
+    with pytest.raises(SystemExit) as e:
+        main(["audit", "--n", "3", "--severities", "half", "--out", str(tmp_path / "b")])
+    assert e.value.code == 2
+
+
+@has_embedded
+def test_embedded_metrics_catch_their_failures():
+    r = run_audit(n=16, severities=(0.5,),
+                  metrics=["identity_drift", "reference_fidelity", "clip_score", "video_text_alignment", "prompt_drift"],
+                  corruptions=["identity_swap", "caption_swap", "scene_cut"])
+    assert not r.skipped
+    assert _auroc(r, "identity_drift", "identity_swap", 0.5) >= 0.9
+    assert _auroc(r, "reference_fidelity", "identity_swap", 0.5) >= 0.9
+    assert _auroc(r, "clip_score", "caption_swap", 0.5) >= 0.9
+    assert _auroc(r, "video_text_alignment", "caption_swap", 0.5) >= 0.9

@@ -1,0 +1,415 @@
+"""`vdeval audit`: does each metric catch the failure it is meant to catch?
+
+Take N clean world clips, apply every corruption at several severities, compute features once per
+clip with `featurize` (one flow pass per clip however many flow metrics ask for it), score every
+metric, and report per (metric, corruption):
+  AUROC at each severity: the probability that a clean clip scores better than a corrupted one
+    (oriented by higher_is_better; ties count half; 0.5 = blind, 1.0 = always separates);
+  Spearman rho between severity (0 for the clean clips) and the oriented badness of the score
+    (positive = the score worsens as the corruption strengthens).
+Besides the world's video corruptions, the audit has one text-side corruption, `caption_swap`:
+the video is untouched and the prompt has round(5 * severity) of its five attributes replaced by
+other values (colour, shape, background, motion, size of the first object, in that order), so at
+severity 1 it is the caption of a different world clip. Reference images (for image-to-video
+metrics) are always the clean clip's first frame.
+
+Metrics may name `audit_extras` ({extra name: higher_is_better}); those extras get their own rows.
+Written to --out: audit.csv (long: one row per metric/corruption/severity), audit.md (wide table),
+audit.png (heatmap of AUROC at the moderate severity), scores.csv (every clip's scores).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from vdeval import registry
+from vdeval.errors import VdevalError
+from vdeval.features import ClipFeatures
+from vdeval.featurize import BackbonePool, FeatureCache, featurize
+
+DEFAULT_METRICS = ("frame_difference", "warping_error", "frozen_motion", "identity_drift", "reference_fidelity",
+                   "clip_score", "video_text_alignment", "prompt_drift", "scene_cuts")
+DEFAULT_SEVERITIES = (0.25, 0.5, 1.0)
+MODERATE = 0.5
+TEXT_CORRUPTIONS = ("caption_swap",)
+# the failure each metric is built for: the audit's headline check
+OWN_FAILURE = {
+    "frame_difference": "flicker", "warping_error": "flicker", "frozen_motion": "freeze",
+    "identity_drift": "identity_swap", "reference_fidelity": "identity_swap", "clip_score": "caption_swap",
+    "video_text_alignment": "caption_swap", "prompt_drift": "scene_cut", "scene_cuts": "scene_cut",
+}
+
+
+class MemoryCache(FeatureCache):
+    """In-process feature cache: a corrupted clip identical to another (caption_swap keeps the video)
+    reuses its features instead of recomputing them."""
+
+    def __init__(self):
+        super().__init__(None)
+        self._d: dict = {}
+
+    def load(self, backbone, kind, key):
+        return self._d.get((backbone.identity_hash(), kind, key))
+
+    def save(self, backbone, kind, key, arrays):
+        self._d[(backbone.identity_hash(), kind, key)] = arrays
+
+
+# ---- pure statistics ----------------------------------------------------------------------------
+
+def auroc(clean, corrupted, higher_is_better: bool) -> float:
+    """P(a clean score is better than a corrupted one) + 0.5 P(tie); NaNs dropped; NaN if a side is empty."""
+    a = np.asarray(clean, np.float64)
+    b = np.asarray(corrupted, np.float64)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size == 0 or b.size == 0:
+        return float("nan")
+    if not higher_is_better:
+        a, b = -a, -b
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([a, b]))  # Mann-Whitney U with midranks for ties
+    u = ranks[: a.size].sum() - a.size * (a.size + 1) / 2
+    return float(u / (a.size * b.size))
+
+
+def severity_spearman(severities, scores, higher_is_better: bool) -> float:
+    """Spearman rho of severity against badness (score negated when higher is better); NaN if undefined."""
+    x = np.asarray(severities, np.float64)
+    y = np.asarray(scores, np.float64)
+    ok = np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, -y if higher_is_better else y).statistic)
+
+
+# ---- the text-side corruption -------------------------------------------------------------------
+
+SWAP_ORDER = ("color", "shape", "background", "motion", "size")
+
+
+def swap_caption(caption: str, severity: float, seed: int) -> str:
+    """The caption with round(5 * severity) attributes replaced (see module docstring)."""
+    from vdeval.world.scene import BACKGROUNDS, COLORS, MOTIONS, SHAPES, SIZES, ObjectSpec, Scene, caption_of, parse_caption
+
+    if not 0.0 <= severity <= 1.0:
+        raise VdevalError(f"severity must be in [0, 1], got {severity}")
+    n = int(round(5 * severity))
+    if n == 0:
+        return caption
+    p = parse_caption(caption)
+    rng = np.random.default_rng([int(seed), 0x5CA9])
+    o = dict(p["objects"][0])
+    bg = p["background"]
+    options = {"color": tuple(COLORS), "shape": SHAPES, "motion": MOTIONS, "size": tuple(SIZES)}
+
+    def other(values, current):
+        c = [v for v in values if v != current]
+        return c[int(rng.integers(len(c)))]
+
+    for attr in SWAP_ORDER[:n]:
+        if attr == "background":
+            bg = other(BACKGROUNDS, bg)
+        else:
+            o[attr] = other(options[attr], o[attr])
+    objs = [ObjectSpec(**o)] + [ObjectSpec(**x) for x in p["objects"][1:]]
+    return caption_of(Scene(tuple(objs), bg, pan=p["pan"]))
+
+
+# ---- the audit ------------------------------------------------------------------------------------
+
+@dataclass
+class AuditResult:
+    table: "object"  # pandas DataFrame, long form: one row per (score, corruption, severity)
+    scores: "object"  # pandas DataFrame: every clip's scores
+    skipped: list[str] = field(default_factory=list)
+    computed: dict = field(default_factory=dict)  # featurize's counts: (kind, backbone) -> clips computed
+    n_clips: int = 0
+    seconds: float = 0.0
+    severities: tuple = DEFAULT_SEVERITIES
+    spec: dict = field(default_factory=dict)
+
+    def own_failure(self, severity: float = MODERATE):
+        """Rows of each metric's own failure at `severity` (the headline figures)."""
+        t = self.table
+        return t[(t["own_failure"]) & (np.isclose(t["severity"], severity))]
+
+
+def _parse_backbones(overrides, metric_names) -> dict[str, str]:
+    """'metric=backbone' for one metric, or a bare 'backbone' for every metric that allows it."""
+    out: dict[str, str] = {}
+    for item in overrides or ():
+        if "=" in item:
+            m, b = (s.strip() for s in item.split("=", 1))
+            registry.check_name("metric", m)
+            registry.check_name("backbone", b)
+            out[m] = b
+    for item in overrides or ():
+        if "=" not in item:
+            b = item.strip()
+            registry.check_name("backbone", b)
+            for m in metric_names:
+                cls = registry.resolve("metric", m)
+                if m not in out and cls.allowed_backbones and b in cls.allowed_backbones:
+                    out[m] = b
+    return out
+
+
+def run_audit(
+    n: int = 32,
+    spec=None,
+    severities=DEFAULT_SEVERITIES,
+    metrics=None,
+    corruptions=None,
+    backbones=None,
+    seed: int = 0,
+    pool: BackbonePool | None = None,
+    cache: FeatureCache | None = None,
+    progress=None,
+) -> AuditResult:
+    import pandas as pd
+
+    from vdeval.world import WorldSpec, sample_clip
+    from vdeval.world.corruptions import CORRUPTIONS
+
+    t0 = time.perf_counter()
+    say = progress or (lambda msg: None)
+    spec = spec or WorldSpec()
+    if n < 2:
+        raise VdevalError(f"the audit needs at least 2 clean clips, got {n}")
+    sev = tuple(float(s) for s in severities)
+    if not sev or any(not 0.0 < s <= 1.0 for s in sev):
+        raise VdevalError(f"severities must be in (0, 1], got {list(severities)}")
+    metric_names = list(metrics or DEFAULT_METRICS)
+    for m in metric_names:
+        registry.check_name("metric", m)
+    all_corr = tuple(CORRUPTIONS) + TEXT_CORRUPTIONS
+    corr_names = list(corruptions or all_corr)
+    for c in corr_names:
+        if c not in all_corr:
+            guess = registry.closest(c, all_corr)
+            raise VdevalError(f"unknown corruption {c!r}", f"did you mean {guess!r}?" if guess else f"one of {', '.join(all_corr)}")
+    chosen = _parse_backbones(backbones, metric_names)
+    pool = pool or BackbonePool()
+    cache = cache or MemoryCache()
+
+    # metrics whose backbones cannot load (weights missing, optional package absent) are skipped
+    live, skipped = [], []
+    for name in metric_names:
+        cls = registry.resolve("metric", name)
+        if cls.level != "clip":
+            skipped.append(f"{name}: set-level metric, the audit scores per-clip metrics")
+            continue
+        metric = cls(backbone=chosen.get(name))
+        if cls.allowed_backbones and metric.backbone not in cls.allowed_backbones:
+            raise VdevalError(f"{name} works with {', '.join(cls.allowed_backbones)}, not {metric.backbone!r}")
+        try:
+            for req in metric.requests():
+                pool.get(req.backbone, req.options)
+        except (VdevalError, ImportError, OSError) as e:
+            why = getattr(e, "message", None) or str(e).splitlines()[0]
+            skipped.append(f"{name} [{metric.backbone}]: skipped, backbone unavailable: {why}")
+            continue
+        live.append(metric)
+
+    # clean clips and their corrupted versions
+    say(f"rendering {n} clean clips and {len(corr_names)} corruptions x {len(sev)} severities")
+    clips: list[ClipFeatures] = []
+    meta: list[tuple[int, str, float]] = []  # (clip index, corruption, severity) per ClipFeatures
+    for i in range(n):
+        s = seed + i
+        wc = sample_clip(s, spec)
+        ref = wc.reference_image
+        clips.append(ClipFeatures(f"{i}/clean", wc.video, wc.caption, ref))
+        meta.append((i, "clean", 0.0))
+        for c in corr_names:
+            for v in sev:
+                if c == "caption_swap":
+                    video, prompt = wc.video, swap_caption(wc.caption, v, s)
+                else:
+                    video, prompt = CORRUPTIONS[c](wc, v, s), wc.caption
+                clips.append(ClipFeatures(f"{i}/{c}@{v:g}", video, prompt, ref))
+                meta.append((i, c, v))
+
+    requests = [r for m in live for r in m.requests()]
+    say(f"featurizing {len(clips)} clips: {', '.join(sorted({f'{r.kind}[{r.backbone}]' for r in requests}))}")
+    # first one clip per distinct video (caption_swap reuses its clean video), then the rest: video
+    # features come from the cache, so each distinct video's flow/embeddings are computed once
+    first: dict[str, ClipFeatures] = {}
+    for clip in clips:
+        first.setdefault(clip.video.content_hash(), clip)
+    computed = featurize(list(first.values()), requests, pool, cache)
+    for key, count in featurize(clips, requests, pool, cache).items():
+        computed[key] = computed.get(key, 0) + count
+
+    say(f"scoring {len(live)} metrics")
+    rows = []
+    for clip, (i, c, v) in zip(clips, meta):
+        for m in live:
+            s = m.score_clip(clip)
+            rows.append({"clip": i, "corruption": c, "severity": v, "score": m.name, "metric": m.name,
+                         "backbone": m.backbone or "-", "higher_is_better": m.higher_is_better, "value": s.value})
+            for extra, hib in getattr(m, "audit_extras", {}).items():
+                rows.append({"clip": i, "corruption": c, "severity": v, "score": f"{m.name}.{extra}", "metric": m.name,
+                             "backbone": m.backbone or "-", "higher_is_better": hib,
+                             "value": float(s.extras.get(extra, float("nan")))})
+    scores = pd.DataFrame(rows)
+
+    table = []
+    for (score, backbone), g in scores.groupby(["score", "backbone"], sort=False):
+        hib = bool(g["higher_is_better"].iloc[0])
+        metric = g["metric"].iloc[0]
+        clean = g[g["corruption"] == "clean"]["value"].to_numpy()
+        for c in corr_names:
+            gc = g[g["corruption"] == c]
+            both = pd.concat([g[g["corruption"] == "clean"], gc])
+            rho = severity_spearman(both["severity"], both["value"], hib)
+            for v in sev:
+                bad = gc[np.isclose(gc["severity"], v)]["value"].to_numpy()
+                table.append({"score": score, "metric": metric, "backbone": backbone, "corruption": c, "severity": v,
+                              "auroc": auroc(clean, bad, hib), "spearman": rho, "higher_is_better": hib,
+                              "own_failure": OWN_FAILURE.get(metric) == c,
+                              "n_clean": int(np.isfinite(clean).sum()), "n_corrupted": int(np.isfinite(bad).sum())})
+    return AuditResult(pd.DataFrame(table), scores, skipped, {f"{k}[{b}]": v for (k, b), v in computed.items()},
+                       n, time.perf_counter() - t0, sev, spec.to_dict())
+
+
+# ---- outputs ----------------------------------------------------------------------------------------
+
+def wide_table(result: AuditResult, severity: float | None = None):
+    """score x corruption: 'AUROC / rho' at `severity` (default: the moderate one if audited, else the middle)."""
+    t = result.table
+    if severity is None:
+        severity = MODERATE if any(np.isclose(result.severities, MODERATE)) else result.severities[len(result.severities) // 2]
+    sub = t[np.isclose(t["severity"], severity)].copy()
+    sub["row"] = sub["score"] + " [" + sub["backbone"] + "]"
+    sub["cell"] = [(f"{a:.2f}{'*' if own else ''} / " + (f"{r:+.2f}" if np.isfinite(r) else "n/a")) if np.isfinite(a) else "n/a"
+                   for a, r, own in zip(sub["auroc"], sub["spearman"], sub["own_failure"])]
+    w = sub.pivot(index="row", columns="corruption", values="cell")
+    return w.loc[list(dict.fromkeys(sub["row"])), list(dict.fromkeys(sub["corruption"]))], severity
+
+
+def to_markdown(result: AuditResult) -> str:
+    w, severity = wide_table(result)
+    lines = [
+        f"# Metric audit: {result.n_clips} world clips ({result.spec.get('height')}x{result.spec.get('width')}, "
+        f"{result.spec.get('frames')} frames), severities {', '.join(f'{s:g}' for s in result.severities)}",
+        "",
+        f"Cells: AUROC of clean vs corrupted at severity {severity:g} / Spearman rho of badness with severity "
+        "(0 = clean). * marks the failure the metric is built to catch.",
+        "",
+        "| score | " + " | ".join(w.columns) + " |",
+        "|---|" + "---|" * len(w.columns),
+    ]
+    for row, vals in w.iterrows():
+        lines.append(f"| {row} | " + " | ".join(str(v) for v in vals) + " |")
+    own = result.own_failure(severity)
+    if len(own):
+        lines += ["", "Own failure, AUROC by severity:", ""]
+        lines += ["| score | corruption | " + " | ".join(f"{s:g}" for s in result.severities) + " | rho |",
+                  "|---|---|" + "---|" * (len(result.severities) + 1)]
+        t = result.table
+        for (score, backbone, c), g in t[t["own_failure"]].groupby(["score", "backbone", "corruption"], sort=False):
+            vals = [f"{g[np.isclose(g['severity'], s)]['auroc'].iloc[0]:.2f}" for s in result.severities]
+            rho = g["spearman"].iloc[0]
+            lines.append(f"| {score} [{backbone}] | {c} | " + " | ".join(vals) + " | " + (f"{rho:+.2f}" if np.isfinite(rho) else "n/a") + " |")
+    if result.skipped:
+        lines += ["", "Skipped:", ""] + [f"- {s}" for s in result.skipped]
+    lines += ["", "Features computed (clips): " + ", ".join(f"{k} {v}" for k, v in result.computed.items()),
+              f"", f"{result.seconds:.1f} s"]
+    return "\n".join(lines) + "\n"
+
+
+def plot_heatmap(result: AuditResult, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = result.table
+    w, severity = wide_table(result)
+    sub = t[np.isclose(t["severity"], severity)].copy()
+    sub["row"] = sub["score"] + " [" + sub["backbone"] + "]"
+    a = sub.pivot(index="row", columns="corruption", values="auroc").loc[w.index, w.columns]
+    own = sub.pivot(index="row", columns="corruption", values="own_failure").loc[w.index, w.columns]
+    fig, ax = plt.subplots(figsize=(1.0 * len(w.columns) + 3.5, 0.45 * len(w.index) + 1.8))
+    im = ax.imshow(a.to_numpy(float), cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(w.columns)), w.columns, rotation=40, ha="right")
+    ax.set_yticks(range(len(w.index)), w.index)
+    for r in range(a.shape[0]):
+        for c in range(a.shape[1]):
+            v = a.iat[r, c]
+            ax.text(c, r, "-" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=8,
+                    fontweight="bold" if own.iat[r, c] else "normal")
+            if own.iat[r, c]:
+                ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=2, ec="black"))
+    fig.colorbar(im, ax=ax, label="AUROC (clean vs corrupted)")
+    ax.set_title(f"Metric audit: AUROC at severity {severity:g} ({result.n_clips} clips); boxed = own failure")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_audit(result: AuditResult, out: Path) -> dict[str, Path]:
+    from vdeval.store import atomic_write_bytes
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / "audit.csv", "md": out / "audit.md", "png": out / "audit.png", "scores": out / "scores.csv"}
+    atomic_write_bytes(paths["csv"], result.table.to_csv(index=False, float_format="%.6g").encode())
+    atomic_write_bytes(paths["scores"], result.scores.to_csv(index=False, float_format="%.6g").encode())
+    atomic_write_bytes(paths["md"], to_markdown(result).encode())
+    plot_heatmap(result, paths["png"])
+    return paths
+
+
+# ---- CLI ----------------------------------------------------------------------------------------------
+
+def _split(text: Optional[str]) -> Optional[list[str]]:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def audit_command(
+    out: Path = __import__("typer").Option(Path("audit"), "--out", "-o", help="Directory for audit.csv/.md/.png and scores.csv."),
+    n: int = __import__("typer").Option(32, "--n", min=2, help="Clean world clips."),
+    height: int = __import__("typer").Option(32, "--height"),
+    width: int = __import__("typer").Option(32, "--width"),
+    frames: int = __import__("typer").Option(8, "--frames"),
+    pan_probability: float = __import__("typer").Option(0.0, "--pan-probability"),
+    severities: str = __import__("typer").Option("0.25,0.5,1.0", "--severities", help="Comma-separated, each in (0, 1]."),
+    metrics: Optional[str] = __import__("typer").Option(None, "--metrics", help="Comma-separated metric names (default: all per-clip metrics)."),
+    corruptions: Optional[str] = __import__("typer").Option(None, "--corruptions", help="Comma-separated (default: all, plus caption_swap)."),
+    backbone: Optional[list[str]] = __import__("typer").Option(None, "--backbone", help="metric=backbone, or a backbone for every metric that allows it; repeatable."),
+    seed: int = __import__("typer").Option(0, "--seed", help="First world seed."),
+    cache_dir: Optional[Path] = __import__("typer").Option(None, "--cache-dir", help="On-disk feature cache (default: in memory)."),
+):
+    """Score every metric on clean vs corrupted world clips: AUROC and Spearman per (metric, corruption)."""
+    import typer
+
+    from vdeval.world import WorldSpec
+
+    try:
+        sev = [float(s) for s in _split(severities) or []]
+    except ValueError:
+        raise VdevalError(f"--severities must be comma-separated numbers, got {severities!r}") from None
+    spec = WorldSpec(height=height, width=width, frames=frames, pan_probability=pan_probability)
+    result = run_audit(n, spec, sev, _split(metrics), _split(corruptions), backbone, seed,
+                       cache=FeatureCache(cache_dir) if cache_dir else None, progress=lambda m: typer.echo(m, err=True))
+    for s in result.skipped:
+        typer.echo(f"note: {s}", err=True)
+    paths = write_audit(result, out)
+    typer.echo(to_markdown(result))
+    typer.echo("written: " + ", ".join(str(p) for p in paths.values()))
+
+
+def register(app) -> None:
+    app.command("audit")(audit_command)
