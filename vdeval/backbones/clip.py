@@ -1,0 +1,154 @@
+"""open_clip CLIP as a published image-text backbone.
+
+Default ViT-B-32 with LAION-2B weights (laion2b_s34b_b79k); options `model` and `pretrained`
+select others from the weights table (e.g. pretrained="openai", model="ViT-L-14"), or
+`pretrained` may be a local checkpoint path (state dict .bin/.pt/.safetensors or an OpenAI
+TorchScript archive), used as is and recorded by sha256.
+
+Protocol, as open_clip's eval transform for the model (ViT-B-32: 224): each frame resized so its
+shorter side is 224 (bicubic, antialiased, like PIL), centre-cropped to 224 x 224, clamped to
+[0, 1], normalised with the model's mean/std (OpenAI's); text through the model's open_clip
+tokenizer (77 tokens, truncated). Frame, reference and text embeddings are L2-normalised; the
+video embedding is the mean of the clip's normalised frame embeddings, normalised again.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vdeval.backbones import weights
+from vdeval.backbones.base import Backbone
+from vdeval.errors import FeatureError, WeightsError
+from vdeval.features import ClipInput
+
+
+def resize_center_crop(frames: np.ndarray, size: int, resize_to: int, mean, std, mode: str = "bicubic") -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 (N, 3, size, size): shorter side to `resize_to` (antialiased),
+    centre crop `size`, clamp to [0, 1] (PIL output is clipped to uint8), normalise."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+    h, w = x.shape[-2:]
+    scale = resize_to / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    if (nh, nw) != (h, w):
+        x = F.interpolate(x, size=(nh, nw), mode=mode, align_corners=False, antialias=True).clamp(0, 1)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    x = x[..., top:top + size, left:left + size]
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def _entry_for(model: str, pretrained: str) -> weights.WeightsEntry | None:
+    for e in weights.ENTRIES.values():
+        if e.backbone == "clip" and e.model == model and e.tag == pretrained:
+            return e
+    return None
+
+
+class ClipBackbone(Backbone):
+    name = "clip"
+    version = "openclip"
+    tier = "published"
+    provides = ("frame_embedding", "text_embedding", "reference_embedding", "video_embedding")
+    protocol = (
+        "frames: shorter side to the model's image size (224 for ViT-B-32; bicubic, antialiased), centre "
+        "crop, [0, 1], normalised with the model's mean/std (open_clip eval transform); text: open_clip "
+        "tokenizer, 77 tokens; L2-normalised embeddings; video = normalised mean of frame embeddings"
+    )
+
+    def __init__(self, device: str = "cpu", model: str = "ViT-B-32", pretrained: str = "laion2b_s34b_b79k",
+                 batch_size: int = 32, **options):
+        super().__init__(device, model=model, pretrained=pretrained, **options)
+        import open_clip
+
+        self.batch_size = int(batch_size)
+        local = Path(pretrained).expanduser()
+        entry = _entry_for(model, pretrained)
+        if entry is not None:
+            path, self._sha = weights.require(entry.name)
+            trusted = True  # a hash-checked file from the weights table
+        elif local.suffix in (".pt", ".pth", ".bin", ".safetensors") or "/" in pretrained:
+            if not local.is_file():
+                raise WeightsError(f"clip: checkpoint {local} not found", "pass an existing file as the pretrained option")
+            from vdeval.store import sha256_file
+
+            path, self._sha, trusted = local, sha256_file(local), False
+        else:
+            known = [f"{e.model}/{e.tag}" for e in weights.ENTRIES.values() if e.backbone == "clip"]
+            raise WeightsError(f"clip: no weights known for model {model!r} pretrained {pretrained!r}",
+                               f"known: {', '.join(known)}; or pass a checkpoint path as pretrained")
+        self._file = path.name
+        quick_gelu = pretrained == "openai" or self._is_torchscript(path)
+        try:
+            self.model = open_clip.create_model(model, pretrained=None, force_quick_gelu=quick_gelu, device="cpu")
+        except RuntimeError as e:
+            raise WeightsError(f"clip: unknown open_clip model {model!r}: {e}") from None
+        try:
+            open_clip.load_checkpoint(self.model, str(path), weights_only=not (trusted and quick_gelu))
+        except Exception as e:
+            raise WeightsError(f"clip: {path} does not load into open_clip {model}: {str(e).splitlines()[0][:200]}",
+                               "check the model option matches the checkpoint") from None
+        self.model.eval().to(device)
+        self.tokenizer = open_clip.get_tokenizer(model)
+        cfg = getattr(self.model.visual, "preprocess_cfg", {}) or {}
+        size = self.model.visual.image_size
+        self.size = size[0] if isinstance(size, (tuple, list)) else int(size)
+        self.mean = cfg.get("mean", open_clip.OPENAI_DATASET_MEAN)
+        self.std = cfg.get("std", open_clip.OPENAI_DATASET_STD)
+        self.interp = cfg.get("interpolation", "bicubic")
+
+    @staticmethod
+    def _is_torchscript(path: Path) -> bool:
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as z:
+                return any(n.endswith("constants.pkl") for n in z.namelist())
+        except (zipfile.BadZipFile, OSError):
+            return False
+
+    def weights_sha256(self) -> dict[str, str]:
+        return {self._file: self._sha}
+
+    def label(self) -> str:
+        p = self.options["pretrained"]
+        return f"clip@{self.options['model']}/{Path(p).name if '/' in p else p}"
+
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        return resize_center_crop(frames, self.size, self.size, self.mean, self.std, self.interp)
+
+    @torch.no_grad()
+    def encode_frames(self, frames: np.ndarray) -> np.ndarray:
+        out = []
+        for s in range(0, len(frames), self.batch_size):
+            x = self.preprocess(frames[s:s + self.batch_size]).to(self.device)
+            out.append(F.normalize(self.model.encode_image(x).float(), dim=-1).cpu().numpy())
+        return np.concatenate(out)
+
+    @torch.no_grad()
+    def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
+        if kind == "frame_embedding":
+            return [{"value": self.encode_frames(c.video.frames)} for c in clips]
+        if kind == "video_embedding":
+            out = []
+            for c in clips:
+                m = self.encode_frames(c.video.frames).mean(0)
+                out.append({"value": (m / max(np.linalg.norm(m), 1e-12)).astype(np.float32)})
+            return out
+        if kind == "text_embedding":
+            tok = self.tokenizer([c.prompt for c in clips]).to(self.device)
+            z = F.normalize(self.model.encode_text(tok).float(), dim=-1).cpu().numpy()
+            return [{"value": v} for v in z]
+        if kind == "reference_embedding":
+            for c in clips:
+                if c.reference_image is None:
+                    raise FeatureError("clip backbone: this clip has no reference image",
+                                       "reference features need an image-to-video prompt source")
+            z = self.encode_frames(np.stack([np.asarray(c.reference_image, np.uint8) for c in clips])) if len(
+                {np.asarray(c.reference_image).shape for c in clips}) == 1 else np.stack(
+                [self.encode_frames(np.asarray(c.reference_image, np.uint8)[None])[0] for c in clips])
+            return [{"value": v} for v in z]
+        raise FeatureError(f"backbone 'clip' does not compute {kind!r}", f"it provides {', '.join(self.provides)}")

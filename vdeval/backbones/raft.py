@@ -1,0 +1,114 @@
+"""torchvision RAFT as a published optical-flow backbone.
+
+Options: model "large" (default) or "small"; weights: large C_T_SKHT_V2 (default; torchvision's
+best general-purpose), C_T_V1 (the original RAFT "raft-things" training, for parity with VBench's
+motion metrics), C_T_V2; small C_T_V2 (default) or C_T_V1. iters: refinement steps (12).
+
+Protocol: RGB uint8 -> x / 127.5 - 1 in [-1, 1] (torchvision's RAFT transforms), layout N x C x H x W;
+frames replicate-padded to multiples of 8 (split evenly between sides, as RAFT's InputPadder), and
+the flow cropped back. Clips smaller than 128 px on the short side are first upscaled by an
+integer factor (bilinear) so the 4-level correlation pyramid fits; the flow is then scaled back to
+clip pixels (area resample, divided by the factor). Output per vdeval.features: "forward" (T-1, H,
+W, 2) frame t -> t+1 and "backward" frame t+1 -> t, (dx, dy) in pixels at clip size.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vdeval.backbones import weights
+from vdeval.backbones.base import Backbone
+from vdeval.errors import FeatureError, WeightsError
+from vdeval.features import ClipInput
+
+DEFAULT_WEIGHTS = {"large": "C_T_SKHT_V2", "small": "C_T_V2"}
+MIN_SIDE = 128
+
+
+def pad_to_multiple(x: torch.Tensor, k: int = 8) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % k, (-w) % k
+    pads = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
+    return (F.pad(x, pads, mode="replicate") if any(pads) else x), pads
+
+
+def unpad(x: torch.Tensor, pads) -> torch.Tensor:
+    l, r, t, b = pads
+    h, w = x.shape[-2:]
+    return x[..., t:h - b, l:w - r]
+
+
+class RaftFlow(Backbone):
+    name = "raft"
+    version = "torchvision"
+    tier = "published"
+    provides = ("flow",)
+    protocol = (
+        "RGB/127.5-1 in [-1, 1], N x C x H x W; short side < 128 upscaled by an integer factor (bilinear); "
+        "replicate-padded to multiples of 8 (evenly), flow cropped back, scaled to clip pixels; "
+        "forward t->t+1 and backward t+1->t, (dx, dy) pixels"
+    )
+
+    def __init__(self, device: str = "cpu", model: str = "large", weights_tag: str | None = None, iters: int = 12,
+                 batch_size: int = 8, **options):
+        tag = weights_tag or DEFAULT_WEIGHTS.get(model)
+        super().__init__(device, model=model, weights_tag=tag, iters=int(iters), **options)
+        from torchvision.models.optical_flow import raft_large, raft_small
+
+        if model not in DEFAULT_WEIGHTS:
+            raise WeightsError(f"raft: unknown model {model!r}", "use model: large or model: small")
+        self.entry_name = f"raft-{model}-{tag}"
+        if self.entry_name not in weights.ENTRIES:
+            known = [n for n in weights.ENTRIES if n.startswith(f"raft-{model}-")]
+            raise WeightsError(f"raft: no weights {tag!r} for the {model} model", f"known: {', '.join(known)}")
+        path, self._sha = weights.require(self.entry_name)
+        self.model = (raft_large if model == "large" else raft_small)(weights=None, progress=False)
+        try:
+            self.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except Exception as e:
+            raise WeightsError(f"raft: {path} does not load into torchvision raft_{model}: {str(e).splitlines()[0][:200]}",
+                               f"reinstall with `vdeval weights install {self.entry_name} FILE`") from None
+        self.model.eval().to(device)
+        self.iters, self.batch_size = int(iters), int(batch_size)
+
+    def weights_sha256(self) -> dict[str, str]:
+        return {weights.ENTRIES[self.entry_name].filename: self._sha}
+
+    def label(self) -> str:
+        return f"raft@{self.options['model']}-{self.options['weights_tag']}"
+
+    @torch.no_grad()
+    def pair_flow(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Flow a -> b for batches of [-1, 1] images (N, 3, H, W); (N, 2, H, W) in input pixels."""
+        h, w = a.shape[-2:]
+        s = max(1, math.ceil(MIN_SIDE / min(h, w)))
+        if s > 1:
+            a = F.interpolate(a, scale_factor=s, mode="bilinear", align_corners=False)
+            b = F.interpolate(b, scale_factor=s, mode="bilinear", align_corners=False)
+        a, pads = pad_to_multiple(a)
+        b, _ = pad_to_multiple(b)
+        flow = unpad(self.model(a.to(self.device), b.to(self.device), num_flow_updates=self.iters)[-1], pads).cpu()
+        if s > 1:
+            flow = F.interpolate(flow, size=(h, w), mode="area") / s
+        return flow
+
+    def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
+        if kind != "flow":
+            raise FeatureError(f"backbone 'raft' does not compute {kind!r}", "it provides flow")
+        out = []
+        for c in clips:
+            x = torch.from_numpy(np.ascontiguousarray(c.video.frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            t, _, h, w = x.shape
+            if t < 2:
+                out.append({"forward": np.zeros((0, h, w, 2), np.float32), "backward": np.zeros((0, h, w, 2), np.float32)})
+                continue
+            a = torch.cat([x[:-1], x[1:]])  # forward pairs then backward pairs, in one batch stream
+            b = torch.cat([x[1:], x[:-1]])
+            flows = torch.cat([self.pair_flow(a[i:i + self.batch_size], b[i:i + self.batch_size])
+                               for i in range(0, len(a), self.batch_size)])
+            f = flows.permute(0, 2, 3, 1).numpy().astype(np.float32)
+            out.append({"forward": f[: t - 1], "backward": f[t - 1:]})
+        return out
