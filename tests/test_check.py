@@ -169,6 +169,12 @@ def test_bad_runs_exit_2(runs, tmp_path, capsys):
     no_fvd = write_run(tmp_path / "nofvd", make_results({"final": {}}, metrics=["clip_score"]), with_clips=False)
     assert _cli(["check", str(runs["same"]), "--baseline", str(no_fvd), "--rules", str(rules)]) == 2
     assert "the baseline run has no metric 'fvd'" in capsys.readouterr().err
+    res = make_results({"final": {}, "ema": {}})
+    for r in res["summary"]:
+        r["backbone"] = "i3d"  # the published tier: its FVD is another quantity than the embedded one
+    i3d = write_run(tmp_path / "i3d", res, with_clips=False)
+    assert _cli(["check", str(runs["same"]), "--baseline", str(i3d), "--rules", str(rules)]) == 2
+    assert "comes from backbone embedded but the baseline run's from i3d" in capsys.readouterr().err
     assert _cli(["check", str(runs["same"])]) == 2  # fixture suite has no checks:
     assert "has no `checks:` section" in capsys.readouterr().err
     with pytest.raises(RulesError):

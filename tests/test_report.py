@@ -289,6 +289,12 @@ def test_merging_runs_prefixes_clashing_generators_and_pairs_across_runs(tmp_pat
     assert list(merged.generators) == ["monday/final", "ema", "tuesday/final"]
     d = {(x.generator, x.metric): x for x in compare_generators(merged)}
     assert d[("tuesday/final", "warping_error")].n == 12 and d[("tuesday/final", "warping_error")].verdict == "worse"
+    # another backbone's numbers are another quantity: listed, never judged
+    res = make_results({"i3d_final": {"shift": {"fvd": -30.0}}}, metrics=["fvd"])
+    res["summary"][0]["backbone"] = "i3d"
+    c = write_run(tmp_path / "published", res, with_clips=False)
+    [fvd] = [x for x in compare_generators(load_runs([a, c])) if x.generator == "i3d_final"]
+    assert fvd.verdict == "—" and fvd.note == "not comparable: backbone i3d vs embedded"
     index = write_report([a, b], tmp_path / "out", baseline="monday/final")
     html = index.read_text()
     assert "tuesday/final" in html

@@ -212,6 +212,11 @@ def _evaluate(rule: Rule, index: int, g: str, run: dict, baseline: dict | None) 
 
     if rule.needs_baseline:
         brow = _summary_row(baseline, g, rule.metric) or {}
+        bb, bb_base = row.get("backbone"), brow.get("backbone")
+        if bb and bb_base and bb != bb_base:
+            raise ResultsError(f"rule {index}: {rule.metric} of {g} comes from backbone {bb} but the baseline "
+                               f"run's from {bb_base}: the numbers are not comparable",
+                               "re-run the baseline with the same suite metrics")
         bvalue = _num(brow.get("value"))
         if not math.isfinite(bvalue):
             why = f": {brow['error']}" if brow.get("error") else ""

@@ -149,6 +149,14 @@ def compare_generators(merged: Merged, baseline: str | None = None, alpha: float
         for g in merged.generators:
             if g == base:
                 continue
+            bb, bb_base = (rows.get((g, m)) or {}).get("backbone"), (rows.get((base, m)) or {}).get("backbone")
+            if bb and bb_base and bb != bb_base:
+                # numbers from different backbones are different quantities: never compare them
+                out.append(Difference(g, base, m, level, hib, 0, num(rows[(g, m)]["value"]),
+                                      num(rows[(base, m)]["value"]), math.nan, math.nan, math.nan, None,
+                                      PAIRED_TEST if level != "set" else SET_TEST, None,
+                                      f"not comparable: backbone {bb} vs {bb_base}"))
+                continue
             if level == "set":
                 if (g, m) in rows and (base, m) in rows:
                     out.append(set_difference(rows[(g, m)], rows[(base, m)], generator=g, baseline=base,

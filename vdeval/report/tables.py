@@ -100,7 +100,8 @@ def _generators_in_order(results: dict) -> list[tuple[str, dict]]:
     gens = results.get("generators") or {}
     order = list(dict.fromkeys([r.get("generator") for r in results.get("summary") or []]
                                + [c.get("generator") for c in results.get("clips") or []] + list(gens)))
-    return [(g, gens[g]) for g in order if g in gens]
+    # a generator with rows but no info entry is still shown, never silently dropped
+    return [(str(g), gens.get(g) or {}) for g in order if g is not None]
 
 
 def load_runs(paths: list[Path]) -> Merged:
@@ -142,10 +143,12 @@ def load_runs(paths: list[Path]) -> Merged:
     for r in runs:
         # suite order, as kept by the summary list (the metrics mapping is stored with sorted keys)
         mm = r.results.get("metrics") or {}
-        order = dict.fromkeys([row.get("metric") for row in r.results.get("summary") or []] + list(mm))
-        for m in order:
-            if m in mm:
-                metrics.setdefault(m, dict(mm[m] or {}))
+        rows = {row.get("metric"): row for row in r.results.get("summary") or []}
+        for m in dict.fromkeys(list(rows) + list(mm)):
+            if m is None:
+                continue
+            meta = mm.get(m) or {k: rows[m].get(k) for k in ("higher_is_better", "level", "backbone")}
+            metrics.setdefault(str(m), dict(meta))
 
     rows = []
     for r in runs:
