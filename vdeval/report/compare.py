@@ -37,7 +37,7 @@ class Difference:
     metric: str
     level: str
     higher_is_better: bool
-    n: int  # pairs (per-clip) or 1 (set-level)
+    n: int  # pairs (per-clip) or the generator's clip count (set-level)
     value: float  # other's mean (per-clip: over the pairs) or value
     baseline_value: float
     diff: float  # other - baseline
@@ -134,7 +134,8 @@ def set_difference(row: dict, base_row: dict, *, generator: str, baseline: str, 
     else:
         lo = hi = math.nan
         sig, note = None, "no confidence interval in the results"
-    return Difference(generator, baseline, metric, "set", higher_is_better, 1, v, b, diff, lo, hi,
+    n = int(num(row.get("n")) if math.isfinite(num(row.get("n"))) else 0)  # clips the set value rests on
+    return Difference(generator, baseline, metric, "set", higher_is_better, n, v, b, diff, lo, hi,
                       None, SET_TEST, sig, note)
 
 
@@ -244,3 +245,11 @@ def curves_by_metric(merged: Merged) -> dict[str, dict[str, tuple]]:
         if per_g:
             out[m] = per_g
     return out
+
+
+def headline(diffs: list[Difference]) -> list[tuple[str, dict[str, list[str]]]]:
+    """Per generator: metrics grouped by verdict, for a one-line answer to "is it better?"."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for d in diffs:
+        out.setdefault(d.generator, {"better": [], "worse": [], "n.s.": [], "—": []})[d.verdict].append(d.metric)
+    return list(out.items())

@@ -11,7 +11,7 @@ import html as _html
 import json
 import math
 
-from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference
+from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference, headline
 from vdeval.report.previews import Preview
 from vdeval.report.tables import Merged, direction, fmt, fmt_ci, num
 
@@ -92,6 +92,18 @@ def _verdict_cell(d: Difference) -> str:
     if v == "—":
         return f'<td class="ns">not judged{": " + esc(d.note) if d.note else ""}</td>'
     return f'<td class="{v}">{v}</td>'
+
+
+def _headline(diffs: list[Difference]) -> str:
+    items = []
+    for g, groups in headline(diffs):
+        bits = []
+        for key, cls, word in (("better", "better", "better"), ("worse", "worse", "worse"),
+                               ("n.s.", "ns", "not significantly different"), ("—", "ns", "not judged")):
+            if groups[key]:
+                bits.append(f"<span class='{cls}'>{word}</span> on {esc(', '.join(groups[key]))}")
+        items.append(f"<li><b>{esc(g)}</b>: {'; '.join(bits)}</li>")
+    return f"<ul>{''.join(items)}</ul>"
 
 
 def _comparison_table(diffs: list[Difference]) -> str:
@@ -207,7 +219,7 @@ def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str
         "<h2 id='comparison'>Compared with the baseline</h2>",
     ]
     if diffs:
-        parts += [f"<p>Baseline: <b>{esc(baseline)}</b>.</p>", _comparison_table(diffs),
+        parts += [f"<p>Baseline: <b>{esc(baseline)}</b>.</p>", _headline(diffs), _comparison_table(diffs),
                   _img(plots.get("differences"), "differences to the baseline")]
     else:
         parts.append("<p>One generator only: nothing to compare.</p>")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference
+from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference, headline
 from vdeval.report.tables import Merged, fmt, fmt_ci
 
 _MD_SPECIAL = "\\`*_[]|<>#!"
@@ -57,7 +57,13 @@ def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str
     lines += ["", "Mean (or set-level value) with its 95% bootstrap CI, sample count and backbone.", ""]
 
     if diffs:
-        lines += [f"### Compared with baseline {md(baseline)}", "",
+        lines += [f"### Compared with baseline {md(baseline)}", ""]
+        for g, groups in headline(diffs):
+            bits = [f"{label} on {md(', '.join(groups[key]))}" for key, label in
+                    (("better", "✅ better"), ("worse", "❌ worse"), ("n.s.", "not significantly different"),
+                     ("—", "not judged")) if groups[key]]
+            lines.append(f"- **{md(g)}**: " + "; ".join(bits))
+        lines += ["",
                   "| metric | generator | n | difference [95% CI] | relative | p | verdict |",
                   "|---|---|---|---|---|---|---|"]
         for d in diffs:
@@ -66,7 +72,7 @@ def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str
             lines.append(f"| {md(d.metric)} | {md(d.generator)} | {d.n} | {md(fmt(d.diff))} "
                          f"{md(fmt_ci(d.ci_low, d.ci_high))} | {md(f'{rel:+.1%}' if math.isfinite(rel) else '—')} "
                          f"| {md(p)} | {_VERDICT[d.verdict]} |")
-        lines += ["", f"Per-clip metrics: paired by prompt and seed, {PAIRED_TEST} test (significant at p < {ALPHA}); "
+        lines += ["", f"Per-clip metrics: paired by prompt and seed, {PAIRED_TEST} test (significant at p < {ALPHA}, each comparison on its own); "
                       f"set-level metrics: {SET_TEST}.", ""]
 
     if not failures_df.empty:

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg", force=True)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from vdeval.report.compare import Difference  # noqa: E402
 from vdeval.report.tables import Merged, num  # noqa: E402
@@ -26,7 +27,7 @@ _COLORS = plt.get_cmap("tab10").colors
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     # PNG metadata would otherwise carry the matplotlib version ("Software")
-    fig.savefig(buf, format="png", metadata={"Software": None}, bbox_inches="tight", pad_inches=0.05)
+    fig.savefig(buf, format="png", metadata={"Software": None})  # tight_layout done by callers
     plt.close(fig)
     return buf.getvalue()
 
@@ -36,6 +37,8 @@ def _grid(n: int, ncols: int = 3, w: float = 3.4, h: float = 2.5):
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False)
     flat = list(axes.ravel())
+    for ax in flat:  # small panels: few ticks so labels never run together
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
