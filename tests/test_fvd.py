@@ -1,0 +1,183 @@
+import numpy as np
+import pytest
+import torch
+
+from vdeval import stats
+from vdeval.errors import FeatureError, SuiteError
+from vdeval.features import ClipFeatures
+from vdeval.metrics.fvd import FVD, FrechetVideoDistance, fvd_from_features, fvd_from_stats
+from vdeval.video import Video
+
+_VIDEO = Video(np.zeros((1, 8, 8, 3), np.uint8))
+
+
+def _clips(x, backbone="embedded"):
+    return [ClipFeatures(f"c{i}", _VIDEO, features={("video_embedding", backbone): {"value": np.asarray(v, np.float32)}})
+            for i, v in enumerate(x)]
+
+
+def test_fvd_metric_value_and_provenance():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 8)), rng.normal(size=(50, 8)) + 0.5
+    m = FVD(n_bootstrap=50)
+    assert m.requests()[0].kind == "video_embedding" and m.backbone == "embedded"
+    assert m.protocol == "vdeval" and m.ddof == 1
+    s = m.score_set(_clips(x), _clips(y))
+    assert s.value == pytest.approx(fvd_from_features(x.astype(np.float32), y.astype(np.float32)), rel=1e-9)
+    assert (s.n, s.n_real) == (60, 50)
+    assert s.extras["protocol"] == "vdeval" and s.extras["backbone"] == "embedded" and s.extras["n"] == 60
+    lo, hi = s.ci
+    assert lo < hi and lo < s.value * 2 and hi > s.value / 2
+    assert FVD.higher_is_better is False and FVD.level == "set" and FVD.needs_real
+
+
+def test_fvd_stylegan_protocol_uses_population_covariance():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(30, 4)), rng.normal(size=(30, 4)) * 2
+    m = FVD(backbone="i3d", n_bootstrap=0)
+    assert m.protocol == "stylegan-v" and m.ddof == 0
+    s = m.score_set(_clips(x, "i3d"), _clips(y, "i3d"))
+    xs, ys = stats.FeatureStats.from_features(x.astype(np.float32)), stats.FeatureStats.from_features(y.astype(np.float32))
+    pop = stats.frechet_distance(xs.mean(), xs.cov(0), ys.mean(), ys.cov(0))
+    assert s.value == pytest.approx(pop, rel=1e-9)
+    assert s.value != pytest.approx(stats.frechet_distance(xs.mean(), xs.cov(1), ys.mean(), ys.cov(1)), rel=1e-6)
+    assert s.ci is None
+    with pytest.raises(SuiteError, match="needs backbone 'i3d'"):
+        FVD(backbone="embedded", protocol="stylegan-v")
+
+
+def test_fvd_bad_inputs_each_raise_one_clear_error():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(6, 4))
+    bad = x.copy()
+    bad[3, 0] = np.inf
+    with pytest.raises(FeatureError, match="NaN or infinite"):
+        FVD(n_bootstrap=0).score_set(_clips(bad), _clips(x))
+    with pytest.raises(FeatureError, match="at least 2"):
+        FVD(n_bootstrap=0).score_set(_clips(x[:1]), _clips(x))
+    with pytest.raises(FeatureError, match="empty"):
+        FVD(n_bootstrap=0).score_set([], _clips(x))
+    with pytest.raises(FeatureError, match="feature sizes differ"):
+        FVD(n_bootstrap=0).score_set(_clips(x), _clips(rng.normal(size=(6, 5))))
+    with pytest.raises(FeatureError, match="was not computed"):
+        FVD(n_bootstrap=0).score_set(_clips(x, "clip"), _clips(x))
+    # a real set whose statistics come from another protocol
+    fake = stats.FeatureStats.from_features(x, {"protocol": "vdeval", "backbone": "embedded"})
+    real = stats.FeatureStats.from_features(x, {"protocol": "stylegan-v", "backbone": "i3d"})
+    with pytest.raises(FeatureError, match="different protocol"):
+        fvd_from_stats(fake, real, 1)
+    with pytest.raises(FeatureError, match="different protocol"):
+        FrechetVideoDistance(4, protocol="vdeval", backbone="embedded", reference=real)
+
+
+def test_rank_deficient_sets_warn_and_note():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(10, 32)), rng.normal(size=(10, 32))
+    with pytest.warns(UserWarning, match="rank-deficient"):
+        s = FVD(n_bootstrap=0).score_set(_clips(x), _clips(y))
+    assert np.isfinite(s.value) and "rank-deficient" in s.extras["note"]
+
+
+def test_real_statistics_cache(tmp_path):
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(40, 6)), rng.normal(size=(40, 6))
+    m = FVD(n_bootstrap=0, stats_cache=str(tmp_path), real_name="world-v1")
+    m.backbone_hash = "abc"  # what the runner sets; avoids loading the backbone here
+    first = m.score_set(_clips(x), _clips(y))
+    files = list(tmp_path.glob("*.safetensors"))
+    assert len(files) == 1
+    cached = stats.FeatureStats.load(files[0])
+    assert cached.identity["dataset"] == "world-v1" and cached.n == 40 and cached.identity["backbone_hash"] == "abc"
+    assert m.score_set(_clips(x), _clips(y)).value == pytest.approx(first.value, rel=1e-12)
+    m.score_set(_clips(x), _clips(y[:30]))  # another sample count: another entry, never the 40-clip one
+    assert len(list(tmp_path.glob("*.safetensors"))) == 2
+
+
+def test_fvd_values_at_different_sample_counts_are_not_comparable():
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=(60, 4))
+    a = FVD(n_bootstrap=0).score_set(_clips(rng.normal(size=(60, 4))), _clips(y))
+    b = FVD(n_bootstrap=0).score_set(_clips(rng.normal(size=(30, 4))), _clips(y))
+    with pytest.raises(FeatureError, match="not comparable"):
+        stats.check_comparable(a.extras, b.extras)
+
+
+@pytest.mark.filterwarnings("ignore:The ``compute`` method")
+def test_torchmetrics_class_float64_sums_and_process_reduction():
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(80, 5)), rng.normal(size=(70, 5)) + 0.3
+    full = fvd_from_features(x, y)
+    m = FrechetVideoDistance(5)
+    for chunk in np.array_split(x, 3):
+        m.update(torch.tensor(chunk, dtype=torch.float32), real=False)
+    m.update(y, real=True)
+    assert m.fake_sum.dtype == torch.float64 and m._reductions["fake_outer"] is not None
+    assert float(m.compute()) == pytest.approx(fvd_from_features(x.astype(np.float32), y), rel=1e-9)
+    # two "processes", each with half the clips; summing states (what dist_reduce_fx="sum" does)
+    ranks = [FrechetVideoDistance(5), FrechetVideoDistance(5)]
+    for r, xs, ys in zip(ranks, np.array_split(x, 2), np.array_split(y, 2)):
+        r.update(xs, real=False)
+        r.update(ys, real=True)
+    merged = FrechetVideoDistance(5)
+    for name in ("real_sum", "real_outer", "real_n", "fake_sum", "fake_outer", "fake_n"):
+        setattr(merged, name, getattr(ranks[0], name) + getattr(ranks[1], name))
+    assert float(merged.compute()) == pytest.approx(full, rel=1e-9)
+    # precomputed real statistics instead of real updates
+    ref = stats.FeatureStats.from_features(y, {"protocol": "vdeval"})
+    r = FrechetVideoDistance(5, reference=ref)
+    r.update(x, real=False)
+    assert float(r.compute()) == pytest.approx(full, rel=1e-9)
+    with pytest.raises(FeatureError, match="reference"):
+        r.update(y, real=True)
+    m.reset()
+    assert float(m.fake_n) == 0
+    with pytest.raises(FeatureError, match="at least 2"):
+        m.compute()
+    with pytest.raises(FeatureError, match="NaN"):
+        m.update(np.full((2, 5), np.nan), real=False)
+    with pytest.raises(FeatureError, match="made for 5"):
+        m.update(np.ones((2, 6)), real=False)
+
+
+# ---- on the world, with the embedded backbone ---------------------------------------------------
+
+N_WORLD = 160
+
+
+@pytest.fixture(scope="module")
+def world():
+    from vdeval.featurize import BackbonePool
+    from vdeval.world import WorldSpec, sample_clip
+
+    spec = WorldSpec(pan_probability=0.3)
+    backbone = BackbonePool().get("embedded")
+    real = [sample_clip(s, spec) for s in range(N_WORLD)]
+    other = [sample_clip(10_000 + s, spec) for s in range(N_WORLD)]
+
+    def embed(videos):
+        from vdeval.features import ClipInput
+
+        return np.stack([o["value"] for o in backbone.compute("video_embedding", [ClipInput(v) for v in videos])])
+
+    return {"real": real, "other": other, "embed": embed, "real_x": embed([c.video for c in real])}
+
+
+def _corrupt(name, clips, severity):
+    from vdeval.world.corruptions import CORRUPTIONS
+
+    return [CORRUPTIONS[name](c, severity, i) for i, c in enumerate(clips)]
+
+
+def test_fvd_world_against_itself_is_small_relative_to_corrupted(world):
+    y = world["real_x"]
+    same = fvd_from_features(world["embed"]([c.video for c in world["other"]]), y)
+    noisy = fvd_from_features(world["embed"](_corrupt("noise", world["other"], 0.5)), y)
+    assert same < 0.25 * noisy
+
+
+@pytest.mark.parametrize("name", ["noise", "blur", "shuffle"])
+def test_fvd_rises_with_corruption_severity(world, name):
+    y = world["real_x"]
+    values = [fvd_from_features(world["embed"](_corrupt(name, world["other"], s) if s else [c.video for c in world["other"]]), y)
+              for s in (0.0, 0.3, 0.6, 1.0)]
+    assert all(a < b for a, b in zip(values, values[1:])), values
