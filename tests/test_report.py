@@ -319,6 +319,31 @@ def test_one_generator_no_ci_all_null_and_no_clips(tmp_path):
     assert pd.read_csv(tmp_path / "out" / "summary.csv").shape[0] == 2
 
 
+def test_odd_but_valid_results_still_give_a_report(tmp_path):
+    """Everything the runner may leave out or null: the report says so instead of crashing."""
+    from vdeval.report import write_report
+
+    res = make_results({"a": {"step": "not a number"}, "b": {"step": 2000}, "all_failed": {}},
+                       metrics=["warping_error", "fvd"], seeds=[0])
+    res.pop("failures")
+    for c in res["clips"]:
+        if c["generator"] == "all_failed":
+            c.update(error="OOM", scores={}, curves={})
+        elif c["generator"] == "b":
+            c["curves"]["warping_error"] = [None, "x", [1, 2], 0.5] if c["seed"] == 0 else []
+            c["scores"]["warping_error"] = None
+    for r in res["summary"]:
+        if r["generator"] == "all_failed":
+            r.update(value=None, ci_low=None, ci_high=None, n=None, n_failed=4, n_real=float("nan"),
+                     error="FeatureError: no clips")
+    run = write_run(tmp_path / "odd", res, with_clips=False)
+    save_array(run / "clips" / "a" / "p00-s0.npy", np.zeros((3, 0, 4, 3), np.uint8))  # empty frames
+    (run / "clips" / "a" / "p01-s0.npy").write_bytes(b"not numpy")
+    html = write_report([run], tmp_path / "out").read_text()
+    assert "FeatureError: no clips" in html and "OOM" in html
+    assert "unreadable frames" in html
+
+
 def test_report_keeps_clip_paths_inside_the_run(tmp_path):
     from vdeval.report.previews import clip_file
 

@@ -58,7 +58,7 @@ def _fps(run_dir: Path, generator: str, clip_id: str, suite: dict) -> float:
 def gif_bytes(frames: np.ndarray, fps: float = DEFAULT_FPS, height: int = PREVIEW_HEIGHT,
               max_frames: int = MAX_FRAMES) -> bytes:
     """Animated GIF of uint8 (T, H, W, 3) frames, nearest-neighbour scaled to `height` pixels."""
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+    if frames.ndim != 4 or frames.shape[-1] != 3 or 0 in frames.shape:
         raise ValueError(f"expected (T, H, W, 3) frames, got shape {frames.shape}")
     T, H, W, _ = frames.shape
     step = max(1, math.ceil(T / max_frames))  # keep the whole clip's span, fewer frames
@@ -127,5 +127,5 @@ def _render(merged: Merged, display: str, clip_id: str) -> tuple[bytes | None, s
     try:
         frames = load_frames(path)
         return gif_bytes(frames, _fps(gen.run.dir, gen.source, clip_id, gen.run.results.get("suite"))), ""
-    except (OSError, ValueError) as e:
-        return None, f"unreadable frames ({e})"
+    except Exception as e:  # a preview is best-effort: a bad file must not stop the report
+        return None, f"unreadable frames ({type(e).__name__}: {str(e)[:80]})"

@@ -32,6 +32,12 @@ def num(v) -> float:
         return math.nan
 
 
+def count(v) -> int:
+    """A sample count from results; missing or non-numeric counts as 0."""
+    x = num(v)
+    return int(x) if math.isfinite(x) else 0
+
+
 @dataclass
 class Run:
     name: str
@@ -161,8 +167,8 @@ def load_runs(paths: list[Path]) -> Merged:
             rows.append({
                 "generator": g, "metric": m, "value": num(row.get("value")),
                 "ci_low": num(row.get("ci_low")), "ci_high": num(row.get("ci_high")),
-                "n": int(row.get("n") or 0), "n_failed": int(row.get("n_failed") or 0),
-                "n_real": row.get("n_real"),
+                "n": count(row.get("n")), "n_failed": count(row.get("n_failed")),
+                "n_real": count(row.get("n_real")) if row.get("n_real") is not None else None,
                 "backbone": row.get("backbone") or meta.get("backbone_label") or meta.get("backbone") or "",
                 "higher_is_better": bool(row.get("higher_is_better", meta.get("higher_is_better", True))),
                 "level": row.get("level") or meta.get("level") or "clip",
