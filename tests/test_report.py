@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -422,10 +423,12 @@ def _find_chromium() -> str | None:
 def chromium() -> str:
     path = _find_chromium()
     if path is None:  # install Debian's chromium once; skip only if that is impossible here
+        sudo = [] if os.geteuid() == 0 or not shutil.which("sudo") else ["sudo", "-n"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         try:
-            subprocess.run(["apt-get", "update"], check=True, capture_output=True, timeout=300)
-            subprocess.run(["apt-get", "install", "-y", "chromium"], check=True, capture_output=True, timeout=600,
-                           env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+            subprocess.run([*sudo, "apt-get", "update"], check=True, capture_output=True, timeout=300, env=env)
+            subprocess.run([*sudo, "apt-get", "install", "-y", "chromium"], check=True, capture_output=True,
+                           timeout=900, env=env)
         except (OSError, subprocess.SubprocessError) as e:
             pytest.skip(f"headless Chromium is not installed and `apt-get install chromium` failed: {e}")
         path = _find_chromium()
