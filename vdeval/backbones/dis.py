@@ -12,12 +12,12 @@ world clips that leaves a pyramid of one or two levels and patches a third of th
 Measured on 20 world clips (8 frames, pan_probability 0.3, 140 pairs per resolution), mean
 end-point error against the world's exact flow (all pixels / pixels that move):
 
-    32 px, MEDIUM, no upscale   0.372 / 0.804 px       zero-flow guess 0.428 / 1.704 px
-    32 px, MEDIUM, x4 (default) 0.381 / 0.604 px
-    64 px, MEDIUM, no upscale   0.773 / 1.476 px       zero-flow guess 0.855 / 3.409 px
-    64 px, MEDIUM, x2 (default) 0.854 / 1.223 px
+    32 px, MEDIUM, no upscale   0.372 / 0.803 px       zero-flow guess 0.428 / 1.704 px
+    32 px, MEDIUM, x4 (default) 0.381 / 0.603 px
+    64 px, MEDIUM, no upscale   0.773 / 1.475 px       zero-flow guess 0.855 / 3.409 px
+    64 px, MEDIUM, x2 (default) 0.854 / 1.222 px
 
-(benchmarks/calibrate_dis_threshold.py re-measures these.) The all-pixel error is dominated by
+(`python benchmarks/calibrate_dis_threshold.py --epe-only` re-measures these.) The all-pixel error is dominated by
 plain, textureless backgrounds under a camera pan, where no flow method can see the motion; on
 moving surfaces the upscale cuts the error by a quarter at 32 px. DIS is deterministic and sees one
 clip at a time, so it is batch-invariant.
