@@ -56,6 +56,32 @@ def save_checkpoint(directory: str | Path, state_dict: dict[str, torch.Tensor], 
     return d
 
 
+def check_safetensors(path: Path) -> None:
+    """Validate the header and data extents before mmap-loading: a truncated or foreign file
+    (a torch pickle, say) must be an error, never a bus error or an unpickle."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError("file shorter than a safetensors header")
+        n = int.from_bytes(head, "little")
+        if n > min(size - 8, 100 * 2**20):
+            raise ValueError(f"header length {n} does not fit in a {size}-byte file")
+        try:
+            header = json.loads(f.read(n))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ValueError("header is not JSON") from None
+    if not isinstance(header, dict):
+        raise ValueError("header is not a JSON object")
+    data = size - 8 - n
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        offs = v.get("data_offsets") if isinstance(v, dict) else None
+        if not (isinstance(offs, list) and len(offs) == 2 and 0 <= offs[0] <= offs[1] <= data):
+            raise ValueError(f"tensor {k!r} lies outside the file (truncated?)")
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -111,6 +137,7 @@ def load_checkpoint(spec: str | Path, search_dirs: list[str | Path] = (), device
     except (KeyError, TypeError) as e:
         raise CheckpointError(f"checkpoint config {cfg_path} lacks {e}", "the file is incomplete; copy it again") from None
     try:
+        check_safetensors(weights)
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"cannot read weights {weights}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
