@@ -27,8 +27,12 @@ SIGNATURE = ("x", "rescale", "resize", "return_features")
 
 def load_detector(path, device: str = "cpu"):
     """torch.jit.load with checks that the file really is the I3D detector."""
+    import warnings
+
     try:
-        module = torch.jit.load(str(path), map_location=device)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is how the detector is published
+            module = torch.jit.load(str(path), map_location=device)
     except Exception as e:
         raise WeightsError(f"i3d: {path} is not a TorchScript file ({str(e).splitlines()[0][:80]})",
                            "install the StyleGAN-V detector with `vdeval weights install i3d FILE`") from None

@@ -1,0 +1,206 @@
+"""Published backbones with stand-in weights in their published formats, installed through the
+weights manager into a temporary weights directory: loading and preprocessing run end to end,
+nothing is downloaded."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from vdeval.backbones import weights
+from vdeval.errors import FeatureError, WeightsError
+from vdeval.features import ClipInput
+from vdeval.video import Video
+
+
+@pytest.fixture
+def wdir(tmp_path, monkeypatch):
+    monkeypatch.setenv(weights.ENV, str(tmp_path / "weights"))
+    return tmp_path
+
+
+def _clip(t=3, h=32, w=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return Video(rng.integers(0, 256, (t, h, w, 3), dtype=np.uint8))
+
+
+# ---- I3D ---------------------------------------------------------------------------------------
+
+class FakeI3D(torch.nn.Module):
+    """The I3D call signature; reports what it was given so the test can check the protocol:
+    [min, max, C, T, H, W, rescale, resize, return_features, mean of channel 0] + zeros."""
+
+    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = False):
+        b = x.shape[0]
+        info = torch.tensor([float(x.shape[1]), float(x.shape[2]), float(x.shape[3]), float(x.shape[4]),
+                             float(rescale), float(resize), float(return_features)])
+        head = torch.stack([x.amin((1, 2, 3, 4)), x.amax((1, 2, 3, 4))], 1)
+        rest = torch.cat([info.expand(b, 7), x[:, 0].mean((1, 2, 3)).unsqueeze(1), torch.zeros(b, 390)], 1)
+        return torch.cat([head, rest], 1)
+
+
+class NotI3D(torch.nn.Module):
+    def forward(self, x: torch.Tensor):
+        return x
+
+
+class WrongWidth(torch.nn.Module):
+    def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = False):
+        return torch.zeros(x.shape[0], 10)
+
+
+def _install_script(module, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.script deprecation notice
+        scripted = torch.jit.script(module)
+    f = tmp_path / "stand_in_i3d.pt"
+    scripted.save(str(f))
+    weights.install("i3d", f)
+
+
+def test_i3d_protocol_end_to_end(wdir):
+    from vdeval.backbones.i3d import I3DBackbone
+
+    _install_script(FakeI3D(), wdir)
+    b = I3DBackbone()
+    clips = [ClipInput(_clip(20, 40, 48, seed=1)), ClipInput(_clip(16, 40, 48, seed=2))]
+    out = b.compute("video_embedding", clips)
+    v = out[0]["value"]
+    assert v.shape == (400,) and v.dtype == np.float32
+    lo, hi, c, t, h, w, rescale, resize, feats = v[:9]
+    assert -1.0 <= lo < -0.9 and 0.9 < hi <= 1.0  # uint8 mapped to [-1, 1]
+    assert (c, t, h, w) == (3, 16, 40, 48)  # B x C x T x H x W, first 16 frames
+    assert (rescale, resize, feats) == (0, 1, 1)
+    expect = (clips[0].video.frames[:16, ..., 0].astype(np.float64) / 127.5 - 1).mean()
+    assert v[9] == pytest.approx(expect, abs=1e-5)
+    assert b.tier == "published" and "16" in b.protocol and b.weights_sha256()["i3d_torchscript.pt"]
+    with pytest.raises(FeatureError, match="has 8 frames"):
+        b.compute("video_embedding", [ClipInput(_clip(8))])
+
+
+def test_i3d_rejects_files_that_are_not_the_detector(wdir):
+    from vdeval.backbones.i3d import I3DBackbone
+
+    _install_script(NotI3D(), wdir)
+    with pytest.raises(WeightsError, match="not the I3D detector"):
+        I3DBackbone()
+    _install_script(WrongWidth(), wdir)
+    with pytest.raises(WeightsError, match="not the StyleGAN-V I3D"):
+        I3DBackbone().compute("video_embedding", [ClipInput(_clip(16))])
+    junk = wdir / "junk.pt"
+    junk.write_bytes(b"\x00" * 100)
+    weights.install("i3d", junk)
+    with pytest.raises(WeightsError, match="not a TorchScript file"):
+        I3DBackbone()
+
+
+def test_i3d_missing_weights(wdir):
+    from vdeval.backbones.i3d import I3DBackbone
+
+    with pytest.raises(WeightsError, match="vdeval weights install i3d"):
+        I3DBackbone()
+
+
+# ---- CLIP --------------------------------------------------------------------------------------
+
+def test_clip_loads_open_clip_state_dict_and_embeds(wdir):
+    import open_clip
+
+    from vdeval.backbones.clip import ClipBackbone
+
+    torch.manual_seed(0)
+    ref = open_clip.create_model("ViT-B-32", pretrained=None)
+    f = wdir / "open_clip_pytorch_model.bin"
+    torch.save({k: v.half() for k, v in ref.state_dict().items()}, f)  # half: a smaller file, same format
+    weights.install("clip-vit-b-32-laion2b", f)
+    f.unlink()
+    b = ClipBackbone()
+    w = ref.state_dict()["visual.conv1.weight"].half().float()
+    assert torch.equal(b.model.state_dict()["visual.conv1.weight"], w)  # the file's weights, not a fresh init
+    video = _clip(3, 36, 48)
+    clip = ClipInput(video, prompt="a small red circle moving left", reference_image=video.frames[0])
+    fe = b.compute("frame_embedding", [clip])[0]["value"]
+    assert fe.shape == (3, 512)
+    np.testing.assert_allclose(np.linalg.norm(fe, axis=1), 1, atol=1e-5)
+    ve = b.compute("video_embedding", [clip])[0]["value"]
+    m = fe.mean(0)
+    np.testing.assert_allclose(ve, m / np.linalg.norm(m), atol=1e-5)
+    re = b.compute("reference_embedding", [clip])[0]["value"]
+    np.testing.assert_allclose(re, fe[0], atol=1e-4)
+    te = b.compute("text_embedding", [clip, ClipInput(video, prompt="a blue square")])
+    alone = b.compute("text_embedding", [clip])[0]["value"]
+    np.testing.assert_allclose(te[0]["value"], alone, atol=1e-5)  # batch-invariant
+    assert b.label() == "clip@ViT-B-32/laion2b_s34b_b79k"
+    with pytest.raises(WeightsError, match="no weights known"):
+        ClipBackbone(pretrained="nonexistent_tag")
+
+
+def test_clip_preprocessing_protocol():
+    from vdeval.backbones.clip import resize_center_crop
+
+    img = np.zeros((1, 40, 80, 3), np.uint8)
+    img[:, :, 40:] = 255  # right half white
+    x = resize_center_crop(img, 224, 224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    assert x.shape == (1, 3, 224, 224)
+    # shorter side 40 -> 224, width 448, centre crop keeps x in [112, 336): the edge in the middle
+    assert float(x[0, 0, 100, 5]) == pytest.approx(-1.0, abs=1e-3) and float(x[0, 0, 100, 220]) == pytest.approx(1.0, abs=1e-3)
+    assert float(x.min()) >= -1.0 - 1e-6 and float(x.max()) <= 1.0 + 1e-6  # clamped like PIL
+
+
+# ---- RAFT --------------------------------------------------------------------------------------
+
+def test_raft_small_loads_and_gives_forward_backward_flow(wdir):
+    from torchvision.models.optical_flow import raft_small
+
+    from vdeval.backbones.raft import RaftFlow
+
+    torch.manual_seed(0)
+    ref = raft_small(weights=None)
+    f = wdir / "raft_small.pth"
+    torch.save(ref.state_dict(), f)
+    weights.install("raft-small-C_T_V2", f, custom=True)  # not the published file: custom
+    b = RaftFlow(model="small", iters=2)
+    assert torch.equal(b.model.state_dict()["feature_encoder.convnormrelu.0.weight"],
+                       ref.state_dict()["feature_encoder.convnormrelu.0.weight"])
+    out = b.compute("flow", [ClipInput(_clip(3, 36, 44))])[0]  # not multiples of 8, small: padded and upscaled
+    assert out["forward"].shape == (2, 36, 44, 2) and out["backward"].shape == (2, 36, 44, 2)
+    assert np.isfinite(out["forward"]).all() and out["forward"].dtype == np.float32
+    one = b.compute("flow", [ClipInput(_clip(1))])[0]
+    assert one["forward"].shape == (0, 32, 32, 2)
+    assert b.label() == "raft@small-C_T_V2"
+    with pytest.raises(WeightsError, match="vdeval weights install raft-large-C_T_SKHT_V2"):
+        RaftFlow()  # large default weights not installed
+
+
+def test_raft_padding_round_trip():
+    from vdeval.backbones.raft import pad_to_multiple, unpad
+
+    x = torch.arange(2 * 3 * 13 * 21, dtype=torch.float32).view(2, 3, 13, 21)
+    p, pads = pad_to_multiple(x)
+    assert p.shape[-2:] == (16, 24) and pads == (1, 2, 1, 2)
+    assert torch.equal(unpad(p, pads), x)
+
+
+# ---- DINO --------------------------------------------------------------------------------------
+
+def test_dino_loads_timm_safetensors_and_embeds(wdir):
+    import timm
+    from safetensors.torch import save_file
+
+    from vdeval.backbones.dino import DinoBackbone
+
+    torch.manual_seed(0)
+    ref = timm.create_model("vit_base_patch16_224.dino", pretrained=False, num_classes=0)
+    f = wdir / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(f))
+    weights.install("dino-vitb16", f)
+    b = DinoBackbone()
+    assert torch.equal(b.model.state_dict()["cls_token"], ref.state_dict()["cls_token"])
+    video = _clip(2, 48, 64)
+    fe = b.compute("frame_embedding", [ClipInput(video)])[0]["value"]
+    assert fe.shape == (2, 768)
+    np.testing.assert_allclose(np.linalg.norm(fe, axis=1), 1, atol=1e-5)
+    re = b.compute("reference_embedding", [ClipInput(video, reference_image=video.frames[1])])[0]["value"]
+    np.testing.assert_allclose(re, fe[1], atol=1e-4)
+    with pytest.raises(FeatureError, match="no reference image"):
+        b.compute("reference_embedding", [ClipInput(video)])
