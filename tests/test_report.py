@@ -189,6 +189,20 @@ def test_paired_differences_find_real_effects_and_not_noise():
     assert kvd.significant is None and "no confidence interval" in kvd.note  # never assumed
 
 
+def test_set_level_difference_uses_interval_widths():
+    from vdeval.report.compare import set_difference
+
+    # bootstrap intervals of FVD sit above the point value; their width is what counts
+    d = set_difference({"value": 40.0, "ci_low": 41.0, "ci_high": 49.0, "n": 64},
+                       {"value": 50.0, "ci_low": 52.0, "ci_high": 60.0, "n": 64},
+                       generator="b", baseline="a", metric="fvd", higher_is_better=False)
+    assert d.diff == -10 and d.ci_high == pytest.approx(-10 + math.hypot(4, 4)) and d.verdict == "better"
+    assert d.n == 64 and d.p_value is None
+    close = set_difference({"value": 45.0, "ci_low": 41.0, "ci_high": 49.0}, {"value": 50.0, "ci_low": 46.0,
+                           "ci_high": 54.0}, generator="b", baseline="a", metric="fvd", higher_is_better=False)
+    assert close.verdict == "n.s."  # 5 apart, half-width sqrt(32) = 5.66
+
+
 def test_pairing_uses_prompt_and_seed_not_order():
     from vdeval.report.compare import clip_values, pair_values
 

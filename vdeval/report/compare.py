@@ -7,10 +7,11 @@ bootstrap of the mean (vdeval.stats.bootstrap_mean_ci, fixed seed) and the test 
 Wilcoxon signed-rank test (two-sided, scipy.stats.wilcoxon), which does not assume normal
 differences. A difference is "significant" when p < ALPHA.
 
-Set-level metrics (FVD, KVD) have one value per generator and no pairs: the difference's
-interval combines the two generators' bootstrap intervals from the summary rows (half-widths
-added in quadrature, as for independent estimates); it is significant when that interval
-excludes 0. Without both intervals significance is unknown (None), never assumed.
+Set-level metrics (FVD, KVD) have one value per generator and no pairs: the difference of the
+point values gets an interval of ± the two bootstrap intervals' half-widths added in quadrature
+(independent estimates; half-widths because a bootstrap interval of a biased distance sits
+above its point value); it is significant when that interval excludes 0. Without both
+intervals significance is unknown (None), never assumed.
 """
 from __future__ import annotations
 
@@ -126,10 +127,10 @@ def set_difference(row: dict, base_row: dict, *, generator: str, baseline: str, 
     lo_v, hi_v, lo_b, hi_b = (num(row.get("ci_low")), num(row.get("ci_high")),
                               num(base_row.get("ci_low")), num(base_row.get("ci_high")))
     if all(math.isfinite(x) for x in (v, b, lo_v, hi_v, lo_b, hi_b)):
-        # the difference is low when v is low and b is high, and vice versa
-        down = math.hypot(max(v - lo_v, 0.0), max(hi_b - b, 0.0))
-        up = math.hypot(max(hi_v - v, 0.0), max(b - lo_b, 0.0))
-        lo, hi = diff - down, diff + up
+        # half-widths, not distances to the point value: a bootstrap interval of a biased distance
+        # (FVD) sits above its point value, but its width is still the spread
+        half = math.hypot(abs(hi_v - lo_v) / 2, abs(hi_b - lo_b) / 2)
+        lo, hi = diff - half, diff + half
         sig, note = bool(lo > 0 or hi < 0), ""
     else:
         lo = hi = math.nan

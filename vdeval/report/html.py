@@ -125,7 +125,7 @@ def _comparison_table(diffs: list[Difference]) -> str:
     out.append(f'<p class="small">Per-clip metrics: clips paired by prompt and seed; difference = generator − '
                f'baseline, mean over pairs with a 95% bootstrap CI; {esc(PAIRED_TEST)} test, significant at '
                f'p &lt; {ALPHA} (each comparison on its own, not corrected for multiple comparisons). Set-level metrics: {esc(SET_TEST)}, significant when the difference\'s interval '
-               f'(the two intervals combined in quadrature) excludes 0. Grey: not significant.</p>')
+               f'(± the two intervals’ half-widths combined in quadrature) excludes 0. Grey: not significant.</p>')
     return "\n".join(out)
 
 
