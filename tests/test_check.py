@@ -122,6 +122,18 @@ def test_cli_exit_codes_and_ci_files(runs, tmp_path, capsys):
     assert md.startswith("### vdeval check: ❌ 4 of 9 failed") and md.count("| ❌ |") == 4
 
 
+def test_junit_survives_control_characters(tmp_path):
+    from vdeval.check import junit_xml
+
+    res = make_results({"final": {}}, metrics=["fvd"])
+    res["summary"][0].update(value=None, error="\x1b[31mboom\x00")
+    run = write_run(tmp_path / "r", res, with_clips=False)
+    outcomes = run_check(run, None, _rules(tmp_path, [{"metric": "fvd", "max": 1, "name": "fvd <& bound"}]))
+    root = ET.fromstring(junit_xml(outcomes))
+    assert root.find("testsuite/testcase").get("name") == "fvd <& bound"
+    assert "boom" in root.find("testsuite/testcase/failure").get("message")
+
+
 def test_rules_from_the_suite_checks_section(tmp_path, capsys):
     res = make_results({"final": {}}, metrics=["warping_error"], checks=[{"metric": "warping_error", "max": 0.001}])
     run = write_run(tmp_path / "r", res, with_clips=False)

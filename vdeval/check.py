@@ -18,6 +18,7 @@ gate must not pass on numbers it never saw.
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,16 +286,24 @@ def run_check(run_path: Path, baseline_path: Path | None = None, rules_path: Pat
     return outcomes
 
 
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _x(text: str) -> str:
+    """Text XML 1.0 can hold: error messages may carry terminal escapes."""
+    return _XML_BAD.sub("?", text)
+
+
 def junit_xml(outcomes: list[Outcome]) -> bytes:
     failures = sum(not o.passed for o in outcomes)
     suite = ET.Element("testsuite", name="vdeval check", tests=str(len(outcomes)), failures=str(failures),
                        errors="0", skipped="0")
     for o in outcomes:
-        case = ET.SubElement(suite, "testcase", classname=f"vdeval.check.{o.rule.metric}", name=o.label)
+        case = ET.SubElement(suite, "testcase", classname=_x(f"vdeval.check.{o.rule.metric}"), name=_x(o.label))
         if not o.passed:
-            ET.SubElement(case, "failure", message=o.detail, type="regression").text = o.line()
+            ET.SubElement(case, "failure", message=_x(o.detail), type="regression").text = _x(o.line())
         else:
-            ET.SubElement(case, "system-out").text = o.line()
+            ET.SubElement(case, "system-out").text = _x(o.line())
     root = ET.Element("testsuites", name="vdeval", tests=str(len(outcomes)), failures=str(failures))
     root.append(suite)
     ET.indent(root)
