@@ -64,6 +64,24 @@ class FeatureCache:
         atomic_write_bytes(self._path(backbone, kind, key), data)
 
 
+def _is_out_of_memory(e: Exception) -> bool:
+    try:
+        import torch
+
+        if isinstance(e, torch.cuda.OutOfMemoryError):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    return isinstance(e, RuntimeError) and "out of memory" in str(e)
+
+
+def _free_cuda() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def featurize(
     clips: list[ClipFeatures],
     requests: list[FeatureRequest],
@@ -93,9 +111,19 @@ def featurize(
                 clip.features[(req.kind, req.backbone)] = hit
             else:
                 todo.append((clip, inp, key))
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start:start + batch_size]
-            outs = backbone.compute(req.kind, [inp for _, inp, _ in chunk])
+        size = batch_size
+        start = 0
+        while start < len(todo):
+            chunk = todo[start:start + size]
+            try:
+                outs = backbone.compute(req.kind, [inp for _, inp, _ in chunk])
+            except Exception as e:
+                if not _is_out_of_memory(e) or size == 1:
+                    raise
+                size //= 2  # a CUDA OOM: halve the batch and retry, once per batch size
+                _free_cuda()
+                continue
+            start += len(chunk)
             for (clip, _, key), arrays in zip(chunk, outs):
                 arrays = {k: np.asarray(v) for k, v in arrays.items()}
                 cache.save(backbone, req.kind, key, arrays)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vdeval import registry
+from vdeval import distributed, registry
 from vdeval.errors import VdevalError
 from vdeval.featurize import BackbonePool, FeatureCache, featurize
 from vdeval.features import ClipFeatures, FeatureRequest
@@ -108,14 +108,17 @@ def _provenance(device: str) -> dict:
 
 class Runner:
     def __init__(self, suite: Suite, out: str | Path | None = None, device: str = "cpu", limit: int | None = None,
-                 cache_dir: str | Path | None = None, progress: bool = True, log=print):
+                 cache_dir: str | Path | None = None, progress: bool = True, log=print,
+                 ranks: distributed.Ranks | None = None, chunk_size: int = 64):
         self.suite = suite
-        self.device = device
+        self.ranks = ranks or distributed.Ranks()
+        self.device = distributed.device_for(self.ranks, device)
+        self.chunk_size = chunk_size
         self.limit = limit
         self.run = RunDir(out or suite.output.dir or Path("runs") / suite.name)
         self.cache = FeatureCache(cache_dir or self.run.features)
         self.pool = BackbonePool(device)
-        self.progress = progress
+        self.progress = progress and self.ranks.is_main
         self.log = log
         self.labels = suite.metric_labels()
         self.metrics: dict[str, Metric] = {}
@@ -259,57 +262,96 @@ class Runner:
         return out
 
     # -- the run -------------------------------------------------------------------------
+    def set_requests(self) -> list[FeatureRequest]:
+        """Features that set-level metrics read: the only ones kept after a chunk is scored."""
+        reqs = []
+        for m in self.metrics.values():
+            if m.level == "set":
+                reqs += m.requests()
+        return list(dict.fromkeys(reqs))
+
+    def _slim(self, clip: ClipFeatures) -> ClipFeatures:
+        keep = {(r.kind, r.backbone) for r in self.set_requests()}
+        return ClipFeatures(clip.clip_id, None, clip.prompt, None,
+                            {k: v for k, v in clip.features.items() if k in keep})
+
+    def _process(self, gen: Generator, requests: list[ClipRequest], timings: dict):
+        """Generate, featurize and score `requests` in chunks, generating the next chunk in a
+        background thread while the current one is featurized. Memory holds one chunk of clips
+        and flow at a time, plus the small features set-level metrics need."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        size = self.chunk_size
+        chunks = [requests[i:i + size] for i in range(0, len(requests), size)]
+        rows, slim = [], []
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self.clips_for, gen, chunks[0]) if chunks else None
+            for i in range(len(chunks)):
+                t = time.perf_counter()
+                generated = pending.result()
+                timings["generate"] = timings.get("generate", 0.0) + time.perf_counter() - t
+                pending = pool.submit(self.clips_for, gen, chunks[i + 1]) if i + 1 < len(chunks) else None
+                ok = [g for g in generated if g.video is not None]
+                feats = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt, g.request.reference_image) for g in ok]
+                t = time.perf_counter()
+                self._featurize(feats, gen.name)
+                timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
+                t = time.perf_counter()
+                scored = self.score_clips(feats)
+                timings["metrics"] = timings.get("metrics", 0.0) + time.perf_counter() - t
+                for g in generated:
+                    r = g.request
+                    row = {"generator": gen.name, "clip_id": r.clip_id, "prompt": r.prompt, "seed": r.seed,
+                           "clip_hash": g.video.content_hash() if g.video is not None else None, "error": g.error,
+                           "scores": {}, "extras": {}, "curves": {}, "notes": {}}
+                    row.update(scored.get(r.clip_id, {}))
+                    rows.append(row)
+                slim += [self._slim(c) for c in feats]
+        return rows, slim
+
     def execute(self) -> RunOutcome:
         t0 = time.perf_counter()
         suite = self.suite
+        ranks = self.ranks
+        distributed.agree(ranks, "suite", sha256_json({"suite": resolved_dict(suite), "limit": self.limit}))
         prompts = build_prompts(suite, self.limit)
         requests = build_requests(suite, prompts)
         generators = [make_generator(c, suite) for c in suite.generator_configs()]
         backbones = self.backbone_labels()  # loads every backbone now: missing weights fail before any work
-        timings = {}
+        timings: dict[str, float] = {}
 
         real_feats: list[ClipFeatures] = []
         if any(m.level == "set" for m in self.metrics.values()):
             t = time.perf_counter()
-            real = [g for g in self.real_clips() if g.video is not None]
-            real_feats = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt) for g in real]
-            self._featurize(real_feats, "real set")
+            real = [g for g in ranks.shard(self.real_clips()) if g.video is not None]
+            mine = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt) for g in real]
+            self._featurize(mine, "real set")
+            real_feats = _merge_ranks(distributed.gather(ranks, [self._slim(c) for c in mine]))
             timings["real_set"] = time.perf_counter() - t
 
-        clip_rows, failures, summary = [], [], []
-        gen_infos = {}
+        clip_rows, summary, gen_infos = [], [], {}
         for gen in generators:
             gen_infos[gen.name] = gen.info()
-            t = time.perf_counter()
-            generated = self.clips_for(gen, requests)
-            timings[f"generate:{gen.name}"] = time.perf_counter() - t
-            ok = [g for g in generated if g.video is not None]
-            for g in generated:
-                if g.video is None:
-                    failures.append({"generator": gen.name, "clip_id": g.request.clip_id, "stage": "generate", "error": g.error})
-            feats = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt, g.request.reference_image) for g in ok]
-            t = time.perf_counter()
-            self._featurize(feats, gen.name)
-            timings[f"features:{gen.name}"] = time.perf_counter() - t
-            t = time.perf_counter()
-            scored = self.score_clips(feats)
-            for g in generated:
-                r = g.request
-                row = {"generator": gen.name, "clip_id": r.clip_id, "prompt": r.prompt, "seed": r.seed,
-                       "clip_hash": g.video.content_hash() if g.video is not None else None, "error": g.error,
-                       "scores": {}, "extras": {}, "curves": {}, "notes": {}}
-                row.update(scored.get(r.clip_id, {}))
-                clip_rows.append(row)
-            summary += self._summarise(gen.name, [scored[c.clip_id] for c in feats], feats, real_feats,
-                                       n_failed=len(generated) - len(ok))
-            timings[f"metrics:{gen.name}"] = time.perf_counter() - t
+            rows, slim = self._process(gen, ranks.shard(requests), timings)
+            order = {r.clip_id: i for i, r in enumerate(requests)}
+            rows = sorted(_merge_ranks(distributed.gather(ranks, rows)), key=lambda r: order[r["clip_id"]])
+            slim = sorted(_merge_ranks(distributed.gather(ranks, slim)), key=lambda c: order[c.clip_id])
+            clip_rows += rows
+            if ranks.is_main:
+                t = time.perf_counter()
+                summary += self._summarise(gen.name, rows, slim, real_feats,
+                                           n_failed=sum(1 for r in rows if r["error"]))
+                timings["metrics"] = timings.get("metrics", 0.0) + time.perf_counter() - t
 
+        failures = [{"generator": r["generator"], "clip_id": r["clip_id"], "stage": "generate", "error": r["error"]}
+                    for r in clip_rows if r["error"]]
         results = {
             "vdeval_results_version": RESULTS_VERSION,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "suite": resolved_dict(suite), "suite_hash": sha256_json(resolved_dict(suite)),
             "suite_path": suite.source_path,
-            "provenance": {**_provenance(self.device), "seeds": sorted({r.seed for r in requests}), "limit": self.limit},
+            "provenance": {**_provenance(self.device), "seeds": sorted({r.seed for r in requests}),
+                           "limit": self.limit, "world_size": ranks.world_size},
             "generators": gen_infos,
             "backbones": backbones,
             "metrics": {label: {**m.describe(), "backbone_label": self.metric_backbone_label(m)}
@@ -319,17 +361,19 @@ class Runner:
             "failures": failures,
             "real": None if suite.real is None else {**suite.real.model_dump(), "n": len(real_feats)},
         }
-        write_results(self.run, results)
-        n_failed = len({(f["generator"], f["clip_id"]) for f in failures})
-        return RunOutcome(self.run.root, results, len(clip_rows), n_failed, time.perf_counter() - t0, timings)
+        if ranks.is_main:
+            write_results(self.run, results)
+        distributed.barrier(ranks)
+        return RunOutcome(self.run.root, results, len(clip_rows), len(failures), time.perf_counter() - t0, timings)
 
     def _summarise(self, gen_name, scored, feats, real_feats, n_failed) -> list[dict]:
+        """Per-clip metrics: mean and bootstrap CI over `scored` rows; set-level: score_set."""
         rows = []
         for label, m in self.metrics.items():
             base = {"generator": gen_name, "metric": label, "backbone": self.metric_backbone_label(m),
                     "higher_is_better": m.higher_is_better, "level": m.level, "n_failed": n_failed}
             if m.level == "clip":
-                vals = np.array([s["scores"].get(label, np.nan) for s in scored], np.float64)
+                vals = np.array([s["scores"].get(label, np.nan) for s in scored if not s.get("error")], np.float64)
                 finite = vals[np.isfinite(vals)]
                 ci = bootstrap_mean_ci(finite)
                 rows.append({**base, "value": float(finite.mean()) if finite.size else None,
@@ -345,6 +389,10 @@ class Runner:
                     rows.append({**base, "value": None, "ci_low": None, "ci_high": None, "n": len(feats),
                                  "n_real": len(real_feats), "error": str(e)})
         return rows
+
+
+def _merge_ranks(parts: list[list]) -> list:
+    return [x for part in parts for x in part]
 
 
 def _one_line(e: BaseException) -> str:

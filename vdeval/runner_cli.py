@@ -38,7 +38,11 @@ def run(
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML/Markdown report into the run directory."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ):
-    """Generate, score and write results; re-running resumes where it stopped."""
+    """Generate, score and write results; re-running resumes where it stopped.
+
+    Under torchrun (`torchrun --nproc_per_node N -m vdeval run SUITE`) clips are split across
+    ranks and rank 0 writes the results."""
+    from vdeval import distributed
     from vdeval.runner import Runner, format_summary
     from vdeval.suite import load_suite
 
@@ -52,7 +56,15 @@ def run(
 
             raise VdevalError("--device cuda was asked for but torch sees no CUDA device", "use --device cpu")
     s = load_suite(suite)
-    outcome = Runner(s, out=out, device=device, limit=limit, cache_dir=cache_dir, progress=progress).execute()
+    ranks = distributed.from_environment()  # set by torchrun; one rank otherwise
+    distributed.init(ranks, device)
+    try:
+        outcome = Runner(s, out=out, device=device, limit=limit, cache_dir=cache_dir, progress=progress,
+                         ranks=ranks).execute()
+    finally:
+        distributed.finish(ranks)
+    if not ranks.is_main:
+        return
     typer.echo(format_summary(outcome.results))
     typer.echo(f"\n{outcome.n_clips} clips, {outcome.n_failed} failed, {outcome.seconds:.1f} s; results: {outcome.run_dir / 'results.json'}")
     if report and s.output.report and importlib.util.find_spec("vdeval.report") is not None:

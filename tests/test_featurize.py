@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from vdeval.backbones.base import Backbone
+from vdeval.featurize import BackbonePool, FeatureCache, featurize
+from vdeval.features import ClipFeatures, FeatureRequest
+from vdeval.world import sample_clip
+
+
+class CountingFlow(Backbone):
+    """A stand-in flow backbone that records every batch it is asked for."""
+
+    name, version, provides, protocol = "counting", "1", ("flow",), "zero flow"
+
+    def __init__(self, device="cpu", fail_above=None, **options):
+        super().__init__(device, **options)
+        self.batches = []
+        self.fail_above = fail_above
+
+    def compute(self, kind, clips):
+        if self.fail_above and len(clips) > self.fail_above:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        self.batches.append(len(clips))
+        out = []
+        for c in clips:
+            T, H, W, _ = c.video.frames.shape
+            z = np.zeros((T - 1, H, W, 2), np.float32) + c.video.frames.mean()
+            out.append({"forward": z, "backward": -z})
+        return out
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    from vdeval import registry
+
+    monkeypatch.setitem(registry.BACKBONES, "counting", "tests.test_featurize:CountingFlow")
+    return BackbonePool("cpu")
+
+
+def clips(n):
+    return [ClipFeatures(f"c{i}", sample_clip(i).video) for i in range(n)]
+
+
+def test_each_feature_once_per_clip_and_cached(pool, tmp_path):
+    req = FeatureRequest("flow", "counting")
+    cs = clips(5)
+    done = featurize(cs, [req, req, req], pool, FeatureCache(tmp_path), batch_size=2)
+    assert done == {("flow", "counting"): 5}
+    assert pool.get("counting").batches == [2, 2, 1]
+    fresh = clips(5)
+    again = featurize(fresh, [req], pool, FeatureCache(tmp_path))
+    assert again == {("flow", "counting"): 0}  # all from the cache, no pickle involved
+    for a, b in zip(cs, fresh):
+        np.testing.assert_array_equal(a.get("flow", "counting")["forward"], b.get("flow", "counting")["forward"])
+
+
+def test_corrupt_cache_file_is_recomputed(pool, tmp_path):
+    req = FeatureRequest("flow", "counting")
+    featurize(clips(1), [req], pool, FeatureCache(tmp_path))
+    for f in tmp_path.rglob("*.safetensors"):
+        f.write_bytes(b"torn")
+    assert featurize(clips(1), [req], pool, FeatureCache(tmp_path)) == {("flow", "counting"): 1}
+
+
+def test_out_of_memory_halves_the_batch(pool):
+    bb = pool.get("counting")
+    bb.fail_above = 2
+    featurize(clips(5), [FeatureRequest("flow", "counting")], pool, batch_size=8)
+    assert bb.batches == [2, 2, 1]
