@@ -88,6 +88,11 @@ def test_missing_backbone_is_skipped_with_a_note():
     assert set(r.table["score"]) == {"frame_difference"}
 
 
+def test_every_metric_skipped_is_one_clear_error():
+    with pytest.raises(VdevalError, match="no metric can be audited: clip_score"):
+        run_audit(n=3, severities=(0.5,), metrics=["clip_score"], corruptions=["flicker"], pool=_NoEmbedded())
+
+
 def test_bad_arguments():
     with pytest.raises(UnknownNameError):
         run_audit(n=3, metrics=["warp_error"])

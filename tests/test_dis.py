@@ -72,6 +72,21 @@ def test_batch_invariant_and_deterministic():
     assert np.array_equal(batch[1]["backward"], alone["backward"])
 
 
+def test_same_flow_whatever_opencv_threads():
+    import cv2
+
+    frames = sample_clip(3, WorldSpec(height=40, width=40, pan_probability=1.0, frames=3)).video.frames
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        one = dis_flow_video(frames)["forward"]
+        cv2.setNumThreads(4)
+        four = dis_flow_video(frames)["forward"]
+    finally:
+        cv2.setNumThreads(before)
+    assert np.array_equal(one, four)
+
+
 def test_bad_options_and_kinds():
     with pytest.raises(FeatureError):
         DISFlow(preset="bogus")

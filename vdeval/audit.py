@@ -219,6 +219,10 @@ def run_audit(
             continue
         live.append(metric)
 
+    if not live:
+        raise VdevalError("no metric can be audited: " + "; ".join(skipped),
+                          "install the missing weights (`vdeval weights`) or pick backbones with --backbone")
+
     # clean clips and their corrupted versions
     say(f"rendering {n} clean clips and {len(corr_names)} corruptions x {len(sev)} severities")
     clips: list[ClipFeatures] = []

@@ -6,7 +6,8 @@ ClipScore: per frame, cos(frame embedding, text embedding); value = mean over fr
   mean over frames of max(100 * cos, 0). Backbone "embedded" (default; the world-trained shared
   text/frame space) or "clip" (open_clip, paper-comparable scale).
 VideoTextAlignment: cos(video embedding, text embedding) from the embedded video encoder, which
-  sees motion, so "moving left" vs "moving right" can count; raw cosine, higher is better.
+  sees motion, so "moving left" vs "moving right" can count; raw cosine, higher is better. ("clip"
+  is accepted; its video embedding is the mean frame embedding and sees no motion.)
 PromptDrift: the per-frame cosines c_t as above; value = the fitted drop over the clip,
   -slope * (T - 1) with slope the least-squares slope of c_t against t (cosine units; lower is
   better; negative when alignment improves). extras: half_drop (mean of the first half minus mean of
@@ -73,7 +74,7 @@ class VideoTextAlignment(Metric):
     higher_is_better = True
     level = "clip"
     default_backbone = "embedded"
-    allowed_backbones = ("embedded",)
+    allowed_backbones = ("embedded", "clip")  # clip's video embedding is its mean frame embedding: no motion
     failure_mode = "weak prompt alignment (including motion words)"
 
     def requests(self) -> list[FeatureRequest]:
