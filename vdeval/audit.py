@@ -244,14 +244,19 @@ def run_audit(
 
     requests = [r for m in live for r in m.requests()]
     say(f"featurizing {len(clips)} clips: {', '.join(sorted({f'{r.kind}[{r.backbone}]' for r in requests}))}")
-    # first one clip per distinct video (caption_swap reuses its clean video), then the rest: video
-    # features come from the cache, so each distinct video's flow/embeddings are computed once
-    first: dict[str, ClipFeatures] = {}
-    for clip in clips:
-        first.setdefault(clip.video.content_hash(), clip)
-    computed = featurize(list(first.values()), requests, pool, cache)
-    for key, count in featurize(clips, requests, pool, cache).items():
-        computed[key] = computed.get(key, 0) + count
+    # per request, first one clip per distinct input (the same video, prompt or reference image
+    # recurs across corruptions: caption_swap keeps the video, video corruptions keep the prompt),
+    # then all clips, whose features now come from the cache: each distinct input is computed once
+    from vdeval.features import ClipInput
+
+    computed: dict = {}
+    for req in dict.fromkeys(requests):
+        reps: dict[str, ClipFeatures] = {}
+        for clip in clips:
+            reps.setdefault(ClipInput(clip.video, clip.prompt, clip.reference_image).key_for(req.kind), clip)
+        for part in (list(reps.values()), clips):
+            for key, count in featurize(part, [req], pool, cache).items():
+                computed[key] = computed.get(key, 0) + count
 
     say(f"scoring {len(live)} metrics")
     rows = []
