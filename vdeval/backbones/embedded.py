@@ -213,8 +213,16 @@ class EmbeddedBackbone(Backbone):
             x = torch.stack([video_to_input(c.video.frames) for c in clips]).to(dev)
             return [{"value": v} for v in m.embed_video(x).cpu().numpy()]
         if kind == "text_embedding":
-            # one prompt at a time: padding length would otherwise depend on the batch
-            return [{"value": m.embed_text(m.tokenize([c.prompt]).to(dev))[0].cpu().numpy()} for c in clips]
+            # batched only among prompts of equal token count: no padding, so a prompt's embedding
+            # never depends on what else is in the batch
+            toks = [m.tokenize([c.prompt])[0] for c in clips]
+            out = [None] * len(clips)
+            for n in sorted({len(t) for t in toks}):
+                idx = [i for i, t in enumerate(toks) if len(t) == n]
+                z = m.embed_text(torch.stack([toks[i] for i in idx]).to(dev)).cpu().numpy()
+                for i, v in zip(idx, z):
+                    out[i] = {"value": v}
+            return out
         if kind == "reference_embedding":
             out = []
             for c in clips:
