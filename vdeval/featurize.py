@@ -61,7 +61,7 @@ class FeatureCache:
         from vdeval.store import atomic_write_bytes
 
         data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
-        atomic_write_bytes(self._path(backbone, kind, key), data)
+        atomic_write_bytes(self._path(backbone, kind, key), data, durable=False)
 
 
 def _is_out_of_memory(e: Exception) -> bool:
