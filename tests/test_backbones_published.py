@@ -117,10 +117,10 @@ def test_clip_loads_open_clip_state_dict_and_embeds(wdir):
     b = ClipBackbone()
     w = ref.state_dict()["visual.conv1.weight"].half().float()
     assert torch.equal(b.model.state_dict()["visual.conv1.weight"], w)  # the file's weights, not a fresh init
-    video = _clip(3, 36, 48)
+    video = _clip(2, 36, 48)
     clip = ClipInput(video, prompt="a small red circle moving left", reference_image=video.frames[0])
     fe = b.compute("frame_embedding", [clip])[0]["value"]
-    assert fe.shape == (3, 512)
+    assert fe.shape == (2, 512)
     np.testing.assert_allclose(np.linalg.norm(fe, axis=1), 1, atol=1e-5)
     ve = b.compute("video_embedding", [clip])[0]["value"]
     m = fe.mean(0)
@@ -204,3 +204,15 @@ def test_dino_loads_timm_safetensors_and_embeds(wdir):
     np.testing.assert_allclose(re, fe[1], atol=1e-4)
     with pytest.raises(FeatureError, match="no reference image"):
         b.compute("reference_embedding", [ClipInput(video)])
+
+
+def test_clip_checkpoint_format_detection(tmp_path):
+    from safetensors.torch import save_file
+
+    from vdeval.backbones.clip import ClipBackbone
+
+    st, pt = tmp_path / "a.bin", tmp_path / "b.bin"
+    save_file({"w": torch.zeros(2)}, str(st))  # safetensors content under a .bin name
+    torch.save({"w": torch.zeros(2)}, pt)
+    assert ClipBackbone._is_safetensors(st) and not ClipBackbone._is_safetensors(pt)
+    assert not ClipBackbone._is_torchscript(pt)

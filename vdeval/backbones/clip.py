@@ -87,7 +87,7 @@ class ClipBackbone(Backbone):
         except RuntimeError as e:
             raise WeightsError(f"clip: unknown open_clip model {model!r}: {e}") from None
         try:
-            open_clip.load_checkpoint(self.model, str(path), weights_only=not (trusted and quick_gelu))
+            self._load(path, weights_only=not (trusted and quick_gelu))
         except Exception as e:
             raise WeightsError(f"clip: {path} does not load into open_clip {model}: {str(e).splitlines()[0][:200]}",
                                "check the model option matches the checkpoint") from None
@@ -99,6 +99,26 @@ class ClipBackbone(Backbone):
         self.mean = cfg.get("mean", open_clip.OPENAI_DATASET_MEAN)
         self.std = cfg.get("std", open_clip.OPENAI_DATASET_STD)
         self.interp = cfg.get("interpolation", "bicubic")
+
+    def _load(self, path: Path, weights_only: bool) -> None:
+        import open_clip
+
+        if path.suffix != ".safetensors" and self._is_safetensors(path):
+            # open_clip picks the reader by suffix; the HF hub may hand out safetensors under any name
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                link = Path(tmp) / "weights.safetensors"
+                link.symlink_to(path.resolve())
+                open_clip.load_checkpoint(self.model, str(link))
+            return
+        open_clip.load_checkpoint(self.model, str(path), weights_only=weights_only)
+
+    @staticmethod
+    def _is_safetensors(path: Path) -> bool:
+        with open(path, "rb") as fh:
+            head = fh.read(9)
+        return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000
 
     @staticmethod
     def _is_torchscript(path: Path) -> bool:

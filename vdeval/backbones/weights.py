@@ -45,7 +45,7 @@ class WeightsEntry:
     note: str = ""
 
     def published_hash(self) -> str:
-        return self.sha256 or (f"{self.sha256_prefix}..." if self.sha256_prefix else "unpublished")
+        return self.sha256 or (f"{self.sha256_prefix}..." if self.sha256_prefix else "none published")
 
     def matches(self, sha: str) -> bool | None:
         """True / False against the published hash; None when none is published."""
