@@ -258,7 +258,7 @@ def _clips(results: dict) -> list[dict]:
 
 
 def _generators_in_order(results: dict):
-    from vdeval.report.tables import _generators_in_order as order
+    from vdeval.report.tables import generators_in_order as order
 
     return order(results)
 

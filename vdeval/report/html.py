@@ -13,7 +13,7 @@ import math
 
 from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference, headline
 from vdeval.report.previews import Preview
-from vdeval.report.tables import Merged, direction, fmt, fmt_ci, num
+from vdeval.report.tables import Merged, direction, fmt, fmt_ci
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 

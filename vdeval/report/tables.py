@@ -9,7 +9,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from vdeval.errors import ResultsError
@@ -72,9 +71,6 @@ class Merged:
     def generator_names(self) -> list[str]:
         return list(self.generators)
 
-    def metric_order(self) -> list[str]:
-        return list(self.metrics)
-
     def clip_metrics(self) -> list[str]:
         return [m for m, meta in self.metrics.items() if meta.get("level", "clip") != "set"]
 
@@ -100,7 +96,7 @@ def _run_dir(path: Path) -> Path:
     return path.parent if path.name == RESULTS_FILE or path.is_file() else path
 
 
-def _generators_in_order(results: dict) -> list[tuple[str, dict]]:
+def generators_in_order(results: dict) -> list[tuple[str, dict]]:
     """Generators in the run's own order: results.json sorts mapping keys, but the summary and
     clips lists keep the order the suite gave, so the first of those comes first."""
     gens = results.get("generators") or {}
@@ -140,7 +136,7 @@ def load_runs(paths: list[Path]) -> Merged:
     generators: dict[str, Generator] = {}
     rename: dict[tuple[str, str], str] = {}
     for r in runs:
-        for g, info in _generators_in_order(r.results):
+        for g, info in generators_in_order(r.results):
             display = f"{r.name}/{g}" if counts[g] > 1 else g
             generators[display] = Generator(display, g, r, info if isinstance(info, dict) else {})
             rename[(r.name, g)] = display
@@ -264,8 +260,3 @@ def fmt_ci(lo, hi) -> str:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return "no CI"
     return f"[{fmt(lo)}, {fmt(hi)}]"
-
-
-def finite(values) -> np.ndarray:
-    v = np.asarray([num(x) for x in values], np.float64)
-    return v[np.isfinite(v)]
