@@ -291,6 +291,14 @@ def test_report_is_deterministic(three_gen_run, report_dir, tmp_path):
     assert names == sorted(p.name for p in (tmp_path / "again").iterdir())
     for n in names:
         assert (report_dir / n).read_bytes() == (tmp_path / "again" / n).read_bytes(), n
+    # ...and across library versions: no version or time stamp inside the figures
+    import base64
+
+    pngs = re.findall(r'src="data:image/png;base64,([^"]+)"', (report_dir / "index.html").read_text())
+    assert len(pngs) == 4
+    for b64 in pngs:
+        data = base64.b64decode(b64)
+        assert data.startswith(b"\x89PNG") and b"matplotlib" not in data.lower() and b"tIME" not in data
 
 
 def test_merging_runs_prefixes_clashing_generators_and_pairs_across_runs(tmp_path):
