@@ -235,36 +235,40 @@ are embedded; correct when the true caption is the most similar to the clip's em
 """
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=1200)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--eval-clips", type=int, default=1000)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=str(E.WEIGHTS_DIR))
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    from safetensors.torch import save_file
+SENSITIVITY = ("noise", "blur", "shuffle", "flicker", "freeze", "identity_swap")
+SEVERITIES = (0.25, 0.5, 1.0)
 
+
+@torch.no_grad()
+def fvd_sensitivity(model, n: int = 256) -> dict:
+    """FVD (vdeval protocol) of n held-out world clips against n others, clean and corrupted."""
+    from vdeval.metrics.fvd import fvd_from_features
+    from vdeval.world.corruptions import CORRUPTIONS
+
+    model.eval()
+
+    def embed(videos):
+        x = torch.stack([E.video_to_input(v.frames) for v in videos])
+        return np.concatenate([model.embed_video(x[i:i + 128]).numpy() for i in range(0, len(x), 128)])
+
+    real = [sample_clip(EVAL_SEED0 + 50_000 + s, TRAIN_SPEC) for s in range(n)]
+    other = [sample_clip(EVAL_SEED0 + 60_000 + s, TRAIN_SPEC) for s in range(n)]
+    y = embed([c.video for c in real])
+    out = {"n": n, "clean": fvd_from_features(embed([c.video for c in other]), y)}
+    for name in SENSITIVITY:
+        out[name] = [fvd_from_features(embed([CORRUPTIONS[name](c, s, i) for i, c in enumerate(other)]), y) for s in SEVERITIES]
+    return out
+
+
+def render_card(cfg: dict, out: Path) -> str:
     from vdeval.store import sha256_file
 
-    model, heads, seconds = train(args.steps, args.batch, args.lr)
-    figures = evaluate(model, heads, args.eval_clips)
-    print(json.dumps(figures, indent=1), flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / E.WEIGHTS_FILE))
-    train_info = {"seed": SEED, "steps": args.steps, "batch": args.batch, "lr": args.lr, "threads": args.threads,
-                  "seconds": round(seconds, 1), "spec": TRAIN_SPEC.to_dict(), "torch": torch.__version__}
-    cfg = {"model": model.config, "vocab": model.vocab, "training": train_info, "heldout": figures}
-    (out / E.CONFIG_FILE).write_text(json.dumps(cfg, indent=1))
-    f = figures
+    f, t = cfg["heldout"], cfg["training"]
     card = CARD.format(
         version=E.EmbeddedBackbone.version, size_kb=(out / E.WEIGHTS_FILE).stat().st_size // 1024,
         sha=sha256_file(out / E.WEIGHTS_FILE), protocol=E.EmbeddedBackbone.protocol,
-        fw=model.config["frame_widths"], vw=model.config["video_widths"], vocab=len(model.vocab), seed=SEED,
-        steps=args.steps, batch=args.batch, clips_seen=args.steps * args.batch, lr=args.lr, minutes=seconds / 60,
+        fw=cfg["model"]["frame_widths"], vw=cfg["model"]["video_widths"], vocab=len(cfg["vocab"]), seed=t["seed"],
+        steps=t["steps"], batch=t["batch"], clips_seen=t["steps"] * t["batch"], lr=t["lr"], minutes=t["seconds"] / 60,
         n=f["n_clips"], eval_seeds=f["eval_seeds"], n_single=f["n_single_object"],
         t2v1=f["text_to_video_top1"], t2v5=f["text_to_video_top5"], t2f1=f["text_to_frame_mean_top1"],
         t2f5=f["text_to_frame_mean_top5"], vhc=f["video_head_color_acc"], vhs=f["video_head_shape_acc"],
@@ -273,8 +277,51 @@ def main(argv=None):
         zvs=f["zero_shot_video_shape_acc"], zvm=f["zero_shot_video_motion_acc"], zfc=f["zero_shot_frame_color_acc"],
         zfs=f["zero_shot_frame_shape_acc"],
     )
-    (out / "README.md").write_text(card)
-    print(f"wrote {out} in {seconds / 60:.1f} min of training", flush=True)
+    sens = cfg.get("fvd_sensitivity")
+    if sens:
+        rows = [f"| clean (another {sens['n']} clips) | {sens['clean']:.4g} | | |"]
+        rows += [f"| {k} | " + " | ".join(f"{v:.4g}" for v in sens[k]) + " |" for k in SENSITIVITY if k in sens]
+        card += (
+            f"\n## FVD sensitivity\n\nFVD (protocol `vdeval`, unbiased covariance) of {sens['n']} held-out clips against "
+            f"{sens['n']} other held-out clips, clean and after each corruption of `vdeval.world.corruptions` at severity "
+            + " / ".join(map(str, SEVERITIES)) + ". The clean value is the estimator's floor at this sample size.\n\n"
+            "| corruption | " + " | ".join(f"severity {s}" for s in SEVERITIES) + " |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        )
+    return card
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--eval-clips", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=str(E.WEIGHTS_DIR))
+    ap.add_argument("--card-only", action="store_true",
+                    help="no training: measure FVD sensitivity of the saved model and rewrite the model card")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from safetensors.torch import save_file
+
+    out = Path(args.out)
+    if args.card_only:
+        model, _ = E.load_model(out)
+        cfg = json.loads((out / E.CONFIG_FILE).read_text())
+    else:
+        model, heads, seconds = train(args.steps, args.batch, args.lr)
+        figures = evaluate(model, heads, args.eval_clips)
+        print(json.dumps(figures, indent=1), flush=True)
+        out.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / E.WEIGHTS_FILE))
+        train_info = {"seed": SEED, "steps": args.steps, "batch": args.batch, "lr": args.lr, "threads": args.threads,
+                      "seconds": round(seconds, 1), "spec": TRAIN_SPEC.to_dict(), "torch": torch.__version__}
+        cfg = {"model": model.config, "vocab": model.vocab, "training": train_info, "heldout": figures}
+    cfg["fvd_sensitivity"] = fvd_sensitivity(model)
+    print(json.dumps(cfg["fvd_sensitivity"], indent=1), flush=True)
+    (out / E.CONFIG_FILE).write_text(json.dumps(cfg, indent=1))
+    (out / "README.md").write_text(render_card(cfg, out))
+    print(f"wrote {out}", flush=True)
 
 
 if __name__ == "__main__":
