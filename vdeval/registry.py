@@ -36,6 +36,7 @@ METRICS = {
     "video_text_alignment": "vdeval.metrics.prompt_alignment:VideoTextAlignment",
     "prompt_drift": "vdeval.metrics.prompt_alignment:PromptDrift",
     "scene_cuts": "vdeval.metrics.scene_cuts:SceneCuts",
+    "motion_jitter": "vdeval.metrics.motion_jitter:MotionJitter",
     "fvd": "vdeval.metrics.fvd:FVD",
     "kvd": "vdeval.metrics.kvd:KVD",
 }

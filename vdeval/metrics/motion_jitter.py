@@ -1,0 +1,50 @@
+"""Motion jitter: camera shake, measured as the frame-to-frame change of the global motion.
+
+Failure mode: camera shake (noisy motion patterns: the whole view jumps from frame to frame).
+Definition: per frame pair t, the global motion g_t is the per-component median of the forward
+flow over the frame (robust to moving objects, which cover a minority of pixels). Per clip:
+value = mean over t of |g_{t+1} - g_t| (Euclidean), in pixels at a 256 px short side (flow is
+scaled by 256 / min(H, W), as VBench scales dynamic degree), lower is better; curve = those
+changes. A steady camera, still or panning at constant speed, scores 0; random whole-frame
+shifts of amplitude a score about a. Clips with fewer than 3 frames have no second difference:
+NaN with a note. Flow from "dis" (default) or "raft".
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from vdeval.features import ClipFeatures, FeatureRequest
+from vdeval.metrics.base import ClipScore, Metric
+
+
+def global_motion(flow: np.ndarray) -> np.ndarray:
+    """(T-1, 2) per-pair median flow (dx, dy) of forward flow (T-1, H, W, 2); NaN vectors ignored."""
+    flat = np.asarray(flow, np.float64).reshape(flow.shape[0], -1, 2)
+    return np.nanmedian(flat, axis=1) if flat.shape[1] else np.zeros((flow.shape[0], 2))
+
+
+def jitter_curve(flow: np.ndarray) -> np.ndarray:
+    """(T-2,) |g_{t+1} - g_t| in pixels of the clip."""
+    g = global_motion(flow)
+    return np.linalg.norm(np.diff(g, axis=0), axis=1) if len(g) >= 2 else np.zeros((0,))
+
+
+class MotionJitter(Metric):
+    name = "motion_jitter"
+    version = "1"
+    higher_is_better = False
+    level = "clip"
+    default_backbone = "dis"
+    allowed_backbones = ("dis", "raft")
+    failure_mode = "camera shake"
+
+    def requests(self) -> list[FeatureRequest]:
+        return [FeatureRequest("flow", self.backbone)]
+
+    def score_clip(self, clip: ClipFeatures) -> ClipScore:
+        flow = clip.get("flow", self.backbone)["forward"]
+        if flow.shape[0] < 2:
+            return ClipScore(float("nan"), note="motion jitter needs at least 3 frames")
+        scale = 256.0 / min(flow.shape[1], flow.shape[2])
+        curve = jitter_curve(flow) * scale
+        return ClipScore(float(np.nanmean(curve)) if np.isfinite(curve).any() else float("nan"), curve=curve.tolist())
