@@ -116,3 +116,9 @@ def test_include_merges_shared_parts_and_detects_cycles(tmp_path):
 def test_world_settings_are_checked(tmp_path):
     p = write(tmp_path, GOOD + "world: {colors: [red, mauve]}\n")
     assert any(x.startswith("world:") and "colors" in x for x in problems_of(p))
+
+
+def test_checks_section_is_validated_with_the_suite(tmp_path):
+    p = write(tmp_path, GOOD + "checks:\n  - {metric: frame_difference, mxa: 3}\n")
+    text = "\n".join(problems_of(p))
+    assert "checks" in text and "'max'" in text

@@ -248,6 +248,13 @@ def validate_data(data: dict, source: str = "suite") -> tuple[Suite | None, list
             problems += _pydantic_problems(e, f"{where}.params", valid_keys=lambda loc, c=cls: list(c.Params.model_fields))
         if getattr(cls, "needs_real", False) and suite.real is None:
             problems.append(f"{where}: {m.name} compares with a real set; add a `real:` section")
+    if suite.checks is not None:
+        from vdeval.check import parse_rules
+
+        try:
+            parse_rules(suite.checks, "checks")
+        except VdevalError as e:
+            problems.append(str(e))
     labels = suite.metric_labels()
     dup = {lab for lab in labels if labels.count(lab) > 1}
     if dup:
