@@ -67,6 +67,9 @@ def test_nan_flow_pairs_are_defined():
     flow[1, :2, :, 0] = 5.0
     sc = motion_scores(flow)
     assert np.isnan(sc[0]) and sc[1] == pytest.approx(5.0)
+    video = Video(np.zeros((3, 8, 8, 3), np.uint8))
+    s = _score(video, flow={"forward": np.full((2, 8, 8, 2), np.nan, np.float32), "backward": np.zeros((2, 8, 8, 2))})
+    assert np.isnan(s.value) and s.note
 
 
 def test_batch_invariant():

@@ -94,6 +94,8 @@ class FrozenMotion(Metric):
             return ClipScore(float("nan"), note="one-frame clip: no motion to measure")
         flow = clip.get("flow", self.backbone)["forward"]
         scores = motion_scores(flow, self.params.top_fraction)
+        if not np.isfinite(scores).any():
+            return ClipScore(float("nan"), curve=[float(x) for x in scores], note="flow is NaN for every pair")
         scale = self.params.threshold_scale
         if scale is None:
             scale = THRESHOLD_SCALE.get(self.backbone, 6.0)
