@@ -92,3 +92,16 @@ def test_embedded_prompt_alignment_separates_swapped_captions():
         featurize(clips, m.requests(), BackbonePool())
         v = np.array([m.score_clip(c).value for c in clips])
         assert np.mean(v[0::2] > v[1::2]) >= 7 / 8
+
+
+@has_embedded
+def test_embedded_scores_batch_invariant():
+    vids = [sample_clip(s, WorldSpec()) for s in range(5)]
+    batch = [ClipFeatures(str(i), c.video, c.caption) for i, c in enumerate(vids)]
+    metrics = (ClipScore(), VideoTextAlignment(), PromptDrift())
+    reqs = [r for m in metrics for r in m.requests()]
+    featurize(batch, reqs, BackbonePool())
+    alone = ClipFeatures("x", vids[3].video, vids[3].caption)
+    featurize([alone], reqs, BackbonePool())
+    for m in metrics:
+        assert m.score_clip(alone).value == pytest.approx(m.score_clip(batch[3]).value, abs=1e-5)

@@ -14,6 +14,11 @@ Backbones: "pixels" (default; sqrt colour histograms, cosine = Bhattacharyya coe
   with eps = 0.1 and k = 3 no clean clip has a cut and 40/40 (0.5), 38/40 (0.25 and 1.0) cut clips
   have one (at 1.0 two replacement clips share the original's colours). An identity swap
   (object recoloured mid-clip) is sometimes counted: to colour statistics it is a small cut.
+  embedded: clean distances median 0.029, 95th pct 0.087, max 0.38 (an object leaving the frame);
+  the scene_cut pair at severity 0.5 has median 0.46, min 0.077. eps = 0.1 (k = 3): 1/40 clean
+  clips with a cut, 37/40 cut at severity 0.5, 13/40 at 0.25, 40/40 at 1.0; eps 0.2 would give 0/40
+  clean but 31/40 at 0.5. Its frame embeddings are built to encode identity, so an identity swap
+  reads as a cut (22/40 at severity 0.5): prefer "pixels" for cuts, "embedded" for identity.
 """
 from __future__ import annotations
 
