@@ -141,7 +141,7 @@ def test_torchmetrics_class_float64_sums_and_process_reduction():
 
 # ---- on the world, with the embedded backbone ---------------------------------------------------
 
-N_WORLD = 160
+N_WORLD = 256
 
 
 @pytest.fixture(scope="module")
@@ -171,13 +171,34 @@ def _corrupt(name, clips, severity):
 def test_fvd_world_against_itself_is_small_relative_to_corrupted(world):
     y = world["real_x"]
     same = fvd_from_features(world["embed"]([c.video for c in world["other"]]), y)
-    noisy = fvd_from_features(world["embed"](_corrupt("noise", world["other"], 0.5)), y)
+    noisy = fvd_from_features(world["embed"](_corrupt("noise", world["other"], 1.0)), y)
     assert same < 0.25 * noisy
 
 
-@pytest.mark.parametrize("name", ["noise", "blur", "shuffle"])
-def test_fvd_rises_with_corruption_severity(world, name):
+# shuffle stops at 0.5: it cyclically permutes round(severity * T) frames, so the number of
+# temporal jumps peaks near 0.5 (3.5, 5.3, 4.8, 1.3 jumps per 8-frame clip at 0.25 / 0.5 / 0.75 / 1)
+# and severity 1 is a single roll of the clip; FVD follows the jumps, not the severity number
+@pytest.mark.parametrize("name, severities", [
+    ("noise", (0.0, 0.3, 0.6, 1.0)), ("blur", (0.0, 0.3, 0.6, 1.0)), ("shuffle", (0.0, 0.25, 0.5)),
+])
+def test_fvd_world_rises_with_corruption_severity(world, name, severities):
     y = world["real_x"]
     values = [fvd_from_features(world["embed"](_corrupt(name, world["other"], s) if s else [c.video for c in world["other"]]), y)
-              for s in (0.0, 0.3, 0.6, 1.0)]
+              for s in severities]
     assert all(a < b for a, b in zip(values, values[1:])), values
+
+
+def test_fvd_and_kvd_through_the_feature_pass(world):
+    """What a suite run does: featurize the requested features, then score the set."""
+    from vdeval.featurize import BackbonePool, featurize
+    from vdeval.metrics.kvd import KVD
+
+    fake = [ClipFeatures(f"f{i}", v) for i, v in enumerate(_corrupt("blur", world["other"][:40], 1.0))]
+    real = [ClipFeatures(f"r{i}", c.video) for i, c in enumerate(world["real"][:40])]
+    fvd, kvd = FVD(n_bootstrap=20), KVD(subset_size=30, n_subsets=10)
+    pool = BackbonePool()
+    featurize(fake + real, fvd.requests() + kvd.requests(), pool)
+    with pytest.warns(UserWarning, match="rank-deficient"):  # 40 clips, 128 dims
+        s = fvd.score_set(fake, real)
+    assert s.value > 0 and s.n == 40 and s.extras["backbone"] == "embedded"
+    assert kvd.score_set(fake, real).value > 0

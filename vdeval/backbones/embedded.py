@@ -39,6 +39,7 @@ PAD, UNK = 0, 1  # token ids; vocabulary words start at 2
 DEFAULT_CONFIG = {
     "dim": 128, "frame_widths": [24, 48, 96, 128], "video_widths": [24, 48, 96, 128],
     "text_dim": 64, "text_layers": 2, "text_heads": 4, "size": SIZE, "frames": FRAMES, "max_tokens": MAX_TOKENS,
+    "video_stem": "strided",
 }
 
 
@@ -68,11 +69,15 @@ class FrameEncoder(nn.Module):
 class VideoEncoder(nn.Module):
     """3D convolutions over (C, 8, 32, 32): the first layers see pixel motion of 1-2 px per frame."""
 
-    def __init__(self, widths, dim):
+    def __init__(self, widths, dim, stem: str = "strided"):
         super().__init__()
         w = widths
+        if stem == "fine":  # full-resolution first layer, then pool: keeps the small shapes' outlines
+            first = nn.Sequential(_conv3d(3, w[0], 3, 1, 1), nn.MaxPool3d((1, 2, 2)))
+        else:
+            first = _conv3d(3, w[0], (3, 4, 4), (1, 2, 2), (1, 1, 1))
         self.trunk = nn.Sequential(
-            _conv3d(3, w[0], (3, 4, 4), (1, 2, 2), (1, 1, 1)),  # 8 x 16 x 16
+            first,  # 8 x 16 x 16
             _conv3d(w[0], w[1], 3, (1, 2, 2), 1),  # 8 x 8 x 8
             _conv3d(w[1], w[2], 3, (2, 2, 2), 1),  # 4 x 4 x 4
             _conv3d(w[2], w[3], 3, (2, 2, 2), 1),  # 2 x 2 x 2
@@ -108,7 +113,7 @@ class EmbeddedModel(nn.Module):
         self.vocab = list(vocab)
         self.word_ids = {w: i + 2 for i, w in enumerate(self.vocab)}
         self.frame = FrameEncoder(c["frame_widths"], c["dim"])
-        self.video = VideoEncoder(c["video_widths"], c["dim"])
+        self.video = VideoEncoder(c["video_widths"], c["dim"], c["video_stem"])
         self.text = TextEncoder(len(self.vocab) + 2, c["dim"], c["text_dim"], c["text_layers"], c["text_heads"], c["max_tokens"])
         self.logit_scale = nn.Parameter(torch.tensor(float(np.log(1 / 0.07))))
 

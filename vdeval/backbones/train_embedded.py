@@ -79,10 +79,10 @@ def clip_loss(a, b, scale):
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
-def train(steps: int, batch: int, lr: float, log_every: int = 25):
+def train(steps: int, batch: int, lr: float, log_every: int = 25, video_stem: str = "fine"):
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
-    model = E.EmbeddedModel(E.DEFAULT_CONFIG, vocabulary())
+    model = E.EmbeddedModel({**E.DEFAULT_CONFIG, "video_stem": video_stem}, vocabulary())
     heads = Heads(E.DEFAULT_CONFIG["dim"])
     params = list(model.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
@@ -192,7 +192,8 @@ published tier: I3D, CLIP, RAFT, DINO).
 
 ## Architecture
 - frame encoder: 4 conv layers (widths {fw}, GroupNorm, ReLU), avg+max pool, linear to 128-d.
-- video encoder: 4 3D conv layers over 8 x 32 x 32 (widths {vw}), avg+max pool, linear to 128-d.
+- video encoder: 4 3D conv layers over 8 x 32 x 32 (widths {vw}; first layer `{stem}`: "fine" = 3x3x3
+  at full resolution then 2x2 spatial max-pool, "strided" = 3x4x4 stride 2), avg+max pool, linear to 128-d.
 - text encoder: word embeddings over the world vocabulary ({vocab} words) + 2-layer transformer
   (width 64), masked mean pool, linear to 128-d.
 All outputs are L2-normalised; one shared space.
@@ -205,7 +206,7 @@ All outputs are L2-normalised; one shared space.
   linear attribute heads on the normalised embeddings (colour, shape, size, motion multi-hot;
   background, camera pan as classes). The heads are not shipped.
 - {steps} steps of batch {batch} ({clips_seen} clips), AdamW, one-cycle lr {lr}, 1 CPU thread,
-  {minutes:.1f} minutes. Command: `python -m vdeval.backbones.train_embedded --steps {steps} --batch {batch}`.
+  {minutes:.1f} minutes. Command: `python -m vdeval.backbones.train_embedded --steps {steps} --batch {batch} --video-stem {stem}`.
 
 ## Held-out figures
 {n} held-out clips (seeds {eval_seeds}, same WorldSpec, never trained on); {n_single}
@@ -268,7 +269,7 @@ def render_card(cfg: dict, out: Path) -> str:
         version=E.EmbeddedBackbone.version, size_kb=(out / E.WEIGHTS_FILE).stat().st_size // 1024,
         sha=sha256_file(out / E.WEIGHTS_FILE), protocol=E.EmbeddedBackbone.protocol,
         fw=cfg["model"]["frame_widths"], vw=cfg["model"]["video_widths"], vocab=len(cfg["vocab"]), seed=t["seed"],
-        steps=t["steps"], batch=t["batch"], clips_seen=t["steps"] * t["batch"], lr=t["lr"], minutes=t["seconds"] / 60,
+        stem=t.get("video_stem", "strided"), steps=t["steps"], batch=t["batch"], clips_seen=t["steps"] * t["batch"], lr=t["lr"], minutes=t["seconds"] / 60,
         n=f["n_clips"], eval_seeds=f["eval_seeds"], n_single=f["n_single_object"],
         t2v1=f["text_to_video_top1"], t2v5=f["text_to_video_top5"], t2f1=f["text_to_frame_mean_top1"],
         t2f5=f["text_to_frame_mean_top5"], vhc=f["video_head_color_acc"], vhs=f["video_head_shape_acc"],
@@ -298,6 +299,7 @@ def main(argv=None):
     ap.add_argument("--eval-clips", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(E.WEIGHTS_DIR))
+    ap.add_argument("--video-stem", default="fine", choices=["fine", "strided"])
     ap.add_argument("--card-only", action="store_true",
                     help="no training: measure FVD sensitivity of the saved model and rewrite the model card")
     args = ap.parse_args(argv)
@@ -309,12 +311,13 @@ def main(argv=None):
         model, _ = E.load_model(out)
         cfg = json.loads((out / E.CONFIG_FILE).read_text())
     else:
-        model, heads, seconds = train(args.steps, args.batch, args.lr)
+        model, heads, seconds = train(args.steps, args.batch, args.lr, video_stem=args.video_stem)
         figures = evaluate(model, heads, args.eval_clips)
         print(json.dumps(figures, indent=1), flush=True)
         out.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / E.WEIGHTS_FILE))
         train_info = {"seed": SEED, "steps": args.steps, "batch": args.batch, "lr": args.lr, "threads": args.threads,
+                      "video_stem": args.video_stem,
                       "seconds": round(seconds, 1), "spec": TRAIN_SPEC.to_dict(), "torch": torch.__version__}
         cfg = {"model": model.config, "vocab": model.vocab, "training": train_info, "heldout": figures}
     cfg["fvd_sensitivity"] = fvd_sensitivity(model)
