@@ -13,13 +13,13 @@ import argparse
 import time
 
 from vdeval import registry
-from vdeval.audit import DEFAULT_METRICS
+from vdeval.audit import default_metrics
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures
 from vdeval.featurize import BackbonePool, featurize
 from vdeval.world import WorldSpec, sample_clip
 
-FLOW_METRICS = ("warping_error", "frozen_motion")
+FLOW_METRICS = tuple(m for m in ("warping_error", "frozen_motion", "motion_jitter") if m in registry.names("metric"))
 
 
 def fresh(videos):
@@ -36,7 +36,7 @@ def main() -> None:
     videos = [(c.video, c.caption) for c in (sample_clip(s, spec) for s in range(args.n))]
     print(f"{args.n} world clips {args.size}x{args.size} x {args.frames} frames, CPU\n")
     print(f"{'metric':22s} {'backbone':9s} {'features/s':>11s} {'score/s':>9s} {'total/s':>9s}")
-    for name, bb in [(m, None) for m in DEFAULT_METRICS] + [("identity_drift", "pixels")]:
+    for name, bb in [(m, None) for m in default_metrics()] + [("identity_drift", "pixels")]:
         metric = registry.resolve("metric", name)(backbone=bb)
         pool = BackbonePool()
         try:

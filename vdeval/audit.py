@@ -13,7 +13,9 @@ other values (colour, shape, background, motion, size of the first object, in th
 severity 1 it is the caption of a different world clip. Reference images (for image-to-video
 metrics) are always the clean clip's first frame.
 
-Metrics may name `audit_extras` ({extra name: higher_is_better}); those extras get their own rows.
+By default every per-clip metric in the registry is audited. A metric class may name
+`audit_extras` ({extra name: higher_is_better}), extras that get their own rows, and
+`audit_corruption`, the corruption it is built to catch (else OWN_FAILURE below).
 Written to --out: audit.csv (long: one row per metric/corruption/severity), audit.md (wide table),
 audit.png (heatmap of AUROC at the moderate severity), scores.csv (every clip's scores).
 """
@@ -36,12 +38,31 @@ DEFAULT_METRICS = ("frame_difference", "warping_error", "frozen_motion", "identi
 DEFAULT_SEVERITIES = (0.25, 0.5, 1.0)
 MODERATE = 0.5
 TEXT_CORRUPTIONS = ("caption_swap",)
-# the failure each metric is built for: the audit's headline check
+# the corruption each metric is built to catch: the audit's headline check. A metric class may
+# also name it itself with `audit_corruption = "..."`.
 OWN_FAILURE = {
     "frame_difference": "flicker", "warping_error": "flicker", "frozen_motion": "freeze",
     "identity_drift": "identity_swap", "reference_fidelity": "identity_swap", "clip_score": "caption_swap",
     "video_text_alignment": "caption_swap", "prompt_drift": "scene_cut", "scene_cuts": "scene_cut",
+    "motion_jitter": "camera_shake",
 }
+
+
+def default_metrics() -> list[str]:
+    """Every per-clip metric installed: the ones above first, then any other registered one."""
+    names = [m for m in DEFAULT_METRICS if m in registry.names("metric")]
+    for m in registry.names("metric"):
+        if m not in names:
+            try:
+                if registry.resolve("metric", m).level == "clip":
+                    names.append(m)
+            except Exception:  # a metric module that cannot import is reported when asked for by name
+                continue
+    return names
+
+
+def own_failure(metric) -> str | None:
+    return getattr(metric, "audit_corruption", None) or OWN_FAILURE.get(metric.name)
 
 
 class MemoryCache(FeatureCache):
@@ -187,7 +208,7 @@ def run_audit(
     sev = tuple(float(s) for s in severities)
     if not sev or any(not 0.0 < s <= 1.0 for s in sev):
         raise VdevalError(f"severities must be in (0, 1], got {list(severities)}")
-    metric_names = list(metrics or DEFAULT_METRICS)
+    metric_names = list(metrics or default_metrics())
     for m in metric_names:
         registry.check_name("metric", m)
     all_corr = tuple(CORRUPTIONS) + TEXT_CORRUPTIONS
@@ -258,6 +279,7 @@ def run_audit(
             for key, count in featurize(part, [req], pool, cache).items():
                 computed[key] = computed.get(key, 0) + count
 
+    own = {m.name: own_failure(m) for m in live}
     say(f"scoring {len(live)} metrics")
     rows = []
     for clip, (i, c, v) in zip(clips, meta):
@@ -284,7 +306,7 @@ def run_audit(
                 bad = gc[np.isclose(gc["severity"], v)]["value"].to_numpy()
                 table.append({"score": score, "metric": metric, "backbone": backbone, "corruption": c, "severity": v,
                               "auroc": auroc(clean, bad, hib), "spearman": rho, "higher_is_better": hib,
-                              "own_failure": OWN_FAILURE.get(metric) == c,
+                              "own_failure": own.get(metric) == c,
                               "n_clean": int(np.isfinite(clean).sum()), "n_corrupted": int(np.isfinite(bad).sum())})
     return AuditResult(pd.DataFrame(table), scores, skipped, {f"{k}[{b}]": v for (k, b), v in computed.items()},
                        n, time.perf_counter() - t0, sev, spec.to_dict())
@@ -395,7 +417,7 @@ def audit_command(
     frames: int = __import__("typer").Option(8, "--frames"),
     pan_probability: float = __import__("typer").Option(0.0, "--pan-probability"),
     severities: str = __import__("typer").Option("0.25,0.5,1.0", "--severities", help="Comma-separated, each in (0, 1]."),
-    metrics: Optional[str] = __import__("typer").Option(None, "--metrics", help="Comma-separated metric names (default: all per-clip metrics)."),
+    metrics: Optional[str] = __import__("typer").Option(None, "--metrics", help="Comma-separated metric names (default: every per-clip metric)."),
     corruptions: Optional[str] = __import__("typer").Option(None, "--corruptions", help="Comma-separated (default: all, plus caption_swap)."),
     backbone: Optional[list[str]] = __import__("typer").Option(None, "--backbone", help="metric=backbone, or a backbone for every metric that allows it; repeatable."),
     seed: int = __import__("typer").Option(0, "--seed", help="First world seed."),
