@@ -119,3 +119,24 @@ def test_cli_list_install_verify_path(wdir, tmp_path):
     assert isinstance(out.exception, WeightsError)
     out = run(app, ["weights", "install", "raft-small-C_T_V1", str(f), "--custom"])
     assert out.exit_code == 0
+
+
+def test_download_goes_through_torch_hub_then_install(wdir, monkeypatch):
+    """The network call is replaced: this checks the plumbing (URL, hash prefix, install), offline."""
+    import torch.hub
+
+    calls = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):
+        calls.append((url, hash_prefix))
+        with open(dst, "wb") as fh:
+            fh.write(b"downloaded bytes")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    p, sha = weights.download("i3d")
+    assert calls == [(weights.ENTRIES["i3d"].source, None)]
+    assert p.read_bytes() == b"downloaded bytes" and weights.require("i3d")[1] == sha
+    # a download that does not match the published hash is refused, not installed
+    with pytest.raises(WeightsError, match="ff5fadd5"):
+        weights.download("raft-large-C_T_SKHT_V2")
+    assert calls[-1][1] == "ff5fadd5" and not weights.path_of("raft-large-C_T_SKHT_V2").exists()

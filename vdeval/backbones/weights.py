@@ -206,7 +206,8 @@ def download(name: str) -> tuple[Path, str]:
             from open_clip import pretrained
 
             cfg = pretrained.get_pretrained_cfg(e.model, e.tag)
-            target = Path(pretrained.download_pretrained(cfg, cache_dir=tmp))
+            # OpenAI files from their URL (open_clip checks the sha256 in it); LAION ones from the HF hub
+            target = Path(pretrained.download_pretrained(cfg, prefer_hf_hub=e.tag != "openai", cache_dir=tmp))
         elif e.fetch == "timm":
             from huggingface_hub import hf_hub_download  # timm fetches its weights from the HF hub
 
