@@ -79,7 +79,7 @@ def clip_loss(a, b, scale):
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
-def train(steps: int, batch: int, lr: float, log_every: int = 25, video_stem: str = "fine"):
+def train(steps: int, batch: int, lr: float, log_every: int = 25, video_stem: str = "strided"):
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)
     model = E.EmbeddedModel({**E.DEFAULT_CONFIG, "video_stem": video_stem}, vocabulary())
@@ -299,7 +299,8 @@ def main(argv=None):
     ap.add_argument("--eval-clips", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(E.WEIGHTS_DIR))
-    ap.add_argument("--video-stem", default="fine", choices=["fine", "strided"])
+    ap.add_argument("--video-stem", default="strided", choices=["strided", "fine"],
+                    help="first video layer; the shipped model uses strided")
     ap.add_argument("--card-only", action="store_true",
                     help="no training: measure FVD sensitivity of the saved model and rewrite the model card")
     args = ap.parse_args(argv)
