@@ -122,3 +122,8 @@ def test_checks_section_is_validated_with_the_suite(tmp_path):
     p = write(tmp_path, GOOD + "checks:\n  - {metric: frame_difference, mxa: 3}\n")
     text = "\n".join(problems_of(p))
     assert "checks" in text and "'max'" in text
+
+
+def test_backbone_on_a_metric_that_takes_none(tmp_path):
+    p = write(tmp_path, GOOD.replace("{name: frame_difference}", "{name: frame_difference, backbone: dis}"))
+    assert any("takes no backbone" in x for x in problems_of(p))

@@ -240,7 +240,9 @@ def validate_data(data: dict, source: str = "suite") -> tuple[Suite | None, list
             except VdevalError as e:
                 problems.append(f"{where}.backbone: {e}")
                 continue
-            if cls.allowed_backbones is not None and m.backbone not in cls.allowed_backbones:
+            if cls.allowed_backbones == ():
+                problems.append(f"{where}.backbone: {m.name} takes no backbone; remove `backbone: {m.backbone}`")
+            elif cls.allowed_backbones is not None and m.backbone not in cls.allowed_backbones:
                 problems.append(f"{where}.backbone: {m.name} works with {', '.join(cls.allowed_backbones)}, not {m.backbone!r}")
         try:
             cls.Params(**m.params)
