@@ -25,13 +25,16 @@ from vdeval.metrics.base import ClipScore, Metric
 def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Backward warp: out(x) = image(x + flow(x)), bilinear.
 
-    image (H, W) or (H, W, C); flow (H, W, 2) as (dx, dy) pixels. Returns (warped, inside), inside
-    a bool (H, W) that is False where the sample point leaves the frame or the flow is not finite."""
+    image (..., H, W) or (..., H, W, C); flow (..., H, W, 2) as (dx, dy) pixels, with the same
+    leading (batch) shape. Returns (warped, inside), inside a bool (..., H, W) that is False where
+    the sample point leaves the frame or the flow is not finite."""
+    flow = np.asarray(flow, np.float64)
     img = np.asarray(image, np.float64)
-    squeeze = img.ndim == 2
+    squeeze = img.ndim == flow.ndim - 1
     if squeeze:
         img = img[..., None]
-    h, w = img.shape[:2]
+    h, w = img.shape[-3], img.shape[-2]
+    lead = flow.shape[:-3]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     sx = xs + flow[..., 0]
     sy = ys + flow[..., 1]
@@ -45,25 +48,32 @@ def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y1 = np.minimum(y0 + 1, h - 1)
     ax = (sx - x0)[..., None]
     ay = (sy - y0)[..., None]
-    top = img[y0, x0] * (1 - ax) + img[y0, x1] * ax
-    bot = img[y1, x0] * (1 - ax) + img[y1, x1] * ax
-    out = top * (1 - ay) + bot * ay
+    # one gather for the whole batch: index (batch, y, x) into the flattened images
+    flat = img.reshape((-1, h, w, img.shape[-1]))
+    b = np.arange(flat.shape[0]).reshape(lead + (1, 1))
+
+    def at(yy, xx):
+        return flat[b, yy, xx]
+
+    top = at(y0, x0) * (1 - ax) + at(y0, x1) * ax
+    bot = at(y1, x0) * (1 - ax) + at(y1, x1) * ax
+    out = (top * (1 - ay) + bot * ay).reshape(lead + (h, w, img.shape[-1]))
     return (out[..., 0] if squeeze else out), inside
 
 
 def motion_boundary(flow: np.ndarray) -> np.ndarray:
-    """bool (H, W): |grad F_x|^2 + |grad F_y|^2 > 0.01 |F|^2 + 0.002, forward differences (0 at the last row/column)."""
+    """bool (..., H, W): |grad F_x|^2 + |grad F_y|^2 > 0.01 |F|^2 + 0.002, forward differences (0 at the last row/column)."""
     f = np.asarray(flow, np.float64)
     dx = np.zeros_like(f)
     dy = np.zeros_like(f)
-    dx[:, :-1] = f[:, 1:] - f[:, :-1]
-    dy[:-1] = f[1:] - f[:-1]
+    dx[..., :, :-1, :] = f[..., :, 1:, :] - f[..., :, :-1, :]
+    dy[..., :-1, :, :] = f[..., 1:, :, :] - f[..., :-1, :, :]
     grad = (dx ** 2 + dy ** 2).sum(-1)
     return grad > 0.01 * (f ** 2).sum(-1) + 0.002
 
 
 def occlusion_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
-    """bool (H, W) in frame t: True where pixel x of frame t has no reliable match in frame t+1
+    """bool (..., H, W) in frame t: True where pixel x of frame t has no reliable match in frame t+1
     (forward-backward inconsistent, on a motion boundary, warped outside the frame, or NaN flow)."""
     bw_w, inside = warp(backward, forward)
     fw = np.asarray(forward, np.float64)
@@ -76,24 +86,30 @@ def occlusion_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
 def pair_warping_error(frame_t: np.ndarray, frame_t1: np.ndarray, forward: np.ndarray,
                        backward: np.ndarray) -> tuple[float, float]:
     """(masked mean squared error, occluded fraction) for float frames (H, W, 3) in [0, 1]."""
-    occ = occlusion_mask(forward, backward)
-    warped, _ = warp(frame_t1, forward)
-    keep = ~occ
-    if not keep.any():
-        return float("nan"), 1.0
-    diff = (warped - np.asarray(frame_t, np.float64))[keep]
-    return float(np.mean(diff ** 2)), float(occ.mean())
+    errs, occ = warping_errors(np.stack([frame_t, frame_t1]), forward[None], backward[None])
+    return float(errs[0]), float(occ[0])
 
 
 def warping_errors(frames: np.ndarray, forward: np.ndarray, backward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pair (errors, occluded fractions), each (T-1,), for float frames (T, H, W, 3) in [0, 1]."""
+    """Per-pair (errors, occluded fractions), each (T-1,), for float frames (T, H, W, 3) in [0, 1].
+    All pairs are warped in one vectorised pass (the per-pair definition is unchanged)."""
     n = max(frames.shape[0] - 1, 0)
     if forward.shape[0] != n or backward.shape[0] != n:
         raise ValueError(f"flow has {forward.shape[0]}/{backward.shape[0]} pairs for {frames.shape[0]} frames")
-    errs, occ = np.full(n, np.nan), np.ones(n)
-    for t in range(n):
-        errs[t], occ[t] = pair_warping_error(frames[t], frames[t + 1], forward[t], backward[t])
-    return errs, occ
+    if n == 0:
+        return np.full(0, np.nan), np.ones(0)
+    occ = occlusion_mask(forward, backward)
+    warped, _ = warp(frames[1:], forward)
+    keep = ~occ
+    sq = ((warped - np.asarray(frames[:-1], np.float64)) ** 2).mean(-1)
+    counts = keep.reshape(n, -1).sum(1)
+    sums = np.where(keep, sq, 0.0).reshape(n, -1).sum(1)
+    # NaN pixels propagate into their pair's error, as in the per-pair definition
+    nan_pairs = np.isnan(np.where(keep, sq, 0.0)).reshape(n, -1).any(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        errs = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    errs[nan_pairs & (counts > 0)] = np.nan
+    return errs, occ.reshape(n, -1).mean(1)
 
 
 class WarpingError(Metric):
