@@ -27,7 +27,7 @@ def test_fvd_metric_value_and_provenance():
     assert (s.n, s.n_real) == (60, 50)
     assert s.extras["protocol"] == "vdeval" and s.extras["backbone"] == "embedded" and s.extras["n"] == 60
     lo, hi = s.ci
-    assert lo < hi and lo < s.value * 2 and hi > s.value / 2
+    assert lo < s.value < hi  # the bias-shifted interval brackets the value; a raw percentile one need not
     assert FVD.higher_is_better is False and FVD.level == "set" and FVD.needs_real
 
 

@@ -116,3 +116,9 @@ def test_bootstrap_helpers():
     lo, hi = stats.bootstrap_set_ci(lambda a, b: float(np.linalg.norm(a.mean(0) - b.mean(0))), x, y, n_boot=100)
     assert lo < np.linalg.norm(x.mean(0) - y.mean(0)) < hi
     assert stats.bootstrap_set_ci(lambda a, b: 0.0, x, y, n_boot=0) is None
+    # a statistic biased by repeated clips: the shifted interval is the raw one moved onto the point value
+    count_unique = lambda a, b: float(len(np.unique(a, axis=0)))  # noqa: E731 - 40 on the full set, ~25 resampled
+    raw = stats.bootstrap_set_ci(count_unique, x, y, n_boot=100)
+    shifted = stats.bootstrap_set_ci(count_unique, x, y, n_boot=100, point=40.0)
+    assert raw[1] < 40 and shifted[0] < 40 < shifted[1]
+    assert shifted[1] - shifted[0] == pytest.approx(raw[1] - raw[0])

@@ -87,7 +87,7 @@ def stack_embeddings(clips: list[ClipFeatures], backbone: str, which: str) -> np
 class FVDParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     protocol: Literal["auto", "stylegan-v", "vdeval"] = "auto"
-    n_bootstrap: int = Field(200, ge=0, description="clip resamples for the 95% interval; 0 for none")
+    n_bootstrap: int = Field(200, ge=0, description="clip resamples for the bias-shifted 95% interval; 0 for none")
     stats_cache: str | None = Field(None, description="folder caching the real set's statistics")
     real_name: str | None = Field(None, description="name of the real data set in the cache key")
 
@@ -147,7 +147,9 @@ class FVD(Metric):
         for m in notes:
             warnings.warn(m, stacklevel=2)
         ci = stats.bootstrap_set_ci(lambda a, b: fvd_from_stats(stats.FeatureStats.from_features(a), stats.FeatureStats.from_features(b), self.ddof),
-                                    x, y, self.params.n_bootstrap)
+                                    x, y, self.params.n_bootstrap, point=value)
+        if ci is not None:  # bias-shifted percentile interval (see bootstrap_set_ci); a distance is >= 0
+            ci = (max(ci[0], 0.0), max(ci[1], 0.0))
         extras = {"protocol": self.protocol, "backbone": self.backbone, "backbone_hash": self.backbone_hash,
                   "n": len(x), "n_real": len(y), "dim": int(x.shape[1]), "ddof": self.ddof}
         if notes:
