@@ -113,7 +113,6 @@ def test_clip_loads_open_clip_state_dict_and_embeds(wdir):
     f = wdir / "open_clip_pytorch_model.bin"
     torch.save({k: v.half() for k, v in ref.state_dict().items()}, f)  # half: a smaller file, same format
     weights.install("clip-vit-b-32-laion2b", f)
-    f.unlink()
     b = ClipBackbone()
     w = ref.state_dict()["visual.conv1.weight"].half().float()
     assert torch.equal(b.model.state_dict()["visual.conv1.weight"], w)  # the file's weights, not a fresh init
@@ -131,8 +130,14 @@ def test_clip_loads_open_clip_state_dict_and_embeds(wdir):
     alone = b.compute("text_embedding", [clip])[0]["value"]
     np.testing.assert_allclose(te[0]["value"], alone, atol=1e-5)  # batch-invariant
     assert b.label() == "clip@ViT-B-32/laion2b_s34b_b79k"
+    # a local checkpoint path, used as is and recorded by its hash
+    local = ClipBackbone(pretrained=str(f))
+    assert local.weights_sha256() == {f.name: b.weights_sha256()["ViT-B-32__laion2b_s34b_b79k.bin"]}
+    np.testing.assert_allclose(local.compute("frame_embedding", [clip])[0]["value"], fe, atol=1e-5)
     with pytest.raises(WeightsError, match="no weights known"):
         ClipBackbone(pretrained="nonexistent_tag")
+    with pytest.raises(WeightsError, match="not found"):
+        ClipBackbone(pretrained=str(wdir / "missing.bin"))
 
 
 def test_clip_preprocessing_protocol():
@@ -162,7 +167,13 @@ def test_raft_small_loads_and_gives_forward_backward_flow(wdir):
     b = RaftFlow(model="small", iters=2)
     assert torch.equal(b.model.state_dict()["feature_encoder.convnormrelu.0.weight"],
                        ref.state_dict()["feature_encoder.convnormrelu.0.weight"])
+    seen = []
+    net = b.model
+    b.model = lambda a, c, num_flow_updates: seen.append((a, c, num_flow_updates)) or net(a, c, num_flow_updates=num_flow_updates)
     out = b.compute("flow", [ClipInput(_clip(3, 36, 44))])[0]  # not multiples of 8, small: padded and upscaled
+    a, c, iters = seen[0]
+    assert iters == 2 and a.shape == (4, 3, 144, 176)  # 2 forward + 2 backward pairs; 36x44 upscaled 4x, multiples of 8
+    assert -1.0 <= float(a.min()) < -0.9 and 0.9 < float(a.max()) <= 1.0
     assert out["forward"].shape == (2, 36, 44, 2) and out["backward"].shape == (2, 36, 44, 2)
     assert np.isfinite(out["forward"]).all() and out["forward"].dtype == np.float32
     one = b.compute("flow", [ClipInput(_clip(1))])[0]
@@ -196,12 +207,15 @@ def test_dino_loads_timm_safetensors_and_embeds(wdir):
     weights.install("dino-vitb16", f)
     b = DinoBackbone()
     assert torch.equal(b.model.state_dict()["cls_token"], ref.state_dict()["cls_token"])
+    sizes = []
+    b.model.register_forward_pre_hook(lambda mod, args: sizes.append(tuple(args[0].shape)))
     video = _clip(2, 48, 64)
     fe = b.compute("frame_embedding", [ClipInput(video)])[0]["value"]
     assert fe.shape == (2, 768)
     np.testing.assert_allclose(np.linalg.norm(fe, axis=1), 1, atol=1e-5)
     re = b.compute("reference_embedding", [ClipInput(video, reference_image=video.frames[1])])[0]["value"]
     np.testing.assert_allclose(re, fe[1], atol=1e-4)
+    assert sizes[0] == (2, 3, 224, 224)
     with pytest.raises(FeatureError, match="no reference image"):
         b.compute("reference_embedding", [ClipInput(video)])
 
