@@ -3,6 +3,7 @@ between feature Gaussians (FVD), kernel MMD (KVD) and the running feature statis
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -214,11 +215,9 @@ class StatsCache:
     """Reference-set statistics on disk, keyed by data set, protocol, backbone hash and sample count."""
 
     def __init__(self, root):
-        from pathlib import Path
-
         self.root = Path(root)
 
-    def path(self, stats_or_key) -> "Path":
+    def path(self, stats_or_key) -> Path:
         key = stats_or_key if isinstance(stats_or_key, str) else stats_or_key.key()
         return self.root / f"{key}.safetensors"
 
