@@ -48,6 +48,15 @@ def test_every_kind_any_size_and_length(bb):
     assert bb.tier == "embedded" and "32x32" in bb.protocol and bb.weights_sha256()[E.WEIGHTS_FILE]
 
 
+def test_long_clip_frames_in_chunks(bb):
+    rng = np.random.default_rng(1)
+    v = Video(rng.integers(0, 256, (70, 24, 24, 3), dtype=np.uint8))
+    fe = bb.compute("frame_embedding", [ClipInput(v)])[0]["value"]
+    assert fe.shape == (70, 128)
+    tail = bb.compute("frame_embedding", [ClipInput(Video(v.frames[64:]))])[0]["value"]
+    np.testing.assert_allclose(fe[64:], tail, atol=1e-5)
+
+
 def test_frame_sampling_protocol():
     assert E.sample_indices(20).tolist() == [0, 3, 5, 8, 11, 14, 16, 19]
     assert E.sample_indices(8).tolist() == list(range(8))

@@ -211,8 +211,10 @@ class EmbeddedBackbone(Backbone):
         m, dev = self.model, self.device
         if kind == "frame_embedding":
             out = []
-            for c in clips:  # per clip: clips differ in length and size
-                out.append({"value": m.embed_frames(frames_to_input(c.video.frames).to(dev)).cpu().numpy()})
+            for c in clips:  # per clip (clips differ in length and size), in chunks: long clips stay in memory
+                f = c.video.frames
+                z = [m.embed_frames(frames_to_input(f[i:i + 64]).to(dev)).cpu().numpy() for i in range(0, len(f), 64)]
+                out.append({"value": np.concatenate(z)})
             return out
         if kind == "video_embedding":
             x = torch.stack([video_to_input(c.video.frames) for c in clips]).to(dev)

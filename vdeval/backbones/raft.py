@@ -98,17 +98,20 @@ class RaftFlow(Backbone):
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
         if kind != "flow":
             raise FeatureError(f"backbone 'raft' does not compute {kind!r}", "it provides flow")
+        def to_input(frames):
+            return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
         out = []
         for c in clips:
-            x = torch.from_numpy(np.ascontiguousarray(c.video.frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-            t, _, h, w = x.shape
-            if t < 2:
-                out.append({"forward": np.zeros((0, h, w, 2), np.float32), "backward": np.zeros((0, h, w, 2), np.float32)})
-                continue
-            a = torch.cat([x[:-1], x[1:]])  # forward pairs then backward pairs, in one batch stream
-            b = torch.cat([x[1:], x[:-1]])
-            flows = torch.cat([self.pair_flow(a[i:i + self.batch_size], b[i:i + self.batch_size])
-                               for i in range(0, len(a), self.batch_size)])
-            f = flows.permute(0, 2, 3, 1).numpy().astype(np.float32)
-            out.append({"forward": f[: t - 1], "backward": f[t - 1:]})
+            frames = c.video.frames
+            t, h, w = frames.shape[:3]
+            fw = np.zeros((max(t - 1, 0), h, w, 2), np.float32)
+            bw = np.zeros_like(fw)
+            for i in range(0, t - 1, self.batch_size):  # chunks of pairs: long clips stay in memory
+                x = to_input(frames[i:min(i + self.batch_size, t - 1) + 1])
+                both = self.pair_flow(torch.cat([x[:-1], x[1:]]), torch.cat([x[1:], x[:-1]]))
+                both = both.permute(0, 2, 3, 1).numpy()
+                k = len(x) - 1
+                fw[i:i + k], bw[i:i + k] = both[:k], both[k:]
+            out.append({"forward": fw, "backward": bw})
         return out
