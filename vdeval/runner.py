@@ -318,6 +318,10 @@ class Runner:
         requests = build_requests(suite, prompts)
         generators = [make_generator(c, suite) for c in suite.generator_configs()]
         backbones = self.backbone_labels()  # loads every backbone now: missing weights fail before any work
+        for m in self.metrics.values():
+            reqs = m.requests()
+            if hasattr(m, "backbone_hash") and reqs:  # set-level metrics record the exact backbone they used
+                m.backbone_hash = self.pool.get(reqs[0].backbone, reqs[0].options).identity_hash()
         timings: dict[str, float] = {}
 
         real_feats: list[ClipFeatures] = []

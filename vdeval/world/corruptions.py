@@ -110,7 +110,7 @@ def identity_morph(clip: WorldClip, severity: float, seed: int = 0) -> Video:
 
 
 def shuffle(clip: WorldClip, severity: float, seed: int = 0) -> Video:
-    """round(severity * T) frames (at least 2 when severity > 0) are cyclically permuted."""
+    """round(severity * T) frames (at least 2 when severity > 0) change places, none staying put."""
     s = _check(severity)
     f = clip.video.frames
     T = f.shape[0]
@@ -119,8 +119,16 @@ def shuffle(clip: WorldClip, severity: float, seed: int = 0) -> Video:
         return clip.video
     rng = _rng(seed, "shuffle")
     chosen = np.sort(rng.choice(T, size=k, replace=False))
+    # a random derangement of the chosen frames: every one moves, and more frames mean more
+    # temporal jumps (a single cycle would make severity 1 a mere roll by one frame)
+    perm = np.roll(np.arange(k), 1)
+    for _ in range(100):
+        candidate = rng.permutation(k)
+        if not np.any(candidate == np.arange(k)):
+            perm = candidate
+            break
     order = np.arange(T)
-    order[chosen] = np.roll(chosen, 1)  # a cycle: every chosen frame moves
+    order[chosen] = chosen[perm]
     return Video(np.ascontiguousarray(f[order]), clip.video.fps)
 
 
