@@ -81,8 +81,13 @@ def _summ(rows: list[dict], captions: list[str]) -> dict:
     color = np.mean([r["color"] == p["color"] for r, p in zip(rows, parsed)])
     motion = np.mean([r["direction"] == p["motion"] for r, p in zip(rows, parsed)])
     still = [r["frame_diff"] for r, p in zip(rows, parsed) if p["motion"] == "still"]
+    moving = [r["direction"] == p["motion"] for r, p in zip(rows, parsed) if p["motion"] != "still"]
+    kept = [r["direction"] == "still" for r, p in zip(rows, parsed) if p["motion"] == "still"]
     return {
         "color_match": float(color), "motion_match": float(motion),
+        # split, because a model that never moves anything still matches every "staying still" caption
+        "motion_match_moving": float(np.mean(moving)) if moving else None,
+        "motion_match_still": float(np.mean(kept)) if kept else None,
         "area_cv": float(np.mean([r["area_cv"] for r in rows])),
         "still_frame_diff": float(np.mean(still)) if still else None,
         "background_std": float(np.mean([r["background_std"] for r in rows])),
@@ -133,15 +138,17 @@ def markdown_table(results: list[dict]) -> str:
     def f(v, fmt):
         return "n/a" if v is None else format(v, fmt)
 
-    lines = ["| model | step | t2v colour match | t2v motion match | t2v area CV (lower better) | still-object frame diff | "
-             "background temporal std | i2v frame-0 MAE | i2v MAE vs truth | i2v colour | i2v motion |",
+    lines = ["| model | step | t2v colour match | t2v motion match (moving / still) | t2v area CV (lower better) | "
+             "still-object frame diff | background temporal std | i2v frame-0 MAE | i2v MAE vs truth | i2v colour | "
+             "i2v motion (moving / still) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         t, i = r["t2v"], r.get("i2v", {})
         lines.append(f"| {r.get('label', r.get('name'))} | {r.get('step', '-')} | {f(t['color_match'], '.0%')} | "
-                     f"{f(t['motion_match'], '.0%')} | {f(t['area_cv'], '.3f')} | {f(t['still_frame_diff'], '.2f')} | "
+                     f"{f(t['motion_match'], '.0%')} ({f(t.get('motion_match_moving'), '.0%')} / {f(t.get('motion_match_still'), '.0%')}) | {f(t['area_cv'], '.3f')} | {f(t['still_frame_diff'], '.2f')} | "
                      f"{f(t['background_std'], '.2f')} | {f(i.get('frame0_mae'), '.2f')} | "
-                     f"{f(i.get('clip_mae_vs_truth'), '.2f')} | {f(i.get('color_match'), '.0%')} | {f(i.get('motion_match'), '.0%')} |")
+                     f"{f(i.get('clip_mae_vs_truth'), '.2f')} | {f(i.get('color_match'), '.0%')} | {f(i.get('motion_match'), '.0%')} "
+                     f"({f(i.get('motion_match_moving'), '.0%')} / {f(i.get('motion_match_still'), '.0%')}) |")
     return "\n".join(lines) + "\n"
 
 
@@ -157,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", help="JSON file to write (appends to a list already there)")
     ap.add_argument("--markdown", help="Markdown table file to write")
+    ap.add_argument("--label", action="append", default=[], help="row label per checkpoint, in order")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     results = []
@@ -174,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
             r.update({"name": "world (ground truth)", "label": "world (ground truth)", "step": None, "clips": len(caps)})
             results.append(r)
             print(json.dumps(r), flush=True)
-        for ck in args.checkpoints:
+        for k, ck in enumerate(args.checkpoints):
             r = evaluate_checkpoint(ck, args.count, args.sampler, args.steps, args.guidance_scale, i2v=not args.no_i2v)
+            if k < len(args.label):
+                r["label"] = args.label[k]
             results.append(r)
             print(json.dumps(r), flush=True)
             if args.out:
