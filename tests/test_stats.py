@@ -122,3 +122,15 @@ def test_bootstrap_helpers():
     shifted = stats.bootstrap_set_ci(count_unique, x, y, n_boot=100, point=40.0)
     assert raw[1] < 40 and shifted[0] < 40 < shifted[1]
     assert shifted[1] - shifted[0] == pytest.approx(raw[1] - raw[0])
+
+
+@pytest.mark.parametrize("n_x,n_y,ddof", [(12, 256, 1), (300, 40, 0), (200, 250, 1), (20, 30, 1)])
+def test_frechet_from_features_matches_covariance_path(n_x, n_y, ddof):
+    rng = np.random.default_rng(n_x)
+    d = 64 if n_x < 100 else 32
+    x = rng.normal(size=(n_x, d)) @ rng.normal(size=(d, d)) * 0.3
+    y = rng.normal(0.2, 1.0, size=(n_y, d))
+    ref = stats.frechet_distance(x.mean(0), np.cov(x, rowvar=False, ddof=ddof), y.mean(0), np.cov(y, rowvar=False, ddof=ddof))
+    # 1e-7: when both covariances are singular, the d x d path's clipped square roots of
+    # round-off eigenvalues (about 1e-14 each) cost it about 1e-8 relative; the N x N path has none
+    assert stats.frechet_distance_features(x, y, ddof) == pytest.approx(ref, rel=1e-7)

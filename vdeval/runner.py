@@ -229,8 +229,8 @@ class Runner:
             return "none"
         return ", ".join(dict.fromkeys(self.pool.get(r.backbone, r.options).label() for r in reqs))
 
-    def _featurize(self, clips: list[ClipFeatures], what: str) -> None:
-        reqs = self.feature_requests()
+    def _featurize(self, clips: list[ClipFeatures], what: str, requests: list[FeatureRequest] | None = None) -> None:
+        reqs = self.feature_requests() if requests is None else requests
         if not reqs or not clips:
             return
         bar = self._bar(len(reqs), f"features {what}")
@@ -329,7 +329,7 @@ class Runner:
             t = time.perf_counter()
             real = [g for g in ranks.shard(self.real_clips()) if g.video is not None]
             mine = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt) for g in real]
-            self._featurize(mine, "real set")
+            self._featurize(mine, "real set", self.set_requests())  # the real set feeds set-level metrics only
             real_feats = _merge_ranks(distributed.gather(ranks, [self._slim(c) for c in mine]))
             timings["real_set"] = time.perf_counter() - t
 

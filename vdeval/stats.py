@@ -62,13 +62,21 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, sqrt1: np.ndarray
     PSD, so its eigenvalues are real and their square roots sum to the trace. A Cholesky (or an
     eigh when sigma1 is singular) and one eigvalsh, no sqrtm iteration; rank-deficient inputs are
     fine. `sqrt1` reuses a precomputed sqrt(sigma1)."""
+    m = None
     if sqrt1 is not None:
         m = sqrt1 @ sigma2 @ sqrt1
     else:
-        try:  # full rank: sigma1 = L L^T and L^T sigma2 L has the same eigenvalues, one eigh fewer
-            low = np.linalg.cholesky(sigma1)
-            m = low.T @ sigma2 @ low
-        except np.linalg.LinAlgError:  # singular (e.g. fewer clips than dims): symmetric square root
+        # full rank: sigma1 = L L^T and L^T sigma2 L has the same eigenvalues, one eigh fewer.
+        # sigma1 sigma2 and sigma2 sigma1 share eigenvalues too, so when the generated set is
+        # rank-deficient (few clips) the full-rank real covariance takes the Cholesky instead.
+        for a, b in ((sigma1, sigma2), (sigma2, sigma1)):
+            try:
+                low = np.linalg.cholesky(a)
+            except np.linalg.LinAlgError:
+                continue
+            m = low.T @ b @ low
+            break
+        if m is None:  # both singular: symmetric square root
             a = _psd_sqrt(sigma1)
             m = a @ sigma2 @ a
     w = np.linalg.eigvalsh((m + m.T) / 2)
@@ -82,6 +90,29 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     diff = mu1 - mu2
     d = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * trace_sqrt_product(s1, s2))
     return max(d, 0.0)  # round-off can leave -1e-12 for identical inputs
+
+
+def frechet_distance_features(x: np.ndarray, y: np.ndarray, ddof: int = 1) -> float:
+    """The Fréchet distance between the Gaussians of two (N, D) feature sets, in float64.
+
+    Same value as frechet_distance on their means and covariances, but when a set has fewer
+    clips than dimensions the trace term comes from an N x N eigenproblem: with that set's
+    covariance S = A^T A / (N - ddof) (A its centred features), S T has the nonzero eigenvalues
+    of A T A^T / (N - ddof). Bootstrap intervals over small generated sets need this speed."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    ax, ay = x - x.mean(0), y - y.mean(0)
+    sx = ax.T @ ax / (len(x) - ddof)
+    sy = ay.T @ ay / (len(y) - ddof)
+    d = x.shape[1]
+    if min(len(x), len(y)) < d:
+        a, other, n = (ax, sy, len(x)) if len(x) <= len(y) else (ay, sx, len(y))
+        m = a @ other @ a.T / (n - ddof)
+        tr = float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum())
+    else:
+        tr = trace_sqrt_product(sx, sy)
+    diff = x.mean(0) - y.mean(0)
+    return max(float(diff @ diff + np.trace(sx) + np.trace(sy) - 2 * tr), 0.0)
 
 
 def frechet_distance_scipy(mu1, sigma1, mu2, sigma2) -> float:
