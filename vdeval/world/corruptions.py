@@ -67,6 +67,12 @@ def _other(rng, options, current):
     return choices[int(rng.integers(len(choices)))]
 
 
+def _colour_change(clip: WorldClip, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(object 0's colour, a different colour drawn from rng), as float RGB."""
+    obj = clip.scene.objects[0]
+    return np.asarray(COLORS[obj.color], np.float64), np.asarray(COLORS[_other(rng, COLORS, obj.color)], np.float64)
+
+
 def identity_swap(clip: WorldClip, severity: float, seed: int = 0) -> Video:
     """From mid-clip, object 0 takes a colour `severity` of the way to another colour; from
     severity 0.5 its shape changes too. Background, motion and other objects are untouched."""
@@ -74,10 +80,8 @@ def identity_swap(clip: WorldClip, severity: float, seed: int = 0) -> Video:
     if s == 0:
         return clip.video
     rng = _rng(seed, "identity_swap")
-    obj = clip.scene.objects[0]
-    new_color = np.asarray(COLORS[_other(rng, COLORS, obj.color)], np.float64)
-    old_color = np.asarray(COLORS[obj.color], np.float64)
-    new_shape = _other(rng, SHAPES, obj.shape)
+    old_color, new_color = _colour_change(clip, rng)
+    new_shape = _other(rng, SHAPES, clip.scene.objects[0].shape)
     cut = clip.spec.frames // 2
 
     def color_at(t, i):
@@ -95,10 +99,7 @@ def identity_morph(clip: WorldClip, severity: float, seed: int = 0) -> Video:
     s = _check(severity)
     if s == 0:
         return clip.video
-    rng = _rng(seed, "identity_morph")
-    obj = clip.scene.objects[0]
-    new_color = np.asarray(COLORS[_other(rng, COLORS, obj.color)], np.float64)
-    old_color = np.asarray(COLORS[obj.color], np.float64)
+    old_color, new_color = _colour_change(clip, _rng(seed, "identity_morph"))
     T = clip.spec.frames
 
     def color_at(t, i):
