@@ -232,7 +232,8 @@ class VideoDenoiser(nn.Module):
 
         text, text_mask = self.text(tokens)
         pooled = (text * text_mask[..., None]).sum(1) / text_mask.sum(1, keepdim=True).clamp(min=1)
-        emb = self.time_mlp(timestep_embedding(t.reshape(-1).expand(b) if t.numel() == 1 else t, self.cfg.channels[0]))
+        t_emb = timestep_embedding(t.reshape(-1).expand(b) if t.numel() == 1 else t, self.cfg.channels[0])
+        emb = self.time_mlp(t_emb.to(x_t.dtype))  # half-precision models take half-precision embeddings
         emb = emb + self.text_pool(pooled)
         emb = emb.repeat_interleave(frames, dim=0)
         text_f = text.repeat_interleave(frames, dim=0)
