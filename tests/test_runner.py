@@ -92,3 +92,23 @@ def test_bad_clip_is_recorded_and_the_run_goes_on(tmp_path):
 def test_limit_and_list_prompts(tmp_path):
     out = Runner(make_suite(tmp_path, BODY), out=tmp_path / "run", limit=2, progress=False).execute()
     assert out.n_clips == 2 * 2 * 2
+
+
+def test_real_set_computes_only_set_level_features(tmp_path):
+    # reference_fidelity needs reference images, which real clips do not have: the real set must
+    # be asked only for what set-level metrics read
+    suite = make_suite(tmp_path, """
+    name: i
+    world: {height: 24, width: 24, frames: 6}
+    prompts: {source: world, count: 3}
+    generators:
+      - {name: clean, kind: world}
+    real: {kind: world, count: 4}
+    metrics:
+      - {name: reference_fidelity}
+      - {name: fvd, params: {n_bootstrap: 10}}
+    """)
+    out = Runner(suite, out=tmp_path / "run", progress=False).execute()
+    rows = {s["metric"]: s for s in out.results["summary"]}
+    assert rows["reference_fidelity"]["value"] > 0.9  # the world generator continues its own first frame
+    assert rows["fvd"]["value"] is not None and rows["fvd"]["n_real"] == 4
