@@ -112,3 +112,15 @@ def test_real_set_computes_only_set_level_features(tmp_path):
     rows = {s["metric"]: s for s in out.results["summary"]}
     assert rows["reference_fidelity"]["value"] > 0.9  # the world generator continues its own first frame
     assert rows["fvd"]["value"] is not None and rows["fvd"]["n_real"] == 4
+
+
+def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
+    import os
+    import stat
+
+    from vdeval.store import atomic_write_text
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    p = atomic_write_text(tmp_path / "x.json", "{}")
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o666 & ~umask  # not mkstemp's 0600

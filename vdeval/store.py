@@ -34,6 +34,8 @@ import numpy as np
 from vdeval.errors import ResultsError, VdevalError
 
 RESULTS_VERSION = 1
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 RESULTS_FILE = "results.json"
 CLIPS_FILE = "clips.csv"
 
@@ -58,6 +60,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for everyone who may read the folder
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             if durable:
