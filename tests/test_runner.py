@@ -67,6 +67,15 @@ def test_changed_generator_invalidates_its_stored_clips(tmp_path):
     assert row["value"] > 0  # no longer the frozen clips from the first run
 
 
+def test_relabelling_a_step_keeps_stored_clips(tmp_path):
+    Runner(make_suite(tmp_path, BODY), out=tmp_path / "run", progress=False).execute()
+    stored = {p: p.stat().st_mtime_ns for p in (tmp_path / "run" / "clips").rglob("*.npy")}
+    labelled = BODY.replace("{name: clean, kind: world}", "{name: clean, kind: world, step: 100}")
+    r = Runner(make_suite(tmp_path, labelled), out=tmp_path / "run", progress=False).execute().results
+    assert {p: p.stat().st_mtime_ns for p in stored} == stored
+    assert r["generators"]["clean"]["step"] == 100
+
+
 def test_bad_clip_is_recorded_and_the_run_goes_on(tmp_path):
     folder = tmp_path / "videos"
     folder.mkdir()

@@ -89,9 +89,14 @@ def make_generator(config, suite: Suite) -> Generator:
     return cls(config, **kwargs)
 
 
+# generator fields that label clips without changing them: editing them keeps stored clips
+_LABEL_FIELDS = ("step",)
+
+
 def _request_key(gen_info: dict, r: ClipRequest) -> str:
     ref = None if r.reference_image is None else sha256_json(r.reference_image.tolist())
-    return sha256_json({"generator": gen_info, "prompt": r.prompt, "seed": r.seed, "reference": ref, "meta": r.meta})
+    making = {k: v for k, v in gen_info.items() if k not in _LABEL_FIELDS}
+    return sha256_json({"generator": making, "prompt": r.prompt, "seed": r.seed, "reference": ref, "meta": r.meta})
 
 
 def _provenance(device: str) -> dict:
