@@ -67,3 +67,19 @@ def test_out_of_memory_halves_the_batch(pool):
     bb.fail_above = 2
     featurize(clips(5), [FeatureRequest("flow", "counting")], pool, batch_size=8)
     assert bb.batches == [2, 2, 1]
+
+
+def test_mixed_precision_only_on_cuda_and_where_the_protocol_allows(pool):
+    from vdeval.backbones.dis import DISFlow
+    from vdeval.featurize import _autocast
+
+    class Amp(CountingFlow):
+        amp = True
+
+    assert not Amp("cpu").uses_amp() and Amp("cuda:0").uses_amp()
+    assert not DISFlow("cuda").uses_amp()  # flow keeps float32
+    assert Amp("cuda").identity()["amp"] and not Amp("cpu").identity()["amp"]  # part of the cache key
+    with _autocast(Amp("cpu")):  # no autocast context off CUDA
+        import torch
+
+        assert not torch.is_autocast_enabled("cuda")

@@ -64,6 +64,17 @@ class FeatureCache:
         atomic_write_bytes(self._path(backbone, kind, key), data, durable=False)
 
 
+def _autocast(backbone: Backbone):
+    """bfloat16 autocast on CUDA for backbones whose protocol allows it; a no-op otherwise."""
+    import contextlib
+
+    if not backbone.uses_amp():
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.autocast("cuda", dtype=torch.bfloat16)
+
+
 def _is_out_of_memory(e: Exception) -> bool:
     try:
         import torch
@@ -116,7 +127,8 @@ def featurize(
         while start < len(todo):
             chunk = todo[start:start + size]
             try:
-                outs = backbone.compute(req.kind, [inp for _, inp, _ in chunk])
+                with _autocast(backbone):
+                    outs = backbone.compute(req.kind, [inp for _, inp, _ in chunk])
             except Exception as e:
                 if not _is_out_of_memory(e) or size == 1:
                     raise

@@ -18,6 +18,9 @@ class Backbone:
     provides: ClassVar[tuple[str, ...]]  # feature kinds this backbone computes
     protocol: ClassVar[str]  # the exact preprocessing, in words (resize, value range, layout)
     tier: ClassVar[str] = "embedded"  # "embedded" (offline, shipped) or "published" (paper-comparable)
+    # whether the protocol tolerates CUDA autocast (bfloat16). False where numbers must match a
+    # float32 reference (I3D for FVD) or where low precision hurts (flow).
+    amp: ClassVar[bool] = False
 
     def __init__(self, device: str = "cpu", **options):
         self.device = device
@@ -27,10 +30,14 @@ class Backbone:
         """{file name: sha256} of the weights in use; empty for weight-free backbones."""
         return {}
 
+    def uses_amp(self) -> bool:
+        return self.amp and str(self.device).startswith("cuda")
+
     def identity(self) -> dict:
         return {
             "name": self.name, "version": self.version, "protocol": self.protocol, "tier": self.tier,
             "weights": self.weights_sha256(), "options": {k: self.options[k] for k in sorted(self.options)},
+            "amp": self.uses_amp(),
         }
 
     def identity_hash(self) -> str:

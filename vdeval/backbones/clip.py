@@ -52,6 +52,7 @@ class ClipBackbone(Backbone):
     name = "clip"
     version = "openclip"
     tier = "published"
+    amp = True  # embeddings compared by cosine tolerate bfloat16 autocast on CUDA (not measured here: no GPU)
     provides = ("frame_embedding", "text_embedding", "reference_embedding", "video_embedding")
     protocol = (
         "frames: shorter side to the model's image size (224 for ViT-B-32; bicubic, antialiased), centre "

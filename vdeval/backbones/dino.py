@@ -28,6 +28,7 @@ class DinoBackbone(Backbone):
     name = "dino"
     version = "vitb16"
     tier = "published"
+    amp = True  # embeddings compared by cosine tolerate bfloat16 autocast on CUDA (not measured here: no GPU)
     provides = ("frame_embedding", "reference_embedding")
     protocol = (
         "shorter side to 248 (bicubic, antialiased), centre crop 224, [0, 1], ImageNet mean/std "
