@@ -37,7 +37,8 @@ def test_good_suite_loads_with_defaults(tmp_path):
 
 def test_shipped_smoke_suite_is_valid():
     s = load_suite("suites/smoke.yaml")
-    assert [g["name"] for g in s.generators] == ["clean", "flicker", "frozen"]
+    assert [g["name"] for g in s.generators] == ["world", "flicker", "frozen", "early", "final", "ablation"]
+    assert s.real is not None and all(m.backbone in (None, "dis") for m in s.metrics)  # offline backbones only
 
 
 def test_misspelt_names_and_keys_get_suggestions(tmp_path):
