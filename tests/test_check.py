@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from vdeval.check import RulesError, parse_rules, run_check
+from helpers import cli_exit_code
 
 try:  # the results builder lives beside the report tests
     from test_report import make_results, write_run
@@ -17,14 +18,7 @@ except ImportError:  # tests/ as a package
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cli(args: list[str]) -> int:
-    from vdeval import cli
-
-    try:
-        cli.main(args)
-    except SystemExit as e:
-        return e.code or 0
-    return 0
+_cli = cli_exit_code
 
 
 def _rules(tmp_path: Path, rules, name: str = "rules.yaml") -> Path:

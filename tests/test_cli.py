@@ -4,15 +4,11 @@ import textwrap
 
 import pytest
 
-from vdeval.cli import main
+from helpers import cli_exit_code
 
 
 def run_cli(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = e.code
+    code = cli_exit_code(args)
     out = capsys.readouterr()
     return code, out.out, out.err
 

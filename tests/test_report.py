@@ -17,6 +17,7 @@ from PIL import Image
 from vdeval.errors import ResultsError
 from vdeval.stats import bootstrap_mean_ci
 from vdeval.store import RESULTS_VERSION, RunDir, save_array, write_results
+from helpers import cli_exit_code
 
 # --------------------------------------------------------------------------- fixture results
 
@@ -376,14 +377,7 @@ def test_report_keeps_clip_paths_inside_the_run(tmp_path):
 
 # --------------------------------------------------------------------------- bad input, through the CLI
 
-def _cli(args: list[str]) -> int:
-    from vdeval import cli
-
-    try:
-        cli.main(args)
-    except SystemExit as e:
-        return e.code or 0
-    return 0
+_cli = cli_exit_code
 
 
 def test_cli_report_ok(three_gen_run, tmp_path, capsys):
