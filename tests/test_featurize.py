@@ -33,7 +33,8 @@ class CountingFlow(Backbone):
 def pool(monkeypatch):
     from vdeval import registry
 
-    monkeypatch.setitem(registry.BACKBONES, "counting", "tests.test_featurize:CountingFlow")
+    # pytest imports test files by their base name (tests/ is on sys.path), so this resolves here
+    monkeypatch.setitem(registry.BACKBONES, "counting", "test_featurize:CountingFlow")
     return BackbonePool("cpu")
 
 
