@@ -48,30 +48,47 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
 
 
+def _prepare(gray: np.ndarray, s: int) -> np.ndarray:
+    h, w = gray.shape
+    return cv2.resize(gray, (w * s, h * s), interpolation=cv2.INTER_CUBIC) if s > 1 else gray
+
+
+def _calc(dis, a: np.ndarray, b: np.ndarray, s: int, size: tuple[int, int]) -> np.ndarray:
+    flow = dis.calc(a, b, None)
+    if s > 1:
+        flow = cv2.resize(flow, size, interpolation=cv2.INTER_AREA) / s
+    return flow.astype(np.float32)
+
+
 def dis_flow_pair(gray_a: np.ndarray, gray_b: np.ndarray, preset: str = "medium", min_side: int = 128) -> np.ndarray:
     """Flow (H, W, 2) float32 in pixels mapping grayscale uint8 frame a onto frame b."""
     h, w = gray_a.shape
     s = upscale_factor(h, w, min_side)
-    if s > 1:
-        gray_a = cv2.resize(gray_a, (w * s, h * s), interpolation=cv2.INTER_CUBIC)
-        gray_b = cv2.resize(gray_b, (w * s, h * s), interpolation=cv2.INTER_CUBIC)
-    dis = cv2.DISOpticalFlow_create(PRESETS[preset])  # fresh per pair: no state carried between clips
-    flow = dis.calc(gray_a, gray_b, None)
-    if s > 1:
-        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_AREA) / s
-    return flow.astype(np.float32)
+    dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+    return _calc(dis, _prepare(gray_a, s), _prepare(gray_b, s), s, (w, h))
 
 
 def dis_flow_video(frames: np.ndarray, preset: str = "medium", min_side: int = 128) -> dict[str, np.ndarray]:
-    """{"forward", "backward"}: (T-1, H, W, 2) float32 for uint8 frames (T, H, W, 3)."""
+    """{"forward", "backward"}: (T-1, H, W, 2) float32 for uint8 frames (T, H, W, 3).
+
+    Each frame is converted and upscaled once, and one DIS instance serves the clip (it keeps
+    no flow between calls without an initial flow): the same numbers as dis_flow_pair per pair."""
     t, h, w = frames.shape[:3]
-    grays = [to_gray(f) for f in frames]
+    s = upscale_factor(h, w, min_side)
+    grays = [_prepare(to_gray(f), s) for f in frames]
+    dis = cv2.DISOpticalFlow_create(PRESETS[preset])
     fw = np.zeros((max(t - 1, 0), h, w, 2), np.float32)
     bw = np.zeros_like(fw)
     for i in range(t - 1):
-        fw[i] = dis_flow_pair(grays[i], grays[i + 1], preset, min_side)
-        bw[i] = dis_flow_pair(grays[i + 1], grays[i], preset, min_side)
+        fw[i] = _calc(dis, grays[i], grays[i + 1], s, (w, h))
+        bw[i] = _calc(dis, grays[i + 1], grays[i], s, (w, h))
     return {"forward": fw, "backward": bw}
+
+
+def _workers() -> int:
+    import os
+
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 class DISFlow(Backbone):
@@ -96,4 +113,10 @@ class DISFlow(Backbone):
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
         if kind != "flow":
             raise FeatureError(f"backbone 'dis' does not compute {kind!r}", "it provides flow")
-        return [dis_flow_video(c.video.frames, self.preset, self.min_side) for c in clips]
+        if len(clips) < 2:
+            return [dis_flow_video(c.video.frames, self.preset, self.min_side) for c in clips]
+        # clips on worker threads: OpenCV releases the GIL in DIS, and each clip is independent
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(len(clips), _workers())) as pool:
+            return list(pool.map(lambda c: dis_flow_video(c.video.frames, self.preset, self.min_side), clips))
