@@ -161,9 +161,9 @@ class Runner:
         bs = self.suite.output.batch_size
         for start in range(0, len(todo), bs):
             chunk = todo[start:start + bs]
+            keys = {r.clip_id: k for r, k in chunk}
             for g in self._generate_safely(gen, [r for r, _ in chunk]):
-                key = dict((r.clip_id, k) for r, k in chunk)[g.request.clip_id]
-                self._store(gen.name, g, key)
+                self._store(gen.name, g, keys[g.request.clip_id])
                 done[g.request.clip_id] = g
                 bar.update(1)
         bar.close()
