@@ -23,7 +23,7 @@ h1{font-size:22px;margin:4px 0}h2{font-size:18px;margin-top:28px;border-bottom:1
 h3{font-size:15px;margin:16px 0 6px}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .small{font-size:11px;color:#57606a}.v{font-weight:600}
 .better{color:#1a7f37;font-weight:600}.worse{color:#cf222e;font-weight:600}.ns{color:#8c959f}
 .meta{color:#57606a;font-size:12px}nav a{margin-right:12px}
