@@ -84,3 +84,19 @@ def test_mixed_precision_only_on_cuda_and_where_the_protocol_allows(pool):
         import torch
 
         assert not torch.is_autocast_enabled("cuda")
+
+
+def test_content_hash_once_per_clip_whatever_the_requests(pool, monkeypatch):
+    from vdeval.video import Video
+
+    calls = []
+    real_hash = Video.content_hash
+    monkeypatch.setattr(Video, "content_hash", lambda self: calls.append(1) or real_hash(self))
+    pool.get("counting")
+    featurize(clips(3), [FeatureRequest("flow", "counting", (("a", 1),)), FeatureRequest("flow", "counting")], pool)
+    assert len(calls) == 3
+    given = clips(2)
+    for c in given:
+        c.clip_hash = "known"
+    featurize(given, [FeatureRequest("flow", "counting")], pool, FeatureCache(None))
+    assert len(calls) == 3  # a hash the caller already has is not recomputed

@@ -69,6 +69,7 @@ class ClipFeatures:
     prompt: str = ""
     reference_image: np.ndarray | None = None
     features: dict = field(default_factory=dict)  # (kind, backbone) -> {name: array}
+    clip_hash: str = ""  # the video's content hash when the caller already has it
 
     def get(self, kind: str, backbone: str) -> dict[str, np.ndarray]:
         try:

@@ -104,6 +104,13 @@ def featurize(
     (not read from cache) per (kind, backbone). Each distinct request is computed once per clip."""
     cache = cache or FeatureCache(None)
     computed: dict[tuple[str, str], int] = {}
+    inputs: dict[int, ClipInput] = {}  # one per clip for all requests: its content hash is computed once
+
+    def input_of(clip: ClipFeatures) -> ClipInput:
+        if id(clip) not in inputs:
+            inputs[id(clip)] = ClipInput(clip.video, clip.prompt, clip.reference_image, clip.clip_hash)
+        return inputs[id(clip)]
+
     for req in dict.fromkeys(requests):  # de-duplicate, keep order
         backbone = pool.get(req.backbone, req.options)
         if req.kind not in backbone.provides:
@@ -115,7 +122,7 @@ def featurize(
         for clip in clips:
             if (req.kind, req.backbone) in clip.features:
                 continue
-            inp = ClipInput(clip.video, clip.prompt, clip.reference_image)
+            inp = input_of(clip)
             key = inp.key_for(req.kind)
             hit = cache.load(backbone, req.kind, key)
             if hit is not None:

@@ -152,7 +152,7 @@ class Runner:
                         frames = load_array(self.run.clip_path(gen.name, r.clip_id))
                         video = Video(frames, meta["fps"])
                         if video.content_hash() == meta["clip_hash"]:
-                            done[r.clip_id] = GeneratedClip(r, video)
+                            done[r.clip_id] = GeneratedClip(r, video, meta={"clip_hash": meta["clip_hash"]})
                             continue
                 except Exception:  # a damaged stored clip is regenerated, never trusted
                     pass
@@ -189,7 +189,8 @@ class Runner:
         meta = {"clip_id": r.clip_id, "prompt": r.prompt, "seed": r.seed, "request_key": key, "error": g.error}
         if g.video is not None:
             save_array(self.run.clip_path(gen_name, r.clip_id), g.video.frames)
-            meta.update(clip_hash=g.video.content_hash(), fps=g.video.fps, shape=list(g.video.frames.shape))
+            g.meta["clip_hash"] = g.video.content_hash()  # computed once: rows and features reuse it
+            meta.update(clip_hash=g.meta["clip_hash"], fps=g.video.fps, shape=list(g.video.frames.shape))
         atomic_write_json(self.run.clip_meta_path(gen_name, r.clip_id), meta)
 
     def real_clips(self) -> list[GeneratedClip]:
@@ -297,7 +298,8 @@ class Runner:
                 timings["generate"] = timings.get("generate", 0.0) + time.perf_counter() - t
                 pending = pool.submit(self.clips_for, gen, chunks[i + 1]) if i + 1 < len(chunks) else None
                 ok = [g for g in generated if g.video is not None]
-                feats = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt, g.request.reference_image) for g in ok]
+                feats = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt, g.request.reference_image,
+                                      clip_hash=g.meta["clip_hash"]) for g in ok]
                 t = time.perf_counter()
                 self._featurize(feats, gen.name)
                 timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
@@ -307,7 +309,7 @@ class Runner:
                 for g in generated:
                     r = g.request
                     row = {"generator": gen.name, "clip_id": r.clip_id, "prompt": r.prompt, "seed": r.seed,
-                           "clip_hash": g.video.content_hash() if g.video is not None else None, "error": g.error,
+                           "clip_hash": g.meta.get("clip_hash"), "error": g.error,
                            "scores": {}, "extras": {}, "curves": {}, "notes": {}}
                     row.update(scored.get(r.clip_id, {}))
                     rows.append(row)
