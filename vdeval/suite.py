@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vdeval import registry
 from vdeval.errors import SuiteError, VdevalError
+from vdeval.video.ingest import IngestOptions
 from vdeval.world.scene import WorldSpec
 
 
@@ -78,6 +79,7 @@ class RealSet(_Strict):
     count: int = Field(64, ge=2)
     seed: int = 100_000
     path: str | None = None
+    ingest: IngestOptions = Field(default_factory=IngestOptions)  # frames, window, size of each real video
 
     @model_validator(mode="after")
     def _needs(self):
@@ -90,6 +92,8 @@ class Output(_Strict):
     dir: str | None = None  # default: runs/<suite name>
     report: bool = True
     batch_size: int = Field(8, ge=1)
+    # clips are featurized in groups whose frames and flow fit this (estimated at the backbones' input sizes)
+    memory_gb: float = Field(2.0, gt=0)
 
 
 class Suite(_Strict):
