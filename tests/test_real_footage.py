@@ -281,3 +281,44 @@ def test_shapes_world_backbone_is_not_a_silent_default_on_real_footage(tmp_path,
     Runner(load_suite(p), out=tmp_path / "run", progress=False, log=lambda *a: None).execute()
     r = json.loads((tmp_path / "run" / "results.json").read_text())
     assert "shapes-world" in r["summary"][0]["backbone"]
+
+
+def test_prompts_from_file_names_or_a_sidecar(tmp_path):
+    folder = tmp_path / "vids"
+    folder.mkdir()
+    shutil.copy(CARPHONE, folder / "a man talking in a car-0.mp4")
+    shutil.copy(BUNNY, folder / "a rabbit wakes up-0.mp4")
+    out = _run(tmp_path, """
+        prompts: {source: folder, path: vids}
+        generators: [{name: f, kind: folder, path: vids, match: order}]
+        metrics: [{name: frame_difference}]
+    """)
+    assert [c["prompt"] for c in out["clips"]] == ["a man talking in a car", "a rabbit wakes up"]
+    (tmp_path / "p.csv").write_text("file,prompt\na rabbit wakes up-0.mp4,rabbit\n")
+    out = _run(tmp_path, """
+        prompts: {source: sidecar, file: p.csv}
+        generators: [{name: f, kind: folder, path: vids, match: sidecar, sidecar: p.csv}]
+        metrics: [{name: frame_difference}]
+    """, name="s2.yaml")
+    assert [c["prompt"] for c in out["clips"]] == ["rabbit"] and out["clips"][0]["error"] is None
+
+
+def test_large_flow_is_not_stored_in_the_run_folder(tmp_path):
+    folder = tmp_path / "vids"
+    folder.mkdir()
+    shutil.copy(BUNNY, folder / "p000_s0.mp4")
+    p = tmp_path / "s.yaml"
+    p.write_text(textwrap.dedent("""
+        name: t
+        prompts: {source: list, items: [a]}
+        generators: [{name: f, kind: folder, path: vids}]
+        metrics: [{name: warping_error}, {name: scene_cuts}]
+        output: {cache_max_mb: 4}
+    """))
+    Runner(load_suite(p), out=tmp_path / "run", progress=False, log=lambda *a: None).execute()
+    r = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert r["clips"][0]["scores"]["warping_error"] > 0
+    kinds = {f.parent.name for f in (tmp_path / "run" / "features").rglob("*.safetensors")}
+    assert kinds == {"frame_embedding"}  # flow of 49 pairs at 180 x 320 (22 MB) is recomputed, not stored
+    size = sum(f.stat().st_size for f in (tmp_path / "run").rglob("*") if f.is_file())
+    assert size < 1 << 20

@@ -21,13 +21,14 @@ frames the backbone saw and of the clip they were selected from.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from vdeval.errors import FeatureError
 from vdeval.video import Video
-from vdeval.video.source import VideoSource, as_source
+from vdeval.video.protocol import InputSpec, output_size
+from vdeval.video.source import ArraySource, VideoSource, as_source
 
 FEATURE_KINDS = ("flow", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding", "frames")
 UNCACHED_KINDS = ("frames",)
@@ -87,9 +88,28 @@ class ClipFeatures:
     # which select the same input (e.g. 8 fps sampling of an 8 fps clip) share one computation
     by_input: dict = field(default_factory=dict, repr=False)
 
+    decoded_cache: dict = field(default_factory=dict, repr=False)  # InputSpec -> Video, this pass only
+
+    def decoded(self, spec: InputSpec) -> Video:
+        """The clip decoded to `spec`, once per pass: a spec that only selects frames from an
+        already decoded all-frames input of the same size is served from it without decoding."""
+        if spec in self.decoded_cache:
+            return self.decoded_cache[spec]
+        src = self.source
+        size = output_size(spec, src.height, src.width)
+        for have, video in self.decoded_cache.items():
+            if _selects_all(have) and video.frames.shape[1:3] == size and video.num_frames == src.num_frames:
+                out = ArraySource(video).decode(replace(spec, short_side=None, max_short_side=None))
+                break
+        else:
+            out = src.decode(spec)
+        self.decoded_cache[spec] = out
+        return out
+
     def drop_features(self) -> None:
         self.features.clear()
         self.by_input.clear()
+        self.decoded_cache.clear()
 
     @property
     def source(self) -> VideoSource:
@@ -115,6 +135,10 @@ class ClipFeatures:
 
     def value(self, kind: str, backbone: str, options: tuple = ()) -> np.ndarray:
         return self.get(kind, backbone, options)["value"]
+
+
+def _selects_all(spec: InputSpec) -> bool:
+    return spec.frames is None and spec.stride == 1 and spec.fps is None
 
 
 def feature_key(kind: str, backbone: str, options: tuple = ()) -> tuple:

@@ -100,10 +100,13 @@ def featurize(
     pool: BackbonePool,
     cache: FeatureCache | None = None,
     batch_size: int = 16,
+    cache_max_bytes: int | None = None,
 ) -> dict[tuple[str, str], int]:
     """Fill each clip's features for every request; returns how many were computed (not read from
     cache) per (kind, backbone). Each distinct request is computed once per clip. Clips are
-    decoded straight to the backbone's input spec, one batch at a time, and dropped after."""
+    decoded straight to the backbone's input spec, one batch at a time, and dropped after.
+    A computed feature larger than `cache_max_bytes` (pixel-sized flow of long real footage) is
+    kept in memory for this pass but not written to the cache, so run folders stay small."""
     cache = cache or FeatureCache(None)
     computed: dict[tuple[str, str], int] = {}
     for req in dict.fromkeys(requests):  # de-duplicate, keep order
@@ -128,7 +131,7 @@ def featurize(
                 clip.features[req.key] = clip.by_input[shared] = hit
             else:
                 todo.append((clip, key))
-        _compute_batches(todo, req, backbone, spec, cid, cache, batch_size)
+        _compute_batches(todo, req, backbone, spec, cid, cache, batch_size, cache_max_bytes)
         computed[(req.kind, req.backbone)] = computed.get((req.kind, req.backbone), 0) + len(todo)
     return computed
 
@@ -143,8 +146,7 @@ def _input(clip: ClipFeatures, kind: str, spec: InputSpec) -> ClipInput:
     """What the backbone sees: the clip decoded to its spec (text and image kinds need no pixels)."""
     if kind in ("text_embedding", "reference_embedding"):
         return ClipInput(None, clip.prompt, clip.reference_image, "-")
-    src = clip.source
-    return ClipInput(src.decode(spec), clip.prompt, clip.reference_image, src.input_key(spec))
+    return ClipInput(clip.decoded(spec), clip.prompt, clip.reference_image, clip.source.input_key(spec))
 
 
 def _rates(clip: ClipFeatures, kind: str, inp: ClipInput) -> dict[str, np.ndarray]:
@@ -155,7 +157,7 @@ def _rates(clip: ClipFeatures, kind: str, inp: ClipInput) -> dict[str, np.ndarra
 
 
 def _compute_batches(todo, req: FeatureRequest, backbone: Backbone, spec: InputSpec, cid: str,
-                     cache: FeatureCache, batch_size: int) -> None:
+                     cache: FeatureCache, batch_size: int, cache_max_bytes: int | None = None) -> None:
     size = batch_size
     start = 0
     while start < len(todo):
@@ -177,7 +179,8 @@ def _compute_batches(todo, req: FeatureRequest, backbone: Backbone, spec: InputS
         for (clip, key), inp, arrays in zip(chunk, inputs, outs):
             arrays = {k: np.asarray(v) for k, v in arrays.items()}
             arrays.update(_rates(clip, req.kind, inp))
-            if req.kind not in UNCACHED_KINDS:
+            small = cache_max_bytes is None or sum(a.nbytes for a in arrays.values()) <= cache_max_bytes
+            if req.kind not in UNCACHED_KINDS and small:
                 cache.save(backbone, req.kind, key, arrays)
             clip.features[req.key] = clip.by_input[(cid, req.kind, key)] = arrays
 

@@ -56,7 +56,9 @@ def build_prompts(suite: Suite, limit: int | None = None) -> list[PromptItem]:
             clip = sample_clip(p.seed + i, spec)
             items.append(PromptItem(clip.caption, clip.reference_image, p.seed + i))
         return items
-    if p.source == "file":
+    if p.source in ("sidecar", "folder"):
+        lines = _file_prompts(suite)
+    elif p.source == "file":
         path = Path(p.file)
         if not path.is_absolute():
             path = suite.suite_dir / path
@@ -68,6 +70,24 @@ def build_prompts(suite: Suite, limit: int | None = None) -> list[PromptItem]:
     else:
         lines = list(p.items)
     return [PromptItem(t) for t in (lines if limit is None else lines[:limit])]
+
+
+def _file_prompts(suite: Suite) -> list[str]:
+    """Prompts of a sidecar (in its order) or the file names of a folder (sorted)."""
+    from vdeval.generators.folder import list_videos
+    from vdeval.video.ingest import prompt_from_name, read_sidecar
+
+    p = suite.prompts
+    where = Path(p.file if p.source == "sidecar" else p.path)
+    where = where if where.is_absolute() else suite.suite_dir / where
+    if p.source == "sidecar":
+        return [prompt for _, prompt in read_sidecar(where)]
+    if not where.is_dir():
+        raise VdevalError(f"prompts.path: {where} is not a folder")
+    files = list_videos(where)
+    if not files:
+        raise VdevalError(f"prompts.path: {where} holds no videos")
+    return [prompt_from_name(f) for f in files]
 
 
 def build_requests(suite: Suite, prompts: list[PromptItem]) -> list[ClipRequest]:
@@ -293,7 +313,8 @@ class Runner:
             return
         bar = self._bar(len(reqs), f"features {what}")
         for req in reqs:
-            featurize(clips, [req], self.pool, self.cache, batch_size=self.suite.output.batch_size)
+            featurize(clips, [req], self.pool, self.cache, batch_size=self.suite.output.batch_size,
+                      cache_max_bytes=int(self.suite.output.cache_max_mb * (1 << 20)))
             bar.update(1)
         bar.close()
 

@@ -48,18 +48,24 @@ class WorldSettings(_Strict):
 
 class Prompts(_Strict):
     """source: world (captions of world clips, with their first frames as image-to-video
-    references), file (one prompt per line), or list (inline `items`)."""
+    references), file (one prompt per line), list (inline `items`), sidecar (the prompts of a
+    CSV `file,prompt` or JSON sidecar, in its order: pair with a folder generator's
+    `match: sidecar`), or folder (the file names of the videos in `path`, VBench's convention,
+    in sorted order: pair with `match: order`)."""
 
-    source: Literal["world", "file", "list"] = "world"
+    source: Literal["world", "file", "list", "sidecar", "folder"] = "world"
     count: int = Field(8, ge=1)
     seed: int = 0
     file: str | None = None
     items: list[str] | None = None
+    path: str | None = None
 
     @model_validator(mode="after")
     def _needs(self):
-        if self.source == "file" and not self.file:
-            raise ValueError("source 'file' needs `file:`")
+        if self.source in ("file", "sidecar") and not self.file:
+            raise ValueError(f"source {self.source!r} needs `file:`")
+        if self.source == "folder" and not self.path:
+            raise ValueError("source 'folder' needs `path:` (the folder of videos)")
         if self.source == "list" and not self.items:
             raise ValueError("source 'list' needs a non-empty `items:` list")
         return self
@@ -94,6 +100,8 @@ class Output(_Strict):
     batch_size: int = Field(8, ge=1)
     # clips are featurized in groups whose frames and flow fit this (estimated at the backbones' input sizes)
     memory_gb: float = Field(2.0, gt=0)
+    # features larger than this per clip (flow of long real footage) are recomputed on a re-run, not stored
+    cache_max_mb: float = Field(32.0, ge=0)
 
 
 class Suite(_Strict):
