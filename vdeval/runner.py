@@ -143,7 +143,7 @@ class Runner:
         self.limit = limit
         self.run = RunDir(out or suite.output.dir or Path("runs") / suite.name)
         self.cache = FeatureCache(cache_dir or self.run.features)
-        self.pool = BackbonePool(device)
+        self.pool = BackbonePool(self.device)  # the rank's own GPU under torchrun
         self.progress = progress and self.ranks.is_main
         self.log = log
         self.labels = suite.metric_labels()
