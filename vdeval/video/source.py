@@ -146,7 +146,7 @@ def probe(path: Path) -> tuple[int, float | None, int, int]:
     except VideoReadError:
         raise
     except Exception as e:  # PyAV's own error family for corrupt or unknown data
-        raise VideoReadError(f"{path}: cannot open video ({type(e).__name__}: {e})".splitlines()[0]) from None
+        raise VideoReadError(f"{path}: cannot decode video ({type(e).__name__}: {e})".splitlines()[0]) from None
     if n == 0 or not h or not w:
         raise VideoReadError(f"{path}: the video has zero frames")
     return n, rate, h, w
