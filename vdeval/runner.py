@@ -18,7 +18,8 @@ from vdeval import distributed, registry
 from vdeval.errors import VdevalError
 from vdeval.featurize import BackbonePool, FeatureCache, featurize
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.generators.base import ClipRequest, GeneratedClip, Generator
+from vdeval.generators.base import (ClipRequest, GeneratedClip, Generator, GeneratorSetupError, allow_remote_code,
+                                    remote_code_allowed)
 from vdeval.metrics.base import Metric
 from vdeval.stats import bootstrap_mean_ci
 from vdeval.store import RESULTS_VERSION, RunDir, load_array, save_array, sha256_json, atomic_write_json, write_results
@@ -114,8 +115,10 @@ def _provenance(device: str) -> dict:
 class Runner:
     def __init__(self, suite: Suite, out: str | Path | None = None, device: str = "cpu", limit: int | None = None,
                  cache_dir: str | Path | None = None, progress: bool = True, log=print,
-                 ranks: distributed.Ranks | None = None, chunk_size: int = 64):
+                 ranks: distributed.Ranks | None = None, chunk_size: int = 64, allow_remote_code: bool = False):
         self.suite = suite
+        # code shipped with a model runs only when a person allowed it (never a suite key)
+        self.allow_remote_code = allow_remote_code or remote_code_allowed()
         self.ranks = ranks or distributed.Ranks()
         self.device = distributed.device_for(self.ranks, device)
         self.chunk_size = chunk_size
@@ -176,6 +179,8 @@ class Runner:
             if len(out) != len(requests):
                 raise VdevalError(f"generator {gen.name} returned {len(out)} clips for {len(requests)} requests")
             return out
+        except GeneratorSetupError:  # the generator cannot work at all: stop, don't fail clip by clip
+            raise
         except Exception as batch_error:
             if len(requests) == 1:
                 return [GeneratedClip(requests[0], None, error=_one_line(batch_error))]
@@ -323,7 +328,10 @@ class Runner:
         distributed.agree(ranks, "suite", sha256_json({"suite": resolved_dict(suite), "limit": self.limit}))
         prompts = build_prompts(suite, self.limit)
         requests = build_requests(suite, prompts)
-        generators = [make_generator(c, suite) for c in suite.generator_configs()]
+        with allow_remote_code(self.allow_remote_code):
+            generators = [make_generator(c, suite) for c in suite.generator_configs()]
+        for gen in generators:  # missing models, wrong classes, bad arguments: fail before any work
+            gen.prepare(self.device)
         backbones = self.backbone_labels()  # loads every backbone now: missing weights fail before any work
         for m in self.metrics.values():
             reqs = m.requests()
