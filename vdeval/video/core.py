@@ -122,7 +122,7 @@ def _to_uint8(a: np.ndarray, value_range, integer: bool, source: str) -> np.ndar
     slack = 0.0 if integer else _RANGE_TOLERANCE * (hi - lo)
     if amin < lo - slack or amax > hi + slack:
         what = "declared" if declared else ("default for integer arrays" if integer else "default for float arrays")
-        hint = _range_hint(amin, amax) if not declared else "declare the range the source really uses"
+        hint = _range_hint(amin, amax)
         raise VideoReadError(f"{source}: values span [{_fmt(amin)}, {_fmt(amax)}], outside the {what} range "
                              f"[{_fmt(lo)}, {_fmt(hi)}]", hint)
     a = (np.clip(a, lo, hi) - lo) * (255.0 / (hi - lo))
