@@ -243,6 +243,21 @@ def test_svd_under_the_default_class_gets_the_reference_image_and_its_fps(tmp_pa
     assert "disagrees" in _problems(pipeline="LTXPipeline", fps=8.0, call_args={"frame_rate": 25})
 
 
+def test_own_conditioning_images_drive_an_svd_run(tmp_path, svd_dir):
+    from PIL import Image
+
+    (tmp_path / "img").mkdir()
+    for i in range(2):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+            tmp_path / "img" / f"clip_{i}.png")
+    suite = _suite(tmp_path, svd_dir, "DiffusionPipeline", "prompt_argument: null,", SVD_ARGS)
+    suite.write_text(suite.read_text().replace('{source: list, items: ["a red circle", "a blue square"]}',
+                                               "{source: images, file: img}"))
+    assert _run(suite, tmp_path / "run") == 0
+    r = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert [c["prompt"] for c in r["clips"]] == ["clip 0", "clip 1"] and not r["failures"]
+
+
 def test_wan_loads_with_the_diffusers_extra_and_names_it_when_accelerate_is_missing(tmp_path, monkeypatch):
     import importlib.util
 

@@ -56,6 +56,12 @@ def build_prompts(suite: Suite, limit: int | None = None) -> list[PromptItem]:
             clip = sample_clip(p.seed + i, spec)
             items.append(PromptItem(clip.caption, clip.reference_image, p.seed + i))
         return items
+    if p.source == "images":  # the user's own conditioning images, with a prompt each
+        from vdeval.video.conditioning import read_conditioning
+
+        path = Path(p.file) if Path(p.file).is_absolute() else suite.suite_dir / p.file
+        items = [PromptItem(t, img) for t, img in read_conditioning(path)]
+        return items if limit is None else items[:limit]
     if p.source == "file":
         path = Path(p.file)
         if not path.is_absolute():

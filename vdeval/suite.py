@@ -47,9 +47,11 @@ class WorldSettings(_Strict):
 
 class Prompts(_Strict):
     """source: world (captions of world clips, with their first frames as image-to-video
-    references), file (one prompt per line), or list (inline `items`)."""
+    references), file (one prompt per line), list (inline `items`), or images (your own
+    conditioning images: `file:` a CSV / JSON sidecar of image and prompt, or a folder of
+    images; see vdeval.video.conditioning)."""
 
-    source: Literal["world", "file", "list"] = "world"
+    source: Literal["world", "file", "list", "images"] = "world"
     count: int = Field(8, ge=1)
     seed: int = 0
     file: str | None = None
@@ -57,8 +59,8 @@ class Prompts(_Strict):
 
     @model_validator(mode="after")
     def _needs(self):
-        if self.source == "file" and not self.file:
-            raise ValueError("source 'file' needs `file:`")
+        if self.source in ("file", "images") and not self.file:
+            raise ValueError(f"source {self.source!r} needs `file:`")
         if self.source == "list" and not self.items:
             raise ValueError("source 'list' needs a non-empty `items:` list")
         return self
