@@ -97,7 +97,7 @@ def make_generator(config, suite: Suite) -> Generator:
 
 
 # generator fields that label clips without changing them: editing them keeps stored clips
-_LABEL_FIELDS = ("step",)
+_LABEL_FIELDS = ("step", "remote_code_allowed")
 
 
 def _request_key(gen_info: dict, r: ClipRequest) -> str:
