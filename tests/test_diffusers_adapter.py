@@ -237,9 +237,17 @@ def test_svd_under_the_default_class_gets_the_reference_image_and_its_fps(tmp_pa
     assert clip.error is None and clip.video.frames.shape == (2, 32, 32, 3)
     assert clip.video.fps == 5.0  # the pipeline's own frame-rate argument, not the default 8
     assert clip.meta["pipeline"] == "StableVideoDiffusionPipeline"
-    assert gen.fps_for(gen._pipe) == 5.0
+    svd = type(gen._pipe)
+    assert gen.fps_for(svd) == 5.0
     gen.config.call_args.pop("fps")
-    assert gen.fps_for(gen._pipe) == 7.0  # SVD's documented default
+    assert gen.fps_for(svd) == 7.0  # SVD's documented default
+    from diffusers import LTXPipeline, WanPipeline
+
+    assert gen.fps_for(LTXPipeline) == 25.0  # LTX's frame_rate default, not 8
+    gen.config.call_args["frame_rate"] = 24
+    assert gen.fps_for(LTXPipeline) == 24.0
+    gen.config.call_args.pop("frame_rate")
+    assert gen.fps_for(WanPipeline) == 8.0  # no frame-rate argument: the config's default
     assert "disagrees" in _problems(pipeline="LTXPipeline", fps=8.0, call_args={"frame_rate": 25})
 
 

@@ -344,12 +344,12 @@ class DiffusersGenerator(Generator):
         params = call_parameters(type(pipe)) or {}
         return self.config.image_argument or ("image" if "image" in params else None)
 
-    def fps_for(self, pipe) -> float:
+    def fps_for(self, pipeline_class: type) -> float:
         """`fps` when set; else the pipeline's frame-rate argument (given, or its default)."""
         c = self.config
         if "fps" in c.model_fields_set:
             return c.fps
-        params = call_parameters(type(pipe)) or {}
+        params = call_parameters(pipeline_class) or {}
         for arg in FRAME_RATE_ARGS:
             if arg in c.call_args:
                 return float(c.call_args[arg])
@@ -382,7 +382,7 @@ class DiffusersGenerator(Generator):
             raise GeneratorSetupError(f"generator {c.name}: {type(pipe).__name__} is image-to-video and the prompts "
                                       "carry no images", "use prompts.source: world or images (image and prompt per clip)")
         output_type = c.call_args.get("output_type", "np")
-        fps = self.fps_for(pipe)
+        fps = self.fps_for(type(pipe))
         for r in requests:
             try:
                 out = self._call(pipe, r, device, image_arg)
