@@ -214,10 +214,19 @@ def test_setup_errors_stop_the_run_before_any_clip(tmp_path, t2v_dir, svd_dir, c
 
 def test_default_class_on_an_svd_folder_checks_the_folders_class(tmp_path, svd_dir, capsys):
     suite = _suite(tmp_path, svd_dir, "DiffusionPipeline", "", SVD_ARGS)  # prompt_argument left at "prompt"
+    assert cli_exit_code(["validate", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert "StableVideoDiffusionPipeline takes no argument 'prompt'" in err and "prompt_argument: null" in err
     assert _run(suite, tmp_path / "run") == 2
-    assert "StableVideoDiffusionPipeline" in capsys.readouterr().err and "prompt_argument: null" in str(
-        config_problems(DiffusersConfig(name="x", kind="diffusers", model="m", pipeline="DiffusionPipeline"),
-                        __import__("diffusers").StableVideoDiffusionPipeline))
+    # relative to the suite file (validation cannot see that folder; the run checks it before any clip)
+    import shutil
+
+    shutil.copytree(svd_dir, tmp_path / "models" / "svd")
+    (tmp_path / "sub").mkdir()
+    rel = _suite(tmp_path / "sub", "../models/svd", "DiffusionPipeline", "", SVD_ARGS)
+    capsys.readouterr()
+    assert _run(rel, tmp_path / "run2") == 2
+    assert "StableVideoDiffusionPipeline" in capsys.readouterr().err
 
 
 def test_hub_id_not_cached_asks_for_allow_download(tmp_path, monkeypatch):

@@ -112,7 +112,7 @@ def _load_arg_problems(c: DiffusersConfig) -> list[str]:
     return out
 
 
-def _call_arg_problems(c: DiffusersConfig, params: dict | None) -> list[str]:
+def _call_arg_problems(c: DiffusersConfig, params: dict | None, class_name: str) -> list[str]:
     out = [f"call_args.{k}: {why}; remove it" for k, why in RESERVED_CALL_ARGS.items() if k in c.call_args]
     ot = c.call_args.get("output_type", "np")
     if ot not in OUTPUT_TYPES:
@@ -131,25 +131,43 @@ def _call_arg_problems(c: DiffusersConfig, params: dict | None) -> list[str]:
     for k in c.call_args:
         if k not in params:
             close = difflib.get_close_matches(k, names, n=1)
-            out.append(f"call_args.{k}: {c.pipeline} takes no such argument"
+            out.append(f"call_args.{k}: {class_name} takes no such argument"
                        + (f" (did you mean {close[0]!r}?)" if close else ""))
     for field in ("prompt_argument", "image_argument"):
         arg = getattr(c, field)
         if arg and arg not in params:
             hint = " (set prompt_argument: null for pipelines without text)" if field == "prompt_argument" else ""
-            out.append(f"{field}: {c.pipeline} takes no argument {arg!r}{hint}")
+            out.append(f"{field}: {class_name} takes no argument {arg!r}{hint}")
     return out
 
 
+def _saved_class_name(model: str):
+    """The class name a local model folder's model_index.json records, when it is readable."""
+    try:
+        return json.loads((Path(model).expanduser() / "model_index.json").read_text()).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def config_problems(c: DiffusersConfig, cls: type | None = None) -> list[str]:
-    """Everything wrong with a config that can be seen without loading the model."""
+    """Everything wrong with a config that can be seen without loading the model. Under the
+    generic DiffusionPipeline, a local folder's saved class is what gets checked."""
     out = _load_arg_problems(c)
     if cls is None:
         try:
             cls = resolve_class(c.pipeline)
         except VdevalError as e:
             return out + [f"pipeline: {e}"]
-    return out + _call_arg_problems(c, call_parameters(cls))
+        saved = _saved_class_name(c.model) if cls.__name__ == "DiffusionPipeline" else None
+        if isinstance(saved, list) and not remote_code_allowed():
+            out.append(f"model: {c.model} names a custom pipeline {saved!r} whose code would run; refused "
+                       "(run with --allow-remote-code if you trust it)")
+        elif isinstance(saved, str):
+            try:
+                cls = resolve_class(saved)
+            except VdevalError as e:
+                return out + [f"model: {c.model}: model_index.json: {e}"]
+    return out + _call_arg_problems(c, call_parameters(cls), cls.__name__)
 
 
 def _first_line(e: BaseException) -> str:
