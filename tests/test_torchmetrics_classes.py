@@ -101,6 +101,11 @@ def test_video_tensors_go_through_the_backbone_with_a_declared_range():
     assert str(m._backbone.device) == str(m.device)
     with pytest.raises(FeatureError, match="num_features or a backbone"):
         FrechetVideoDistance()
+    with pytest.raises(FeatureError, match="no video embeddings"):
+        FrechetVideoDistance(backbone="dis")
+    k.reset()
+    k.update(as_tensor(fake).numpy(), real=False)  # numpy (B, T, C, H, W) too
+    assert len(k.fake_features) == 1 and k.fake_features[0].numel() == 4 * 128
 
 
 def _env():

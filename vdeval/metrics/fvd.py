@@ -166,7 +166,11 @@ def _backbone_for(holder):
     if holder._backbone is None or str(holder._backbone.device) != device:
         from vdeval.featurize import BackbonePool
 
-        holder._backbone = BackbonePool(device).get(holder.backbone_name)
+        backbone = BackbonePool(device).get(holder.backbone_name)
+        if "video_embedding" not in backbone.provides:
+            raise FeatureError(f"backbone {holder.backbone_name!r} gives no video embeddings",
+                               "use one that does, e.g. embedded or i3d")
+        holder._backbone = backbone
     return holder._backbone
 
 
@@ -190,11 +194,11 @@ def features_from_input(x, backbone_name: str | None, holder) -> torch.Tensor:
     """(N, D) float64 features from: a (N, D) tensor/array of features; a (B, T, C, H, W) video
     tensor (uint8, or float in `holder.value_range`); or a list of clips (Video / ClipInput). Videos
     go through the named backbone, on the metric's device."""
-    is_video = isinstance(x, torch.Tensor) and x.ndim == 5
+    is_video = getattr(x, "ndim", None) == 5
     if isinstance(x, (list, tuple)) or is_video:
         if not backbone_name:
             raise FeatureError("videos were given but no backbone", "pass backbone='embedded' (or another) to the metric")
-        clips = _videos_from_tensor(x.detach().cpu(), holder.value_range) if is_video else list(x)
+        clips = _videos_from_tensor(torch.as_tensor(x).detach().cpu(), holder.value_range) if is_video else list(x)
         x = embed_clips(clips, holder)
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).detach().to(torch.float64)
     if t.ndim != 2:
