@@ -321,6 +321,23 @@ def test_custom_code_is_refused_unless_the_command_line_allows_it(tmp_path, caps
     assert marker.exists()
 
 
+def test_custom_component_code_is_refused(tmp_path, t2v_dir):
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(t2v_dir, folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    index["scheduler"] = ["my_sched", "MySched"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    marker = tmp_path / "code_ran"
+    (folder / "scheduler" / "my_sched.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n"
+                                                     "from diffusers import DDIMScheduler\n"
+                                                     "class MySched(DDIMScheduler):\n    pass\n")
+    with pytest.raises(GeneratorSetupError, match="ships Python code.*--allow-remote-code"):
+        list(_gen(folder).generate([ClipRequest("a", "a red circle", 1)], "cpu"))
+    assert not marker.exists()
+
+
 def test_python_path_allows_remote_code_only_in_the_block(tmp_path):
     folder, _ = _custom_code_folder(tmp_path)
     cfg = dict(name="x", kind="diffusers", model=str(folder), load_args={"trust_remote_code": True})

@@ -346,8 +346,12 @@ class DiffusersGenerator(Generator):
         except Exception as e:  # diffusers raises many types (OSError, ValueError, ImportError)
             msg = _first_line(e)
             missing = _missing_package(e, msg)
-            hint = (f"the pipeline needs the {missing!r} package: {EXTRA_HINT}" if missing
-                    else f"check that {self._folder} holds a saved {c.pipeline} (model_index.json names its class)")
+            if "trust_remote_code" in str(e):  # diffusers / transformers refused code shipped with the model
+                msg, hint = "it ships Python code that would run; refused", "run with --allow-remote-code if you trust it"
+            elif missing:
+                hint = f"the pipeline needs the {missing!r} package: {EXTRA_HINT}"
+            else:
+                hint = f"check that {self._folder} holds a saved {c.pipeline} (model_index.json names its class)"
             raise GeneratorSetupError(f"generator {c.name}: cannot load {c.pipeline} from {str(self._folder)!r}: {msg}",
                                       hint) from None
         if c.cpu_offload and str(device).startswith("cuda"):
