@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from vdeval import distributed, registry
-from vdeval.errors import VdevalError
-from vdeval.featurize import BackbonePool, FeatureCache, featurize
+from vdeval.domains import metric_backbone, suite_domain
+from vdeval.errors import VdevalError, WeightsError
+from vdeval.featurize import BackbonePool, FeatureCache, featurize, memory_groups
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.generators.base import (ClipRequest, GeneratedClip, Generator, GeneratorSetupError, allow_remote_code,
                                     remote_code_allowed)
@@ -62,7 +63,9 @@ def build_prompts(suite: Suite, limit: int | None = None) -> list[PromptItem]:
         path = Path(p.file) if Path(p.file).is_absolute() else suite.suite_dir / p.file
         items = [PromptItem(t, img) for t, img in read_conditioning(path)]
         return items if limit is None else items[:limit]
-    if p.source == "file":
+    if p.source in ("sidecar", "folder"):
+        lines = _file_prompts(suite)
+    elif p.source == "file":
         path = Path(p.file)
         if not path.is_absolute():
             path = suite.suite_dir / path
@@ -74,6 +77,24 @@ def build_prompts(suite: Suite, limit: int | None = None) -> list[PromptItem]:
     else:
         lines = list(p.items)
     return [PromptItem(t) for t in (lines if limit is None else lines[:limit])]
+
+
+def _file_prompts(suite: Suite) -> list[str]:
+    """Prompts of a sidecar (in its order) or the file names of a folder (sorted)."""
+    from vdeval.generators.folder import list_videos
+    from vdeval.video.ingest import prompt_from_name, read_sidecar
+
+    p = suite.prompts
+    where = Path(p.file if p.source == "sidecar" else p.path)
+    where = where if where.is_absolute() else suite.suite_dir / where
+    if p.source == "sidecar":
+        return [prompt for _, prompt in read_sidecar(where)]
+    if not where.is_dir():
+        raise VdevalError(f"prompts.path: {where} is not a folder")
+    files = list_videos(where)
+    if not files:
+        raise VdevalError(f"prompts.path: {where} holds no videos")
+    return [prompt_from_name(f) for f in files]
 
 
 def build_requests(suite: Suite, prompts: list[PromptItem]) -> list[ClipRequest]:
@@ -135,10 +156,11 @@ class Runner:
         self.progress = progress and self.ranks.is_main
         self.log = log
         self.labels = suite.metric_labels()
+        self.domain = suite_domain([g["kind"] for g in suite.generators], suite.real.kind if suite.real else None)
         self.metrics: dict[str, Metric] = {}
         for label, entry in zip(self.labels, suite.metrics):
             cls = registry.resolve("metric", entry.name)
-            self.metrics[label] = cls(backbone=entry.backbone, **entry.params)
+            self.metrics[label] = cls(backbone=metric_backbone(cls, entry.backbone, self.domain), **entry.params)
 
     # -- clips ---------------------------------------------------------------------------
     def _bar(self, total: int, desc: str):
@@ -148,6 +170,8 @@ class Runner:
 
     def clips_for(self, gen: Generator, requests: list[ClipRequest]) -> list[GeneratedClip]:
         """Stored clips are reused; the rest are generated in batches and stored one by one."""
+        if not getattr(gen, "stores_frames", True):
+            return self._referenced_clips(gen, requests)
         info = gen.info()
         done: dict[str, GeneratedClip] = {}
         todo = []
@@ -178,6 +202,23 @@ class Runner:
         bar.close()
         return [done[r.clip_id] for r in requests]
 
+    def _referenced_clips(self, gen: Generator, requests: list[ClipRequest]) -> list[GeneratedClip]:
+        """Clips read from files: referenced by path and content hash, never copied. A file whose
+        fingerprint (size, mtime, head) matches the stored one keeps its stored hash; a changed
+        or replaced file is hashed again, so its features are recomputed."""
+        for r in requests:
+            meta_path = self.run.clip_meta_path(gen.name, r.clip_id)
+            try:
+                meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+            except (OSError, ValueError):
+                meta = None
+            if meta and not meta.get("error") and meta.get("fingerprint"):
+                gen.known[r.clip_id] = meta
+        out = self._generate_safely(gen, requests)
+        for g in out:
+            self._store(gen.name, g, key=None)
+        return out
+
     def _generate_safely(self, gen: Generator, requests: list[ClipRequest]):
         """A batch that raises is retried clip by clip, so one bad clip fails alone."""
         try:
@@ -195,13 +236,24 @@ class Runner:
                 out += self._generate_safely(gen, [r])
             return out
 
-    def _store(self, gen_name: str, g: GeneratedClip, key: str) -> None:
+    def _store(self, gen_name: str, g: GeneratedClip, key: str | None) -> None:
+        """Generated clips: exact frames (.npy) and their request. Referenced clips (key None):
+        only the file, its fingerprint and content hash."""
         r = g.request
         meta = {"clip_id": r.clip_id, "prompt": r.prompt, "seed": r.seed, "request_key": key, "error": g.error}
         if g.video is not None:
-            save_array(self.run.clip_path(gen_name, r.clip_id), g.video.frames)
-            g.meta["clip_hash"] = g.video.content_hash()  # computed once: rows and features reuse it
-            meta.update(clip_hash=g.meta["clip_hash"], fps=g.video.fps, shape=list(g.video.frames.shape))
+            try:
+                g.meta["clip_hash"] = g.video.content_hash()  # computed once: rows and features reuse it
+            except VdevalError as e:  # a file that vanished or cannot be read while hashing
+                g.video, g.error = None, str(e)
+                meta["error"] = g.error
+        if g.video is not None:
+            v = g.video
+            if key is not None:
+                save_array(self.run.clip_path(gen_name, r.clip_id), v.frames)
+            else:
+                meta.update(file=g.meta.get("file"), fingerprint=g.meta.get("fingerprint"))
+            meta.update(clip_hash=g.meta["clip_hash"], fps=v.fps, shape=[v.num_frames, v.height, v.width, 3])
         atomic_write_json(self.run.clip_meta_path(gen_name, r.clip_id), meta)
 
     def real_clips(self) -> list[GeneratedClip]:
@@ -219,12 +271,16 @@ class Runner:
             return out
         from vdeval.generators.folder import FolderConfig, FolderGenerator
 
-        gen = FolderGenerator(FolderConfig(name=REAL, kind="folder", path=real.path, match="order"),
+        gen = FolderGenerator(FolderConfig(name=REAL, kind="folder", path=real.path, match="order", ingest=real.ingest),
                               suite_dir=str(self.suite.suite_dir))
         reqs = [ClipRequest(f"r{i:04d}", "", i, meta={"index": i}) for i in range(min(real.count, len(gen.files)))]
         if len(reqs) < 2:
             raise VdevalError(f"real.path: {gen.folder} holds {len(gen.files)} videos; distribution metrics need at least 2")
-        return list(gen.generate(reqs))
+        out = list(gen.generate(reqs))
+        for g in out:
+            if g.video is not None:
+                g.meta["clip_hash"] = g.video.content_hash()
+        return out
 
     # -- scoring -------------------------------------------------------------------------
     def feature_requests(self) -> list[FeatureRequest]:
@@ -234,17 +290,33 @@ class Runner:
         return list(dict.fromkeys(reqs))
 
     def backbone_labels(self) -> dict[str, dict]:
+        """Loads every backbone now, so missing weights stop the run before any work, naming the
+        metric that needs them."""
         out = {}
-        for req in self.feature_requests():
-            bb = self.pool.get(req.backbone, req.options)
-            out[bb.label()] = {**bb.identity(), "identity_hash": bb.identity_hash()}
+        for label, m in self.metrics.items():
+            for req in m.requests():
+                try:
+                    bb = self.pool.get(req.backbone, req.options)
+                except WeightsError as e:
+                    hint = e.hint
+                    if m.backbone != self.suite.metrics[self.labels.index(label)].backbone:
+                        hint = (hint + "; " if hint else "") + (
+                            f"{m.name} uses {m.backbone} because these clips are not shapes-world clips "
+                            "(name `backbone: embedded` to use the shapes-world backbone)")
+                    raise WeightsError(f"metric {label}: {e.message}", hint) from None
+                out[bb.label()] = {**bb.identity(), "identity_hash": bb.identity_hash(), "domain": bb.domain}
         return out
 
     def metric_backbone_label(self, metric: Metric) -> str:
         reqs = metric.requests()
         if not reqs:
             return "none"
-        return ", ".join(dict.fromkeys(self.pool.get(r.backbone, r.options).label() for r in reqs))
+        labels = []
+        for r in reqs:
+            bb = self.pool.get(r.backbone, r.options)
+            world_only = bb.domain == "world" and self.domain != "world"
+            labels.append(bb.label() + (" (shapes-world backbone)" if world_only else ""))
+        return ", ".join(dict.fromkeys(labels))
 
     def _featurize(self, clips: list[ClipFeatures], what: str, requests: list[FeatureRequest] | None = None) -> None:
         reqs = self.feature_requests() if requests is None else requests
@@ -252,7 +324,8 @@ class Runner:
             return
         bar = self._bar(len(reqs), f"features {what}")
         for req in reqs:
-            featurize(clips, [req], self.pool, self.cache, batch_size=self.suite.output.batch_size)
+            featurize(clips, [req], self.pool, self.cache, batch_size=self.suite.output.batch_size,
+                      cache_max_bytes=int(self.suite.output.cache_max_mb * (1 << 20)))
             bar.update(1)
         bar.close()
 
@@ -288,7 +361,7 @@ class Runner:
         return list(dict.fromkeys(reqs))
 
     def _slim(self, clip: ClipFeatures) -> ClipFeatures:
-        keep = {(r.kind, r.backbone) for r in self.set_requests()}
+        keep = {r.key for r in self.set_requests()}
         return ClipFeatures(clip.clip_id, None, clip.prompt, None,
                             {k: v for k, v in clip.features.items() if k in keep})
 
@@ -311,12 +384,17 @@ class Runner:
                 ok = [g for g in generated if g.video is not None]
                 feats = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt, g.request.reference_image,
                                       clip_hash=g.meta["clip_hash"]) for g in ok]
-                t = time.perf_counter()
-                self._featurize(feats, gen.name)
-                timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
-                t = time.perf_counter()
-                scored = self.score_clips(feats)
-                timings["metrics"] = timings.get("metrics", 0.0) + time.perf_counter() - t
+                scored = {}
+                for group in self._memory_groups(feats):  # features of one group in memory at a time
+                    t = time.perf_counter()
+                    self._featurize(group, gen.name)
+                    timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
+                    t = time.perf_counter()
+                    scored.update(self.score_clips(group))
+                    slim += [self._slim(c) for c in group]
+                    for c in group:
+                        c.drop_features()
+                    timings["metrics"] = timings.get("metrics", 0.0) + time.perf_counter() - t
                 for g in generated:
                     r = g.request
                     row = {"generator": gen.name, "clip_id": r.clip_id, "prompt": r.prompt, "seed": r.seed,
@@ -324,8 +402,10 @@ class Runner:
                            "scores": {}, "extras": {}, "curves": {}, "notes": {}}
                     row.update(scored.get(r.clip_id, {}))
                     rows.append(row)
-                slim += [self._slim(c) for c in feats]
         return rows, slim
+
+    def _memory_groups(self, clips: list[ClipFeatures]) -> list[list[ClipFeatures]]:
+        return memory_groups(clips, self.feature_requests(), self.pool, self.suite.output.memory_gb)
 
     def execute(self) -> RunOutcome:
         t0 = time.perf_counter()

@@ -40,7 +40,7 @@ def run(
     suite: Path = typer.Argument(..., help="Suite YAML file."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: the suite's output.dir or runs/<name>)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N prompts."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when torch sees it, else cpu), cpu or cuda[:N]."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache shared across runs (default: inside the run)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML/Markdown report into the run directory."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -54,8 +54,12 @@ def run(
     from vdeval.runner import Runner, format_summary
     from vdeval.suite import load_suite
 
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise typer.BadParameter(f"--device must be cpu or cuda[:N], got {device!r}")
+    if not (device in ("auto", "cpu") or device.startswith("cuda")):
+        raise typer.BadParameter(f"--device must be auto, cpu or cuda[:N], got {device!r}")
+    if device == "auto":
+        from vdeval.api import resolve_device
+
+        device = resolve_device(device)
     if device.startswith("cuda"):
         import torch
 

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
+from vdeval.video.protocol import InputSpec
 from vdeval.backbones.clip import resize_center_crop
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.features import ClipInput
@@ -34,6 +35,10 @@ class DinoBackbone(Backbone):
         "shorter side to 248 (bicubic, antialiased), centre crop 224, [0, 1], ImageNet mean/std "
         "(timm eval transform, crop_pct 0.9); CLS token after the final norm, 768-d, L2-normalised"
     )
+
+    # decoded at a short side of at most 448, twice the protocol's 224: its own resize does the last step
+    def input_spec(self, kind: str) -> InputSpec:
+        return InputSpec(max_short_side=448)
 
     def __init__(self, device: str = "cpu", batch_size: int = 32, **options):
         super().__init__(device, **options)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
+from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.features import ClipInput
 
@@ -51,6 +52,13 @@ class RaftFlow(Backbone):
         "replicate-padded to multiples of 8 (evenly), flow cropped back, scaled to clip pixels; "
         "forward t->t+1 and backward t+1->t, (dx, dy) pixels"
     )
+
+    input_options = ("fps",)
+    # frames at their own size by default, as VBench runs RAFT; max_short_side caps it
+    def input_spec(self, kind: str) -> InputSpec:
+        # option fps: frames sampled to about that rate first (VBench's dynamic degree samples to 8)
+        fps = self.options.get("fps")
+        return InputSpec(max_short_side=self.options.get("max_short_side"), fps=float(fps) if fps else None)
 
     def __init__(self, device: str = "cpu", model: str = "large", weights_tag: str | None = None, iters: int = 12,
                  batch_size: int = 8, **options):

@@ -62,6 +62,7 @@ class IdentityDrift(Metric):
     higher_is_better = True
     level = "clip"
     default_backbone = "embedded"
+    natural_backbone = "dino"
     allowed_backbones = ("embedded", "dino", "clip", "pixels")
     failure_mode = "identity drift"
 
@@ -85,6 +86,7 @@ class ReferenceFidelity(Metric):
     higher_is_better = True
     level = "clip"
     default_backbone = "embedded"
+    natural_backbone = "dino"
     allowed_backbones = ("embedded", "dino", "clip")
     failure_mode = "identity drift from the reference image (image-to-video)"
 

@@ -54,6 +54,7 @@ class KVD(Metric):
     higher_is_better = False
     level = "set"
     default_backbone = "embedded"
+    natural_backbone = "i3d"
     needs_real = True
     failure_mode = "generated clips whose appearance or motion statistics differ from the real set's"
     Params = KVDParams

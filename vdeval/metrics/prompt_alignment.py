@@ -55,6 +55,7 @@ class ClipScore(Metric):
     higher_is_better = True
     level = "clip"
     default_backbone = "embedded"
+    natural_backbone = "clip"
     allowed_backbones = ("embedded", "clip")
     failure_mode = "weak prompt alignment"
 
@@ -94,6 +95,7 @@ class PromptDrift(Metric):
     higher_is_better = False
     level = "clip"
     default_backbone = "embedded"
+    natural_backbone = "clip"
     allowed_backbones = ("embedded", "clip")
     failure_mode = "prompt drift"
 
