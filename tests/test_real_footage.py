@@ -324,3 +324,44 @@ def test_large_flow_is_not_stored_in_the_run_folder(tmp_path):
     assert kinds == {"frame_embedding"}  # flow of 49 pairs at 180 x 320 (22 MB) is recomputed, not stored
     size = sum(f.stat().st_size for f in (tmp_path / "run").rglob("*") if f.is_file())
     assert size < 1 << 20
+
+
+def _encode(path: Path, frames: np.ndarray, fps: float = 24.0) -> Path:
+    import av
+
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=int(fps))
+        st.height, st.width = frames.shape[1:3]
+        st.pix_fmt, st.options = "yuv420p", {"preset": "ultrafast", "crf": "18"}
+        for f in frames:
+            for p in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                out.mux(p)
+        for p in st.encode():
+            out.mux(p)
+    return path
+
+
+def test_4k_clip_is_decoded_at_the_backbones_size_and_flow_metrics_state_their_fps(tmp_path):
+    rng = np.random.default_rng(0)
+    base = np.repeat(np.repeat((rng.random((135, 240, 3)) * 255).astype(np.uint8), 16, 0), 16, 1)  # 2160 x 3840
+    frames = np.stack([np.roll(base, 16 * t, axis=1) for t in range(4)])
+    path = _encode(tmp_path / "uhd.mp4", frames)
+    src = FileSource(path)
+    assert (src.height, src.width) == (2160, 3840)
+    df = __import__("vdeval").evaluate([path], metrics=["warping_error", "motion_jitter", "frame_difference"], device="cpu")
+    assert df["error"].isna().all()
+    assert df.loc[0, "warping_error.fps"] == 24.0 and df.loc[0, "motion_jitter.fps"] == 24.0
+    # DIS saw 256 x 455: the 16 px shift per frame at 3840 px is about 1.9 px there, steady: no jitter
+    assert df.loc[0, "motion_jitter"] < 0.5
+
+
+def test_one_frame_and_mixed_size_files(tmp_path):
+    folder = tmp_path / "vids"
+    folder.mkdir()
+    _encode(folder / "a_one.mp4", np.full((1, 64, 64, 3), 128, np.uint8))
+    shutil.copy(CARPHONE, folder / "b_car.mp4")
+    shutil.copy(BUNNY, folder / "c_bunny.mp4")
+    df = __import__("vdeval").evaluate(folder, metrics=["frame_difference", "frozen_motion"], device="cpu")
+    assert df["error"].isna().all()
+    assert np.isnan(df.loc[0, "frame_difference"]) and "one-frame" in df.loc[0, "frame_difference.note"]
+    assert np.isfinite(df.loc[1:, "frame_difference"]).all()

@@ -137,6 +137,12 @@ class ClipFeatures:
         return self.get(kind, backbone, options)["value"]
 
 
+def input_fps(arrays: dict) -> dict[str, float]:
+    """{"fps": frame rate of the frames a feature was computed on}, for metrics to state what
+    frame rate their numbers assume; empty for features built by hand without it."""
+    return {"fps": float(arrays["input_fps"][0])} if "input_fps" in arrays else {}
+
+
 def _selects_all(spec: InputSpec) -> bool:
     return spec.frames is None and spec.stride == 1 and spec.fps is None
 

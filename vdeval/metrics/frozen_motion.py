@@ -42,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from vdeval.features import ClipFeatures, FeatureRequest
+from vdeval.features import ClipFeatures, FeatureRequest, input_fps
 from vdeval.metrics.base import ClipScore, Metric
 
 # scale of the threshold (pixels at 256 px) per flow backbone
@@ -117,5 +117,5 @@ class FrozenMotion(Metric):
         frozen = not is_dynamic(scores, thr, count)
         extras = {"motion_score": float(np.nanmean(scores)), "threshold": thr, "count": float(count),
                   "frozen_fraction": float(np.mean(~(np.nan_to_num(scores, nan=0.0) > thr))),
-                  "sampled_frames": float(forward.shape[0] + 1)}
+                  "sampled_frames": float(forward.shape[0] + 1), **input_fps(flow)}
         return ClipScore(1.0 if frozen else 0.0, curve=[float(s) for s in scores], extras=extras)

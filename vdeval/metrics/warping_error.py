@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vdeval.features import ClipFeatures, FeatureRequest
+from vdeval.features import ClipFeatures, FeatureRequest, input_fps
 from vdeval.metrics.base import ClipScore, Metric
 
 
@@ -158,7 +158,7 @@ class WarpingError(Metric):
         flow = clip.get("flow", self.backbone)
         errs, occ = warping_errors(frames, flow["forward"], flow["backward"])
         curve = [float(e) for e in errs]
-        extras = {"occluded_fraction": float(occ.mean())}
+        extras = {"occluded_fraction": float(occ.mean()), **input_fps(flow)}  # per pair at this frame rate
         ok = np.isfinite(errs)
         if not ok.any():
             return ClipScore(float("nan"), curve, extras, note="every pixel of every pair is occluded or out of frame")
