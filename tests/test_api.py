@@ -27,6 +27,12 @@ def test_arrays_tensors_and_layouts_give_the_same_scores():
         np.testing.assert_allclose(a[col], b[col], atol=1e-12)
         np.testing.assert_allclose(a[col], c[col], atol=1e-12)
     assert list(a["clip"]) == ["clip0000", "clip0001"] and "warping_error.occluded_fraction" in a
+    # [-1, 1] floats are read as such only when declared; undeclared they are refused, not guessed
+    signed = [t * 2 - 1 for t in as_tchw]
+    d = vdeval.evaluate(signed, metrics=["frame_difference"], device="cpu", value_range=(-1, 1))
+    np.testing.assert_allclose(a["frame_difference"], d["frame_difference"], atol=1e-12)
+    e = vdeval.evaluate(signed, metrics=["frame_difference"], device="cpu")
+    assert e["error"].str.contains("value_range=").all() and ("frame_difference" not in e or e["frame_difference"].isna().all())
 
 
 def test_folder_and_paths_with_prompts_and_a_bad_file(tmp_path):

@@ -5,7 +5,9 @@
     fvd = vdeval.evaluate_set(real="real_clips/", generated=videos, metrics=["fvd"], backbones={"fvd": "i3d"})
 
 `videos` may be a folder, a list of paths, a list of arrays or tensors ((T, H, W, 3) uint8 or
-(T, 3, H, W) float in [0, 1] or [-1, 1]), or one (B, T, C, H, W) tensor. Files are decoded on demand
+(T, 3, H, W) float in [0, 1], or in the range declared by `value_range`, e.g. (-1, 1)), or one
+(B, T, C, H, W) tensor. The value range is the caller's declaration, never guessed per clip:
+floats outside it are refused for that clip (see vdeval.video.as_video). Files are decoded on demand
 straight to each backbone's input size; the same featurize path, cache and metrics as `vdeval run`.
 Clips are not shapes-world clips unless `domain="world"`: a metric whose default backbone is the
 shapes-world `embedded` then uses its published backbone (see vdeval/domains.py).
@@ -36,7 +38,7 @@ def resolve_device(device: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _as_clips(videos, fps: float) -> list[tuple[str, object]]:
+def _as_clips(videos, fps: float, value_range=None) -> list[tuple[str, object]]:
     """[(clip id, Video or source)]: ids are file names for files, clip indices otherwise."""
     from vdeval.generators.folder import list_videos, open_clip
 
@@ -53,7 +55,7 @@ def _as_clips(videos, fps: float) -> list[tuple[str, object]]:
             p = Path(v)
             out.append((p.name, _open_or_error(p, open_clip)))
         else:
-            out.append((f"clip{i:04d}", _array_or_error(v, fps, i)))
+            out.append((f"clip{i:04d}", _array_or_error(v, fps, i, value_range)))
     return out
 
 
@@ -70,9 +72,9 @@ def _open_or_error(path: Path, open_clip):
         return e
 
 
-def _array_or_error(array, fps: float, index: int):
+def _array_or_error(array, fps: float, index: int, value_range=None):
     try:
-        return as_video(array, fps, source=f"video {index}")
+        return as_video(array, fps, source=f"video {index}", value_range=value_range)
     except VdevalError as e:
         return e
 
@@ -101,13 +103,14 @@ def _load_backbones(metrics: dict, pool: BackbonePool) -> None:
 
 def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = ("warping_error", "frozen_motion"),
              backbones: dict[str, str] | None = None, device: str = "auto", cache_dir: str | os.PathLike | None = None,
-             fps: float = 8.0, domain: str = "natural", memory_gb: float = 2.0, batch_size: int = 8):
+             fps: float = 8.0, domain: str = "natural", memory_gb: float = 2.0, batch_size: int = 8,
+             value_range: tuple[float, float] | None = None):
     """A pandas DataFrame, one row per clip: `clip`, `prompt`, `error`, one column per metric, and
     `<metric>.<extra>` columns. A clip that cannot be read or scored keeps its row, with the reason
     in `error` (unreadable) or NaN and `<metric>.note` (a metric that has no value for it)."""
     import pandas as pd
 
-    clips = _as_clips(videos, fps)
+    clips = _as_clips(videos, fps, value_range)
     if prompts is not None and len(prompts) != len(clips):
         raise VdevalError(f"{len(prompts)} prompts for {len(clips)} videos", "give one prompt per video")
     ms = _metrics(metrics, backbones, domain)
@@ -148,7 +151,7 @@ def _score(clip: ClipFeatures, metrics: dict) -> dict:
 
 def evaluate_set(real, generated, metrics: Sequence[str] = ("fvd", "kvd"), backbones: dict[str, str] | None = None,
                  device: str = "auto", cache_dir: str | os.PathLike | None = None, fps: float = 8.0,
-                 domain: str = "natural", batch_size: int = 8):
+                 domain: str = "natural", batch_size: int = 8, value_range: tuple[float, float] | None = None):
     """Set-level metrics (FVD, KVD) of `generated` against `real`: a DataFrame with one row per
     metric: value, 95% interval, n, n_real and the backbone that produced it."""
     import pandas as pd
@@ -161,7 +164,7 @@ def evaluate_set(real, generated, metrics: Sequence[str] = ("fvd", "kvd"), backb
     _load_backbones(ms, pool)
     sets = {}
     for which, videos in (("real", real), ("generated", generated)):
-        clips = [ClipFeatures(cid, v) for cid, v in _as_clips(videos, fps) if not isinstance(v, VdevalError)]
+        clips = [ClipFeatures(cid, v) for cid, v in _as_clips(videos, fps, value_range) if not isinstance(v, VdevalError)]
         requests = list(dict.fromkeys(r for m in ms.values() for r in m.requests()))
         featurize(clips, requests, pool, cache, batch_size=batch_size)
         sets[which] = clips

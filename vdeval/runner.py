@@ -19,7 +19,8 @@ from vdeval.domains import metric_backbone, suite_domain
 from vdeval.errors import VdevalError, WeightsError
 from vdeval.featurize import BackbonePool, FeatureCache, featurize, memory_groups
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.generators.base import ClipRequest, GeneratedClip, Generator
+from vdeval.generators.base import (ClipRequest, GeneratedClip, Generator, GeneratorSetupError, allow_remote_code,
+                                    remote_code_allowed)
 from vdeval.metrics.base import Metric
 from vdeval.stats import bootstrap_mean_ci
 from vdeval.store import RESULTS_VERSION, RunDir, load_array, save_array, sha256_json, atomic_write_json, write_results
@@ -56,6 +57,12 @@ def build_prompts(suite: Suite, limit: int | None = None) -> list[PromptItem]:
             clip = sample_clip(p.seed + i, spec)
             items.append(PromptItem(clip.caption, clip.reference_image, p.seed + i))
         return items
+    if p.source == "images":  # the user's own conditioning images, with a prompt each
+        from vdeval.video.conditioning import read_conditioning
+
+        path = Path(p.file) if Path(p.file).is_absolute() else suite.suite_dir / p.file
+        items = [PromptItem(t, img) for t, img in read_conditioning(path)]
+        return items if limit is None else items[:limit]
     if p.source in ("sidecar", "folder"):
         lines = _file_prompts(suite)
     elif p.source == "file":
@@ -111,7 +118,7 @@ def make_generator(config, suite: Suite) -> Generator:
 
 
 # generator fields that label clips without changing them: editing them keeps stored clips
-_LABEL_FIELDS = ("step",)
+_LABEL_FIELDS = ("step", "remote_code_allowed")
 
 
 def _request_key(gen_info: dict, r: ClipRequest) -> str:
@@ -135,8 +142,10 @@ def _provenance(device: str) -> dict:
 class Runner:
     def __init__(self, suite: Suite, out: str | Path | None = None, device: str = "cpu", limit: int | None = None,
                  cache_dir: str | Path | None = None, progress: bool = True, log=print,
-                 ranks: distributed.Ranks | None = None, chunk_size: int = 64):
+                 ranks: distributed.Ranks | None = None, chunk_size: int = 64, allow_remote_code: bool = False):
         self.suite = suite
+        # code shipped with a model runs only when a person allowed it (never a suite key)
+        self.allow_remote_code = allow_remote_code or remote_code_allowed()
         self.ranks = ranks or distributed.Ranks()
         self.device = distributed.device_for(self.ranks, device)
         self.chunk_size = chunk_size
@@ -217,6 +226,8 @@ class Runner:
             if len(out) != len(requests):
                 raise VdevalError(f"generator {gen.name} returned {len(out)} clips for {len(requests)} requests")
             return out
+        except GeneratorSetupError:  # the generator cannot work at all: stop, don't fail clip by clip
+            raise
         except Exception as batch_error:
             if len(requests) == 1:
                 return [GeneratedClip(requests[0], None, error=_one_line(batch_error))]
@@ -403,7 +414,10 @@ class Runner:
         distributed.agree(ranks, "suite", sha256_json({"suite": resolved_dict(suite), "limit": self.limit}))
         prompts = build_prompts(suite, self.limit)
         requests = build_requests(suite, prompts)
-        generators = [make_generator(c, suite) for c in suite.generator_configs()]
+        with allow_remote_code(self.allow_remote_code):
+            generators = [make_generator(c, suite) for c in suite.generator_configs()]
+        for gen in generators:  # missing models, wrong classes, bad arguments: fail before any work
+            gen.prepare(self.device)
         backbones = self.backbone_labels()  # loads every backbone now: missing weights fail before any work
         for m in self.metrics.values():
             reqs = m.requests()

@@ -50,10 +50,12 @@ class Prompts(_Strict):
     """source: world (captions of world clips, with their first frames as image-to-video
     references), file (one prompt per line), list (inline `items`), sidecar (the prompts of a
     CSV `file,prompt` or JSON sidecar, in its order: pair with a folder generator's
-    `match: sidecar`), or folder (the file names of the videos in `path`, VBench's convention,
-    in sorted order: pair with `match: order`)."""
+    `match: sidecar`), folder (the file names of the videos in `path`, VBench's convention,
+    in sorted order: pair with `match: order`), or images (your own conditioning images for
+    image-to-video: `file:` a CSV / JSON sidecar of image and prompt, or a folder of images;
+    see vdeval.video.conditioning)."""
 
-    source: Literal["world", "file", "list", "sidecar", "folder"] = "world"
+    source: Literal["world", "file", "list", "sidecar", "folder", "images"] = "world"
     count: int = Field(8, ge=1)
     seed: int = 0
     file: str | None = None
@@ -62,7 +64,7 @@ class Prompts(_Strict):
 
     @model_validator(mode="after")
     def _needs(self):
-        if self.source in ("file", "sidecar") and not self.file:
+        if self.source in ("file", "sidecar", "images") and not self.file:
             raise ValueError(f"source {self.source!r} needs `file:`")
         if self.source == "folder" and not self.path:
             raise ValueError("source 'folder' needs `path:` (the folder of videos)")
