@@ -22,7 +22,9 @@ BACKBONES = {
     "i3d": "vdeval.backbones.i3d:I3DBackbone",
     "clip": "vdeval.backbones.clip:ClipBackbone",
     "raft": "vdeval.backbones.raft:RaftFlow",
+    "raft_vbench": "vdeval.backbones.raft:RaftVBench",
     "dino": "vdeval.backbones.dino:DinoBackbone",
+    "dino_vbench": "vdeval.backbones.dino:DinoVBench",
     "pixels": "vdeval.backbones.pixels:PixelBackbone",
 }
 

@@ -4,7 +4,9 @@ Failure mode: frozen motion (the image changes too little; a "video" that is a s
 Definition: per frame pair the motion score is the mean of the top 5% forward-flow magnitudes
 (pixels). A clip is dynamic when at least `count` pairs score above `threshold`, with
 threshold = scale * min(H, W) / 256 and count = max(1, round(4 * T / 16)) for T frames (VBench:
-scale 6.0 for RAFT on frames at their own size; VBench also ignores the last two pairs, we do not).
+scale 6.0 for RAFT on frames at their own size; VBench counts every pair; backbone `raft_vbench` runs
+RAFT as VBench does: raft-things weights, 20 iterations). VBench takes the top 5% over the flow of
+the padded frame (multiples of 8), we over the clip's own pixels.
 Value: 1.0 when frozen, 0.0 when dynamic (lower is better; a generator's mean is the fraction of
 frozen clips). extras: motion_score (mean over pairs of the per-pair score, pixels), threshold,
 count, and frozen_fraction (the fraction of pairs at or under the threshold). curve: per-pair
@@ -40,7 +42,7 @@ from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.metrics.base import ClipScore, Metric
 
 # scale of the threshold (pixels at 256 px) per flow backbone
-THRESHOLD_SCALE = {"raft": 6.0, "dis": 2.0}
+THRESHOLD_SCALE = {"raft": 6.0, "raft_vbench": 6.0, "dis": 2.0}
 TOP_FRACTION = 0.05
 
 
@@ -76,7 +78,7 @@ class FrozenMotion(Metric):
     higher_is_better = False
     level = "clip"
     default_backbone = "dis"
-    allowed_backbones = ("dis", "raft")
+    allowed_backbones = ("dis", "raft", "raft_vbench")
     failure_mode = "frozen motion"
     audit_extras = {"frozen_fraction": False}  # extra -> higher_is_better, also scored by `vdeval audit`
 
