@@ -39,6 +39,7 @@ METRICS = {
     "prompt_drift": "vdeval.metrics.prompt_alignment:PromptDrift",
     "scene_cuts": "vdeval.metrics.scene_cuts:SceneCuts",
     "motion_jitter": "vdeval.metrics.motion_jitter:MotionJitter",
+    "motion_blur": "vdeval.metrics.motion_blur:MotionBlur",
     "fvd": "vdeval.metrics.fvd:FVD",
     "kvd": "vdeval.metrics.kvd:KVD",
 }
