@@ -10,6 +10,7 @@ Feature kinds and their arrays (float32 unless noted):
   video_embedding    {"value": (D,)}     one embedding per clip (sees motion)
   text_embedding     {"value": (D,)}     the clip's prompt, in the space of the backbone's image side
   reference_embedding{"value": (D,)}     the clip's reference image (image-to-video)
+  frame_score        {"value": (T,)}     one quality score per frame (a backbone may add clip-level arrays)
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 from vdeval.errors import FeatureError
 from vdeval.video import Video
 
-FEATURE_KINDS = ("flow", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding")
+FEATURE_KINDS = ("flow", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding", "frame_score")
 
 
 @dataclass(frozen=True)

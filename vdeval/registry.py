@@ -25,6 +25,8 @@ BACKBONES = {
     "raft_vbench": "vdeval.backbones.raft:RaftVBench",
     "dino": "vdeval.backbones.dino:DinoBackbone",
     "dino_vbench": "vdeval.backbones.dino:DinoVBench",
+    "niqe": "vdeval.backbones.niqe:NiqeBackbone",
+    "niqe_world": "vdeval.backbones.niqe:NiqeWorld",
     "pixels": "vdeval.backbones.pixels:PixelBackbone",
 }
 
@@ -40,6 +42,7 @@ METRICS = {
     "scene_cuts": "vdeval.metrics.scene_cuts:SceneCuts",
     "motion_jitter": "vdeval.metrics.motion_jitter:MotionJitter",
     "motion_blur": "vdeval.metrics.motion_blur:MotionBlur",
+    "imaging_quality": "vdeval.metrics.imaging_quality:ImagingQuality",
     "fvd": "vdeval.metrics.fvd:FVD",
     "kvd": "vdeval.metrics.kvd:KVD",
 }
