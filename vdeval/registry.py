@@ -27,6 +27,7 @@ BACKBONES = {
     "dino_vbench": "vdeval.backbones.dino:DinoVBench",
     "niqe": "vdeval.backbones.niqe:NiqeBackbone",
     "niqe_world": "vdeval.backbones.niqe:NiqeWorld",
+    "laion_aesthetic": "vdeval.backbones.aesthetic:AestheticBackbone",
     "pixels": "vdeval.backbones.pixels:PixelBackbone",
 }
 
@@ -43,6 +44,7 @@ METRICS = {
     "motion_jitter": "vdeval.metrics.motion_jitter:MotionJitter",
     "motion_blur": "vdeval.metrics.motion_blur:MotionBlur",
     "imaging_quality": "vdeval.metrics.imaging_quality:ImagingQuality",
+    "aesthetic_quality": "vdeval.metrics.aesthetic_quality:AestheticQuality",
     "fvd": "vdeval.metrics.fvd:FVD",
     "kvd": "vdeval.metrics.kvd:KVD",
 }
