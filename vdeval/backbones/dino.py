@@ -1,5 +1,7 @@
 """DINO ViT-B/16 (self-supervised, Caron et al. 2021) through timm, as a published image backbone
-for identity consistency (the subject-consistency features of VBench).
+for identity consistency: the network of VBench's subject consistency. Backbone `dino` feeds it
+timm's centre-cropped input (below), which is not VBench's; `dino_vbench` feeds it VBench's exact
+input, so only `dino_vbench` numbers are VBench's features.
 
 Protocol, as timm's eval transform for vit_base_patch16_224.dino: each frame resized so its
 shorter side is int(224 / 0.9) = 248 (bicubic, antialiased), centre-cropped to 224 x 224,
