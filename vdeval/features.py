@@ -10,6 +10,7 @@ Feature kinds and their arrays (float32 unless noted):
   video_embedding    {"value": (D,)}     one embedding per clip (sees motion)
   text_embedding     {"value": (D,)}     the clip's prompt, in the space of the backbone's image side
   reference_embedding{"value": (D,)}     the clip's reference image (image-to-video)
+  frame_score        {"value": (T,)}     one quality score per frame (a backbone may add clip-level arrays)
   frames             {"value": uint8 (T, H, W, 3)}  the clip as the backbone's input protocol decodes
                      it (its size and frame selection): metrics that read pixels beside a
                      backbone's features ask for these, so both are at the same size. Never cached
@@ -30,7 +31,8 @@ from vdeval.video import Video
 from vdeval.video.protocol import InputSpec, output_size
 from vdeval.video.source import ArraySource, VideoSource, as_source
 
-FEATURE_KINDS = ("flow", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding", "frames")
+FEATURE_KINDS = ("flow", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding", "frame_score",
+                 "frames")
 UNCACHED_KINDS = ("frames",)
 
 

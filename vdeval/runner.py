@@ -22,7 +22,7 @@ from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.generators.base import (ClipRequest, GeneratedClip, Generator, GeneratorSetupError, allow_remote_code,
                                     remote_code_allowed)
 from vdeval.metrics.base import Metric
-from vdeval.stats import bootstrap_mean_ci
+from vdeval.stats import bootstrap_mean_ci, weighted_mean_ci
 from vdeval.store import RESULTS_VERSION, RunDir, load_array, save_array, sha256_json, atomic_write_json, write_results
 from vdeval.suite import Suite, resolved_dict
 from vdeval.video import Video
@@ -478,10 +478,17 @@ class Runner:
             base = {"generator": gen_name, "metric": label, "backbone": self.metric_backbone_label(m),
                     "higher_is_better": m.higher_is_better, "level": m.level, "n_failed": n_failed}
             if m.level == "clip":
-                vals = np.array([s["scores"].get(label, np.nan) for s in scored if not s.get("error")], np.float64)
+                ok = [s for s in scored if not s.get("error")]
+                vals = np.array([s["scores"].get(label, np.nan) for s in ok], np.float64)
                 finite = vals[np.isfinite(vals)]
                 ci = bootstrap_mean_ci(finite)
-                rows.append({**base, "value": float(finite.mean()) if finite.size else None,
+                mean = float(finite.mean()) if finite.size else None
+                if (wkey := m.summary_weight()) is not None:  # e.g. VBench's pooling of frame pairs across clips
+                    w = [s.get("extras", {}).get(label, {}).get(wkey, np.nan) for s in ok]
+                    mean, ci = weighted_mean_ci(vals, w)
+                    mean = mean if np.isfinite(mean) else None
+                    base["aggregate"] = f"weighted by {wkey}"
+                rows.append({**base, "value": mean,
                              "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
                              "n": int(finite.size), "n_real": None})
             else:

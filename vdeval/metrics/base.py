@@ -63,6 +63,11 @@ class Metric:
     def score_set(self, fake: list[ClipFeatures], real: list[ClipFeatures]) -> SetScore:
         raise NotImplementedError(f"{self.name} is a per-clip metric")
 
+    def summary_weight(self) -> str | None:
+        """The extra that weights each clip in the generator's mean (e.g. "n_pairs" for VBench's
+        pooling of frame pairs across clips); None: the plain mean of clips."""
+        return None
+
     def describe(self) -> dict:
         return {
             "name": self.name, "version": self.version, "higher_is_better": self.higher_is_better,

@@ -7,7 +7,9 @@ frame). Per consecutive pair of the kept frames the motion score is the mean of 
 forward-flow magnitudes (pixels). A clip is dynamic when at least `count` pairs score above
 `threshold`, with threshold = max(1, 8 / fps) * scale * min(H, W) / 256 (fps of the clip, H x W the
 frames the flow saw) and count = round(4 * T / 16) for T kept frames (VBench: scale 6.0 for RAFT on
-frames at their own size). Where we differ: VBench's count is 0 for T <= 2 kept frames, which calls
+frames at their own size; backbone `raft_vbench` runs RAFT as VBench does: raft-things weights,
+20 iterations; VBench takes the top 5% over the flow of the padded frame, multiples of 8, we over
+the frame's own pixels). Where we differ: VBench's count is 0 for T <= 2 kept frames, which calls
 any such clip dynamic whatever it scores; we require at least one moving pair (count >= 1). A clip
 with fewer than 2 frames after sampling scores NaN with a note (VBench: static). So a 24 fps clip is
 judged on every third frame, and a clip moving 2.5 px per frame moves 7.5 px per judged pair.
@@ -46,7 +48,7 @@ from vdeval.features import ClipFeatures, FeatureRequest, input_fps
 from vdeval.metrics.base import ClipScore, Metric
 
 # scale of the threshold (pixels at 256 px) per flow backbone
-THRESHOLD_SCALE = {"raft": 6.0, "dis": 2.0}
+THRESHOLD_SCALE = {"raft": 6.0, "raft_vbench": 6.0, "dis": 2.0}
 TOP_FRACTION = 0.05
 
 
@@ -84,7 +86,7 @@ class FrozenMotion(Metric):
     higher_is_better = False
     level = "clip"
     default_backbone = "dis"
-    allowed_backbones = ("dis", "raft")
+    allowed_backbones = ("dis", "raft", "raft_vbench")
     failure_mode = "frozen motion"
     audit_extras = {"frozen_fraction": False}  # extra -> higher_is_better, also scored by `vdeval audit`
 

@@ -35,7 +35,7 @@ class MotionJitter(Metric):
     higher_is_better = False
     level = "clip"
     default_backbone = "dis"
-    allowed_backbones = ("dis", "raft")
+    allowed_backbones = ("dis", "raft", "raft_vbench")
     failure_mode = "camera shake"
 
     def requests(self) -> list[FeatureRequest]:

@@ -8,7 +8,8 @@ Definition, per consecutive pair (t, t+1), all in frame t's pixel grid:
   or at a motion boundary |grad F_x|^2 + |grad F_y|^2 > 0.01 |F|^2 + 0.002 (forward differences),
   or where x + F(x) falls outside the frame;
   error  = mean over unoccluded pixels and the 3 channels of (warped - frame t)^2, RGB in [0, 1].
-(Lai et al. sum the three channels; we average them, so our numbers are theirs / 3.)
+(Lai et al.'s released evaluate_WarpError.py also averages the channels: its non-occlusion mask is
+read as a 3-channel image and the squared difference is divided by its sum, so our number is theirs.)
 Per clip: value = mean of the pair errors (lower is better), curve = pair errors,
 extras["occluded_fraction"] = mean fraction of pixels masked. Flow from "dis" (default) or "raft".
 A pair with every pixel masked has no error (NaN) and is left out of the mean; NaN pixel values
@@ -144,7 +145,7 @@ class WarpingError(Metric):
     higher_is_better = False
     level = "clip"
     default_backbone = "dis"
-    allowed_backbones = ("dis", "raft")
+    allowed_backbones = ("dis", "raft", "raft_vbench")
     failure_mode = "flicker"
 
     def requests(self) -> list[FeatureRequest]:
