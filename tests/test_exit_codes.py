@@ -104,3 +104,22 @@ def test_commands_that_succeed_exit_0(files, capsys, monkeypatch, tmp_path):
     assert cli_exit_code(["weights", "list"]) == 0
     assert cli_exit_code(["weights", "verify"]) == 0
     assert cli_exit_code(["weights", "path", "i3d"]) == 0
+
+
+@pytest.mark.parametrize("rule", [{"metric": "warping_error", "max": float("nan")},
+                                  {"metric": "warping_error", "min": float("-inf")},
+                                  {"metric": "warping_error", "max_regression": float("inf")}])
+def test_check_rule_that_cannot_fail_is_refused(files, tmp_path, capsys, rule):
+    # issue 15: `max: .nan` passed every value (NaN compares false)
+    p = tmp_path / "r.yaml"
+    p.write_text(yaml.safe_dump([rule]))
+    assert cli_exit_code(["check", files["run"], "--rules", str(p), "--baseline", files["run"]]) == 2
+    assert "finite number" in capsys.readouterr().err
+
+
+def test_check_on_a_run_without_generators_is_not_a_pass(tmp_path, files, capsys):
+    res = make_results({"final": {"step": 1}})
+    res["generators"], res["summary"], res["clips"] = {}, [], []
+    run = write_run(tmp_path / "empty", res, with_clips=False)
+    assert cli_exit_code(["check", str(run), "--rules", files["rules"]]) == 2
+    assert "applies to no generator" in capsys.readouterr().err

@@ -160,10 +160,14 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def csv_cell(value):
     """A text cell a spreadsheet will show as text: a leading ' where it would start a formula.
-    Only text is touched: numbers (-0.5 in a score column) stay numbers."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    A carriage return becomes a line feed: Python's csv (and pandas) quote a cell holding a line
+    feed but write a bare CR raw, which splits the row for readers (results.json keeps the exact
+    text). Only text is touched: numbers (-0.5 in a score column) stay numbers."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_START):
+        value = "'" + value
+    return value.replace("\r\n", "\n").replace("\r", "\n") if "\r" in value else value
 
 
 def csv_safe_frame(df):
