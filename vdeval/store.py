@@ -3,7 +3,8 @@
 Run directory layout:
   clips/<generator>/<clip_id>.npy    exact uint8 frames (T, H, W, 3), written once, reused on resume
   clips/<generator>/<clip_id>.json   the request that made it (prompt, seed, hash, error)
-  features/<backbone-hash[:16]>/<kind>/<input-hash>.safetensors   cached features (no pickle)
+  features/<backbone-hash[:16]>/<kind>/<input-hash>.safetensors   cached features (no pickle), each
+                                     with <input-hash>.json: its sha256 and array shapes, checked on read
   results.json                       everything below, self-describing
   clips.csv                          one row per clip, one column per metric
   report/                            written by `vdeval report` at the end of a run
