@@ -29,6 +29,9 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 
 
 def _register_plugins() -> None:
+    if _state.get("registered"):  # main() may run many times in one process (tests, embedding)
+        return
+    _state["registered"] = True
     for name in PLUGINS:
         if importlib.util.find_spec(name) is not None:
             module = importlib.import_module(name)
