@@ -64,6 +64,7 @@ CASES = {
     "check on an unknown generator": (BASE + "checks: [{metric: frame_difference, generator: claen, max: 1}]\n",
                                       "checks[0].generator: 'claen' is not a generator of this suite"),
     "output.dir with NUL": (BASE + 'output: {dir: "a\\0b"}\n', "output.dir: contains a NUL byte"),
+    "a key twice": (BASE + "metrics: [{name: warping_error}]\n", "key 'metrics' appears twice in one mapping"),
 }
 
 
@@ -154,3 +155,23 @@ def test_load_suite_raises_suite_error_not_type_error(tmp_path):
     with pytest.raises(SuiteError, match="include"):
         load_suite(_write(tmp_path, BASE + "include: {a: 1}\n"))
     assert os.path.exists(tmp_path / "s.yaml")
+
+
+def test_run_dir_refuses_names_that_leave_their_folder(tmp_path):
+    from vdeval.errors import VdevalError
+    from vdeval.store import RunDir
+
+    run = RunDir(tmp_path / "run")
+    assert run.clip_path("final", "p000_s0") == tmp_path / "run" / "clips" / "final" / "p000_s0.npy"
+    for gen, clip in [("..", "p000_s0"), (".", "x"), ("", "x"), ("a/b", "x"), ("g", "../x"), ("g", "a\0")]:
+        with pytest.raises(VdevalError, match="cannot name a folder or file"):
+            run.clip_path(gen, clip)
+
+
+def test_unwritable_cache_dir_is_one_line(tmp_path, capsys):
+    suite = _write(tmp_path, BASE.replace("frame_difference}", "warping_error, backbone: dis}"))
+    (tmp_path / "afile").write_text("x")
+    code = cli_exit_code(["run", str(suite), "--out", str(tmp_path / "run"), "--cache-dir",
+                          str(tmp_path / "afile" / "cache"), "--no-progress", "--no-report"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write cached features under" in err and "Traceback" not in err

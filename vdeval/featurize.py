@@ -116,8 +116,12 @@ class FeatureCache:
                  "sha256": hashlib.sha256(data).hexdigest(),
                  "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in arrays.items()}}
         # data first, then its entry: a crash in between leaves a file without an entry, recomputed
-        atomic_write_bytes(p, data, durable=False)
-        atomic_write_bytes(self._index_path(p), json.dumps(entry, sort_keys=True).encode(), durable=False)
+        try:
+            atomic_write_bytes(p, data, durable=False)
+            atomic_write_bytes(self._index_path(p), json.dumps(entry, sort_keys=True).encode(), durable=False)
+        except OSError as e:
+            raise FeatureError(f"cannot write cached features under {self.root}: {e.strerror or e}",
+                               "choose a --cache-dir you can write to") from None
 
 
 def _autocast(backbone: Backbone):

@@ -121,6 +121,15 @@ def make_dir(path: Path, what: str = "output directory") -> None:
         raise VdevalError(f"cannot create {what} {path}: {why}", "choose a folder you can write to with --out") from None
 
 
+def _component(name: str) -> str:
+    """`name` if it is one path component that stays inside its folder; suites validate names,
+    this guards every other caller (the Python API, a hand-made results file)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise VdevalError(f"{name!r} cannot name a folder or file in a run directory",
+                          "use letters, digits, '_', '.', '+' or '-'")
+    return name
+
+
 class RunDir:
     """Paths inside one run directory; creating it refuses a path that is a file."""
 
@@ -132,10 +141,10 @@ class RunDir:
             make_dir(self.root)
 
     def clip_path(self, generator: str, clip_id: str) -> Path:
-        return self.root / "clips" / generator / f"{clip_id}.npy"
+        return self.root / "clips" / _component(generator) / f"{_component(clip_id)}.npy"
 
     def clip_meta_path(self, generator: str, clip_id: str) -> Path:
-        return self.root / "clips" / generator / f"{clip_id}.json"
+        return self.root / "clips" / _component(generator) / f"{_component(clip_id)}.json"
 
     @property
     def features(self) -> Path:

@@ -178,6 +178,8 @@ def _expanded_size(node, memo: dict, active: set) -> int:
         raise SuiteError("a YAML alias refers to a node that contains it (a recursive document)")
     active.add(key)
     size = 1
+    if isinstance(node, yaml.MappingNode):
+        _no_duplicate_keys(node)
     if isinstance(node.value, list):
         for item in node.value:
             for child in (item if isinstance(item, tuple) else (item,)):  # mappings hold (key, value) pairs
@@ -187,6 +189,17 @@ def _expanded_size(node, memo: dict, active: set) -> int:
     active.discard(key)
     memo[key] = size
     return size
+
+
+def _no_duplicate_keys(node) -> None:
+    """PyYAML keeps the last of two equal keys silently: a second `metrics:` would drop the first."""
+    seen: dict = {}
+    for k, _ in node.value:
+        if isinstance(k, yaml.ScalarNode) and k.value != "<<":
+            if k.value in seen:
+                raise SuiteError(f"key {k.value!r} appears twice in one mapping (lines {seen[k.value]} and "
+                                 f"{k.start_mark.line + 1}); the first would be ignored")
+            seen[k.value] = k.start_mark.line + 1
 
 
 def _safe_yaml(text: str, path: Path):
@@ -200,7 +213,7 @@ def _safe_yaml(text: str, path: Path):
         try:
             n = _expanded_size(node, {}, set())
         except SuiteError as e:
-            raise SuiteError(f"{path}: {e}") from None
+            raise SuiteError(f"{path}: {e.message}", e.hint) from None
         if n > MAX_YAML_NODES:
             raise SuiteError(f"{path}: the YAML expands to more than {MAX_YAML_NODES:,} values through aliases "
                              "(&anchor / *alias)", "write the values out, or use fewer aliases")
