@@ -64,6 +64,11 @@ CASES = {
     "check on an unknown generator": (BASE + "checks: [{metric: frame_difference, generator: claen, max: 1}]\n",
                                       "checks[0].generator: 'claen' is not a generator of this suite"),
     "output.dir with NUL": (BASE + 'output: {dir: "a\\0b"}\n', "output.dir: contains a NUL byte"),
+    "reference num_frames 100000": (BASE.replace("kind: world}", "kind: reference, checkpoint: 'shipped:final', "
+                                                 "task: long, num_frames: 100000}"),
+                                    "generators[0].num_frames: 100000 is outside 1..1024"),
+    "diffusers height 1e9": (BASE.replace("kind: world}", "kind: diffusers, model: x, call_args: {height: 1000000000}}"),
+                             "generators[0].call_args.height: 1000000000 is outside 1..1024"),
     "a key twice": (BASE + "metrics: [{name: warping_error}]\n", "key 'metrics' appears twice in one mapping"),
 }
 
@@ -175,3 +180,22 @@ def test_unwritable_cache_dir_is_one_line(tmp_path, capsys):
                           str(tmp_path / "afile" / "cache"), "--no-progress", "--no-report"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot write cached features under" in err and "Traceback" not in err
+
+
+def test_report_and_check_outputs_that_cannot_be_written_are_one_line(tmp_path, capsys):
+    from vdeval.errors import VdevalError, WriteError
+    from vdeval.store import atomic_write_text
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(WriteError, match="cannot write .*afile/x.txt") as e:
+        atomic_write_text(tmp_path / "afile" / "x.txt", "y")
+    assert isinstance(e.value, VdevalError) and isinstance(e.value, OSError)  # old `except OSError` still hold
+    try:
+        from test_report import make_results, write_run
+    except ImportError:
+        from tests.test_report import make_results, write_run
+    run = write_run(tmp_path / "run", make_results({"final": {"step": 1}}), with_clips=False)
+    rules = _write(tmp_path, "- {metric: warping_error, max: 1}\n", "rules.yaml")
+    code = cli_exit_code(["check", str(run), "--rules", str(rules), "--junit", str(tmp_path / "afile" / "j.xml")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write" in err and "Traceback" not in err

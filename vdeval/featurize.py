@@ -119,8 +119,9 @@ class FeatureCache:
         try:
             atomic_write_bytes(p, data, durable=False)
             atomic_write_bytes(self._index_path(p), json.dumps(entry, sort_keys=True).encode(), durable=False)
-        except OSError as e:
-            raise FeatureError(f"cannot write cached features under {self.root}: {e.strerror or e}",
+        except OSError as e:  # WriteError included
+            why = getattr(e, "message", None) or e.strerror or str(e)
+            raise FeatureError(f"cannot write cached features under {self.root}: {why}",
                                "choose a --cache-dir you can write to") from None
 
 

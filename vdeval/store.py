@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vdeval.errors import ResultsError, VdevalError
+from vdeval.errors import ResultsError, VdevalError, WriteError
 
 RESULTS_VERSION = 1
 _UMASK = os.umask(0o022)
@@ -60,6 +60,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
     `durable` also fsyncs before the rename so the file survives a power cut; caches that are
     recomputed when unreadable skip it (it is most of their write cost)."""
     p = Path(path)
+    try:
+        _write_replace(p, data, durable)
+    except WriteError:
+        raise
+    except OSError as e:  # a full disk, a read-only folder, a file where a folder should be: one line
+        raise WriteError(f"cannot write {p}: {e.strerror or e}",
+                         "check the folder exists, is writable and has space") from None
+    return p
+
+
+def _write_replace(p: Path, data: bytes, durable: bool) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
     try:
@@ -74,7 +85,6 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return p
 
 
 def atomic_write_text(path, text: str) -> Path:

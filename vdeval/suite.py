@@ -387,6 +387,14 @@ def _limit_problems(suite: Suite) -> list[str]:
     if need > CLIP_MEMORY_BUDGET:
         problems.append(f"world: {w.height}x{w.width}x{w.frames} frames needs about {need / 2**30:.1f} GiB per clip "
                         f"(frames and flow; limit {CLIP_MEMORY_BUDGET / 2**30:.0f} GiB): use fewer frames or pixels")
+    for i, g in enumerate(suite.generators):  # generators that make their own frame counts and sizes
+        sizes = {k: g.get(k) for k in ("num_frames", "window")}
+        call = g.get("call_args") if isinstance(g.get("call_args"), dict) else {}
+        sizes.update({f"call_args.{k}": call.get(k) for k in ("num_frames", "height", "width")})
+        for key, v in sizes.items():
+            limit = MAX_SIDE if key.endswith(("height", "width")) else MAX_FRAMES
+            if isinstance(v, int) and not isinstance(v, bool) and not 1 <= v <= limit:
+                problems.append(f"generators[{i}].{key}: {v} is outside 1..{limit}")
     last_seed = suite.seed + suite.prompts.count * suite.samples_per_prompt
     if last_seed > MAX_SEED:
         problems.append(f"seed: clip seeds run up to {last_seed}, above {MAX_SEED}: use a smaller seed")
