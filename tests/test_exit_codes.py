@@ -123,3 +123,14 @@ def test_check_on_a_run_without_generators_is_not_a_pass(tmp_path, files, capsys
     run = write_run(tmp_path / "empty", res, with_clips=False)
     assert cli_exit_code(["check", str(run), "--rules", files["rules"]]) == 2
     assert "applies to no generator" in capsys.readouterr().err
+
+
+def test_audit_of_a_backbone_without_weights_is_not_a_silent_pass(tmp_path, monkeypatch, capsys):
+    # issue 15: `vdeval audit --backbone identity_drift=clip` without clip weights exited 0, skipping it
+    monkeypatch.setenv("VDEVAL_WEIGHTS_DIR", str(tmp_path / "w"))
+    code = cli_exit_code(["audit", "--n", "2", "--backbone", "identity_drift=clip", "--corruptions", "flicker",
+                          "--metrics", "frame_difference,identity_drift",
+                          "--severities", "0.5", "--out", str(tmp_path / "a")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "identity_drift [clip] cannot be audited: backbone unavailable: clip weights missing" in err
