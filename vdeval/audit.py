@@ -236,6 +236,9 @@ def run_audit(
                 pool.get(req.backbone, req.options)
         except (VdevalError, ImportError, OSError) as e:
             why = getattr(e, "message", None) or str(e).splitlines()[0]
+            if name in chosen or metrics:  # asked for by name: skipping it would exit 0 unaudited
+                raise VdevalError(f"{name} [{metric.backbone}] cannot be audited: backbone unavailable: {why}",
+                                  "install its weights (`vdeval weights`) or leave it out") from None
             skipped.append(f"{name} [{metric.backbone}]: skipped, backbone unavailable: {why}")
             continue
         live.append(metric)
@@ -391,13 +394,13 @@ def plot_heatmap(result: AuditResult, path: Path) -> Path:
 
 
 def write_audit(result: AuditResult, out: Path) -> dict[str, Path]:
-    from vdeval.store import atomic_write_bytes
+    from vdeval.store import atomic_write_bytes, csv_safe_frame
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "audit.csv", "md": out / "audit.md", "png": out / "audit.png", "scores": out / "scores.csv"}
-    atomic_write_bytes(paths["csv"], result.table.to_csv(index=False, float_format="%.6g").encode())
-    atomic_write_bytes(paths["scores"], result.scores.to_csv(index=False, float_format="%.6g").encode())
+    atomic_write_bytes(paths["csv"], csv_safe_frame(result.table).to_csv(index=False, float_format="%.6g").encode())
+    atomic_write_bytes(paths["scores"], csv_safe_frame(result.scores).to_csv(index=False, float_format="%.6g").encode())
     atomic_write_bytes(paths["md"], to_markdown(result).encode())
     plot_heatmap(result, paths["png"])
     return paths
