@@ -37,6 +37,7 @@ METRICS = {
     "prompt_drift": "vdeval.metrics.prompt_alignment:PromptDrift",
     "scene_cuts": "vdeval.metrics.scene_cuts:SceneCuts",
     "motion_jitter": "vdeval.metrics.motion_jitter:MotionJitter",
+    "physical_plausibility": "vdeval.metrics.physical_plausibility:PhysicalPlausibility",
     "fvd": "vdeval.metrics.fvd:FVD",
     "kvd": "vdeval.metrics.kvd:KVD",
 }

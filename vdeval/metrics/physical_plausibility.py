@@ -10,8 +10,10 @@ Definition, per tracked object, using only "clean" frames (whole silhouette visi
 border and not touching another object), u = min(H, W) / 32 (the world's unit):
   velocity  v_t = c_{t+1} - c_t for consecutive clean frames, c the mask centroid;
             each consecutive pair of velocities with |v_t - v_{t-1}| > 0.75 u is a violation,
-            classed as a reversal (v_t . v_{t-1} < 0, both at least 0.5 u), else a teleport
-            (|v_t - v_{t-1}| >= 3 u), else an acceleration;
+            classed as a teleport when either velocity is a spike (it differs from both of its
+            neighbours, which agree within 0.75 u: a jump there and on from there), else a
+            reversal (v_t . v_{t-1} < 0, both at least 0.5 u), else a teleport when
+            |v_t - v_{t-1}| >= 3 u, else an acceleration (a teleport is seen twice: in and out);
   size      each clean frame after the first clean one with |log(area_t / area_ref)| > 0.1;
   shape     each clean frame after the first with IoU < 0.9 between its mask and the first clean
             mask shifted by their rounded centroid difference;
@@ -42,14 +44,22 @@ def velocity_violations(track: ObjectTrack, unit: float) -> dict[str, int]:
     clean = track.clean
     out = {"reversals": 0, "teleports": 0, "accelerations": 0}
     v = {t: track.centroid[t + 1] - track.centroid[t] for t in range(len(clean) - 1) if clean[t] and clean[t + 1]}
+    tol = 0.75 * unit
+
+    def spike(t):  # pair t differs from both neighbours, which agree with each other: a jump and back
+        return (t - 1 in v and t + 1 in v and np.hypot(*(v[t - 1] - v[t + 1])) <= tol
+                and np.hypot(*(v[t] - v[t - 1])) > tol)
+
     for t in sorted(v):
         if t - 1 not in v:
             continue
         a, b = v[t - 1], v[t]
         dv = float(np.hypot(*(b - a)))
-        if dv <= 0.75 * unit:
+        if dv <= tol:
             continue
-        if float(a @ b) < 0 and min(np.hypot(*a), np.hypot(*b)) >= 0.5 * unit:
+        if spike(t) or spike(t - 1):
+            out["teleports"] += 1
+        elif float(a @ b) < 0 and min(np.hypot(*a), np.hypot(*b)) >= 0.5 * unit:
             out["reversals"] += 1
         elif dv >= 3 * unit:
             out["teleports"] += 1
