@@ -38,6 +38,7 @@ METRICS = {
     "scene_cuts": "vdeval.metrics.scene_cuts:SceneCuts",
     "motion_jitter": "vdeval.metrics.motion_jitter:MotionJitter",
     "physical_plausibility": "vdeval.metrics.physical_plausibility:PhysicalPlausibility",
+    "grounded_alignment": "vdeval.metrics.grounded_alignment:GroundedAlignment",
     "fvd": "vdeval.metrics.fvd:FVD",
     "kvd": "vdeval.metrics.kvd:KVD",
 }

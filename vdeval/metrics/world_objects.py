@@ -33,10 +33,12 @@ def palette_labels(frames: np.ndarray) -> np.ndarray:
     f = np.asarray(frames, np.float64)
     chroma = f.max(-1) - f.min(-1)
     candidate = (chroma > 50) | (f.min(-1) > 200)
-    d = np.linalg.norm(f[..., None, :] - PALETTE, axis=-1)
-    idx = d.argmin(-1)
-    ok = candidate & (d.min(-1) < 80)
-    return np.where(ok, idx, -1)
+    out = np.full(candidate.shape, -1, np.int64)
+    px = f[candidate]  # only coloured pixels need the palette search
+    d2 = (px * px).sum(-1)[:, None] - 2 * px @ PALETTE.T + (PALETTE * PALETTE).sum(-1)
+    idx = d2.argmin(-1)
+    out[candidate] = np.where(d2.min(-1) < 80 ** 2, idx, -1)
+    return out
 
 
 @dataclass
