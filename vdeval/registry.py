@@ -39,6 +39,7 @@ METRICS = {
     "motion_jitter": "vdeval.metrics.motion_jitter:MotionJitter",
     "physical_plausibility": "vdeval.metrics.physical_plausibility:PhysicalPlausibility",
     "grounded_alignment": "vdeval.metrics.grounded_alignment:GroundedAlignment",
+    "motion_smoothness": "vdeval.metrics.motion_smoothness:MotionSmoothness",
     "fvd": "vdeval.metrics.fvd:FVD",
     "kvd": "vdeval.metrics.kvd:KVD",
 }

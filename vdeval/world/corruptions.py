@@ -12,6 +12,7 @@ Every corruption is `fn(clip: WorldClip, severity: float, seed: int) -> Video`, 
   blur            Gaussian blur of every frame (spatial quality)
   noise           Gaussian pixel noise, independent per frame (spatial quality)
   texture_swim    the background texture slides against the camera while objects move as before
+  stutter         some frames are held (replaced by the frame before): dropped frames, jerky motion
   teleport        the top object jumps mid-clip to where it stays clear of borders and others
   vanish          the top object disappears for some frames mid-clip and reappears where it would be
   reverse         the top object turns back mid-clip without cause (a still one starts moving first)
@@ -207,6 +208,22 @@ def texture_swim(clip: WorldClip, severity: float, seed: int = 0) -> Video:
     return render_scene(clip.scene, clip.spec, texture_shift_at=shift_at).video
 
 
+def stutter(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """k = max(1, round(severity * (T - 1) / 2)) random frames among 1 .. T-1 repeat the frame before
+    them (in order, so neighbouring picks hold one frame longer): motion that stops and jumps."""
+    s = _check(severity)
+    f = clip.video.frames
+    T = f.shape[0]
+    if s == 0 or T < 2:
+        return clip.video
+    k = max(1, int(round(s * (T - 1) / 2)))
+    held = np.sort(_rng(seed, "stutter").choice(np.arange(1, T), size=k, replace=False))
+    out = f.copy()
+    for t in held:
+        out[t] = out[t - 1]
+    return Video(out, clip.video.fps)
+
+
 def _posed(clip: WorldClip, pose_top) -> Video:
     """Re-render the clip with the top object posed by pose_top(t) and every other object untouched."""
     top = len(clip.scene.objects) - 1
@@ -322,6 +339,7 @@ CORRUPTIONS: dict[str, Callable[[WorldClip, float, int], Video]] = {
     "blur": blur,
     "noise": noise,
     "texture_swim": texture_swim,
+    "stutter": stutter,
     "teleport": teleport,
     "vanish": vanish,
     "reverse": reverse,
