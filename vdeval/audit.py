@@ -44,7 +44,8 @@ OWN_FAILURE = {
     "frame_difference": "flicker", "warping_error": "flicker", "frozen_motion": "freeze",
     "identity_drift": "identity_swap", "reference_fidelity": "identity_swap", "clip_score": "caption_swap",
     "video_text_alignment": "caption_swap", "prompt_drift": "scene_cut", "scene_cuts": "scene_cut",
-    "motion_jitter": "camera_shake",
+    "motion_jitter": "camera_shake", "physical_plausibility": "teleport", "grounded_alignment": "caption_swap",
+    "motion_smoothness": "stutter", "background_consistency": "scene_cut", "world_background_consistency": "texture_swim",
 }
 
 

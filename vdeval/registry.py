@@ -40,6 +40,8 @@ METRICS = {
     "physical_plausibility": "vdeval.metrics.physical_plausibility:PhysicalPlausibility",
     "grounded_alignment": "vdeval.metrics.grounded_alignment:GroundedAlignment",
     "motion_smoothness": "vdeval.metrics.motion_smoothness:MotionSmoothness",
+    "background_consistency": "vdeval.metrics.background_consistency:BackgroundConsistency",
+    "world_background_consistency": "vdeval.metrics.background_consistency:WorldBackgroundConsistency",
     "fvd": "vdeval.metrics.fvd:FVD",
     "kvd": "vdeval.metrics.kvd:KVD",
 }

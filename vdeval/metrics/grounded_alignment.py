@@ -158,7 +158,6 @@ class GroundedAlignment(Metric):
     default_backbone = None
     allowed_backbones = ()
     failure_mode = "prompt misalignment, attribute by attribute (world captions)"
-    audit_corruption = "caption_swap"
 
     def requests(self) -> list[FeatureRequest]:
         return []

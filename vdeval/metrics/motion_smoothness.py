@@ -108,7 +108,6 @@ class MotionSmoothness(Metric):
     default_backbone = "dis"
     allowed_backbones = ("dis", "raft")
     failure_mode = "jerky motion (stutter, dropped or held frames)"
-    audit_corruption = "stutter"
     Params = MotionSmoothnessParams
 
     def requests(self) -> list[FeatureRequest]:

@@ -151,7 +151,6 @@ class PhysicalPlausibility(Metric):
     default_backbone = None
     allowed_backbones = ()
     failure_mode = "physically implausible motion (teleports, vanishing, reversals, size or shape changes)"
-    audit_corruption = "teleport"
     audit_extras = {"reversals": False, "vanishings": False, "size_changes": False, "shape_changes": False}
 
     def requests(self) -> list[FeatureRequest]:
