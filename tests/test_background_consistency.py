@@ -89,3 +89,15 @@ def test_world_metric_notes_and_invariance():
     cut = m.score_clip(ClipFeatures("c", scene_cut(c, 1.0, 0), c.caption))
     assert cut.value < m.score_clip(ClipFeatures("c", c.video, c.caption)).value == 1.0
     assert m.requests() == []
+
+
+@pytest.mark.slow  # featurizes 36 clips with the embedded network (about 10 s on one core)
+def test_audit_floor_embedded():
+    from vdeval.audit import run_audit
+    from vdeval.backbones.embedded import WEIGHTS_DIR, WEIGHTS_FILE
+
+    if not (WEIGHTS_DIR / WEIGHTS_FILE).is_file():
+        pytest.skip("embedded weights not found")
+    r = run_audit(n=12, severities=(0.5, 1.0), metrics=["background_consistency"], corruptions=["scene_cut"])
+    row = r.own_failure(0.5)
+    assert float(row["auroc"].iloc[0]) >= 0.9 and float(row["spearman"].iloc[0]) > 0.5

@@ -88,8 +88,23 @@ def grow(masks: np.ndarray, r: int) -> np.ndarray:
     return np.stack([ndimage.binary_dilation(f, _EIGHT, iterations=r) if f.any() else f for f in masks])
 
 
+_RECENT: dict = {}  # the last few clips' tracks: several world metrics read the same clip in turn
+
+
 def track_objects(frames: np.ndarray, margin: int | None = None) -> list[ObjectTrack]:
-    """The world objects of a clip (uint8 (T, H, W, 3)), one track per palette colour seen anywhere."""
+    """The world objects of a clip (uint8 (T, H, W, 3)), one track per palette colour seen anywhere.
+    Treat the result as read-only: it may be shared with the next caller asking for the same clip."""
+    import hashlib
+
+    key = (frames.shape, margin, hashlib.sha1(np.ascontiguousarray(frames).tobytes()).hexdigest())
+    if key not in _RECENT:
+        if len(_RECENT) >= 8:
+            _RECENT.pop(next(iter(_RECENT)))
+        _RECENT[key] = _track(frames, margin)
+    return _RECENT[key]
+
+
+def _track(frames: np.ndarray, margin: int | None) -> list[ObjectTrack]:
     T, H, W = frames.shape[:3]
     labels = palette_labels(frames)
     floor = min_area(H, W)
