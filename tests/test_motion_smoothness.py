@@ -123,3 +123,38 @@ def test_metric_on_dis_edge_cases_and_batch_invariance():
     featurize([alone], m.requests(), BackbonePool())
     assert m.score_clip(clips[1]).value == m.score_clip(alone).value
     assert m.describe()["params"] == {"interpolator": "flow-splat-midpoint"}
+
+
+def test_flow_even_is_the_flow_of_the_even_frames():
+    from vdeval.backbones.dis import DISFlow
+    from vdeval.features import ClipInput
+
+    v = sample_clip(4, WorldSpec(frames=7)).video
+    evens = ClipInput(Video(np.ascontiguousarray(v.frames[::2])))
+    for b in (DISFlow(),):
+        got, want = b.compute("flow_even", [ClipInput(v)])[0], b.compute("flow", [evens])[0]
+        assert got["forward"].shape == (3, 32, 32, 2)
+        assert all(np.array_equal(got[k], want[k]) for k in ("forward", "backward"))
+
+
+@pytest.mark.slow  # RAFT on the CPU: about 20 s
+def test_raft_flow_even_is_the_flow_of_the_even_frames(tmp_path, monkeypatch):
+    import torch
+    from torchvision.models.optical_flow import raft_small
+
+    from vdeval.backbones import weights
+    from vdeval.backbones.raft import RaftFlow
+    from vdeval.features import ClipInput
+
+    v = sample_clip(4, WorldSpec(frames=5)).video
+    evens = ClipInput(Video(np.ascontiguousarray(v.frames[::2])))
+    monkeypatch.setenv(weights.ENV, str(tmp_path / "weights"))
+    torch.manual_seed(0)
+    f = tmp_path / "raft_small.pth"
+    torch.save(raft_small(weights=None).state_dict(), f)  # stand-in weights in the released format
+    weights.install("raft-small-C_T_V2", f, custom=True)
+    r = RaftFlow(model="small", iters=2)
+    got, want = r.compute("flow_even", [ClipInput(v)])[0], r.compute("flow", [evens])[0]
+    assert got["forward"].shape == (2, 32, 32, 2)
+    for k in ("forward", "backward"):
+        np.testing.assert_allclose(got[k], want[k], atol=1e-5)
