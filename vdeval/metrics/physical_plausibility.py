@@ -7,7 +7,8 @@ from pixels by `world_objects.track_objects` (palette colour segmentation, no le
 on natural video it finds no objects and returns NaN with a note.
 
 Definition, per tracked object, using only "clean" frames (whole silhouette visible: off the frame
-border and not touching another object), u = min(H, W) / 32 (the world's unit):
+border, and either not touching another object or, drawn on top of it, at least as large as its
+largest untouched view), u = min(H, W) / 32 (the world's unit):
   velocity  v_t = c_{t+1} - c_t for consecutive clean frames, c the mask centroid;
             each consecutive pair of velocities with |v_t - v_{t-1}| > 0.75 u is a violation,
             classed as a teleport when either velocity is a spike (it differs from both of its

@@ -5,9 +5,9 @@ levels stay below 160, so a pixel belongs to an object when it is coloured (max 
 > 50) or near-white (min channel > 200), and it takes the nearest palette colour within 80 (RGB
 Euclidean). Each palette colour is one object (the world never gives two objects one colour); per
 frame the object is that colour's largest 8-connected component, kept when it covers at least
-`min_area(H, W)` pixels. On clean world clips the masks equal the renderer's visible silhouettes
-exactly (tests/test_world_objects.py). Valid for the shapes world domain only: natural video has
-no palette.
+`min_area(H, W)` pixels. On clean world clips the masks equal the renderer's silhouettes exactly
+for objects that nothing hides (tests/test_physical_plausibility.py); a partly hidden object keeps
+its largest visible piece. Valid for the shapes world domain only: natural video has no palette.
 """
 from __future__ import annotations
 
