@@ -89,3 +89,10 @@ def test_audit_floor():
         row = t[(t["score"] == "physical_plausibility") & (t["corruption"] == c)]
         assert float(row["auroc"].iloc[0]) >= 0.9, c
         assert float(row["spearman"].iloc[0]) > 0.5, c
+
+
+def test_extras_are_audited_against_their_own_corruptions():
+    r = run_audit(n=4, severities=(0.5,), metrics=["physical_plausibility"], corruptions=["reverse", "vanish"])
+    own = r.own_failure(0.5)
+    assert set(zip(own["score"], own["corruption"])) == {
+        ("physical_plausibility.reversals", "reverse"), ("physical_plausibility.vanishings", "vanish")}

@@ -153,6 +153,8 @@ class PhysicalPlausibility(Metric):
     allowed_backbones = ()
     failure_mode = "physically implausible motion (teleports, vanishing, reversals, size or shape changes)"
     audit_extras = {"reversals": False, "vanishings": False, "size_changes": False, "shape_changes": False}
+    audit_extra_corruptions = {"reversals": "reverse", "vanishings": "vanish", "size_changes": "resize",
+                               "shape_changes": "geometry_collapse"}
 
     def requests(self) -> list[FeatureRequest]:
         return []
