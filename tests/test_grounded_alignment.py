@@ -73,7 +73,7 @@ def test_nan_cases_and_batch_invariance():
     assert np.isnan(bad.value) and "not a world caption" in bad.note
     one = _score(Video(c.video.frames[:1]), c.caption)
     assert np.isnan(one.value) and "one-frame" in one.note
-    assert GroundedAlignment().requests() == []
+    assert [(r.kind, r.backbone) for r in GroundedAlignment().requests()] == [("frames", "pixels")]
     assert _score(c.video, c.caption).value == _score(Video(c.video.frames.copy()), c.caption).value
 
 

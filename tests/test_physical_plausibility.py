@@ -76,7 +76,7 @@ def test_nan_cases_and_batch_invariance():
     assert np.isnan(one.value) and "one-frame" in one.note
     empty = _score(Video(np.full((4, 16, 16, 3), 90, np.uint8)))
     assert np.isnan(empty.value) and "no world objects" in empty.note
-    assert PhysicalPlausibility().requests() == []
+    assert [(r.kind, r.backbone) for r in PhysicalPlausibility().requests()] == [("frames", "pixels")]
     v = sample_clip(3).video
     assert _score(v).value == _score(Video(v.frames.copy())).value  # reads only its own clip
 

@@ -22,7 +22,12 @@ BACKBONES = {
     "i3d": "vdeval.backbones.i3d:I3DBackbone",
     "clip": "vdeval.backbones.clip:ClipBackbone",
     "raft": "vdeval.backbones.raft:RaftFlow",
+    "raft_vbench": "vdeval.backbones.raft:RaftVBench",
     "dino": "vdeval.backbones.dino:DinoBackbone",
+    "dino_vbench": "vdeval.backbones.dino:DinoVBench",
+    "niqe": "vdeval.backbones.niqe:NiqeBackbone",
+    "niqe_world": "vdeval.backbones.niqe:NiqeWorld",
+    "laion_aesthetic": "vdeval.backbones.aesthetic:AestheticBackbone",
     "pixels": "vdeval.backbones.pixels:PixelBackbone",
 }
 
@@ -42,6 +47,9 @@ METRICS = {
     "motion_smoothness": "vdeval.metrics.motion_smoothness:MotionSmoothness",
     "background_consistency": "vdeval.metrics.background_consistency:BackgroundConsistency",
     "world_background_consistency": "vdeval.metrics.background_consistency:WorldBackgroundConsistency",
+    "motion_blur": "vdeval.metrics.motion_blur:MotionBlur",
+    "imaging_quality": "vdeval.metrics.imaging_quality:ImagingQuality",
+    "aesthetic_quality": "vdeval.metrics.aesthetic_quality:AestheticQuality",
     "fvd": "vdeval.metrics.fvd:FVD",
     "kvd": "vdeval.metrics.kvd:KVD",
 }

@@ -93,20 +93,21 @@ class WorldBackgroundConsistency(Metric):
     version = "1"
     higher_is_better = True
     level = "clip"
-    default_backbone = None
-    allowed_backbones = ()
+    default_backbone = "pixels"
+    allowed_backbones = ("pixels",)
     failure_mode = "background changes or swims over time (world clips)"
 
     def requests(self) -> list[FeatureRequest]:
-        return []
+        return [FeatureRequest("frames", self.backbone)]  # the pixels as decoded, nothing learned
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
-        if clip.video.num_frames < 2:
+        frames = clip.frames_for(self.backbone)
+        if frames.shape[0] < 2:
             return ClipScore(float("nan"), note="one-frame clip: no background to compare over time")
         try:
             pan = parse_caption(clip.prompt)["pan"]
         except VdevalError as e:
             return ClipScore(float("nan"), note=f"needs a world caption for the camera pan: {e.message}")
-        value, curve = world_background_consistency(clip.video.frames, pan)
+        value, curve = world_background_consistency(frames, pan)
         note = None if np.isfinite(value) else "no background pixel is shared by any two frames"
         return ClipScore(value, [float(c) for c in curve], note=note)

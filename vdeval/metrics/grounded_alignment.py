@@ -155,18 +155,19 @@ class GroundedAlignment(Metric):
     version = "1"
     higher_is_better = True
     level = "clip"
-    default_backbone = None
-    allowed_backbones = ()
+    default_backbone = "pixels"
+    allowed_backbones = ("pixels",)
     failure_mode = "prompt misalignment, attribute by attribute (world captions)"
 
     def requests(self) -> list[FeatureRequest]:
-        return []
+        return [FeatureRequest("frames", self.backbone)]  # the pixels as decoded, nothing learned
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
-        if clip.video.num_frames < 2:
+        frames = clip.frames_for(self.backbone)
+        if frames.shape[0] < 2:
             return ClipScore(float("nan"), note="one-frame clip: its motion cannot be read")
         try:
-            scores = grounded_scores(clip.video.frames, clip.prompt)
+            scores = grounded_scores(frames, clip.prompt)
         except VdevalError as e:
             return ClipScore(float("nan"), note=f"not a world caption, nothing to ground: {e.message}")
         read = [scores[a] for a in ATTRIBUTES if np.isfinite(scores[a])]

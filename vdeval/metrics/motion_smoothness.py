@@ -111,12 +111,14 @@ class MotionSmoothness(Metric):
     Params = MotionSmoothnessParams
 
     def requests(self) -> list[FeatureRequest]:
-        return [FeatureRequest("flow_even", self.backbone)]
+        # the frames as the flow backbone decoded them, so they line up with its flow
+        return [FeatureRequest("flow_even", self.backbone), FeatureRequest("frames", self.backbone)]
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
-        if clip.video.num_frames < 3:
-            few = "one-frame" if clip.video.num_frames == 1 else "two-frame"
+        frames = clip.frames_for(self.backbone)
+        if frames.shape[0] < 3:
+            few = "one-frame" if frames.shape[0] == 1 else "two-frame"
             return ClipScore(float("nan"), note=f"{few} clip: no odd frame between two even ones")
         flow = clip.get("flow_even", self.backbone)
-        d = reconstruction_errors(clip.video.frames, flow["forward"], flow["backward"])
+        d = reconstruction_errors(frames, flow["forward"], flow["backward"])
         return ClipScore(vbench_score(d), [float(x) for x in d], {"mean_abs_error": float(d.mean())})

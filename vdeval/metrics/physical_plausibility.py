@@ -149,20 +149,21 @@ class PhysicalPlausibility(Metric):
     version = "1"
     higher_is_better = False
     level = "clip"
-    default_backbone = None
-    allowed_backbones = ()
+    default_backbone = "pixels"
+    allowed_backbones = ("pixels",)
     failure_mode = "physically implausible motion (teleports, vanishing, reversals, size or shape changes)"
     audit_extras = {"reversals": False, "vanishings": False, "size_changes": False, "shape_changes": False}
     audit_extra_corruptions = {"reversals": "reverse", "vanishings": "vanish", "size_changes": "resize",
                                "shape_changes": "geometry_collapse"}
 
     def requests(self) -> list[FeatureRequest]:
-        return []
+        return [FeatureRequest("frames", self.backbone)]  # the pixels as decoded, nothing learned
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
-        if clip.video.num_frames < 2:
+        frames = clip.frames_for(self.backbone)
+        if frames.shape[0] < 2:
             return ClipScore(float("nan"), note="one-frame clip: nothing can move, vanish or change")
-        counts, n = violations(clip.video.frames)
+        counts, n = violations(frames)
         extras = {k: float(v) for k, v in counts.items()} | {"objects": float(n)}
         if n == 0:
             return ClipScore(float("nan"), extras=extras,
