@@ -40,6 +40,7 @@ class BackgroundConsistency(Metric):
     level = "clip"
     default_backbone = "embedded"
     allowed_backbones = ("embedded", "clip", "dino", "pixels")
+    natural_backbone = "clip"  # VBench's; the embedded default is for shapes-world suites
     failure_mode = "background changes over time"
 
     def requests(self) -> list[FeatureRequest]:
