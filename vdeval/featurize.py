@@ -250,10 +250,10 @@ def clip_bytes(clip: ClipFeatures, requests: list[FeatureRequest], pool: Backbon
     """Estimated bytes of a clip's pixel-sized features (frames and flow) at their input specs."""
     total = 0
     for req in requests:
-        if req.kind in ("flow", "frames"):
+        if req.kind in ("flow", "flow_even", "frames"):
             spec = pool.get(req.backbone, req.options).input_spec(req.kind)
             t, h, w = clip.source.output_geometry(spec)
-            total += t * h * w * (16 if req.kind == "flow" else 3)
+            total += t * h * w * {"flow": 16, "flow_even": 8}.get(req.kind, 3)
     return total
 
 
