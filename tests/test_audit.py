@@ -140,3 +140,11 @@ def test_embedded_metrics_catch_their_failures():
     assert _auroc(r, "reference_fidelity", "identity_swap", 0.5) >= 0.9
     assert _auroc(r, "clip_score", "caption_swap", 0.5) >= 0.9
     assert _auroc(r, "video_text_alignment", "caption_swap", 0.5) >= 0.9
+
+
+def test_clips_a_corruption_leaves_unchanged_are_not_counted_as_missed():
+    """texture_swim changes no pixel of a plain background: those clips have no failure to catch."""
+    r = run_audit(n=16, metrics=["world_background_consistency"], corruptions=["texture_swim"], severities=[0.5])
+    row = r.table[r.table["corruption"] == "texture_swim"].iloc[0]
+    assert row["n_unchanged"] > 0 and row["n_corrupted"] == 16 - row["n_unchanged"]
+    assert row["auroc"] >= 0.9

@@ -253,6 +253,9 @@ def run_audit(
     say(f"rendering {n} clean clips and {len(corr_names)} corruptions x {len(sev)} severities")
     clips: list[ClipFeatures] = []
     meta: list[tuple[int, str, float]] = []  # (clip index, corruption, severity) per ClipFeatures
+    # corrupted clips whose pixels the corruption left as they were: there is no failure to catch
+    # in them, so they are left out of AUROC and Spearman (and counted in n_unchanged)
+    unchanged: set[int] = set()
     for i in range(n):
         s = seed + i
         wc = sample_clip(s, spec)
@@ -265,6 +268,8 @@ def run_audit(
                     video, prompt = wc.video, swap_caption(wc.caption, v, s)
                 else:
                     video, prompt = CORRUPTIONS[c](wc, v, s), wc.caption
+                    if np.array_equal(video.frames, wc.video.frames):
+                        unchanged.add(len(clips))  # e.g. texture_swim on a plain background
                 clips.append(ClipFeatures(f"{i}/{c}@{v:g}", video, prompt, ref))
                 meta.append((i, c, v))
 
@@ -289,15 +294,17 @@ def run_audit(
     own.update({f"{m.name}.{x}": c for m in live for x, c in getattr(m, "audit_extra_corruptions", {}).items()})
     say(f"scoring {len(live)} metrics")
     rows = []
-    for clip, (i, c, v) in zip(clips, meta):
+    for k, (clip, (i, c, v)) in enumerate(zip(clips, meta)):
+        same = k in unchanged
         for m in live:
             s = m.score_clip(clip)
             rows.append({"clip": i, "corruption": c, "severity": v, "score": m.name, "metric": m.name,
-                         "backbone": m.backbone or "-", "higher_is_better": m.higher_is_better, "value": s.value})
+                         "backbone": m.backbone or "-", "higher_is_better": m.higher_is_better, "value": s.value,
+                         "unchanged": same})
             for extra, hib in getattr(m, "audit_extras", {}).items():
                 rows.append({"clip": i, "corruption": c, "severity": v, "score": f"{m.name}.{extra}", "metric": m.name,
                              "backbone": m.backbone or "-", "higher_is_better": hib,
-                             "value": float(s.extras.get(extra, float("nan")))})
+                             "value": float(s.extras.get(extra, float("nan"))), "unchanged": same})
     scores = pd.DataFrame(rows)
 
     table = []
@@ -306,15 +313,18 @@ def run_audit(
         metric = g["metric"].iloc[0]
         clean = g[g["corruption"] == "clean"]["value"].to_numpy()
         for c in corr_names:
-            gc = g[g["corruption"] == c]
+            gc_all = g[g["corruption"] == c]
+            gc = gc_all[~gc_all["unchanged"]]
             both = pd.concat([g[g["corruption"] == "clean"], gc])
             rho = severity_spearman(both["severity"], both["value"], hib)
             for v in sev:
                 bad = gc[np.isclose(gc["severity"], v)]["value"].to_numpy()
+                n_same = int(gc_all[np.isclose(gc_all["severity"], v)]["unchanged"].sum())
                 table.append({"score": score, "metric": metric, "backbone": backbone, "corruption": c, "severity": v,
                               "auroc": auroc(clean, bad, hib), "spearman": rho, "higher_is_better": hib,
                               "own_failure": own.get(score, own.get(metric)) == c,
-                              "n_clean": int(np.isfinite(clean).sum()), "n_corrupted": int(np.isfinite(bad).sum())})
+                              "n_clean": int(np.isfinite(clean).sum()), "n_corrupted": int(np.isfinite(bad).sum()),
+                              "n_unchanged": n_same})
     return AuditResult(pd.DataFrame(table), scores, skipped, {f"{k}[{b}]": v for (k, b), v in computed.items()},
                        n, time.perf_counter() - t0, sev, spec.to_dict())
 
