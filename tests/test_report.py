@@ -260,20 +260,22 @@ def test_report_writes_three_files_with_the_numbers(report_dir, three_gen_run):
     assert csv[csv.metric == "kvd"].ci_low.isna().all()  # no CI stays empty, not invented
     # the failed clip and the null score are reported, not silently lost
     assert "sampler diverged" in html and "sampler diverged" in md
-    assert "ckpt\\_4k" in md and "✅ better" in md
+    # default baseline: the last training step (ckpt_4k), said on the page; the earlier ones are worse
+    assert "❌ worse" in md and "Compared with baseline ckpt\\_4k" in md and "the last training step" in html
     # summary table: backbone and n beside each number, direction of better
     from vdeval.report.tables import fmt
 
     assert f"{fmt(row['value'])}</span>" in html and "n=11, 1 failed · dis" in html
     assert "↓ lower is better" in html and "↑ higher is better" in html
-    assert "Wilcoxon signed-rank" in html and "Compared with baseline ckpt\\_1k" in md
+    assert "Wilcoxon signed-rank" in html
     # every image is inline: no src that is not a data URI, no external stylesheet or script
     srcs = re.findall(r'src="([^"]*)"', html)
     assert srcs and all(s.startswith("data:image/") for s in srcs)
     assert "<script" not in html.lower() and "<link" not in html.lower()
-    # 4 figures (summary, differences, steps, curves) + previews (3 best + 3 worst per clip metric)
+    # 4 figures (summary, differences, steps, curves) + previews (2 best + 2 worst per clip metric and
+    # generator) + the same-prompt grid (4 prompts x 3 generators)
     assert html.count('src="data:image/png') == 4
-    assert html.count('src="data:image/gif') == 3 * 6
+    assert html.count('src="data:image/gif') == 3 * 3 * 4 + 4 * 3
 
 
 def test_prompts_and_names_are_escaped(report_dir):
@@ -384,6 +386,8 @@ def test_cli_report_ok(three_gen_run, tmp_path, capsys):
     assert _cli(["report", str(three_gen_run), "-o", str(tmp_path / "r"), "--baseline", "ckpt_4k",
                  "--previews", "1"]) == 0
     assert (tmp_path / "r" / "index.html").exists() and "baseline ckpt\\_4k" in (tmp_path / "r" / "summary.md").read_text()
+    assert _cli(["report", str(three_gen_run), "-o", str(tmp_path / "r2"), "--baseline", "ckpt_1k"]) == 0
+    assert "chosen with --baseline" in (tmp_path / "r2" / "index.html").read_text()
 
 
 def test_cli_bad_inputs_exit_2_with_one_clear_line(three_gen_run, tmp_path, capsys):
@@ -407,80 +411,3 @@ def test_cli_bad_inputs_exit_2_with_one_clear_line(three_gen_run, tmp_path, caps
         from vdeval.report import write_report
 
         write_report([], tmp_path / "x")
-
-
-# --------------------------------------------------------------------------- a real browser
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--enable-logging=stderr", "--v=0", "--hide-scrollbars"]
-
-# injected into a copy of the page only: records load errors, then writes what every image did
-PROBE = """<script>
-window.__errs=[];window.addEventListener('error',function(e){window.__errs.push(String(e.message||
-(e.target&&e.target.src&&e.target.src.slice(0,60))||'error'))},true);
-window.addEventListener('load',function(){var r={imgs:[],errs:window.__errs,scripts:document.scripts.length,
-text:document.body.innerText.indexOf("<scr"+"ipt>alert('x')</scr"+"ipt>")>=0};
-for(var i=0;i<document.images.length;i++){var im=document.images[i];
-r.imgs.push({cls:im.className,w:im.naturalWidth,h:im.naturalHeight,done:im.complete})}
-var p=document.createElement('pre');p.id='probe-result';p.textContent=JSON.stringify(r);document.body.appendChild(p)});
-</script>"""
-
-
-def _find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    path = _find_chromium()
-    if path is None:  # install Debian's chromium once; skip only if that is impossible here
-        sudo = [] if os.geteuid() == 0 or not shutil.which("sudo") else ["sudo", "-n"]
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        try:
-            subprocess.run([*sudo, "apt-get", "update"], check=True, capture_output=True, timeout=300, env=env)
-            subprocess.run([*sudo, "apt-get", "install", "-y", "chromium"], check=True, capture_output=True,
-                           timeout=900, env=env)
-        except (OSError, subprocess.SubprocessError) as e:
-            pytest.skip(f"headless Chromium is not installed and `apt-get install chromium` failed: {e}")
-        path = _find_chromium()
-        if path is None:
-            pytest.skip("apt-get install chromium ran but no chromium binary is on PATH")
-    return path
-
-
-def _run_chromium(chromium: str, tmp: Path, page: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp / 'profile'}", *extra, page.as_uri()],
-                          capture_output=True, text=True, timeout=60)
-
-
-def test_report_in_headless_chromium(report_dir, chromium, tmp_path):
-    page = report_dir / "index.html"
-    html = page.read_text()
-    # 1. the report as shipped: screenshot, and the console must stay silent (a CSP violation, a
-    #    broken data URI or any external load would be logged here)
-    shot = tmp_path / "report.png"
-    r = _run_chromium(chromium, tmp_path, page, "--window-size=1280,2400", f"--screenshot={shot}")
-    console = [line for line in r.stderr.splitlines() if ":CONSOLE" in line]
-    assert console == [], console
-    assert shot.exists() and Image.open(shot).size == (1280, 2400)
-    # 2. a copy with a probe script (CSP relaxed for inline script only; images still data: only)
-    probed = tmp_path / "probed.html"
-    probed.write_text(html.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';")
-                      .replace("</head>", PROBE + "</head>", 1))
-    r = _run_chromium(chromium, tmp_path, probed, "--virtual-time-budget=5000", "--dump-dom")
-    m = re.search(r'<pre id="probe-result">(.*?)</pre>', r.stdout, re.S)
-    assert m, r.stderr[-2000:]
-    result = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
-                        .replace("&gt;", ">"))
-    assert result["errs"] == []
-    assert result["scripts"] == 1  # only the probe: the hostile prompt did not become a script
-    assert result["text"] is True  # ...it shows as text
-    imgs = result["imgs"]
-    assert len(imgs) == 4 + 18
-    assert all(i["done"] and i["w"] > 0 and i["h"] > 0 for i in imgs), imgs
-    assert sum(i["cls"] == "preview" and i["h"] == 96 for i in imgs) == 18
