@@ -43,7 +43,8 @@ def run(
     Under torchrun (`torchrun --nproc_per_node N -m vdeval run SUITE`) clips are split across
     ranks and rank 0 writes the results."""
     from vdeval import distributed
-    from vdeval.runner import Runner, format_summary
+    from vdeval.report.terminal import render as render_summary
+    from vdeval.runner import Runner
     from vdeval.suite import load_suite
 
     if not (device == "cpu" or device.startswith("cuda")):
@@ -65,7 +66,9 @@ def run(
         distributed.finish(ranks)
     if not ranks.is_main:
         return
-    typer.echo(format_summary(outcome.results))
+    import shutil
+
+    typer.echo(render_summary(outcome.results, width=max(80, shutil.get_terminal_size().columns)))
     typer.echo(f"\n{outcome.n_clips} clips, {outcome.n_failed} failed, {outcome.seconds:.1f} s; results: {outcome.run_dir / 'results.json'}")
     if report and s.output.report and importlib.util.find_spec("vdeval.report") is not None:
         from vdeval.report import write_report
