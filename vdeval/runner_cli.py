@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -37,6 +37,8 @@ def run(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache shared across runs (default: inside the run)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML/Markdown report into the run directory."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    log: Optional[List[str]] = typer.Option(None, "--log", help="Also log to tensorboard, wandb or mlflow "
+                                            "(repeat for several; see `vdeval log`)."),
 ):
     """Generate, score and write results; re-running resumes where it stopped.
 
@@ -47,6 +49,12 @@ def run(
     from vdeval.runner import Runner
     from vdeval.suite import load_suite
 
+    if log:
+        from vdeval.log import TARGETS
+
+        for target in log:  # a typo fails before the run, not after it
+            if target not in TARGETS:
+                raise typer.BadParameter(f"--log must be one of {', '.join(TARGETS)}, got {target!r}")
     if not (device == "cpu" or device.startswith("cuda")):
         raise typer.BadParameter(f"--device must be cpu or cuda[:N], got {device!r}")
     if device.startswith("cuda"):
@@ -75,6 +83,10 @@ def run(
 
         index = write_report([outcome.run_dir], outcome.run_dir / "report")
         typer.echo(f"report: {index}")
+    for target in log or []:
+        from vdeval.log import log_run
+
+        typer.echo(f"logged to {target}: {log_run([outcome.run_dir], target)}")
     if outcome.n_failed:
         typer.echo(f"{outcome.n_failed} clip(s) failed; see 'failures' in results.json", err=True)
         raise typer.Exit(EXIT_SOME_CLIPS_FAILED)
