@@ -1,5 +1,6 @@
 """vdeval log: TensorBoard event files read back, W&B in offline mode read back from its run file,
-MLflow through a local file store. Each test skips when its tool (an optional extra) is missing."""
+MLflow through a local file store. Each test skips when its tool (an optional extra) is missing;
+the W&B and MLflow ones are slow (run with -m slow)."""
 from __future__ import annotations
 
 import glob
@@ -91,6 +92,7 @@ def _wandb_records(path: str):
                 yield buf
 
 
+@pytest.mark.slow  # ~15 s: W&B starts its service process
 def test_wandb_offline_run_reads_back(run, results, tmp_path, monkeypatch):
     pytest.importorskip("wandb", reason="the `wandb` extra is not installed")
     from wandb.proto import wandb_internal_pb2
@@ -118,6 +120,7 @@ def test_wandb_offline_run_reads_back(run, results, tmp_path, monkeypatch):
     assert list(media.rglob("*.gif")) and list(media.rglob("*.png"))
 
 
+@pytest.mark.slow  # ~15 s: MLflow's import and store set-up
 def test_mlflow_file_store_reads_back(run, results, tmp_path):
     pytest.importorskip("mlflow", reason="the `mlflow` extra is not installed")
     import mlflow
