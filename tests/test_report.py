@@ -3,10 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -411,3 +408,126 @@ def test_cli_bad_inputs_exit_2_with_one_clear_line(three_gen_run, tmp_path, caps
         from vdeval.report import write_report
 
         write_report([], tmp_path / "x")
+
+
+# --------------------------------------------------------------------------- at-a-glance reading (issue 13)
+
+def test_best_marks_follow_direction_and_significance():
+    from vdeval.report.compare import best_marks
+    from vdeval.report.tables import merge_results
+
+    res = make_results({"a": {"shift": {"warping_error": 0.004, "clip_score": 0.0}},
+                        "b": {"shift": {"warping_error": 0.0, "clip_score": 0.00001}},
+                        "c": {"shift": {"warping_error": 0.002, "clip_score": 0.0}}},
+                       metrics=["warping_error", "clip_score", "frozen_motion"], noise=0.0005)
+    for c in res["clips"]:  # frozen_motion: every generator scores alike -> no best at all
+        c["scores"]["frozen_motion"] = 0.0
+    for r in res["summary"]:
+        if r["metric"] == "frozen_motion":
+            r.update(value=0.0, ci_low=0.0, ci_high=0.0)
+    best = best_marks(merge_results([("r", Path("."), res)]))
+    assert best["warping_error"].generator == "b" and best["warping_error"].significant  # lower is better
+    # clip_score: the generators differ by at most 1e-5 under noise 5e-4: whichever has the best value
+    # (here a, by noise) is not significantly ahead of every other, so it gets the hollow mark only
+    assert best["clip_score"].generator == "a" and not best["clip_score"].significant
+    assert best["clip_score"].ties == ["c"]
+    assert "frozen_motion" not in best
+
+
+def test_relative_difference_is_suppressed_near_a_zero_baseline(tmp_path):
+    from vdeval.report import write_report
+
+    res = make_results({"base": {}, "other": {"shift": {"warping_error": 0.01}}}, metrics=["warping_error"])
+    for c in res["clips"]:
+        if c["generator"] == "base":
+            c["scores"]["warping_error"] = 1.8e-8
+    for r in res["summary"]:
+        if r["generator"] == "base":
+            r.update(value=1.8e-8, ci_low=1.8e-8, ci_high=1.8e-8)
+    index = write_report([write_run(tmp_path / "r", res, with_clips=False)], tmp_path / "out", baseline="base")
+    html, md = index.read_text(), (tmp_path / "out" / "summary.md").read_text()
+    assert "n/a (baseline ≈ 0)" in html and "n/a (baseline ≈ 0)" in md
+    assert not re.search(r"\+\d{5,}\.\d%", html + md)  # no +254878178.6%
+
+
+def test_default_baseline_is_the_suites_declared_one_then_the_last_step(tmp_path):
+    from vdeval.report.tables import load_runs
+
+    res = make_results(STEPS, metrics=["warping_error"])
+    run = write_run(tmp_path / "steps", res, with_clips=False)
+    assert load_runs([run]).default_baseline() == ("ckpt_4k", "the last training step")
+    res["suite"]["baseline"] = "ckpt_2k"
+    run = write_run(tmp_path / "declared", res, with_clips=False)
+    assert load_runs([run]).default_baseline() == ("ckpt_2k", "the suite's declared baseline")
+    plain = write_run(tmp_path / "plain", make_results({"x": {}, "y": {}}, metrics=["warping_error"]), with_clips=False)
+    assert load_runs([plain]).default_baseline() == ("x", "the first generator")
+
+
+def test_suite_baseline_must_name_a_generator():
+    from vdeval.suite import validate_data
+
+    data = {"name": "s", "generators": [{"name": "final", "kind": "world"}, {"name": "early", "kind": "world"}],
+            "metrics": [{"name": "frame_difference"}], "baseline": "finale"}
+    suite, problems = validate_data(data)
+    assert suite is None and problems == ["baseline: 'finale' is not a generator of this suite (did you mean 'final'?)"]
+    suite, problems = validate_data({**data, "baseline": "early"})
+    assert problems == [] and suite.baseline == "early"
+
+
+def test_previews_are_picked_per_generator_and_constant_metrics_show_one_clip(tmp_path):
+    from vdeval.report.previews import select_previews
+    from vdeval.report.tables import load_runs
+
+    res = make_results({"frozen": {"shift": {"warping_error": -1.0}}, "good": {}},
+                       metrics=["warping_error", "frozen_motion"])
+    for c in res["clips"]:
+        c["scores"]["frozen_motion"] = 1.0 if c["generator"] == "frozen" else c["scores"]["frozen_motion"]
+    merged = load_runs([write_run(tmp_path / "r", res)])
+    chosen = select_previews(merged, k=2)
+    we = [p for p in chosen if p.metric == "warping_error"]
+    # the frozen control has far lower warping error, yet "good" still gets its own best and worst
+    assert {(p.generator, p.kind) for p in we} == {(g, k) for g in ("frozen", "good") for k in ("best", "worst")}
+    assert sum(p.generator == "good" for p in we) == 4
+    fm = [p for p in chosen if p.metric == "frozen_motion" and p.generator == "frozen"]
+    assert [(p.kind, p.value) for p in fm] == [("same", 1.0)]
+
+
+def test_wide_previews_keep_aspect_inside_the_box():
+    from vdeval.report.previews import gif_bytes
+
+    wide = np.zeros((4, 180, 320, 3), np.uint8)
+    assert Image.open(__import__("io").BytesIO(gif_bytes(wide))).size == (144, 81)
+    tall = np.zeros((4, 64, 32, 3), np.uint8)
+    assert Image.open(__import__("io").BytesIO(gif_bytes(tall))).size == (48, 96)
+
+
+def test_grid_prompts_chosen_or_most_discriminating(three_gen_run, tmp_path, capsys):
+    from vdeval.report.compare import discriminating_prompts
+    from vdeval.report.tables import load_runs
+
+    picked = discriminating_prompts(load_runs([three_gen_run]), k=2)
+    assert len(picked) == 2 and set(picked) <= set(PROMPTS)
+    assert _cli(["report", str(three_gen_run), "-o", str(tmp_path / "g"), "--grid-prompt", PROMPTS[1]]) == 0
+    html = (tmp_path / "g" / "index.html").read_text()
+    grid = html[html.index("<table class='grid'>"):]
+    grid = grid[:grid.index("</table>")]
+    assert grid.count("<tr><th class='prompt'>") == 1 and "two squares swap places" in grid
+    assert _cli(["report", str(three_gen_run), "-o", str(tmp_path / "g2"), "--grid-prompt", "two squares swap"]) == 2
+    assert "did you mean 'two squares swap places'" in capsys.readouterr().err
+
+
+def test_flat_panels_get_a_meaningful_axis():
+    import matplotlib.pyplot as plt
+
+    from vdeval.report.plots import _flat_axis
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [0, 0, 0])
+    _flat_axis(ax, [0.0, 0.0, 0.0])
+    assert ax.get_ylim() == (0.0, 1.0) and ax.texts[0].get_text() == "all values 0"
+    fig2, ax2 = plt.subplots()
+    ax2.plot([0, 1], [1.8e-8, 1.8e-8])
+    _flat_axis(ax2, [1.8e-8, 1.8e-8])
+    assert ax2.get_ylim() == pytest.approx((1.62e-8, 1.98e-8))
+    plt.close(fig)
+    plt.close(fig2)

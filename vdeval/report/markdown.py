@@ -1,7 +1,6 @@
 """summary.md: GitHub-flavoured Markdown for a pull-request comment or a CI step summary."""
 from __future__ import annotations
 
-import math
 
 from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Best, Difference, headline, relative_text
 from vdeval.report.tables import Merged, fmt, fmt_ci
