@@ -141,3 +141,17 @@ def test_lightning_callback(tmp_path):
     vals = [json.loads((ev.runs[s] / "results.json").read_text())["summary"][0]["value"] for s in (2, 4)]
     assert vals == pytest.approx([10 * 15 / 16, 2 * 15 / 16])
     assert module.training
+
+
+def test_evaluator_logs_each_step_to_one_tensorboard_run(tmp_path):
+    pytest.importorskip("tensorboard", reason="the `tensorboard` extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = Flicker()
+    ev = vdeval.Evaluator(model.sample, PROMPTS[:1], metrics=["frame_difference"], every=2, out=tmp_path,
+                          log_to=["tensorboard"])
+    _train(model, 2, ev.maybe)
+    acc = EventAccumulator(str(tmp_path / "logs" / "tensorboard" / "model"), size_guidance={"scalars": 0})
+    acc.Reload()
+    points = [(e.step, e.value) for e in acc.Scalars("frame_difference/model/value")]
+    assert points == [(0, pytest.approx(40 * 15 / 16)), (2, pytest.approx(10 * 15 / 16))]

@@ -150,3 +150,11 @@ def test_log_bad_target_and_missing_extra(run, capsys, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "mlflow" else real(n, *a))
     assert cli_exit_code(["log", str(run), "--to", "mlflow"]) == 2
     assert "pip install 'vdeval[mlflow]'" in capsys.readouterr().err
+
+
+def test_run_refuses_an_unknown_log_target_before_running(tmp_path, capsys):
+    root = Path(__file__).resolve().parents[1]
+    assert cli_exit_code(["run", str(root / "suites" / "smoke.yaml"), "--out", str(tmp_path / "r"),
+                          "--log", "tensorbord"]) == 2
+    assert "--log must be one of tensorboard, wandb, mlflow" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "results.json").exists()

@@ -420,11 +420,12 @@ def test_best_marks_follow_direction_and_significance():
                         "b": {"shift": {"warping_error": 0.0, "clip_score": 0.00001}},
                         "c": {"shift": {"warping_error": 0.002, "clip_score": 0.0}}},
                        metrics=["warping_error", "clip_score", "frozen_motion"], noise=0.0005)
-    for c in res["clips"]:  # frozen_motion: every generator scores alike -> no best at all
-        c["scores"]["frozen_motion"] = 0.0
+    for c in res["clips"]:  # frozen_motion: a and b share the best value 0 -> neither stands out
+        c["scores"]["frozen_motion"] = 1.0 if c["generator"] == "c" else 0.0
     for r in res["summary"]:
         if r["metric"] == "frozen_motion":
-            r.update(value=0.0, ci_low=0.0, ci_high=0.0)
+            v = 1.0 if r["generator"] == "c" else 0.0
+            r.update(value=v, ci_low=v, ci_high=v)
     best = best_marks(merge_results([("r", Path("."), res)]))
     assert best["warping_error"].generator == "b" and best["warping_error"].significant  # lower is better
     # clip_score: the generators differ by at most 1e-5 under noise 5e-4: whichever has the best value

@@ -83,8 +83,9 @@ class Evaluator:
         if self.log_to:
             from vdeval.log import log_run
 
-            for target in self.log_to:
-                log_run(outcome.run_dir, target, step=int(step))
+            for target in self.log_to:  # one log dir / project for every step, so values line up by step
+                dest = self.out / "logs" / target if target != "mlflow" else self.out / "logs" / "mlruns"
+                log_run(outcome.run_dir, target, dest=dest, name=self.name, step=int(step))
         return outcome.run_dir
 
     def run_dirs(self) -> list[Path]:

@@ -54,7 +54,9 @@ def run(
 
         for target in log:  # a typo fails before the run, not after it
             if target not in TARGETS:
-                raise typer.BadParameter(f"--log must be one of {', '.join(TARGETS)}, got {target!r}")
+                from vdeval.errors import VdevalError
+
+                raise VdevalError(f"--log must be one of {', '.join(TARGETS)}, got {target!r}")
     if not (device == "cpu" or device.startswith("cuda")):
         raise typer.BadParameter(f"--device must be cpu or cuda[:N], got {device!r}")
     if device.startswith("cuda"):
@@ -75,8 +77,11 @@ def run(
     if not ranks.is_main:
         return
     import shutil
+    import sys
 
-    typer.echo(render_summary(outcome.results, width=max(80, shutil.get_terminal_size().columns)))
+    # a terminal's own width; a log file or pipe gets the table's natural width (up to 200)
+    width = max(80, shutil.get_terminal_size().columns) if sys.stdout.isatty() else 200
+    typer.echo(render_summary(outcome.results, width=width))
     typer.echo(f"\n{outcome.n_clips} clips, {outcome.n_failed} failed, {outcome.seconds:.1f} s; results: {outcome.run_dir / 'results.json'}")
     if report and s.output.report and importlib.util.find_spec("vdeval.report") is not None:
         from vdeval.report import write_report

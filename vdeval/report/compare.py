@@ -208,6 +208,8 @@ def best_marks(merged: Merged, alpha: float = ALPHA) -> dict[str, Best]:
         if len(vals) < 2 or len({v for v, _ in vals}) == 1:  # one generator, or all alike: no best
             continue
         v, best = (max if hib else min)(vals, key=lambda t: t[0])
+        if sum(x == v for x, _ in vals) > 1:  # several share the best value: none stands out
+            continue
         ties = []
         for _, g in vals:
             if g == best:

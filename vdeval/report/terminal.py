@@ -21,7 +21,7 @@ def summary_table(results: dict) -> Table:
     table = Table(title="vdeval summary", title_justify="left", show_lines=True)
     table.add_column("metric", style="bold", no_wrap=True)
     for g in merged.generators:
-        table.add_column(escape(g), justify="right")
+        table.add_column(escape(g), justify="right", overflow="fold")  # fold, never elide, a number
     for m, meta in merged.metrics.items():
         arrow = "↑" if meta.get("higher_is_better", True) else "↓"
         backbones = sorted({str(r["backbone"]) for (g, mm), r in rows.items() if mm == m and r["backbone"]})
@@ -38,7 +38,7 @@ def summary_table(results: dict) -> Table:
             value = "n/a" if r["error"] and fmt(r["value"]) == "—" else fmt(r["value"])
             n = f"n={int(r['n'])}" + (f" +{int(r['n_failed'])} failed" if r["n_failed"] else "")
             why = f"\n[red]{escape(r['error'][:60])}[/red]" if r["error"] else ""
-            cells.append(f"[bold]{value}[/bold]{mark}\n[dim]{fmt_ci(r['ci_low'], r['ci_high'])} {n}[/dim]{why}")
+            cells.append(f"[bold]{value}[/bold]{mark}\n[dim]{fmt_ci(r['ci_low'], r['ci_high'])}\n{n}[/dim]{why}")
         table.add_row(*cells)
     table.caption = ("↑/↓ better direction; value with 95% CI and clip count; ★ best and significantly "
                      "better than every other generator, ☆ best value, not significantly")
