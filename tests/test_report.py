@@ -269,10 +269,10 @@ def test_report_writes_three_files_with_the_numbers(report_dir, three_gen_run):
     srcs = re.findall(r'src="([^"]*)"', html)
     assert srcs and all(s.startswith("data:image/") for s in srcs)
     assert "<script" not in html.lower() and "<link" not in html.lower()
-    # 4 figures (summary, differences, steps, curves) + previews (2 best + 2 worst per clip metric and
-    # generator) + the same-prompt grid (4 prompts x 3 generators)
+    # 4 figures (summary, differences, steps, curves) + previews (the best and the worst clip per clip
+    # metric and generator) + the same-prompt grid (4 prompts x 3 generators)
     assert html.count('src="data:image/png') == 4
-    assert html.count('src="data:image/gif') == 3 * 3 * 4 + 4 * 3
+    assert html.count('src="data:image/gif') == 3 * 3 * 2 + 4 * 3
 
 
 def test_prompts_and_names_are_escaped(report_dir):

@@ -127,7 +127,7 @@ def test_fixture_report_in_chromium(fixture_report, chromium, tmp_path):
     assert len(result["best"]) >= 2 and all("★" in b for b in result["best"])
     assert result["grid"] == {"rows": 4, "cols": 3, "imgs": 12}
     previews = [i for i in result["imgs"] if i["cls"] == "preview"]
-    assert len(previews) == 3 * 3 * 4 + 12 and all(i["h"] == 96 for i in previews)
+    assert len(previews) == 3 * 3 * 2 + 12 and all(i["h"] == 96 for i in previews)
     assert result["board"]["id"] == "default"
     assert result["board"]["order"] == ["ckpt_1k", "ckpt_2k", "ckpt_4k"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def write_report(run_dirs: list[Path], out_dir: Path, baseline: str | None = None,
-                 previews_per_metric: int = 2, grid_prompts: list[str] | None = None, grid_size: int = 4) -> Path:
+                 previews_per_metric: int = 1, grid_prompts: list[str] | None = None, grid_size: int = 4) -> Path:
     """Write index.html, summary.md and summary.csv (and summary.parquet with pyarrow) into out_dir;
     return the index.html path.
 

@@ -11,7 +11,7 @@ GRID_PROMPTS = 4
 
 
 def build_report(run_dirs: list[Path], out_dir: Path, baseline: str | None = None,
-                 previews_per_metric: int = 2, grid_prompts: list[str] | None = None,
+                 previews_per_metric: int = 1, grid_prompts: list[str] | None = None,
                  grid_size: int = GRID_PROMPTS) -> Path:
     merged = tables.load_runs(run_dirs)
     if baseline is not None:

@@ -12,7 +12,7 @@ def report(
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output directory (default: RUN/report for one run)."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="Generator the others are compared with "
                                            "(default: the suite's baseline:, else the last step, else the first)."),
-    previews: int = typer.Option(2, "--previews", min=0, help="Best and worst clips shown per per-clip metric "
+    previews: int = typer.Option(1, "--previews", min=0, help="Best and worst clips shown per per-clip metric "
                                  "and generator."),
     grid_prompt: Optional[List[str]] = typer.Option(None, "--grid-prompt", help="A prompt for the same-prompt "
                                                     "grid (repeat; default: the most discriminating)."),
