@@ -169,3 +169,24 @@ def test_natural_footage_report_in_chromium(natural_report, chromium, tmp_path):
     # the wide clip (256x144) is scaled to fit its 150 px box (144 px wide), keeping 16:9
     assert any(i["w"] == 144 and i["h"] == 81 for i in previews)
     assert any(i["w"] == 117 and i["h"] == 96 for i in previews)  # carphone 176x144
+
+
+@pytest.mark.slow  # runs suites/smoke.yaml on 6 prompts (36 clips): about 2 minutes on 2 cores
+def test_smoke_report_in_chromium(chromium, tmp_path):
+    """The README's smoke suite, cut to 6 prompts (the fewest at which Wilcoxon can reach p < 0.05)."""
+    from vdeval.report import write_report
+    from vdeval.runner import Runner
+    from vdeval.suite import load_suite
+
+    root = Path(__file__).resolve().parents[1]
+    outcome = Runner(load_suite(root / "suites" / "smoke.yaml"), out=tmp_path / "run", limit=6,
+                     progress=False).execute()
+    index = write_report([outcome.run_dir], tmp_path / "report")
+    html = index.read_text()
+    assert "Baseline: <b>final</b> (the last training step" in html
+    screenshot(chromium, tmp_path, index, "smoke_report.png", 4200)
+    result = probe(chromium, tmp_path, index)
+    _assert_layout(result)
+    # the frozen control has zero warping error on every clip: significantly best, marked
+    assert result["best"] and all("★" in b for b in result["best"])
+    assert result["grid"] == {"rows": 4, "cols": 6, "imgs": 24}
