@@ -235,3 +235,102 @@ def test_clip_checkpoint_format_detection(tmp_path):
     torch.save({"w": torch.zeros(2)}, pt)
     assert ClipBackbone._is_safetensors(st) and not ClipBackbone._is_safetensors(pt)
     assert not ClipBackbone._is_torchscript(pt)
+
+
+# ---- VBench protocols --------------------------------------------------------------------------
+
+def test_raft_vbench_protocol_fixes_things_weights_and_20_iterations(wdir):
+    from torchvision.models.optical_flow import raft_large
+
+    from vdeval import registry
+    from vdeval.backbones.raft import RaftFlow
+
+    torch.manual_seed(0)
+    f = wdir / "raft_large.pth"
+    torch.save(raft_large(weights=None).state_dict(), f)
+    weights.install("raft-large-C_T_V1", f, custom=True)
+    b = registry.resolve("backbone", "raft_vbench")()
+    assert b.options == {"model": "large", "weights_tag": "C_T_V1", "iters": 20, "protocol": "vbench"}
+    assert b.label() == "raft@vbench:large-C_T_V1-20it"
+    seen = []
+    net = b.model
+    b.model = lambda a, c, num_flow_updates: seen.append((a.shape, num_flow_updates)) or net(a, c, num_flow_updates=2)
+    out = b.compute("flow", [ClipInput(_clip(2, 130, 140))])[0]  # >= 128 px: no upscaling, padded to 136 x 144
+    assert seen[0] == ((2, 3, 136, 144), 20) and out["forward"].shape == (1, 130, 140, 2)
+    plain = RaftFlow(model="large", weights_tag="C_T_V1")  # same weights, vdeval protocol: 12 iterations
+    assert plain.iters == 12 and plain.identity_hash() != b.identity_hash() and plain.label() == "raft@large-C_T_V1"
+    with pytest.raises(WeightsError, match="vbench protocol fixes"):
+        RaftFlow(protocol="vbench", iters=12)
+    with pytest.raises(WeightsError, match="vbench protocol fixes"):
+        RaftFlow(protocol="vbench", model="small")
+
+
+def test_dino_vbench_transform_and_position_embeddings():
+    """VBench's dino_transform(224) and DINO's interpolate_pos_encoding, written out here (fast, no model)."""
+    import math
+
+    import torch.nn.functional as F
+    import torchvision.transforms as T
+
+    from vdeval.backbones.dino import dino_pos_embed, vbench_transform
+
+    video = _clip(2, 90, 150, seed=4)
+    x = torch.from_numpy(video.frames).permute(0, 3, 1, 2)
+    x = T.Resize(size=224, antialias=False)(x)  # bilinear on uint8: rounded back to uint8
+    x = T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))(x.float().div(255.0))
+    got = vbench_transform(video.frames)
+    assert tuple(got.shape) == (2, 3, 224, 373)  # int(224 * 150 / 90), no crop
+    torch.testing.assert_close(got, x, atol=0, rtol=0)
+    pos = torch.randn(1, 197, 8)
+    w0, h0 = 224 // 16 + 0.1, 373 // 16 + 0.1  # DINO: B, nc, w, h = x.shape, so w0 counts rows
+    pp = F.interpolate(pos[:, 1:].reshape(1, 14, 14, 8).permute(0, 3, 1, 2), scale_factor=(w0 / math.sqrt(196), h0 / math.sqrt(196)),
+                       mode="bicubic")
+    expected = torch.cat((pos[:, :1], pp.permute(0, 2, 3, 1).reshape(1, -1, 8)), dim=1)
+    assert expected.shape[1] == 1 + 14 * 23
+    torch.testing.assert_close(dino_pos_embed(pos, 224, 373), expected, atol=0, rtol=0)
+    assert dino_pos_embed(pos, 224, 224) is pos  # DINO's shortcut for its own size
+
+
+@pytest.mark.slow
+def test_dino_vbench_protocol_matches_vbench_transform_and_dino_forward(wdir):
+    """Parity with VBench's dino_transform(224) and DINO's own ViT forward, both written out here."""
+    import math
+
+    import timm
+    import torch.nn.functional as F
+    import torchvision.transforms as T
+    from safetensors.torch import save_file
+
+    from vdeval import registry
+
+    torch.manual_seed(0)
+    ref = timm.create_model("vit_base_patch16_224.dino", pretrained=False, num_classes=0)
+    torch.nn.init.normal_(ref.pos_embed, std=0.5)  # position embeddings that matter
+    f = wdir / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(f))
+    weights.install("dino-vitb16", f)
+    b = registry.resolve("backbone", "dino_vbench")()
+    assert b.label() == "dino@vitb16/vbench" and b.identity()["options"] == {"protocol": "vbench"}
+    b.model.blocks, ref.blocks = b.model.blocks[:2], ref.blocks[:2]  # the protocol is under test, not depth: keep it fast
+    video = _clip(2, 90, 150, seed=4)
+    got = b.compute("frame_embedding", [ClipInput(video)])[0]["value"]
+
+    # VBench: Compose([Resize(size=224, antialias=False), x.float().div(255), Normalize(...)]) on uint8 T x C x H x W
+    x = torch.from_numpy(video.frames).permute(0, 3, 1, 2)
+    x = T.Resize(size=224, antialias=False)(x)
+    assert x.dtype == torch.uint8 and tuple(x.shape[-2:]) == (224, 373)  # int(224 * 150 / 90), no crop
+    x = T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))(x.float().div(255.0))
+    # DINO's VisionTransformer.prepare_tokens + interpolate_pos_encoding (B, nc, w, h = x.shape), then blocks, norm, CLS
+    _, _, w, h = x.shape
+    tok = ref.patch_embed.proj(x).flatten(2).transpose(1, 2)
+    tok = torch.cat((ref.cls_token.expand(len(x), -1, -1), tok), dim=1)
+    n = ref.pos_embed.shape[1] - 1
+    w0, h0 = w // 16 + 0.1, h // 16 + 0.1
+    pp = F.interpolate(ref.pos_embed[:, 1:].reshape(1, int(math.sqrt(n)), int(math.sqrt(n)), -1).permute(0, 3, 1, 2),
+                       scale_factor=(w0 / math.sqrt(n), h0 / math.sqrt(n)), mode="bicubic")
+    assert int(w0) == pp.shape[-2] and int(h0) == pp.shape[-1]
+    pos = torch.cat((ref.pos_embed[:, :1], pp.permute(0, 2, 3, 1).reshape(1, -1, tok.shape[-1])), dim=1)
+    with torch.no_grad():
+        out = ref.norm(ref.blocks(tok + pos))[:, 0]
+    expected = F.normalize(out, dim=-1).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -74,3 +74,23 @@ def test_unknown_corruption_suggests_a_name(clip):
         corrupt(clip, "flickr", 0.5)
     with pytest.raises(ValueError):
         corrupt(clip, "blur", 1.5)
+
+
+def test_motion_blur_smears_only_what_moves(clip):
+    from vdeval.world.corruptions import MOTION_BLUR_EXPOSURE, motion_blur
+
+    d = [np.abs(motion_blur(clip, s).frames.astype(float) - clip.video.frames).mean() for s in (0.25, 0.5, 1.0)]
+    assert 0 < d[0] < d[1] < d[2]
+    # pixels the object never covers during the exposure (nor is next to) keep their exact values
+    still = ~np.any(clip.masks, axis=(0, 1))
+    from scipy.ndimage import binary_dilation
+
+    far = ~binary_dilation(~still, iterations=int(np.ceil(MOTION_BLUR_EXPOSURE * 2 * clip.spec.unit_speed)) + 1)
+    assert far.any() and np.array_equal(motion_blur(clip, 1.0).frames[:, far], clip.video.frames[:, far])
+    for seed in range(100):  # a clip where nothing moves is unchanged
+        c = sample_clip(seed, WorldSpec(max_objects=1))
+        if c.scene.objects[0].motion == "still" and not c.scene.pan:
+            assert np.array_equal(motion_blur(c, 1.0).frames, c.video.frames)
+            break
+    else:
+        pytest.fail("no still clip among 100 seeds")

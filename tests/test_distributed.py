@@ -73,3 +73,17 @@ def test_ranks_with_different_suites_are_refused(tmp_path):
     assert r.returncode != 0
     assert r.stdout.count("REFUSED") == 2 and "ranks disagree on the suite" in r.stdout
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_each_rank_puts_its_backbones_on_its_own_gpu(tmp_path):
+    """The per-rank device reaches the backbone pool (it used to be computed and then unused)."""
+    from vdeval import distributed
+    from vdeval.runner import Runner
+    from vdeval.suite import load_suite
+
+    p = tmp_path / "s.yaml"
+    p.write_text("name: d\nprompts: {source: world, count: 1}\ngenerators: [{name: w, kind: world}]\n"
+                 "metrics: [{name: frame_difference}]\n")
+    ranks = distributed.Ranks(rank=1, world_size=2, local_rank=1)
+    r = Runner(load_suite(p), out=tmp_path / "run", device="cuda", ranks=ranks, progress=False)
+    assert r.device == "cuda:1" and r.pool.device == "cuda:1"

@@ -39,5 +39,7 @@ def test_nan_frames_in_pure_function():
     assert d.shape == (2,) and np.isnan(d).all()
 
 
-def test_requests_nothing():
-    assert FrameDifference().requests() == []
+def test_requests_only_the_decoded_frames():
+    from vdeval.features import FeatureRequest
+
+    assert FrameDifference().requests() == [FeatureRequest("frames", "pixels")]

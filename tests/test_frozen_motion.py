@@ -15,7 +15,7 @@ def _score(video, metric=None, flow=None):
     if flow is None:
         featurize([cf], m.requests(), BackbonePool())
     else:
-        cf.features[("flow", m.backbone)] = flow
+        cf.features[m.requests()[0].key] = flow
     return m.score_clip(cf)
 
 

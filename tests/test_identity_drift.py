@@ -88,3 +88,35 @@ def test_embedded_identity_swap_and_reference():
         v = np.array([m.score_clip(c).value for c in clips])
         assert np.all(np.isfinite(v))
         assert np.mean(v[0::2] > v[1::2]) >= 5 / 6  # clean beats its swapped twin
+
+
+def test_pair_weighted_aggregation_is_vbench_pooling():
+    """VBench's subject_consistency pools every frame pair of every clip: sim / cnt over all pairs.
+    aggregate: pairs reproduces it through the runner's summary; the plain mean of clips does not."""
+    import types
+
+    from vdeval.runner import Runner
+
+    rng = np.random.default_rng(3)
+    clips = [rng.normal(size=(t, 6)) for t in (2, 5, 9)]
+    sim, cnt = 0.0, 0  # VBench's loop, written out
+    for e in clips:
+        u = e / np.linalg.norm(e, axis=1, keepdims=True)
+        for i in range(1, len(u)):
+            sim += (max(0.0, float(u[i] @ u[i - 1])) + max(0.0, float(u[i] @ u[0]))) / 2
+            cnt += 1
+    metric = IdentityDrift(aggregate="pairs")
+    scored = []
+    for k, e in enumerate(clips):
+        cf = ClipFeatures(f"c{k}", Video(np.zeros((len(e), 4, 4, 3), np.uint8)))
+        cf.features[("frame_embedding", "embedded")] = {"value": e}
+        s = metric.score_clip(cf)
+        scored.append({"scores": {"identity_drift": s.value}, "extras": {"identity_drift": s.extras}})
+    fake = types.SimpleNamespace(metrics={"identity_drift": metric}, metric_backbone_label=lambda m: "embedded@1")
+    row = Runner._summarise(fake, "g", scored, [], [], 0)[0]
+    assert row["value"] == pytest.approx(sim / cnt) and row["aggregate"] == "weighted by n_pairs"
+    assert row["ci_low"] <= row["value"] <= row["ci_high"]
+    plain = Runner._summarise(types.SimpleNamespace(metrics={"identity_drift": IdentityDrift()},
+                                                    metric_backbone_label=lambda m: "embedded@1"), "g", scored, [], [], 0)[0]
+    assert plain["value"] == pytest.approx(np.mean([s["scores"]["identity_drift"] for s in scored]))
+    assert abs(plain["value"] - sim / cnt) > 1e-3 and "aggregate" not in plain

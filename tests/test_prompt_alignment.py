@@ -29,8 +29,24 @@ def test_clip_score_scale_conventions():
     s = ClipScore().score_clip(_clip(f, t))
     assert isinstance(s, Score)
     assert s.value == pytest.approx(0.0) and s.curve == pytest.approx([1, 0, -1])
-    assert s.extras["clipscore"] == pytest.approx((100 + 0 + 0) / 3)  # max(100 cos, 0) per frame
+    assert s.extras["clipscore"] == pytest.approx(0.0)  # max(mean(100 cos), 0) = max(0, 0)
     assert clipscore_x100([0.3]) == pytest.approx(30.0)
+
+
+def test_clipscore_matches_torchmetrics_compute():
+    """torchmetrics' CLIPScore sums 100 * cos over samples in update and returns
+    max(sum / n, 0) in compute: the clamp applies to the mean, not to each sample."""
+    import torch
+
+    cos = np.array([0.5, -0.2, 0.1, -0.05])
+    score_sum, n = torch.tensor(0.0, dtype=torch.float64), 0
+    for c in cos:  # update(): score += 100 * cos, n_samples += 1
+        score_sum += 100 * torch.tensor(c, dtype=torch.float64)
+        n += 1
+    expected = float(torch.max(score_sum / n, torch.zeros_like(score_sum)))  # compute()
+    assert clipscore_x100(cos) == pytest.approx(expected) == pytest.approx(8.75)
+    assert clipscore_x100(cos) != pytest.approx(np.mean(np.maximum(100 * cos, 0)))  # the old per-frame clamp: 15.0
+    assert clipscore_x100([-0.3, -0.1]) == 0.0
 
 
 def test_video_text_alignment():

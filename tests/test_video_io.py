@@ -63,7 +63,7 @@ def test_conversions_of_arrays():
     rgba[..., 3] = 0  # fully transparent composites to black
     assert as_video(rgba).frames.max() == 0
     signed = -np.ones((2, 3, 8, 8), np.float32)  # [-1, 1] floats, channels first
-    assert as_video(signed).frames.max() == 0
+    assert as_video(signed, value_range=(-1, 1)).frames.max() == 0
 
 
 @pytest.mark.parametrize("content,name,needle", [

@@ -4,7 +4,11 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # imported on first use: `import vdeval` stays light (no torch) for the CLI
+    # imported on first use, so `import vdeval` stays light (the API and the Evaluator import torch)
+    if name in ("evaluate", "evaluate_set"):
+        from vdeval import api
+
+        return getattr(api, name)
     if name == "Evaluator":
         from vdeval.evaluator import Evaluator
 

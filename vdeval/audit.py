@@ -409,6 +409,25 @@ def _split(text: Optional[str]) -> Optional[list[str]]:
     return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
+def _natural(given: list[Path], out: Path) -> Path:
+    """frozen_motion on natural footage: moving windows vs held frames (vdeval/natural_calibration.py)."""
+    import pandas as pd
+    import typer
+
+    from vdeval.generators.folder import list_videos
+    from vdeval.natural_calibration import HELD_TARGET, MOVING_TARGET, frozen_motion_natural, summary
+
+    files = [f for g in given for f in (list_videos(g) if g.is_dir() else [g])]
+    rows = frozen_motion_natural(files)
+    s = summary(rows)
+    path = out / "natural.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    typer.echo(f"frozen_motion on natural footage ({s['windows']} windows of {len(files)} files): moving called frozen "
+               f"{s['moving_frozen']:.1%} (target <= {MOVING_TARGET:.0%}), held frames {s['held_frozen']:.1%} "
+               f"(target >= {HELD_TARGET:.0%})")
+    return path
+
+
 def audit_command(
     out: Path = __import__("typer").Option(Path("audit"), "--out", "-o", help="Directory for audit.csv/.md/.png and scores.csv."),
     n: int = __import__("typer").Option(32, "--n", min=2, help="Clean world clips."),
@@ -422,6 +441,7 @@ def audit_command(
     backbone: Optional[list[str]] = __import__("typer").Option(None, "--backbone", help="metric=backbone, or a backbone for every metric that allows it; repeatable."),
     seed: int = __import__("typer").Option(0, "--seed", help="First world seed."),
     cache_dir: Optional[Path] = __import__("typer").Option(None, "--cache-dir", help="On-disk feature cache (default: in memory)."),
+    natural: Optional[list[Path]] = __import__("typer").Option(None, "--natural", help="Natural video files or folders: also report frozen_motion on moving and held windows of them (natural.csv)."),
 ):
     """Score every metric on clean vs corrupted world clips: AUROC and Spearman per (metric, corruption)."""
     import typer
@@ -439,6 +459,8 @@ def audit_command(
         typer.echo(f"note: {s}", err=True)
     paths = write_audit(result, out)
     typer.echo(to_markdown(result))
+    if natural:
+        paths["natural"] = _natural(natural, out)
     typer.echo("written: " + ", ".join(str(p) for p in paths.values()))
 
 

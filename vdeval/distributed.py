@@ -47,6 +47,10 @@ def init(ranks: Ranks, device: str) -> None:
         return
     import torch.distributed as dist
 
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.set_device(device_for(ranks, device))  # nccl and bare .cuda() calls use the rank's GPU
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
 

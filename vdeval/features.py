@@ -10,18 +10,30 @@ Feature kinds and their arrays (float32 unless noted):
   video_embedding    {"value": (D,)}     one embedding per clip (sees motion)
   text_embedding     {"value": (D,)}     the clip's prompt, in the space of the backbone's image side
   reference_embedding{"value": (D,)}     the clip's reference image (image-to-video)
+  frame_score        {"value": (T,)}     one quality score per frame (a backbone may add clip-level arrays)
+  frames             {"value": uint8 (T, H, W, 3)}  the clip as the backbone's input protocol decodes
+                     it (its size and frame selection): metrics that read pixels beside a
+                     backbone's features ask for these, so both are at the same size. Never cached
+                     on disk (they are the clip itself); any backbone serves them.
+
+Every feature also carries "input_fps" and "source_fps" (shape (1,)): the frame rate of the
+frames the backbone saw and of the clip they were selected from.
 """
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from vdeval.errors import FeatureError
 from vdeval.video import Video
+from vdeval.video.protocol import InputSpec, output_size
+from vdeval.video.source import ArraySource, VideoSource, as_source
 
-FEATURE_KINDS = ("flow", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding")
+FEATURE_KINDS = ("flow", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding", "frame_score",
+                 "frames")
+UNCACHED_KINDS = ("frames",)
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,10 @@ class FeatureRequest:
     kind: str
     backbone: str
     options: tuple = ()  # sorted (key, value) pairs of backbone options, part of its identity
+
+    @property
+    def key(self) -> tuple:
+        return feature_key(self.kind, self.backbone, self.options)
 
     def __post_init__(self):
         if self.kind not in FEATURE_KINDS:
@@ -65,17 +81,75 @@ class ClipFeatures:
     """One clip with the features computed for it, as metrics read them."""
 
     clip_id: str
-    video: Video
+    video: Video | VideoSource | None  # a VideoSource decodes on demand (files); None once slimmed
     prompt: str = ""
     reference_image: np.ndarray | None = None
     features: dict = field(default_factory=dict)  # (kind, backbone) -> {name: array}
     clip_hash: str = ""  # the video's content hash when the caller already has it
+    # (backbone cache identity, kind, input key) -> arrays: requests that differ only in options
+    # which select the same input (e.g. 8 fps sampling of an 8 fps clip) share one computation
+    by_input: dict = field(default_factory=dict, repr=False)
 
-    def get(self, kind: str, backbone: str) -> dict[str, np.ndarray]:
+    decoded_cache: dict = field(default_factory=dict, repr=False)  # InputSpec -> Video, this pass only
+
+    def decoded(self, spec: InputSpec) -> Video:
+        """The clip decoded to `spec`, once per pass: a spec that only selects frames from an
+        already decoded all-frames input of the same size is served from it without decoding."""
+        if spec in self.decoded_cache:
+            return self.decoded_cache[spec]
+        src = self.source
+        size = output_size(spec, src.height, src.width)
+        for have, video in self.decoded_cache.items():
+            if _selects_all(have) and video.frames.shape[1:3] == size and video.num_frames == src.num_frames:
+                out = ArraySource(video).decode(replace(spec, short_side=None, max_short_side=None))
+                break
+        else:
+            out = src.decode(spec)
+        self.decoded_cache[spec] = out
+        return out
+
+    def drop_features(self) -> None:
+        self.features.clear()
+        self.by_input.clear()
+        self.decoded_cache.clear()
+
+    @property
+    def source(self) -> VideoSource:
+        """The clip as a source that decodes to any input spec (an in-memory clip wraps itself)."""
+        if not isinstance(self.video, VideoSource):
+            self.video = as_source(self.video)
+            if self.clip_hash:
+                self.video._hash = self.clip_hash
+        return self.video
+
+    def frames_for(self, backbone: str | None, options: tuple = ()) -> np.ndarray:
+        """uint8 frames as `backbone`'s input protocol decoded them (the "frames" feature), so
+        pixels line up with that backbone's features; a clip built by hand without that feature
+        gives its own frames."""
+        got = self.features.get(feature_key("frames", backbone, options)) if backbone else None
+        return got["value"] if got is not None else self.source.decode().frames
+
+    def get(self, kind: str, backbone: str, options: tuple = ()) -> dict[str, np.ndarray]:
         try:
-            return self.features[(kind, backbone)]
+            return self.features[feature_key(kind, backbone, options)]
         except KeyError:
             raise FeatureError(f"clip {self.clip_id}: feature {kind!r} from backbone {backbone!r} was not computed") from None
 
-    def value(self, kind: str, backbone: str) -> np.ndarray:
-        return self.get(kind, backbone)["value"]
+    def value(self, kind: str, backbone: str, options: tuple = ()) -> np.ndarray:
+        return self.get(kind, backbone, options)["value"]
+
+
+def input_fps(arrays: dict) -> dict[str, float]:
+    """{"fps": frame rate of the frames a feature was computed on}, for metrics to state what
+    frame rate their numbers assume; empty for features built by hand without it."""
+    return {"fps": float(arrays["input_fps"][0])} if "input_fps" in arrays else {}
+
+
+def _selects_all(spec: InputSpec) -> bool:
+    return spec.frames is None and spec.stride == 1 and spec.fps is None
+
+
+def feature_key(kind: str, backbone: str, options: tuple = ()) -> tuple:
+    """Where a feature sits in ClipFeatures.features: requests that differ only in a backbone
+    option (e.g. flow on frames sampled to 8 fps) never share features."""
+    return (kind, backbone) if not options else (kind, backbone, tuple(options))

@@ -13,7 +13,8 @@ import numpy as np
 from vdeval import registry
 from vdeval.backbones.base import Backbone
 from vdeval.errors import FeatureError
-from vdeval.features import ClipFeatures, ClipInput, FeatureRequest
+from vdeval.features import UNCACHED_KINDS, ClipFeatures, ClipInput, FeatureRequest
+from vdeval.video.protocol import InputSpec
 
 
 class BackbonePool:
@@ -38,7 +39,7 @@ class FeatureCache:
         self.root = Path(root) if root else None
 
     def _path(self, backbone: Backbone, kind: str, key: str) -> Path:
-        return self.root / backbone.identity_hash()[:16] / kind / f"{key}.safetensors"
+        return self.root / backbone.cache_identity_hash()[:16] / kind / f"{key}.safetensors"
 
     def load(self, backbone: Backbone, kind: str, key: str) -> dict[str, np.ndarray] | None:
         if self.root is None:
@@ -99,53 +100,115 @@ def featurize(
     pool: BackbonePool,
     cache: FeatureCache | None = None,
     batch_size: int = 16,
+    cache_max_bytes: int | None = None,
 ) -> dict[tuple[str, str], int]:
-    """Fill `clip.features[(kind, backbone)]` for every request; returns how many were computed
-    (not read from cache) per (kind, backbone). Each distinct request is computed once per clip."""
+    """Fill each clip's features for every request; returns how many were computed (not read from
+    cache) per (kind, backbone). Each distinct request is computed once per clip. Clips are
+    decoded straight to the backbone's input spec, one batch at a time, and dropped after.
+    A computed feature larger than `cache_max_bytes` (pixel-sized flow of long real footage) is
+    kept in memory for this pass but not written to the cache, so run folders stay small."""
     cache = cache or FeatureCache(None)
     computed: dict[tuple[str, str], int] = {}
-    inputs: dict[int, ClipInput] = {}  # one per clip for all requests: its content hash is computed once
-
-    def input_of(clip: ClipFeatures) -> ClipInput:
-        if id(clip) not in inputs:
-            inputs[id(clip)] = ClipInput(clip.video, clip.prompt, clip.reference_image, clip.clip_hash)
-        return inputs[id(clip)]
-
     for req in dict.fromkeys(requests):  # de-duplicate, keep order
         backbone = pool.get(req.backbone, req.options)
-        if req.kind not in backbone.provides:
+        if req.kind not in backbone.provides and req.kind != "frames":
             raise FeatureError(
                 f"backbone {req.backbone!r} does not compute {req.kind!r}",
                 f"it provides {', '.join(backbone.provides)}",
             )
-        todo: list[tuple[ClipFeatures, ClipInput, str]] = []
+        spec = backbone.input_spec(req.kind)
+        cid = backbone.cache_identity_hash()
+        todo: list[tuple[ClipFeatures, str]] = []
         for clip in clips:
-            if (req.kind, req.backbone) in clip.features:
+            if req.key in clip.features:
                 continue
-            inp = input_of(clip)
-            key = inp.key_for(req.kind)
-            hit = cache.load(backbone, req.kind, key)
+            key = _input_key(clip, req.kind, spec)
+            shared = (cid, req.kind, key)
+            hit = clip.by_input.get(shared)
+            if hit is None and req.kind not in UNCACHED_KINDS:
+                hit = cache.load(backbone, req.kind, key)
             if hit is not None:
-                clip.features[(req.kind, req.backbone)] = hit
+                clip.features[req.key] = clip.by_input[shared] = hit
             else:
-                todo.append((clip, inp, key))
-        size = batch_size
-        start = 0
-        while start < len(todo):
-            chunk = todo[start:start + size]
-            try:
-                with _autocast(backbone):
-                    outs = backbone.compute(req.kind, [inp for _, inp, _ in chunk])
-            except Exception as e:
-                if not _is_out_of_memory(e) or size == 1:
-                    raise
-                size //= 2  # a CUDA OOM: halve the batch and retry, once per batch size
-                _free_cuda()
-                continue
-            start += len(chunk)
-            for (clip, _, key), arrays in zip(chunk, outs):
-                arrays = {k: np.asarray(v) for k, v in arrays.items()}
-                cache.save(backbone, req.kind, key, arrays)
-                clip.features[(req.kind, req.backbone)] = arrays
-        computed[(req.kind, req.backbone)] = len(todo)
+                todo.append((clip, key))
+        _compute_batches(todo, req, backbone, spec, cid, cache, batch_size, cache_max_bytes)
+        computed[(req.kind, req.backbone)] = computed.get((req.kind, req.backbone), 0) + len(todo)
     return computed
+
+
+def _input_key(clip: ClipFeatures, kind: str, spec: InputSpec) -> str:
+    if kind in ("text_embedding", "reference_embedding"):
+        return ClipInput(None, clip.prompt, clip.reference_image, "-").key_for(kind)
+    return clip.source.input_key(spec)
+
+
+def _input(clip: ClipFeatures, kind: str, spec: InputSpec) -> ClipInput:
+    """What the backbone sees: the clip decoded to its spec (text and image kinds need no pixels)."""
+    if kind in ("text_embedding", "reference_embedding"):
+        return ClipInput(None, clip.prompt, clip.reference_image, "-")
+    return ClipInput(clip.decoded(spec), clip.prompt, clip.reference_image, clip.source.input_key(spec))
+
+
+def _rates(clip: ClipFeatures, kind: str, inp: ClipInput) -> dict[str, np.ndarray]:
+    if inp.video is None:
+        return {}
+    return {"input_fps": np.array([inp.video.fps], np.float64),
+            "source_fps": np.array([clip.source.source_fps], np.float64)}
+
+
+def _compute_batches(todo, req: FeatureRequest, backbone: Backbone, spec: InputSpec, cid: str,
+                     cache: FeatureCache, batch_size: int, cache_max_bytes: int | None = None) -> None:
+    size = batch_size
+    start = 0
+    while start < len(todo):
+        chunk = todo[start:start + size]
+        inputs = [_input(clip, req.kind, spec) for clip, _ in chunk]
+        try:
+            if req.kind == "frames":
+                outs = [{"value": inp.video.frames} for inp in inputs]
+            else:
+                with _autocast(backbone):
+                    outs = backbone.compute(req.kind, inputs)
+        except Exception as e:
+            if not _is_out_of_memory(e) or size == 1:
+                raise
+            size //= 2  # a CUDA OOM: halve the batch and retry, once per batch size
+            _free_cuda()
+            continue
+        start += len(chunk)
+        for (clip, key), inp, arrays in zip(chunk, inputs, outs):
+            arrays = {k: np.asarray(v) for k, v in arrays.items()}
+            arrays.update(_rates(clip, req.kind, inp))
+            small = cache_max_bytes is None or sum(a.nbytes for a in arrays.values()) <= cache_max_bytes
+            if req.kind not in UNCACHED_KINDS and small:
+                cache.save(backbone, req.kind, key, arrays)
+            clip.features[req.key] = clip.by_input[(cid, req.kind, key)] = arrays
+
+
+def clip_bytes(clip: ClipFeatures, requests: list[FeatureRequest], pool: BackbonePool) -> int:
+    """Estimated bytes of a clip's pixel-sized features (frames and flow) at their input specs."""
+    total = 0
+    for req in requests:
+        if req.kind in ("flow", "frames"):
+            spec = pool.get(req.backbone, req.options).input_spec(req.kind)
+            t, h, w = clip.source.output_geometry(spec)
+            total += t * h * w * (16 if req.kind == "flow" else 3)
+    return total
+
+
+def memory_groups(clips: list[ClipFeatures], requests: list[FeatureRequest], pool: BackbonePool,
+                  memory_gb: float) -> list[list[ClipFeatures]]:
+    """Consecutive groups of clips whose estimated features fit `memory_gb` (at least one clip
+    each), to be featurized and scored one group at a time: 32-pixel clips go in one group,
+    1080p clips of 250 frames one or two at a time."""
+    budget = int(memory_gb * (1 << 30))
+    groups: list[list[ClipFeatures]] = [[]]
+    size = 0
+    for c in clips:
+        b = clip_bytes(c, requests, pool)
+        if groups[-1] and size + b > budget:
+            groups.append([])
+            size = 0
+        groups[-1].append(c)
+        size += b
+    return [g for g in groups if g]

@@ -23,7 +23,12 @@ BACKBONES = {
     "i3d": "vdeval.backbones.i3d:I3DBackbone",
     "clip": "vdeval.backbones.clip:ClipBackbone",
     "raft": "vdeval.backbones.raft:RaftFlow",
+    "raft_vbench": "vdeval.backbones.raft:RaftVBench",
     "dino": "vdeval.backbones.dino:DinoBackbone",
+    "dino_vbench": "vdeval.backbones.dino:DinoVBench",
+    "niqe": "vdeval.backbones.niqe:NiqeBackbone",
+    "niqe_world": "vdeval.backbones.niqe:NiqeWorld",
+    "laion_aesthetic": "vdeval.backbones.aesthetic:AestheticBackbone",
     "pixels": "vdeval.backbones.pixels:PixelBackbone",
 }
 
@@ -38,6 +43,9 @@ METRICS = {
     "prompt_drift": "vdeval.metrics.prompt_alignment:PromptDrift",
     "scene_cuts": "vdeval.metrics.scene_cuts:SceneCuts",
     "motion_jitter": "vdeval.metrics.motion_jitter:MotionJitter",
+    "motion_blur": "vdeval.metrics.motion_blur:MotionBlur",
+    "imaging_quality": "vdeval.metrics.imaging_quality:ImagingQuality",
+    "aesthetic_quality": "vdeval.metrics.aesthetic_quality:AestheticQuality",
     "fvd": "vdeval.metrics.fvd:FVD",
     "kvd": "vdeval.metrics.kvd:KVD",
 }

@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from vdeval import distributed, registry
-from vdeval.errors import VdevalError
-from vdeval.featurize import BackbonePool, FeatureCache, featurize
+from vdeval.domains import metric_backbone, suite_domain
+from vdeval.errors import VdevalError, WeightsError
+from vdeval.featurize import BackbonePool, FeatureCache, featurize, memory_groups
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.generators.base import ClipRequest, GeneratedClip, Generator
+from vdeval.generators.base import (ClipRequest, GeneratedClip, Generator, GeneratorSetupError, allow_remote_code,
+                                    remote_code_allowed)
 from vdeval.metrics.base import Metric
-from vdeval.stats import bootstrap_mean_ci
+from vdeval.stats import bootstrap_mean_ci, weighted_mean_ci
 from vdeval.store import RESULTS_VERSION, RunDir, load_array, save_array, sha256_json, atomic_write_json, write_results
 from vdeval.suite import Suite, resolved_dict
 from vdeval.video import Video
@@ -55,7 +57,15 @@ def build_prompts(suite: Suite, limit: int | None = None) -> list[PromptItem]:
             clip = sample_clip(p.seed + i, spec)
             items.append(PromptItem(clip.caption, clip.reference_image, p.seed + i))
         return items
-    if p.source == "file":
+    if p.source == "images":  # the user's own conditioning images, with a prompt each
+        from vdeval.video.conditioning import read_conditioning
+
+        path = Path(p.file) if Path(p.file).is_absolute() else suite.suite_dir / p.file
+        items = [PromptItem(t, img) for t, img in read_conditioning(path)]
+        return items if limit is None else items[:limit]
+    if p.source in ("sidecar", "folder"):
+        lines = _file_prompts(suite)
+    elif p.source == "file":
         path = Path(p.file)
         if not path.is_absolute():
             path = suite.suite_dir / path
@@ -67,6 +77,24 @@ def build_prompts(suite: Suite, limit: int | None = None) -> list[PromptItem]:
     else:
         lines = list(p.items)
     return [PromptItem(t) for t in (lines if limit is None else lines[:limit])]
+
+
+def _file_prompts(suite: Suite) -> list[str]:
+    """Prompts of a sidecar (in its order) or the file names of a folder (sorted)."""
+    from vdeval.generators.folder import list_videos
+    from vdeval.video.ingest import prompt_from_name, read_sidecar
+
+    p = suite.prompts
+    where = Path(p.file if p.source == "sidecar" else p.path)
+    where = where if where.is_absolute() else suite.suite_dir / where
+    if p.source == "sidecar":
+        return [prompt for _, prompt in read_sidecar(where)]
+    if not where.is_dir():
+        raise VdevalError(f"prompts.path: {where} is not a folder")
+    files = list_videos(where)
+    if not files:
+        raise VdevalError(f"prompts.path: {where} holds no videos")
+    return [prompt_from_name(f) for f in files]
 
 
 def build_requests(suite: Suite, prompts: list[PromptItem]) -> list[ClipRequest]:
@@ -90,7 +118,7 @@ def make_generator(config, suite: Suite) -> Generator:
 
 
 # generator fields that label clips without changing them: editing them keeps stored clips
-_LABEL_FIELDS = ("step",)
+_LABEL_FIELDS = ("step", "remote_code_allowed")
 
 
 def _request_key(gen_info: dict, r: ClipRequest) -> str:
@@ -114,22 +142,25 @@ def _provenance(device: str) -> dict:
 class Runner:
     def __init__(self, suite: Suite, out: str | Path | None = None, device: str = "cpu", limit: int | None = None,
                  cache_dir: str | Path | None = None, progress: bool = True, log=print,
-                 ranks: distributed.Ranks | None = None, chunk_size: int = 64):
+                 ranks: distributed.Ranks | None = None, chunk_size: int = 64, allow_remote_code: bool = False):
         self.suite = suite
+        # code shipped with a model runs only when a person allowed it (never a suite key)
+        self.allow_remote_code = allow_remote_code or remote_code_allowed()
         self.ranks = ranks or distributed.Ranks()
         self.device = distributed.device_for(self.ranks, device)
         self.chunk_size = chunk_size
         self.limit = limit
         self.run = RunDir(out or suite.output.dir or Path("runs") / suite.name)
         self.cache = FeatureCache(cache_dir or self.run.features)
-        self.pool = BackbonePool(device)
+        self.pool = BackbonePool(self.device)  # the rank's own GPU under torchrun
         self.progress = progress and self.ranks.is_main
         self.log = log
         self.labels = suite.metric_labels()
+        self.domain = suite_domain([g["kind"] for g in suite.generators], suite.real.kind if suite.real else None)
         self.metrics: dict[str, Metric] = {}
         for label, entry in zip(self.labels, suite.metrics):
             cls = registry.resolve("metric", entry.name)
-            self.metrics[label] = cls(backbone=entry.backbone, **entry.params)
+            self.metrics[label] = cls(backbone=metric_backbone(cls, entry.backbone, self.domain), **entry.params)
 
     # -- clips ---------------------------------------------------------------------------
     def _bar(self, total: int, desc: str):
@@ -139,6 +170,8 @@ class Runner:
 
     def clips_for(self, gen: Generator, requests: list[ClipRequest]) -> list[GeneratedClip]:
         """Stored clips are reused; the rest are generated in batches and stored one by one."""
+        if not getattr(gen, "stores_frames", True):
+            return self._referenced_clips(gen, requests)
         info = gen.info()
         done: dict[str, GeneratedClip] = {}
         todo = []
@@ -169,6 +202,23 @@ class Runner:
         bar.close()
         return [done[r.clip_id] for r in requests]
 
+    def _referenced_clips(self, gen: Generator, requests: list[ClipRequest]) -> list[GeneratedClip]:
+        """Clips read from files: referenced by path and content hash, never copied. A file whose
+        fingerprint (size, mtime, head) matches the stored one keeps its stored hash; a changed
+        or replaced file is hashed again, so its features are recomputed."""
+        for r in requests:
+            meta_path = self.run.clip_meta_path(gen.name, r.clip_id)
+            try:
+                meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+            except (OSError, ValueError):
+                meta = None
+            if meta and not meta.get("error") and meta.get("fingerprint"):
+                gen.known[r.clip_id] = meta
+        out = self._generate_safely(gen, requests)
+        for g in out:
+            self._store(gen.name, g, key=None)
+        return out
+
     def _generate_safely(self, gen: Generator, requests: list[ClipRequest]):
         """A batch that raises is retried clip by clip, so one bad clip fails alone."""
         try:
@@ -176,6 +226,8 @@ class Runner:
             if len(out) != len(requests):
                 raise VdevalError(f"generator {gen.name} returned {len(out)} clips for {len(requests)} requests")
             return out
+        except GeneratorSetupError:  # the generator cannot work at all: stop, don't fail clip by clip
+            raise
         except Exception as batch_error:
             if len(requests) == 1:
                 return [GeneratedClip(requests[0], None, error=_one_line(batch_error))]
@@ -184,13 +236,24 @@ class Runner:
                 out += self._generate_safely(gen, [r])
             return out
 
-    def _store(self, gen_name: str, g: GeneratedClip, key: str) -> None:
+    def _store(self, gen_name: str, g: GeneratedClip, key: str | None) -> None:
+        """Generated clips: exact frames (.npy) and their request. Referenced clips (key None):
+        only the file, its fingerprint and content hash."""
         r = g.request
         meta = {"clip_id": r.clip_id, "prompt": r.prompt, "seed": r.seed, "request_key": key, "error": g.error}
         if g.video is not None:
-            save_array(self.run.clip_path(gen_name, r.clip_id), g.video.frames)
-            g.meta["clip_hash"] = g.video.content_hash()  # computed once: rows and features reuse it
-            meta.update(clip_hash=g.meta["clip_hash"], fps=g.video.fps, shape=list(g.video.frames.shape))
+            try:
+                g.meta["clip_hash"] = g.video.content_hash()  # computed once: rows and features reuse it
+            except VdevalError as e:  # a file that vanished or cannot be read while hashing
+                g.video, g.error = None, str(e)
+                meta["error"] = g.error
+        if g.video is not None:
+            v = g.video
+            if key is not None:
+                save_array(self.run.clip_path(gen_name, r.clip_id), v.frames)
+            else:
+                meta.update(file=g.meta.get("file"), fingerprint=g.meta.get("fingerprint"))
+            meta.update(clip_hash=g.meta["clip_hash"], fps=v.fps, shape=[v.num_frames, v.height, v.width, 3])
         atomic_write_json(self.run.clip_meta_path(gen_name, r.clip_id), meta)
 
     def real_clips(self) -> list[GeneratedClip]:
@@ -208,12 +271,16 @@ class Runner:
             return out
         from vdeval.generators.folder import FolderConfig, FolderGenerator
 
-        gen = FolderGenerator(FolderConfig(name=REAL, kind="folder", path=real.path, match="order"),
+        gen = FolderGenerator(FolderConfig(name=REAL, kind="folder", path=real.path, match="order", ingest=real.ingest),
                               suite_dir=str(self.suite.suite_dir))
         reqs = [ClipRequest(f"r{i:04d}", "", i, meta={"index": i}) for i in range(min(real.count, len(gen.files)))]
         if len(reqs) < 2:
             raise VdevalError(f"real.path: {gen.folder} holds {len(gen.files)} videos; distribution metrics need at least 2")
-        return list(gen.generate(reqs))
+        out = list(gen.generate(reqs))
+        for g in out:
+            if g.video is not None:
+                g.meta["clip_hash"] = g.video.content_hash()
+        return out
 
     # -- scoring -------------------------------------------------------------------------
     def feature_requests(self) -> list[FeatureRequest]:
@@ -223,17 +290,33 @@ class Runner:
         return list(dict.fromkeys(reqs))
 
     def backbone_labels(self) -> dict[str, dict]:
+        """Loads every backbone now, so missing weights stop the run before any work, naming the
+        metric that needs them."""
         out = {}
-        for req in self.feature_requests():
-            bb = self.pool.get(req.backbone, req.options)
-            out[bb.label()] = {**bb.identity(), "identity_hash": bb.identity_hash()}
+        for label, m in self.metrics.items():
+            for req in m.requests():
+                try:
+                    bb = self.pool.get(req.backbone, req.options)
+                except WeightsError as e:
+                    hint = e.hint
+                    if m.backbone != self.suite.metrics[self.labels.index(label)].backbone:
+                        hint = (hint + "; " if hint else "") + (
+                            f"{m.name} uses {m.backbone} because these clips are not shapes-world clips "
+                            "(name `backbone: embedded` to use the shapes-world backbone)")
+                    raise WeightsError(f"metric {label}: {e.message}", hint) from None
+                out[bb.label()] = {**bb.identity(), "identity_hash": bb.identity_hash(), "domain": bb.domain}
         return out
 
     def metric_backbone_label(self, metric: Metric) -> str:
         reqs = metric.requests()
         if not reqs:
             return "none"
-        return ", ".join(dict.fromkeys(self.pool.get(r.backbone, r.options).label() for r in reqs))
+        labels = []
+        for r in reqs:
+            bb = self.pool.get(r.backbone, r.options)
+            world_only = bb.domain == "world" and self.domain != "world"
+            labels.append(bb.label() + (" (shapes-world backbone)" if world_only else ""))
+        return ", ".join(dict.fromkeys(labels))
 
     def _featurize(self, clips: list[ClipFeatures], what: str, requests: list[FeatureRequest] | None = None) -> None:
         reqs = self.feature_requests() if requests is None else requests
@@ -241,7 +324,8 @@ class Runner:
             return
         bar = self._bar(len(reqs), f"features {what}")
         for req in reqs:
-            featurize(clips, [req], self.pool, self.cache, batch_size=self.suite.output.batch_size)
+            featurize(clips, [req], self.pool, self.cache, batch_size=self.suite.output.batch_size,
+                      cache_max_bytes=int(self.suite.output.cache_max_mb * (1 << 20)))
             bar.update(1)
         bar.close()
 
@@ -277,7 +361,7 @@ class Runner:
         return list(dict.fromkeys(reqs))
 
     def _slim(self, clip: ClipFeatures) -> ClipFeatures:
-        keep = {(r.kind, r.backbone) for r in self.set_requests()}
+        keep = {r.key for r in self.set_requests()}
         return ClipFeatures(clip.clip_id, None, clip.prompt, None,
                             {k: v for k, v in clip.features.items() if k in keep})
 
@@ -300,12 +384,17 @@ class Runner:
                 ok = [g for g in generated if g.video is not None]
                 feats = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt, g.request.reference_image,
                                       clip_hash=g.meta["clip_hash"]) for g in ok]
-                t = time.perf_counter()
-                self._featurize(feats, gen.name)
-                timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
-                t = time.perf_counter()
-                scored = self.score_clips(feats)
-                timings["metrics"] = timings.get("metrics", 0.0) + time.perf_counter() - t
+                scored = {}
+                for group in self._memory_groups(feats):  # features of one group in memory at a time
+                    t = time.perf_counter()
+                    self._featurize(group, gen.name)
+                    timings["features"] = timings.get("features", 0.0) + time.perf_counter() - t
+                    t = time.perf_counter()
+                    scored.update(self.score_clips(group))
+                    slim += [self._slim(c) for c in group]
+                    for c in group:
+                        c.drop_features()
+                    timings["metrics"] = timings.get("metrics", 0.0) + time.perf_counter() - t
                 for g in generated:
                     r = g.request
                     row = {"generator": gen.name, "clip_id": r.clip_id, "prompt": r.prompt, "seed": r.seed,
@@ -313,8 +402,10 @@ class Runner:
                            "scores": {}, "extras": {}, "curves": {}, "notes": {}}
                     row.update(scored.get(r.clip_id, {}))
                     rows.append(row)
-                slim += [self._slim(c) for c in feats]
         return rows, slim
+
+    def _memory_groups(self, clips: list[ClipFeatures]) -> list[list[ClipFeatures]]:
+        return memory_groups(clips, self.feature_requests(), self.pool, self.suite.output.memory_gb)
 
     def execute(self) -> RunOutcome:
         t0 = time.perf_counter()
@@ -323,7 +414,10 @@ class Runner:
         distributed.agree(ranks, "suite", sha256_json({"suite": resolved_dict(suite), "limit": self.limit}))
         prompts = build_prompts(suite, self.limit)
         requests = build_requests(suite, prompts)
-        generators = [make_generator(c, suite) for c in suite.generator_configs()]
+        with allow_remote_code(self.allow_remote_code):
+            generators = [make_generator(c, suite) for c in suite.generator_configs()]
+        for gen in generators:  # missing models, wrong classes, bad arguments: fail before any work
+            gen.prepare(self.device)
         backbones = self.backbone_labels()  # loads every backbone now: missing weights fail before any work
         for m in self.metrics.values():
             reqs = m.requests()
@@ -384,10 +478,17 @@ class Runner:
             base = {"generator": gen_name, "metric": label, "backbone": self.metric_backbone_label(m),
                     "higher_is_better": m.higher_is_better, "level": m.level, "n_failed": n_failed}
             if m.level == "clip":
-                vals = np.array([s["scores"].get(label, np.nan) for s in scored if not s.get("error")], np.float64)
+                ok = [s for s in scored if not s.get("error")]
+                vals = np.array([s["scores"].get(label, np.nan) for s in ok], np.float64)
                 finite = vals[np.isfinite(vals)]
                 ci = bootstrap_mean_ci(finite)
-                rows.append({**base, "value": float(finite.mean()) if finite.size else None,
+                mean = float(finite.mean()) if finite.size else None
+                if (wkey := m.summary_weight()) is not None:  # e.g. VBench's pooling of frame pairs across clips
+                    w = [s.get("extras", {}).get(label, {}).get(wkey, np.nan) for s in ok]
+                    mean, ci = weighted_mean_ci(vals, w)
+                    mean = mean if np.isfinite(mean) else None
+                    base["aggregate"] = f"weighted by {wkey}"
+                rows.append({**base, "value": mean,
                              "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
                              "n": int(finite.size), "n_real": None})
             else:

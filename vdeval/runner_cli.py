@@ -12,12 +12,19 @@ from vdeval.errors import SuiteError
 EXIT_SOME_CLIPS_FAILED = 3
 
 
-def validate(suite: Path = typer.Argument(..., help="Suite YAML file.")):
+_REMOTE_CODE_HELP = ("Let generators run Python code shipped with a model (diffusers custom_pipeline, "
+                     "trust_remote_code). Only for models whose code you trust; a suite file can never allow it.")
+
+
+def validate(suite: Path = typer.Argument(..., help="Suite YAML file."),
+             allow_remote_code: bool = typer.Option(False, "--allow-remote-code", help=_REMOTE_CODE_HELP)):
     """Check a suite file and list every problem with its key path."""
+    from vdeval.generators.base import allow_remote_code as remote_code
     from vdeval.suite import load_suite
 
     try:
-        s = load_suite(suite)
+        with remote_code(allow_remote_code):
+            s = load_suite(suite)
     except SuiteError as e:
         problems = getattr(e, "problems", None)
         if not problems:
@@ -33,12 +40,13 @@ def run(
     suite: Path = typer.Argument(..., help="Suite YAML file."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: the suite's output.dir or runs/<name>)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N prompts."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when torch sees it, else cpu), cpu or cuda[:N]."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache shared across runs (default: inside the run)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML/Markdown report into the run directory."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     log: Optional[List[str]] = typer.Option(None, "--log", help="Also log to tensorboard, wandb or mlflow "
                                             "(repeat for several; see `vdeval log`)."),
+    allow_remote_code: bool = typer.Option(False, "--allow-remote-code", help=_REMOTE_CODE_HELP),
 ):
     """Generate, score and write results; re-running resumes where it stopped.
 
@@ -57,8 +65,12 @@ def run(
                 from vdeval.errors import VdevalError
 
                 raise VdevalError(f"--log must be one of {', '.join(TARGETS)}, got {target!r}")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise typer.BadParameter(f"--device must be cpu or cuda[:N], got {device!r}")
+    if not (device in ("auto", "cpu") or device.startswith("cuda")):
+        raise typer.BadParameter(f"--device must be auto, cpu or cuda[:N], got {device!r}")
+    if device == "auto":
+        from vdeval.api import resolve_device
+
+        device = resolve_device(device)
     if device.startswith("cuda"):
         import torch
 
@@ -66,12 +78,15 @@ def run(
             from vdeval.errors import VdevalError
 
             raise VdevalError("--device cuda was asked for but torch sees no CUDA device", "use --device cpu")
-    s = load_suite(suite)
+    from vdeval.generators.base import allow_remote_code as remote_code
+
+    with remote_code(allow_remote_code):
+        s = load_suite(suite)
     ranks = distributed.from_environment()  # set by torchrun; one rank otherwise
     distributed.init(ranks, device)
     try:
         outcome = Runner(s, out=out, device=device, limit=limit, cache_dir=cache_dir, progress=progress,
-                         ranks=ranks).execute()
+                         ranks=ranks, allow_remote_code=allow_remote_code).execute()
     finally:
         distributed.finish(ranks)
     if not ranks.is_main:

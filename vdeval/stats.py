@@ -23,6 +23,24 @@ def bootstrap_mean_ci(values, n_boot: int = 2000, level: float = 0.95, seed: int
     return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
 
+def weighted_mean_ci(values, weights, n_boot: int = 2000, level: float = 0.95, seed: int = BOOTSTRAP_SEED):
+    """(sum w v / sum w, percentile bootstrap interval over resampled (v, w) pairs or None) over the
+    finite values with positive finite weights; (NaN, None) when there are none."""
+    v = np.asarray(values, np.float64)
+    w = np.asarray(weights, np.float64)
+    ok = np.isfinite(v) & np.isfinite(w) & (w > 0)
+    v, w = v[ok], w[ok]
+    if v.size == 0:
+        return float("nan"), None
+    mean = float((w * v).sum() / w.sum())
+    if v.size < 2:
+        return mean, None
+    idx = np.random.default_rng(seed).integers(0, v.size, size=(n_boot, v.size))
+    means = (w[idx] * v[idx]).sum(1) / w[idx].sum(1)
+    a = (1 - level) / 2
+    return mean, (float(np.quantile(means, a)), float(np.quantile(means, 1 - a)))
+
+
 # ---- feature checks -----------------------------------------------------------------------------
 
 def check_features(x, name: str = "features", min_rows: int = 2) -> np.ndarray:

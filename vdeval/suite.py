@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vdeval import registry
 from vdeval.errors import SuiteError, VdevalError
+from vdeval.video.ingest import IngestOptions
 from vdeval.world.scene import WorldSpec
 
 
@@ -47,18 +48,26 @@ class WorldSettings(_Strict):
 
 class Prompts(_Strict):
     """source: world (captions of world clips, with their first frames as image-to-video
-    references), file (one prompt per line), or list (inline `items`)."""
+    references), file (one prompt per line), list (inline `items`), sidecar (the prompts of a
+    CSV `file,prompt` or JSON sidecar, in its order: pair with a folder generator's
+    `match: sidecar`), folder (the file names of the videos in `path`, VBench's convention,
+    in sorted order: pair with `match: order`), or images (your own conditioning images for
+    image-to-video: `file:` a CSV / JSON sidecar of image and prompt, or a folder of images;
+    see vdeval.video.conditioning)."""
 
-    source: Literal["world", "file", "list"] = "world"
+    source: Literal["world", "file", "list", "sidecar", "folder", "images"] = "world"
     count: int = Field(8, ge=1)
     seed: int = 0
     file: str | None = None
     items: list[str] | None = None
+    path: str | None = None
 
     @model_validator(mode="after")
     def _needs(self):
-        if self.source == "file" and not self.file:
-            raise ValueError("source 'file' needs `file:`")
+        if self.source in ("file", "sidecar", "images") and not self.file:
+            raise ValueError(f"source {self.source!r} needs `file:`")
+        if self.source == "folder" and not self.path:
+            raise ValueError("source 'folder' needs `path:` (the folder of videos)")
         if self.source == "list" and not self.items:
             raise ValueError("source 'list' needs a non-empty `items:` list")
         return self
@@ -78,6 +87,7 @@ class RealSet(_Strict):
     count: int = Field(64, ge=2)
     seed: int = 100_000
     path: str | None = None
+    ingest: IngestOptions = Field(default_factory=IngestOptions)  # frames, window, size of each real video
 
     @model_validator(mode="after")
     def _needs(self):
@@ -90,6 +100,10 @@ class Output(_Strict):
     dir: str | None = None  # default: runs/<suite name>
     report: bool = True
     batch_size: int = Field(8, ge=1)
+    # clips are featurized in groups whose frames and flow fit this (estimated at the backbones' input sizes)
+    memory_gb: float = Field(2.0, gt=0)
+    # features larger than this per clip (flow of long real footage) are recomputed on a re-run, not stored
+    cache_max_mb: float = Field(32.0, ge=0)
 
 
 class Suite(_Strict):

@@ -10,6 +10,7 @@ from typing import ClassVar
 import numpy as np
 
 from vdeval.features import ClipInput
+from vdeval.video.protocol import FULL, InputSpec
 
 
 class Backbone:
@@ -21,6 +22,12 @@ class Backbone:
     # whether the protocol tolerates CUDA autocast (bfloat16). False where numbers must match a
     # float32 reference (I3D for FVD) or where low precision hurts (flow).
     amp: ClassVar[bool] = False
+    # the domain the backbone is valid for: "any" (natural video and the world) or "world" (trained
+    # on the shapes world only: its numbers on other footage mean little)
+    domain: ClassVar[str] = "any"
+    # options that only choose the input (frame sampling): part of the input's cache key, not of
+    # what the backbone computes, so requests that differ only in them share cached features
+    input_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, device: str = "cpu", **options):
         self.device = device
@@ -42,6 +49,17 @@ class Backbone:
 
     def identity_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True, default=str).encode()).hexdigest()
+
+    def cache_identity_hash(self) -> str:
+        """identity_hash without the input-selection options: the folder of its cached features."""
+        ident = self.identity()
+        ident["options"] = {k: v for k, v in ident["options"].items() if k not in self.input_options}
+        return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+
+    def input_spec(self, kind: str) -> InputSpec:
+        """The frames and size this backbone wants decoded for `kind` (see video/protocol.py).
+        Decoding to it happens before `compute`; the backbone's own preprocessing then applies."""
+        return FULL
 
     def label(self) -> str:
         """Short human label for reports, e.g. 'dis@1' or 'i3d@stylegan-v'."""

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
+from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.features import ClipInput
 
@@ -59,6 +60,11 @@ class ClipBackbone(Backbone):
         "crop, [0, 1], normalised with the model's mean/std (open_clip eval transform); text: open_clip "
         "tokenizer, 77 tokens; L2-normalised embeddings; video = normalised mean of frame embeddings"
     )
+
+    # decoded at a short side of at most 448 (area), twice the 224 the protocol resizes to, so the
+    # protocol's own resize does the last step as it does on full-size frames
+    def input_spec(self, kind: str) -> InputSpec:
+        return InputSpec(max_short_side=448)
 
     def __init__(self, device: str = "cpu", model: str = "ViT-B-32", pretrained: str = "laion2b_s34b_b79k",
                  batch_size: int = 32, **options):

@@ -1,12 +1,26 @@
 """DINO ViT-B/16 (self-supervised, Caron et al. 2021) through timm, as a published image backbone
-for identity consistency (the subject-consistency features of VBench).
+for identity consistency: the network of VBench's subject consistency. Backbone `dino` feeds it
+timm's centre-cropped input (below), which is not VBench's; `dino_vbench` feeds it VBench's exact
+input, so only `dino_vbench` numbers are VBench's features.
 
 Protocol, as timm's eval transform for vit_base_patch16_224.dino: each frame resized so its
 shorter side is int(224 / 0.9) = 248 (bicubic, antialiased), centre-cropped to 224 x 224,
 [0, 1], normalised with ImageNet mean (0.485, 0.456, 0.406) / std (0.229, 0.224, 0.225);
 features: the CLS token of the last layer after the final norm (768-d, no head), L2-normalised.
+
+protocol="vbench" (registered as backbone `dino_vbench`): VBench's subject-consistency transform
+(vbench/utils.py dino_transform(224)) exactly: torchvision Resize(224, antialias=False) on the uint8
+frames (shorter side to 224, the longer int(224 * long / short), bilinear, rounded back to uint8 as
+torchvision does for integer images), no crop, / 255, ImageNet mean/std; the network sees the whole
+frame, with the position embeddings interpolated as DINO's own released ViT does for other sizes
+(interpolate_pos_encoding: bicubic with scale factors ((H // 16 + 0.1) / 14, (W // 16 + 0.1) / 14),
+no antialias; the patch grid drops any remainder of H, W not divisible by 16). Same weights, same
+features; only the input differs, so numbers of the two protocols are never mixed (label and
+identity name the protocol).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -14,6 +28,7 @@ import torch.nn.functional as F
 
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
+from vdeval.video.protocol import InputSpec
 from vdeval.backbones.clip import resize_center_crop
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.features import ClipInput
@@ -22,6 +37,32 @@ WEIGHTS = "dino-vitb16"
 TIMM_NAME = "vit_base_patch16_224.dino"
 SIZE, CROP_PCT = 224, 0.9
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+PROTOCOLS = ("vdeval", "vbench")
+
+
+def vbench_transform(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 (N, 3, h, w): VBench's dino_transform(224) (see module docstring)."""
+    from torchvision.transforms.functional import InterpolationMode, resize
+
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # uint8, as VBench's load_video
+    x = resize(x, 224, interpolation=InterpolationMode.BILINEAR, antialias=False)  # stays uint8 (rounded)
+    x = x.float().div(255.0)
+    m = torch.tensor(MEAN, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(STD, dtype=torch.float32).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def dino_pos_embed(pos_embed: torch.Tensor, height: int, width: int, patch: int = 16) -> torch.Tensor:
+    """DINO's released interpolate_pos_encoding for an input of height x width (1, 1 + h0 * w0, D)."""
+    n = pos_embed.shape[1] - 1
+    h0, w0 = height // patch, width // patch
+    if h0 * w0 == n and height == width:
+        return pos_embed
+    side = int(math.sqrt(n))
+    grid = pos_embed[:, 1:].reshape(1, side, side, -1).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, scale_factor=((h0 + 0.1) / math.sqrt(n), (w0 + 0.1) / math.sqrt(n)), mode="bicubic")
+    grid = grid.permute(0, 2, 3, 1).reshape(1, -1, pos_embed.shape[-1])
+    return torch.cat([pos_embed[:, :1], grid], dim=1)
 
 
 class DinoBackbone(Backbone):
@@ -35,8 +76,15 @@ class DinoBackbone(Backbone):
         "(timm eval transform, crop_pct 0.9); CLS token after the final norm, 768-d, L2-normalised"
     )
 
-    def __init__(self, device: str = "cpu", batch_size: int = 32, **options):
-        super().__init__(device, **options)
+    # decoded at a short side of at most 448, twice the protocol's 224: its own resize does the last step
+    def input_spec(self, kind: str) -> InputSpec:
+        return InputSpec(max_short_side=448)
+
+    def __init__(self, device: str = "cpu", batch_size: int = 32, protocol: str = "vdeval", **options):
+        if protocol not in PROTOCOLS:
+            raise WeightsError(f"dino: unknown protocol {protocol!r}", f"one of {', '.join(PROTOCOLS)}")
+        super().__init__(device, **({"protocol": protocol} if protocol != "vdeval" else {}), **options)
+        self.vbench = protocol == "vbench"
         import timm
         from safetensors.torch import load_file
 
@@ -54,12 +102,27 @@ class DinoBackbone(Backbone):
     def weights_sha256(self) -> dict[str, str]:
         return {weights.ENTRIES[WEIGHTS].filename: self._sha}
 
+    def label(self) -> str:
+        return "dino@vitb16/vbench" if self.vbench else super().label()
+
+    def forward_whole_frame(self, x: torch.Tensor) -> torch.Tensor:
+        """The CLS feature of DINO's ViT for an input of any size (its prepare_tokens, then timm's blocks)."""
+        m = self.model
+        tokens = m.patch_embed.proj(x).flatten(2).transpose(1, 2)  # conv stride 16: remainder dropped, as DINO
+        tokens = torch.cat([m.cls_token.expand(len(x), -1, -1), tokens], dim=1)
+        tokens = m.pos_drop(tokens + dino_pos_embed(m.pos_embed, x.shape[-2], x.shape[-1]))
+        return m.norm(m.blocks(m.norm_pre(tokens)))[:, 0]
+
     @torch.no_grad()
     def encode(self, frames: np.ndarray) -> np.ndarray:
         out = []
         for s in range(0, len(frames), self.batch_size):
-            x = resize_center_crop(frames[s:s + self.batch_size], SIZE, int(SIZE / CROP_PCT), MEAN, STD).to(self.device)
-            out.append(F.normalize(self.model(x).float(), dim=-1).cpu().numpy())
+            chunk = frames[s:s + self.batch_size]
+            if self.vbench:
+                z = self.forward_whole_frame(vbench_transform(chunk).to(self.device))
+            else:
+                z = self.model(resize_center_crop(chunk, SIZE, int(SIZE / CROP_PCT), MEAN, STD).to(self.device))
+            out.append(F.normalize(z.float(), dim=-1).cpu().numpy())
         return np.concatenate(out)
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
@@ -74,3 +137,18 @@ class DinoBackbone(Backbone):
                 out.append({"value": self.encode(np.asarray(c.reference_image, np.uint8)[None])[0]})
             return out
         raise FeatureError(f"backbone 'dino' does not compute {kind!r}", f"it provides {', '.join(self.provides)}")
+
+
+class DinoVBench(DinoBackbone):
+    """DINO ViT-B/16 with VBench's subject-consistency preprocessing (see the module docstring)."""
+
+    name = "dino_vbench"
+    protocol = (
+        "VBench dino_transform(224): torchvision Resize(224, bilinear, antialias=False) on uint8 frames (shorter "
+        "side 224, aspect kept, rounded to uint8), no crop, /255, ImageNet mean/std; whole frame through the ViT with "
+        "DINO's interpolate_pos_encoding (bicubic, +0.1); CLS token after the final norm, 768-d, L2-normalised"
+    )
+
+    def __init__(self, device: str = "cpu", batch_size: int = 32, **options):
+        options.pop("protocol", None)
+        super().__init__(device, batch_size, protocol="vbench", **options)

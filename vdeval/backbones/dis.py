@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from vdeval.backbones.base import Backbone
+from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError
 from vdeval.features import ClipInput
 
@@ -99,6 +100,13 @@ class DISFlow(Backbone):
     protocol = ("RGB uint8 -> grayscale (BT.601); pairs upscaled bicubic by ceil(min_side/min(H,W)) when the "
                 "short side < min_side (default 128); OpenCV DIS preset MEDIUM; flow block-averaged back to "
                 "clip size and divided by the factor; forward = DIS(t, t+1), backward = DIS(t+1, t)")
+
+    input_options = ("fps",)
+    # real footage is flowed at a short side of at most 256 px (flow thresholds are per 256 px anyway)
+    def input_spec(self, kind: str) -> InputSpec:
+        # option fps: frames sampled to about that rate first (VBench's dynamic degree samples to 8)
+        fps = self.options.get("fps")
+        return InputSpec(max_short_side=int(self.options.get("max_short_side", 256)), fps=float(fps) if fps else None)
 
     def __init__(self, device: str = "cpu", **options):
         preset = options.get("preset", "medium")

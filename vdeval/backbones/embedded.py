@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vdeval.backbones.base import Backbone
+from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.features import ClipInput
 
@@ -195,6 +196,11 @@ class EmbeddedBackbone(Backbone):
         "video: 8 frames at round(linspace(0, T-1, 8)) (T < 8: last frame repeated), C x T x H x W; "
         "text: lower-case world-vocabulary tokens (<unk> otherwise), max 40; outputs L2-normalised 128-d"
     )
+
+    domain = "world"
+    # the protocol resizes to 32 x 32: decoding at a short side of at most 64 loses nothing of it
+    def input_spec(self, kind: str) -> InputSpec:
+        return InputSpec(max_short_side=64)
 
     def __init__(self, device: str = "cpu", weights_dir: str | None = None, **options):
         if weights_dir is not None:

@@ -17,6 +17,7 @@ import torch
 
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
+from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.features import ClipInput
 
@@ -56,6 +57,10 @@ class I3DBackbone(Backbone):
         "resized to 224x224 by the detector (resize=True, rescale=False), return_features=True: 400 "
         "Kinetics-400 logits (StyleGAN-V fvd2048_16f)"
     )
+
+    def input_spec(self, kind: str) -> InputSpec:
+        # the first `frames` frames at a short side of at most 448; the protocol then resizes to 224 x 224
+        return InputSpec(max_short_side=448, frames=self.frames)
 
     def __init__(self, device: str = "cpu", frames: int = 16, batch_size: int = 8, **options):
         super().__init__(device, frames=int(frames), **options)

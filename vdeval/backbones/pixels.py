@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from vdeval.backbones.base import Backbone
+from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError
 from vdeval.features import ClipInput
 
@@ -36,6 +37,10 @@ class PixelBackbone(Backbone):
     provides = ("frame_embedding",)
     tier = "embedded"
     protocol = "RGB uint8 joint histogram, `bins` (default 16) equal bins per channel, sum-normalised, square root"
+
+    # colour histograms barely depend on size: frames decoded at a short side of at most 256
+    def input_spec(self, kind: str) -> InputSpec:
+        return InputSpec(max_short_side=256)
 
     def __init__(self, device: str = "cpu", **options):
         bins = int(options.get("bins", 16))

@@ -10,6 +10,15 @@ the flow cropped back. Clips smaller than 128 px on the short side are first ups
 integer factor (bilinear) so the 4-level correlation pyramid fits; the flow is then scaled back to
 clip pixels (area resample, divided by the factor). Output per vdeval.features: "forward" (T-1, H,
 W, 2) frame t -> t+1 and "backward" frame t+1 -> t, (dx, dy) in pixels at clip size.
+
+protocol="vbench" (registered as backbone `raft_vbench`): the RAFT run of VBench's dynamic degree
+(vbench/dynamic_degree.py) and EvalCrafter: the large model, raft-things weights (torchvision's
+C_T_V1 is the port of the original raft-things.pth), 20 refinement iterations, frames at their own
+size, replicate-padded evenly to multiples of 8 (RAFT's InputPadder, "sintel" mode), the same
+[-1, 1] input. Conflicting model / weights / iters options are refused. Not VBench's: its frame
+sampling (every round(fps / 8)-th frame) belongs to the metric, and clips under 128 px on the short
+side, for which VBench has no rule (its RAFT fails below 64 px), are still upscaled as above. The
+label names the protocol (`raft@vbench:large-C_T_V1-20it`), so a number says which it used.
 """
 from __future__ import annotations
 
@@ -21,11 +30,13 @@ import torch.nn.functional as F
 
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
+from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.features import ClipInput
 
 DEFAULT_WEIGHTS = {"large": "C_T_SKHT_V2", "small": "C_T_V2"}
 MIN_SIDE = 128
+VBENCH = {"model": "large", "weights_tag": "C_T_V1", "iters": 20}
 
 
 def pad_to_multiple(x: torch.Tensor, k: int = 8) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
@@ -52,8 +63,26 @@ class RaftFlow(Backbone):
         "forward t->t+1 and backward t+1->t, (dx, dy) pixels"
     )
 
-    def __init__(self, device: str = "cpu", model: str = "large", weights_tag: str | None = None, iters: int = 12,
-                 batch_size: int = 8, **options):
+    input_options = ("fps",)
+    # frames at their own size by default, as VBench runs RAFT; max_short_side caps it
+    def input_spec(self, kind: str) -> InputSpec:
+        # option fps: frames sampled to about that rate first (VBench's dynamic degree samples to 8)
+        fps = self.options.get("fps")
+        return InputSpec(max_short_side=self.options.get("max_short_side"), fps=float(fps) if fps else None)
+
+    def __init__(self, device: str = "cpu", model: str = "large", weights_tag: str | None = None, iters: int | None = None,
+                 batch_size: int = 8, protocol: str = "vdeval", **options):
+        if protocol == "vbench":
+            asked = {"model": model, "weights_tag": weights_tag or VBENCH["weights_tag"], "iters": VBENCH["iters"] if iters is None else iters}
+            bad = [f"{k}={asked[k]!r}" for k in VBENCH if asked[k] != VBENCH[k]]
+            if bad:
+                raise WeightsError(f"raft: the vbench protocol fixes model large, weights C_T_V1, 20 iters; got {', '.join(bad)}",
+                                   "leave those options out, or use protocol vdeval")
+            options["protocol"] = protocol
+            model, weights_tag, iters = VBENCH["model"], VBENCH["weights_tag"], VBENCH["iters"]
+        elif protocol != "vdeval":
+            raise WeightsError(f"raft: unknown protocol {protocol!r}", "use vdeval or vbench")
+        iters = 12 if iters is None else iters
         tag = weights_tag or DEFAULT_WEIGHTS.get(model)
         super().__init__(device, model=model, weights_tag=tag, iters=int(iters), **options)
         from torchvision.models.optical_flow import raft_large, raft_small
@@ -78,7 +107,10 @@ class RaftFlow(Backbone):
         return {weights.ENTRIES[self.entry_name].filename: self._sha}
 
     def label(self) -> str:
-        return f"raft@{self.options['model']}-{self.options['weights_tag']}"
+        o = self.options
+        if o.get("protocol") == "vbench":
+            return f"raft@vbench:{o['model']}-{o['weights_tag']}-{o['iters']}it"
+        return f"raft@{o['model']}-{o['weights_tag']}"
 
     @torch.no_grad()
     def pair_flow(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -115,3 +147,14 @@ class RaftFlow(Backbone):
                 fw[i:i + k], bw[i:i + k] = both[:k], both[k:]
             out.append({"forward": fw, "backward": bw})
         return out
+
+
+class RaftVBench(RaftFlow):
+    """RAFT as VBench's dynamic degree and EvalCrafter run it: large, raft-things (C_T_V1), 20 iterations."""
+
+    name = "raft_vbench"
+    protocol = RaftFlow.protocol + "; VBench protocol: large model, C_T_V1 (raft-things) weights, 20 iterations"
+
+    def __init__(self, device: str = "cpu", batch_size: int = 8, **options):
+        options.pop("protocol", None)
+        super().__init__(device, batch_size=batch_size, protocol="vbench", **options)

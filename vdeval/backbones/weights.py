@@ -82,6 +82,12 @@ ENTRIES: dict[str, WeightsEntry] = {e.name: e for e in [
     _raft("small", "C_T_V1", "ad48884c"),
     WeightsEntry("dino-vitb16", "dino", "vit_base_patch16_224.dino.safetensors", "timm", "hf-hub:timm/vit_base_patch16_224.dino",
                  model="vit_base_patch16_224.dino"),
+    WeightsEntry("laion-aesthetic-linear", "laion_aesthetic", "sa_0_4_vit_l_14_linear.pth", "url",
+                 "https://raw.githubusercontent.com/LAION-AI/aesthetic-predictor/main/sa_0_4_vit_l_14_linear.pth",
+                 note="LAION aesthetic predictor v1: nn.Linear(768, 1) on L2-normalised CLIP ViT-L/14 embeddings (VBench's)"),
+    WeightsEntry("laion-aesthetic-mlp", "laion_aesthetic", "sac+logos+ava1-l14-linearMSE.pth", "url",
+                 "https://github.com/christophschuhmann/improved-aesthetic-predictor/raw/main/sac+logos+ava1-l14-linearMSE.pth",
+                 note="improved aesthetic predictor: MLP 768-1024-128-64-16-1 on L2-normalised CLIP ViT-L/14 embeddings"),
 ]}
 
 

@@ -5,13 +5,40 @@ is in the batch. Each generator kind has a pydantic Config validated by the suit
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass, field
 from typing import ClassVar, Iterator
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from vdeval.errors import VdevalError
 from vdeval.video import Video
+
+# Whether generators may run code that comes with a model (diffusers' custom_pipeline /
+# trust_remote_code). Only a person decides this, on the command line (`--allow-remote-code`)
+# or in Python (`with allow_remote_code(): ...`); a suite file is data and never can.
+_REMOTE_CODE = contextvars.ContextVar("vdeval_allow_remote_code", default=False)
+
+
+def remote_code_allowed() -> bool:
+    return _REMOTE_CODE.get()
+
+
+@contextlib.contextmanager
+def allow_remote_code(allowed: bool = True):
+    """Within this block, suites may name generators that run code shipped with a model."""
+    token = _REMOTE_CODE.set(bool(allowed))
+    try:
+        yield
+    finally:
+        _REMOTE_CODE.reset(token)
+
+
+class GeneratorSetupError(VdevalError):
+    """A generator that cannot work at all (missing model, wrong class, bad arguments): the run
+    stops before any clip, instead of failing every clip one by one."""
 
 
 class GeneratorConfig(BaseModel):
@@ -57,6 +84,10 @@ class Generator:
     def info(self) -> dict:
         """Provenance for results: the config plus anything identifying (checkpoint hash, step)."""
         return {"kind": self.kind, **self.config.model_dump(exclude_none=True)}
+
+    def prepare(self, device: str = "cpu") -> None:
+        """Check what can be checked before any work (files, device, arguments); raise
+        GeneratorSetupError. The runner calls it once per run, before generating."""
 
     def generate(self, requests: list[ClipRequest], device: str = "cpu") -> Iterator[GeneratedClip]:
         raise NotImplementedError

@@ -1,5 +1,13 @@
-"""Kind `folder`: videos made elsewhere. A clip is the file named `<clip_id>.<ext>` (clip ids are
-p<prompt index>_s<sample>, e.g. p003_s0.mp4); with `match: order`, the i-th file in sorted order."""
+"""Kind `folder`: videos made elsewhere, referenced by path and content hash (never copied).
+
+Which file is which clip (`match`):
+  clip_id  the file named `<clip_id>.<ext>` (clip ids are p<prompt index>_s<sample>, e.g. p003_s0.mp4);
+  order    the i-th file in sorted order;
+  sidecar  the i-th row of `sidecar:` (CSV `file,prompt` or JSON), whose prompt the clip takes.
+Ingestion options (frames, window, stride, sample_fps, short_side, ...; see video/ingest.py) are
+applied while decoding. Container files (mp4, webm, mkv, mov, avi, gif) are decoded on demand;
+frame folders and .npy / .pt arrays are read whole when the clip is made.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,13 +15,18 @@ from typing import Iterator, Literal
 
 from vdeval.errors import VdevalError
 from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorConfig
-from vdeval.video.io import VIDEO_SUFFIXES, read_video
+from vdeval.video.ingest import IngestOptions, read_sidecar
+from vdeval.video.io import CONTAINER_SUFFIXES, VIDEO_SUFFIXES, read_video
+from vdeval.video.protocol import FULL
+from vdeval.video.source import ArraySource, FileSource, fingerprint
 
 
 class FolderConfig(GeneratorConfig):
     path: str
-    match: Literal["clip_id", "order"] = "clip_id"
+    match: Literal["clip_id", "order", "sidecar"] = "clip_id"
+    sidecar: str | None = None  # CSV (file,prompt) or JSON; relative to the suite file
     fps: float | None = None  # override the files' frame rate
+    ingest: IngestOptions = IngestOptions()
 
 
 def list_videos(folder: Path) -> list[Path]:
@@ -27,40 +40,87 @@ def list_videos(folder: Path) -> list[Path]:
     return out
 
 
+def open_clip(path: Path, ingest: IngestOptions | None = None, fps: float | None = None, known: dict | None = None):
+    """A source for one file: decoded on demand for containers, read whole otherwise. `known`
+    ({"fingerprint", "clip_hash"} stored by an earlier run) skips hashing an unchanged file."""
+    spec = ingest.spec() if ingest else FULL
+    if path.is_file() and path.suffix.lower() in CONTAINER_SUFFIXES:
+        if path.stat().st_size == 0:
+            from vdeval.errors import VideoReadError
+
+            raise VideoReadError(f"{path}: the file is empty")
+        fp = fingerprint(path)
+        reuse = known.get("clip_hash", "") if known and known.get("fingerprint") == fp else ""
+        src = FileSource(path, spec, fps=fps, known_hash=reuse)
+        src.fingerprint = fp
+        return src
+    video = read_video(path, fps=fps)
+    if spec != FULL:
+        video = ArraySource(video).decode(spec)
+    return ArraySource(video)
+
+
 class FolderGenerator(Generator):
     kind = "folder"
     Config = FolderConfig
+    stores_frames = False  # clips are referenced by path and content hash, not copied into the run
 
     def __init__(self, config: FolderConfig, suite_dir=None, world=None):
         super().__init__(config, suite_dir)
-        folder = Path(config.path)
-        if not folder.is_absolute() and suite_dir is not None:
-            folder = Path(suite_dir) / folder
+        folder = self._resolve(config.path)
         if not folder.is_dir():
             raise VdevalError(f"generator {config.name!r}: folder {folder} does not exist", "check `path:` in the suite")
         self.folder = folder
         self.files = list_videos(folder)
         self.by_stem = {p.stem if p.is_file() else p.name: p for p in self.files}
+        self.rows: list[tuple[str, str]] | None = None
+        if config.match == "sidecar" or config.sidecar:
+            if not config.sidecar:
+                raise VdevalError(f"generator {config.name!r}: match: sidecar needs `sidecar:` (a CSV or JSON file)")
+            self.rows = read_sidecar(self._resolve(config.sidecar))
+        self.known: dict[str, dict] = {}  # clip id -> what an earlier run stored (fingerprint, hash)
+
+    def _resolve(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() or self.suite_dir is None else Path(self.suite_dir) / p
 
     def info(self) -> dict:
         return {**super().info(), "folder": str(self.folder), "files": len(self.files)}
 
-    def _file_for(self, request: ClipRequest, index: int) -> Path:
+    def unlisted(self) -> list[str]:
+        """Files in the folder that the sidecar does not name (not scored)."""
+        if self.rows is None:
+            return []
+        named = {name for name, _ in self.rows}
+        return [p.name for p in self.files if p.name not in named]
+
+    def _file_for(self, request: ClipRequest, index: int) -> tuple[Path, str | None]:
+        if self.rows is not None and self.config.match == "sidecar":
+            if index >= len(self.rows):
+                raise VdevalError(f"{self.config.sidecar}: lists {len(self.rows)} files, clip {index + 1} was asked for")
+            name, prompt = self.rows[index]
+            path = self.folder / name
+            if not path.exists():
+                raise VdevalError(f"{path}: named in the sidecar but missing from the folder")
+            return path, prompt
         if self.config.match == "clip_id":
             p = self.by_stem.get(request.clip_id)
             if p is None:
                 raise VdevalError(f"{self.folder}: no video named {request.clip_id}.* for this clip")
-            return p
+            return p, None
         if index >= len(self.files):
             raise VdevalError(f"{self.folder}: holds {len(self.files)} videos, clip {index + 1} was asked for")
-        return self.files[index]
+        return self.files[index], None
 
     def generate(self, requests: list[ClipRequest], device: str = "cpu") -> Iterator[GeneratedClip]:
         for r in requests:
             try:
-                path = self._file_for(r, int(r.meta.get("index", 0)))
-                video = read_video(path, fps=self.config.fps)
+                path, prompt = self._file_for(r, int(r.meta.get("index", 0)))
+                source = open_clip(path, self.config.ingest, self.config.fps, self.known.get(r.clip_id))
             except VdevalError as e:
                 yield GeneratedClip(r, None, error=str(e))
                 continue
-            yield GeneratedClip(r, video, meta={"file": str(path)})
+            if prompt is not None:
+                r.prompt = prompt
+            yield GeneratedClip(r, source, meta={"file": str(path),
+                                                 "fingerprint": getattr(source, "fingerprint", None)})

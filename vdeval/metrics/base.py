@@ -42,6 +42,9 @@ class Metric:
     level: ClassVar[str]  # "clip" or "set"
     default_backbone: ClassVar[str | None]
     allowed_backbones: ClassVar[tuple[str, ...] | None] = None  # None: any backbone providing the kinds
+    # the published backbone used instead of a shapes-world default (embedded) on other footage;
+    # None: this metric has no published backbone, so other footage needs a backbone named
+    natural_backbone: ClassVar[str | None] = None
     failure_mode: ClassVar[str] = ""  # the generation failure this metric is meant to catch
     needs_real: ClassVar[bool] = False  # set-level metrics that compare with the suite's real set
     Params: ClassVar[type[BaseModel]] = NoParams  # the metric's `params:` in a suite, validated
@@ -59,6 +62,11 @@ class Metric:
 
     def score_set(self, fake: list[ClipFeatures], real: list[ClipFeatures]) -> SetScore:
         raise NotImplementedError(f"{self.name} is a per-clip metric")
+
+    def summary_weight(self) -> str | None:
+        """The extra that weights each clip in the generator's mean (e.g. "n_pairs" for VBench's
+        pooling of frame pairs across clips); None: the plain mean of clips."""
+        return None
 
     def describe(self) -> dict:
         return {

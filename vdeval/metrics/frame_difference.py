@@ -1,10 +1,14 @@
-"""Temporal flicker as raw frame difference (VBench's temporal_flickering), needing no backbone.
+"""Temporal flicker as raw frame difference (VBench's temporal_flickering), needing no learned backbone.
 
 Failure mode: flicker (frame-to-frame appearance changes with nothing moving).
 Definition: for each consecutive pair, the mean absolute difference of all pixels and channels on
 0-255 values; per clip the mean over pairs. The value is that mean difference, on 0-255 (lower is
 better); extras["vbench"] is VBench's reported form (255 - mean) / 255 in [0, 1] (higher is better).
 It cannot tell motion from flicker, so it is meaningful on still scenes and as a cheap baseline.
+Input: the frames as the `pixels` backbone decodes them, at a short side of at most 256 px
+(area-averaged). VBench differences frames at their own size; on footage larger than 256 px the
+area averaging removes pixel noise, so the value is lower than VBench's there (identical on clips
+of 256 px and under).
 """
 from __future__ import annotations
 
@@ -30,15 +34,17 @@ class FrameDifference(Metric):
     version = "1"
     higher_is_better = False
     level = "clip"
-    default_backbone = None
-    allowed_backbones = ()
+    default_backbone = "pixels"
+    allowed_backbones = ("pixels",)
     failure_mode = "flicker"
 
     def requests(self) -> list[FeatureRequest]:
-        return []
+        # frames as the pixels backbone decodes them (short side at most 256): real footage is
+        # never held at source size; VBench differences at full size, see the module docstring
+        return [FeatureRequest("frames", self.backbone)]
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
-        d = pair_differences(clip.video.frames)
+        d = pair_differences(clip.frames_for(self.backbone))
         if d.size == 0:
             return ClipScore(float("nan"), note="one-frame clip: no consecutive frames to compare")
         mean = float(d.mean())

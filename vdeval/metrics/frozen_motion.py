@@ -1,10 +1,18 @@
 """Frozen motion: VBench's dynamic degree on dense flow.
 
 Failure mode: frozen motion (the image changes too little; a "video" that is a still).
-Definition: per frame pair the motion score is the mean of the top 5% forward-flow magnitudes
-(pixels). A clip is dynamic when at least `count` pairs score above `threshold`, with
-threshold = scale * min(H, W) / 256 and count = max(1, round(4 * T / 16)) for T frames (VBench:
-scale 6.0 for RAFT on frames at their own size; VBench also ignores the last two pairs, we do not).
+Definition (VBench's dynamic degree, vbench/dynamic_degree.py): the clip's frames are first sampled
+to about 8 fps, keeping every max(1, round(fps / 8))-th frame (`sample_fps`, None keeps every
+frame). Per consecutive pair of the kept frames the motion score is the mean of the top 5%
+forward-flow magnitudes (pixels). A clip is dynamic when at least `count` pairs score above
+`threshold`, with threshold = max(1, 8 / fps) * scale * min(H, W) / 256 (fps of the clip, H x W the
+frames the flow saw) and count = round(4 * T / 16) for T kept frames (VBench: scale 6.0 for RAFT on
+frames at their own size; backbone `raft_vbench` runs RAFT as VBench does: raft-things weights,
+20 iterations; VBench takes the top 5% over the flow of the padded frame, multiples of 8, we over
+the frame's own pixels). Where we differ: VBench's count is 0 for T <= 2 kept frames, which calls
+any such clip dynamic whatever it scores; we require at least one moving pair (count >= 1). A clip
+with fewer than 2 frames after sampling scores NaN with a note (VBench: static). So a 24 fps clip is
+judged on every third frame, and a clip moving 2.5 px per frame moves 7.5 px per judged pair.
 Value: 1.0 when frozen, 0.0 when dynamic (lower is better; a generator's mean is the fraction of
 frozen clips). extras: motion_score (mean over pairs of the per-pair score, pixels), threshold,
 count, and frozen_fraction (the fraction of pairs at or under the threshold). curve: per-pair
@@ -34,13 +42,13 @@ and masking forward-backward-inconsistent flow were measured and did not help. E
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from vdeval.features import ClipFeatures, FeatureRequest
+from vdeval.features import ClipFeatures, FeatureRequest, input_fps
 from vdeval.metrics.base import ClipScore, Metric
 
 # scale of the threshold (pixels at 256 px) per flow backbone
-THRESHOLD_SCALE = {"raft": 6.0, "dis": 2.0}
+THRESHOLD_SCALE = {"raft": 6.0, "raft_vbench": 6.0, "dis": 2.0}
 TOP_FRACTION = 0.05
 
 
@@ -61,9 +69,11 @@ def motion_scores(flow: np.ndarray, top_fraction: float = TOP_FRACTION) -> np.nd
     return out
 
 
-def dynamic_rule(height: int, width: int, frames: int, scale: float) -> tuple[float, int]:
-    """(threshold in pixels, number of pairs that must exceed it), VBench's resolution scaling."""
-    return scale * min(height, width) / 256.0, max(1, round(4 * frames / 16))
+def dynamic_rule(height: int, width: int, frames: int, scale: float, fps: float = 8.0) -> tuple[float, int]:
+    """(threshold in pixels, number of pairs that must exceed it) for `frames` kept frames of
+    height x width from a clip at `fps`: VBench's resolution and frame-rate scaling."""
+    factor = max(1.0, 8.0 / fps)
+    return factor * scale * min(height, width) / 256.0, max(1, round(4 * frames / 16))
 
 
 def is_dynamic(scores: np.ndarray, threshold: float, count: int) -> bool:
@@ -72,11 +82,11 @@ def is_dynamic(scores: np.ndarray, threshold: float, count: int) -> bool:
 
 class FrozenMotion(Metric):
     name = "frozen_motion"
-    version = "1"
+    version = "2"  # 2: VBench's frame sampling to 8 fps and frame-rate factor
     higher_is_better = False
     level = "clip"
     default_backbone = "dis"
-    allowed_backbones = ("dis", "raft")
+    allowed_backbones = ("dis", "raft", "raft_vbench")
     failure_mode = "frozen motion"
     audit_extras = {"frozen_fraction": False}  # extra -> higher_is_better, also scored by `vdeval audit`
 
@@ -84,24 +94,30 @@ class FrozenMotion(Metric):
         model_config = ConfigDict(extra="forbid")
         threshold_scale: float | None = None  # None: the calibrated scale of the backbone
         top_fraction: float = TOP_FRACTION
+        sample_fps: float | None = Field(8.0, gt=0)  # VBench samples frames to ~8 fps; None: every frame
+
+    def _options(self) -> tuple:
+        fps = self.params.sample_fps
+        return (("fps", float(fps)),) if fps else ()
 
     def requests(self) -> list[FeatureRequest]:
-        return [FeatureRequest("flow", self.backbone)]
+        return [FeatureRequest("flow", self.backbone, self._options())]
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
-        v = clip.video
-        if v.num_frames < 2:
-            return ClipScore(float("nan"), note="one-frame clip: no motion to measure")
-        flow = clip.get("flow", self.backbone)["forward"]
-        scores = motion_scores(flow, self.params.top_fraction)
+        flow = clip.get("flow", self.backbone, self._options())
+        forward = flow["forward"]
+        if forward.shape[0] < 1:
+            return ClipScore(float("nan"), note="fewer than 2 frames (after sampling to ~8 fps): no motion to measure")
+        scores = motion_scores(forward, self.params.top_fraction)
         if not np.isfinite(scores).any():
             return ClipScore(float("nan"), curve=[float(x) for x in scores], note="flow is NaN for every pair")
         scale = self.params.threshold_scale
         if scale is None:
             scale = THRESHOLD_SCALE.get(self.backbone, 6.0)
-        thr, count = dynamic_rule(v.height, v.width, v.num_frames, scale)
+        fps = float(flow["source_fps"][0]) if "source_fps" in flow else 8.0
+        thr, count = dynamic_rule(forward.shape[1], forward.shape[2], forward.shape[0] + 1, scale, fps)
         frozen = not is_dynamic(scores, thr, count)
-        extras = {"motion_score": float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan"),
-                  "threshold": thr, "count": float(count),
-                  "frozen_fraction": float(np.mean(~(np.nan_to_num(scores, nan=0.0) > thr)))}
+        extras = {"motion_score": float(np.nanmean(scores)), "threshold": thr, "count": float(count),
+                  "frozen_fraction": float(np.mean(~(np.nan_to_num(scores, nan=0.0) > thr))),
+                  "sampled_frames": float(forward.shape[0] + 1), **input_fps(flow)}
         return ClipScore(1.0 if frozen else 0.0, curve=[float(s) for s in scores], extras=extras)

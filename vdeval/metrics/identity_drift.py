@@ -8,6 +8,10 @@ IdentityDrift, per clip from per-frame embeddings e_0..e_{T-1}:
   curve  = cos(e_t, e_0) for every frame (1.0 at t = 0);
   extras = last_to_first (cos of last frame to first) and drift_slope (least-squares slope of the
            curve against frame index, per frame; negative = drifting away).
+Aggregation (param `aggregate`): "clips" (default) summarises a generator by the mean of its clips;
+"pairs" by the mean over all frame pairs of all clips, i.e. clips weighted by their T - 1 pairs
+(extras n_pairs), which is how VBench's subject_consistency pools (sum of every pair's similarity
+over the count of pairs). The two agree when every clip has the same length.
 ReferenceFidelity (image-to-video): value = mean over frames of cos(e_t, reference embedding),
 curve = the per-frame cosines; higher is better.
 Backbones: "embedded" (default), "dino", "clip"; IdentityDrift also accepts "pixels" (colour
@@ -15,7 +19,10 @@ histograms: a cheap baseline that sees colour changes but not shape changes).
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.metrics.base import ClipScore, Metric
@@ -62,8 +69,16 @@ class IdentityDrift(Metric):
     higher_is_better = True
     level = "clip"
     default_backbone = "embedded"
-    allowed_backbones = ("embedded", "dino", "clip", "pixels")
+    natural_backbone = "dino"
+    allowed_backbones = ("embedded", "dino", "dino_vbench", "clip", "pixels")
     failure_mode = "identity drift"
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        aggregate: Literal["clips", "pairs"] = "clips"
+
+    def summary_weight(self) -> str | None:
+        return "n_pairs" if self.params.aggregate == "pairs" else None
 
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest("frame_embedding", self.backbone)]
@@ -74,7 +89,7 @@ class IdentityDrift(Metric):
             return ClipScore(float("nan"), note="one-frame clip: nothing to drift from")
         curve = cosine_to(e, e[0])
         value = subject_consistency(e)
-        extras = {"last_to_first": float(curve[-1]), "drift_slope": slope(curve)}
+        extras = {"last_to_first": float(curve[-1]), "drift_slope": slope(curve), "n_pairs": float(e.shape[0] - 1)}
         note = None if np.isfinite(value) else "frame embeddings contain NaN or zero vectors"
         return ClipScore(value, [float(c) for c in curve], extras, note)
 
@@ -85,7 +100,8 @@ class ReferenceFidelity(Metric):
     higher_is_better = True
     level = "clip"
     default_backbone = "embedded"
-    allowed_backbones = ("embedded", "dino", "clip")
+    natural_backbone = "dino"
+    allowed_backbones = ("embedded", "dino", "dino_vbench", "clip")
     failure_mode = "identity drift from the reference image (image-to-video)"
 
     def requests(self) -> list[FeatureRequest]:

@@ -17,16 +17,25 @@ from vdeval import stats
 from vdeval.errors import FeatureError
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.metrics.base import Metric, SetScore
-from vdeval.metrics.fvd import _TMMetric, features_from_input, stack_embeddings
+from vdeval.metrics.fvd import _VideoMetric, features_from_input, stack_embeddings
 
 
 def kvd_from_features(fake, real, subset_size: int = 1000, n_subsets: int = 100, seed: int = 0,
                       degree: int = 3, gamma: float | None = None, coef0: float = 1.0) -> np.ndarray:
-    """Pure function: per-subset unbiased MMD^2 values between two (N, D) feature arrays."""
-    x = stats.check_features(fake, "generated set")
-    y = stats.check_features(real, "real set")
+    """Pure function: per-subset unbiased MMD^2 values between two (N, D) feature arrays.
+
+    Each set is put in content order (rows sorted lexicographically) before subsets are drawn,
+    so the value depends on the sets, not on the order the clips came in: one process, N ranks
+    and merged states give the same number."""
+    x = content_order(stats.check_features(fake, "generated set"))
+    y = content_order(stats.check_features(real, "real set"))
     stats._check_pair(x, y)
     return stats.kernel_distance(x, y, subset_size, n_subsets, seed, degree, gamma, coef0)
+
+
+def content_order(x: np.ndarray) -> np.ndarray:
+    """Rows sorted lexicographically (first column first): an order that depends only on content."""
+    return x[np.lexsort(x.T[::-1])] if len(x) > 1 else x
 
 
 class KVDParams(BaseModel):
@@ -45,6 +54,7 @@ class KVD(Metric):
     higher_is_better = False
     level = "set"
     default_backbone = "embedded"
+    natural_backbone = "i3d"
     needs_real = True
     failure_mode = "generated clips whose appearance or motion statistics differ from the real set's"
     Params = KVDParams
@@ -64,32 +74,55 @@ class KVD(Metric):
         return SetScore(float(vals.mean()), n=len(x), n_real=len(y), ci=ci, extras=extras)
 
 
-class KernelVideoDistance(_TMMetric):
-    """KVD for training loops: update(features or clips, real=bool), compute() -> (mean, std),
-    reset(). MMD needs the features themselves, so states are lists gathered with "cat"."""
+class KernelVideoDistance(_VideoMetric):
+    """KVD for training loops and notebooks: update(x, real=bool), compute() -> (mean, std),
+    reset(). x as for FrechetVideoDistance: a (B, T, C, H, W) video tensor (uint8, or float in
+    `value_range`), a list of Videos, or (N, D) features.
 
-    full_state_update = False
-    higher_is_better = False
-    is_differentiable = False
+    MMD needs the features themselves: each set is a list state of flattened float64 rows
+    gathered with "cat" (plus the feature size, reduced with "max"), so a rank that saw no clips
+    of a set syncs an empty list like any other. The subset draw works on the sets in content
+    order, so the value does not depend on how clips were split across ranks or batches."""
 
-    def __init__(self, subset_size: int = 1000, n_subsets: int = 100, backbone: str | None = None, seed: int = 0, **kwargs):
+    _float64_states = ("real_features", "fake_features", "num_features")
+
+    def __init__(self, subset_size: int = 1000, n_subsets: int = 100, backbone: str | None = None, seed: int = 0,
+                 value_range: tuple[float, float] = (0.0, 1.0), **kwargs):
         super().__init__(**kwargs)
-        self.subset_size, self.n_subsets, self.seed, self.backbone_name = subset_size, n_subsets, seed, backbone
-        self._backbone = None
+        self.subset_size, self.n_subsets, self.seed = subset_size, n_subsets, seed
+        self._setup_input(backbone, value_range)
         self.add_state("real_features", [], dist_reduce_fx="cat")
         self.add_state("fake_features", [], dist_reduce_fx="cat")
+        self.add_state("num_features", torch.zeros((), dtype=torch.int64), dist_reduce_fx="max")
 
     def update(self, x, real: bool) -> None:
         f = features_from_input(x, self.backbone_name, self)
-        (self.real_features if real else self.fake_features).append(f)
+        d = int(self.num_features)
+        if d and f.shape[1] != d:
+            raise FeatureError(f"features have {f.shape[1]} dims, earlier updates had {d}")
+        self.num_features = torch.tensor(f.shape[1], dtype=torch.int64, device=self.num_features.device)
+        (self.real_features if real else self.fake_features).append(f.reshape(-1).to(self.num_features.device))
+
+    def _sync_dist(self, dist_sync_fn=None, process_group=None) -> None:
+        # a rank with no clips of a set sends an empty float64 row list, not torchmetrics'
+        # placeholder in the module's dtype, which cannot be gathered with float64 rows
+        for name in ("real_features", "fake_features"):
+            if not getattr(self, name):
+                setattr(self, name, [torch.zeros(0, dtype=torch.float64, device=self.device)])
+        kwargs = {"process_group": process_group}
+        if dist_sync_fn is not None:
+            kwargs["dist_sync_fn"] = dist_sync_fn
+        super()._sync_dist(**kwargs)
+
+    def _rows(self, name: str) -> np.ndarray:
+        v = getattr(self, name)
+        flat = v if isinstance(v, torch.Tensor) else (torch.cat(v) if v else torch.zeros(0, dtype=torch.float64))
+        d = int(self.num_features)
+        if flat.numel() == 0 or d == 0:
+            raise FeatureError("no clips seen for one of the sets; KVD needs at least 2 in each")
+        return flat.reshape(-1, d).cpu().numpy()
 
     def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
-        def cat(v):
-            if isinstance(v, torch.Tensor):  # after a distributed sync the list is one tensor
-                return v.cpu().numpy()
-            if not v:
-                raise FeatureError("no clips seen for one of the sets; KVD needs at least 2 in each")
-            return torch.cat(v).cpu().numpy()
-
-        vals = kvd_from_features(cat(self.fake_features), cat(self.real_features), self.subset_size, self.n_subsets, self.seed)
+        vals = kvd_from_features(self._rows("fake_features"), self._rows("real_features"), self.subset_size,
+                                 self.n_subsets, self.seed)
         return torch.tensor(vals.mean(), dtype=torch.float64), torch.tensor(vals.std(), dtype=torch.float64)

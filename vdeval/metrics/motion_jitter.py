@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vdeval.features import ClipFeatures, FeatureRequest
+from vdeval.features import ClipFeatures, FeatureRequest, input_fps
 from vdeval.metrics.base import ClipScore, Metric
 
 
@@ -35,16 +35,18 @@ class MotionJitter(Metric):
     higher_is_better = False
     level = "clip"
     default_backbone = "dis"
-    allowed_backbones = ("dis", "raft")
+    allowed_backbones = ("dis", "raft", "raft_vbench")
     failure_mode = "camera shake"
 
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest("flow", self.backbone)]
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
-        flow = clip.get("flow", self.backbone)["forward"]
+        arrays = clip.get("flow", self.backbone)
+        flow = arrays["forward"]
         if flow.shape[0] < 2:
             return ClipScore(float("nan"), note="motion jitter needs at least 3 frames")
         scale = 256.0 / min(flow.shape[1], flow.shape[2])
         curve = jitter_curve(flow) * scale
-        return ClipScore(float(np.nanmean(curve)) if np.isfinite(curve).any() else float("nan"), curve=curve.tolist())
+        value = float(np.nanmean(curve)) if np.isfinite(curve).any() else float("nan")
+        return ClipScore(value, curve=curve.tolist(), extras=input_fps(arrays))  # per pair at this frame rate

@@ -2,8 +2,10 @@
 
 Failure modes: weak prompt alignment (ClipScore, VideoTextAlignment) and prompt drift (PromptDrift).
 ClipScore: per frame, cos(frame embedding, text embedding); value = mean over frames of the raw
-  cosine in [-1, 1] (higher is better); extras["clipscore"] = torchmetrics' CLIPScore convention,
-  mean over frames of max(100 * cos, 0). Backbone "embedded" (default; the world-trained shared
+  cosine in [-1, 1] (higher is better); extras["clipscore"] = torchmetrics' CLIPScore as its code
+  computes it with the frames as its samples: max(mean over frames of 100 * cos, 0), the clamp
+  applied once to the mean (torchmetrics' compute), not to each frame (version 2; version 1 clamped
+  each frame, which differs whenever some frame's cosine is negative). Backbone "embedded" (default; the world-trained shared
   text/frame space) or "clip" (open_clip, paper-comparable scale).
 VideoTextAlignment: cos(video embedding, text embedding) from the embedded video encoder, which
   sees motion, so "moving left" vs "moving right" can count; raw cosine, higher is better. ("clip"
@@ -32,8 +34,8 @@ def frame_text_cosines(frame_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarra
 
 
 def clipscore_x100(cos: np.ndarray) -> float:
-    """torchmetrics' CLIPScore convention, averaged over frames: mean(max(100 cos, 0))."""
-    return float(np.mean(np.maximum(100.0 * np.asarray(cos, np.float64), 0.0)))
+    """torchmetrics' CLIPScore over the frames as samples: max(mean(100 cos), 0) (the clamp of the mean)."""
+    return float(max(np.mean(100.0 * np.asarray(cos, np.float64)), 0.0))
 
 
 def drift(cos: np.ndarray) -> tuple[float, float, float]:
@@ -51,10 +53,11 @@ def _empty(clip: ClipFeatures) -> bool:
 
 class ClipScore(Metric):
     name = "clip_score"
-    version = "1"
+    version = "2"
     higher_is_better = True
     level = "clip"
     default_backbone = "embedded"
+    natural_backbone = "clip"
     allowed_backbones = ("embedded", "clip")
     failure_mode = "weak prompt alignment"
 
@@ -94,6 +97,7 @@ class PromptDrift(Metric):
     higher_is_better = False
     level = "clip"
     default_backbone = "embedded"
+    natural_backbone = "clip"
     allowed_backbones = ("embedded", "clip")
     failure_mode = "prompt drift"
 

@@ -62,7 +62,7 @@ class SceneCuts(Metric):
     higher_is_better = False
     level = "clip"
     default_backbone = "pixels"
-    allowed_backbones = ("pixels", "embedded", "dino", "clip")
+    allowed_backbones = ("pixels", "embedded", "dino", "dino_vbench", "clip")
     failure_mode = "scene cuts"
     audit_extras = {"max_excess": False}
 

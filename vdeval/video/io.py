@@ -52,27 +52,10 @@ def read_video(path: str | os.PathLike, fps: float | None = None) -> Video:
 
 
 def _read_container(p: Path, fps: float | None) -> Video:
-    import av
+    """Every frame at its own size: the same decoder as clips decoded to a backbone's spec."""
+    from vdeval.video.source import FileSource
 
-    frames = []
-    rate = None
-    try:
-        with av.open(str(p)) as container:
-            if not container.streams.video:
-                raise VideoReadError(f"{p}: the file has no video stream")
-            stream = container.streams.video[0]
-            rate = float(stream.average_rate) if stream.average_rate else None
-            for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
-    except VideoReadError:
-        raise
-    except Exception as e:  # PyAV raises its own error family for corrupt or truncated data
-        if not frames:
-            raise VideoReadError(f"{p}: cannot decode video ({type(e).__name__}: {e})".splitlines()[0]) from None
-        # a truncated file still yields the frames before the damage; keep them
-    if not frames:
-        raise VideoReadError(f"{p}: the video has zero frames")
-    return Video(np.stack(frames), fps or rate or 8.0)
+    return FileSource(p, fps=fps).decode()
 
 
 def _read_frame_folder(p: Path, fps: float) -> Video:

@@ -12,6 +12,8 @@ Every corruption is `fn(clip: WorldClip, severity: float, seed: int) -> Video`, 
   blur            Gaussian blur of every frame (spatial quality)
   noise           Gaussian pixel noise, independent per frame (spatial quality)
   texture_swim    the background texture slides against the camera while objects move as before
+  motion_blur     each frame integrates the scene over an open shutter: moving things smear along
+                  their motion, still things stay sharp
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from vdeval.video import Video
-from vdeval.world.render import WorldClip, render_scene
+from vdeval.world.render import WorldClip, _pan_velocity, render_scene
 from vdeval.world.scene import COLORS, DIRECTIONS, SHAPES, sample_scene
 
 
@@ -200,6 +202,35 @@ def texture_swim(clip: WorldClip, severity: float, seed: int = 0) -> Video:
     return render_scene(clip.scene, clip.spec, texture_shift_at=shift_at).video
 
 
+MOTION_BLUR_EXPOSURE = 3.0  # frame intervals the shutter stays open at severity 1 (1/3: a 360-degree shutter)
+MOTION_BLUR_SAMPLES = 9  # sub-frame renders averaged per frame
+
+
+def motion_blur(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """Each frame is the mean of MOTION_BLUR_SAMPLES renders of the scene at times t + tau, tau evenly
+    spaced over an exposure of MOTION_BLUR_EXPOSURE * severity frame intervals centred on t: an
+    object (or a panning background) moving v px/frame smears over exposure * |v| px along its
+    motion; still content is untouched, so a still clip is unchanged. Deterministic; seed unused."""
+    from dataclasses import replace
+
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    scene, spec = clip.scene, clip.spec
+    pan = _pan_velocity(scene, spec)
+    exposure = MOTION_BLUR_EXPOSURE * s
+    acc = np.zeros(clip.video.frames.shape, np.float64)
+    for tau in np.linspace(-exposure / 2, exposure / 2, MOTION_BLUR_SAMPLES):
+        # the scene at t + tau: objects advance by (v - pan) tau on screen, the background by pan tau
+        objs = []
+        for o in scene.objects:
+            v = o.velocity(spec.unit_speed)
+            objs.append(replace(o, start=(o.start[0] + (v[0] - pan[0]) * tau, o.start[1] + (v[1] - pan[1]) * tau)))
+        shifted = replace(scene, objects=tuple(objs))
+        acc += render_scene(shifted, spec, texture_shift_at=lambda t, d=(pan[0] * tau, pan[1] * tau): d).video.frames
+    return _same(clip, acc / MOTION_BLUR_SAMPLES)
+
+
 CORRUPTIONS: dict[str, Callable[[WorldClip, float, int], Video]] = {
     "flicker": flicker,
     "freeze": freeze,
@@ -211,6 +242,7 @@ CORRUPTIONS: dict[str, Callable[[WorldClip, float, int], Video]] = {
     "blur": blur,
     "noise": noise,
     "texture_swim": texture_swim,
+    "motion_blur": motion_blur,
 }
 
 

@@ -1,0 +1,217 @@
+"""Real footage at real size: memory, throughput and overhead of vdeval's decode and featurize path.
+
+Clips: the natural clips in tests/data/natural/ (or --natural DIR, e.g. ../shared/data/natural) and
+copies of the carphone clip upscaled to 144p / 480p / 720p / 1080p, at 1x and 4x length (the 4x
+copies play forward and back, so no cut appears). Each measurement runs in its own process, so
+peak resident memory is that of the measurement alone. Reported, per clip:
+
+  peak RSS      of `vdeval.evaluate(file, [warping_error, frozen_motion, frame_difference, scene_cuts])`
+  clips/s       of that call
+  decode ratio  vdeval's decode to the DIS input (short side <= 256, resized in the decoder)
+                over a bare PyAV decode of every frame to RGB at source size
+  features ratio  vdeval's decode and featurize for those metrics (no metric maths) over the same
+                work done by hand: bare PyAV decode, OpenCV resize to
+                the same size, DIS forward and backward on every pair, DIS forward and backward on
+                the 8 fps sample, colour histograms (the backbones' own forward passes)
+  e2e ratio     vdeval.evaluate (features and the metrics' maths) over that same work by hand
+
+    python benchmarks/bench_real_video.py            # all sizes and lengths (several minutes)
+    python benchmarks/bench_real_video.py --quick    # 144p and 720p, 1x length
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+METRICS = ["warping_error", "frozen_motion", "frame_difference", "scene_cuts"]
+
+
+def make_variant(src: Path, dst: Path, height: int, loops: int) -> None:
+    """`src` resized to `height` (aspect kept, even width), played forward/back `loops` times."""
+    import av
+    import numpy as np
+
+    with av.open(str(src)) as c:
+        s = c.streams.video[0]
+        rate = s.average_rate
+        w = int(round(s.codec_context.width * height / s.codec_context.height / 2)) * 2
+        frames = [f.to_ndarray(format="rgb24", width=w, height=height, interpolation="BICUBIC") for f in c.decode(s)]
+    seq = []
+    for k in range(loops):
+        seq += frames if k % 2 == 0 else frames[::-1]
+    with av.open(str(dst), "w") as out:
+        st = out.add_stream("libx264", rate=rate)
+        st.width, st.height, st.pix_fmt = w, height, "yuv420p"
+        st.options = {"preset": "ultrafast", "crf": "20"}
+        for f in seq:
+            for p in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                out.mux(p)
+        for p in st.encode():
+            out.mux(p)
+
+
+def _child(mode: str, path: str) -> dict:
+    """Runs in a fresh process: one measurement, its wall time and the process's peak RSS."""
+    import resource
+
+    _import_first(mode)  # imports are not what is measured: a training loop has them already
+    t = time.perf_counter()
+    if mode == "bare_decode":
+        _bare_decode(path)
+    elif mode == "vdeval_decode":
+        from vdeval.video.protocol import InputSpec
+        from vdeval.video.source import FileSource
+
+        FileSource(path).decode(InputSpec(max_short_side=256))
+    elif mode == "by_hand":
+        _by_hand(path)
+    elif mode == "vdeval_features":
+        _vdeval_features(path)
+    elif mode == "vdeval":
+        import vdeval
+
+        df = vdeval.evaluate([path], metrics=METRICS, device="cpu")
+        assert df["error"].isna().all(), df["error"].tolist()
+    seconds = time.perf_counter() - t
+    return {"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _import_first(mode: str) -> None:
+    import av  # noqa: F401
+    import cv2  # noqa: F401
+
+    if mode == "vdeval":
+        import vdeval.api  # noqa: F401
+        for m in METRICS:
+            from vdeval import registry
+
+            registry.resolve("metric", m)
+        import pandas  # noqa: F401
+        import torch  # noqa: F401
+    if mode in ("by_hand", "vdeval_features"):
+        import vdeval.backbones.dis  # noqa: F401
+        import vdeval.backbones.pixels  # noqa: F401
+
+
+def _vdeval_features(path: str) -> None:
+    """vdeval's decode and featurize for the four metrics, without their maths."""
+    from vdeval import registry
+    from vdeval.features import ClipFeatures
+    from vdeval.featurize import BackbonePool, featurize
+    from vdeval.generators.folder import open_clip
+
+    reqs = list(dict.fromkeys(r for m in METRICS for r in registry.resolve("metric", m)().requests()))
+    featurize([ClipFeatures("c", open_clip(Path(path)))], reqs, BackbonePool())
+
+
+def _bare_decode(path: str):
+    import av
+
+    frames = []
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        for f in c.decode(s):
+            frames.append(f.to_ndarray(format="rgb24"))
+    return frames, float(s.average_rate)
+
+
+def _by_hand(path: str) -> None:
+    import cv2
+    import numpy as np
+
+    from vdeval.backbones.dis import dis_flow_video
+    from vdeval.backbones.pixels import colour_histogram_embedding
+
+    frames, fps = _bare_decode(path)
+    h, w = frames[0].shape[:2]
+    s = 256 / min(h, w)
+    if s < 1:
+        size = (int(round(w * s)), int(round(h * s)))
+        frames = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+    clip = np.stack(frames)
+    dis_flow_video(clip)
+    dis_flow_video(clip[::max(1, round(fps / 8))])
+    colour_histogram_embedding(clip)
+
+
+REPEAT = 3
+
+
+def measure(mode: str, path: Path) -> dict:
+    """The fastest of REPEAT fresh processes (timings on a shared machine only ever get slower)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    runs = []
+    for _ in range(REPEAT):
+        out = subprocess.run([sys.executable, __file__, "--child", mode, str(path)], capture_output=True, text=True, env=env)
+        if out.returncode:
+            raise SystemExit(f"{mode} {path}: {out.stderr.strip().splitlines()[-1]}")
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return min(runs, key=lambda r: r["seconds"])
+
+
+def clip_rows(paths: list[Path]) -> list[dict]:
+    import av
+
+    rows = []
+    for p in paths:
+        with av.open(str(p)) as c:
+            s = c.streams.video[0]
+            geom = f"{s.codec_context.width}x{s.codec_context.height} x {s.frames}"
+        r = {k: measure(k, p) for k in ("bare_decode", "vdeval_decode", "by_hand", "vdeval_features", "vdeval")}
+        rows.append({"clip": p.name, "geometry": geom,
+                     "peak_rss_mb": r["vdeval"]["peak_rss_mb"], "clips_per_s": 1 / r["vdeval"]["seconds"],
+                     "decode_ratio": r["vdeval_decode"]["seconds"] / r["bare_decode"]["seconds"],
+                     "e2e_ratio": r["vdeval"]["seconds"] / r["by_hand"]["seconds"],
+                     "features_ratio": r["vdeval_features"]["seconds"] / r["by_hand"]["seconds"],
+                     "by_hand_rss_mb": r["by_hand"]["peak_rss_mb"], "vdeval_s": r["vdeval"]["seconds"],
+                     "by_hand_s": r["by_hand"]["seconds"]})
+        print(_fmt(rows[-1]), flush=True)
+    return rows
+
+
+def _fmt(r: dict) -> str:
+    return (f"{r['clip']:<28} {r['geometry']:<18} RSS {r['peak_rss_mb']:7.0f} MB (by hand {r['by_hand_rss_mb']:5.0f})  "
+            f"{r['clips_per_s']:6.3f} clips/s  decode x{r['decode_ratio']:.2f}  features x{r['features_ratio']:.2f}  "
+            f"end to end x{r['e2e_ratio']:.2f} "
+            f"({r['vdeval_s']:.1f} s vs {r['by_hand_s']:.1f} s)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--natural", type=Path, default=ROOT / "tests" / "data" / "natural")
+    ap.add_argument("--repeat", type=int, default=3, help="fresh processes per measurement; the fastest counts")
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    global REPEAT
+    REPEAT = args.repeat
+    if args.child:
+        print(json.dumps(_child(*args.child)))
+        return
+    heights, loops = ([144, 720], [1]) if args.quick else ([144, 480, 720, 1080], [1, 4])
+    carphone = next(p for p in sorted(args.natural.glob("carphone*.mp4")))
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = []
+        for n in loops:
+            for h in heights:
+                v = Path(tmp) / f"carphone_{h}p_x{n}.mp4"
+                make_variant(carphone, v, h, n)
+                variants.append(v)
+        natural = sorted(args.natural.glob("*.mp4"))
+        rows = clip_rows(natural + variants)
+    by_name = {r["clip"]: r for r in rows}
+    for n in loops:
+        lo, hi = by_name[f"carphone_144p_x{n}.mp4"], by_name[f"carphone_{max(heights)}p_x{n}.mp4"]
+        print(f"{n}x length: peak RSS {max(heights)}p / 144p = {hi['peak_rss_mb'] / lo['peak_rss_mb']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""One call from Python: score videos in a notebook or a training loop, no suite file needed.
+
+    import vdeval
+    df = vdeval.evaluate("my_videos/", metrics=["warping_error", "frozen_motion"])
+    fvd = vdeval.evaluate_set(real="real_clips/", generated=videos, metrics=["fvd"], backbones={"fvd": "i3d"})
+
+`videos` may be a folder, a list of paths, a list of arrays or tensors ((T, H, W, 3) uint8 or
+(T, 3, H, W) float in [0, 1], or in the range declared by `value_range`, e.g. (-1, 1)), or one
+(B, T, C, H, W) tensor. The value range is the caller's declaration, never guessed per clip:
+floats outside it are refused for that clip (see vdeval.video.as_video). Files are decoded on demand
+straight to each backbone's input size; the same featurize path, cache and metrics as `vdeval run`.
+Clips are not shapes-world clips unless `domain="world"`: a metric whose default backbone is the
+shapes-world `embedded` then uses its published backbone (see vdeval/domains.py).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from vdeval import registry
+from vdeval.domains import metric_backbone
+from vdeval.errors import VdevalError
+from vdeval.features import ClipFeatures
+from vdeval.featurize import BackbonePool, FeatureCache, featurize, memory_groups
+from vdeval.video.core import as_video
+from vdeval.video.io import VIDEO_SUFFIXES
+
+
+def resolve_device(device: str = "auto") -> str:
+    """"auto": the first CUDA device when torch sees one, else the CPU."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _as_clips(videos, fps: float, value_range=None) -> list[tuple[str, object]]:
+    """[(clip id, Video or source)]: ids are file names for files, clip indices otherwise."""
+    from vdeval.generators.folder import list_videos, open_clip
+
+    if isinstance(videos, (str, os.PathLike)):
+        folder = Path(videos)
+        if not folder.is_dir():
+            raise VdevalError(f"{folder}: not a folder of videos", "give a folder, a list of paths or arrays")
+        videos = list_videos(folder)
+    if _is_tensor_batch(videos):
+        videos = list(videos)
+    out = []
+    for i, v in enumerate(videos):
+        if isinstance(v, (str, os.PathLike)):
+            p = Path(v)
+            out.append((p.name, _open_or_error(p, open_clip)))
+        else:
+            out.append((f"clip{i:04d}", _array_or_error(v, fps, i, value_range)))
+    return out
+
+
+def _is_tensor_batch(videos) -> bool:
+    return hasattr(videos, "ndim") and getattr(videos, "ndim", 0) == 5
+
+
+def _open_or_error(path: Path, open_clip):
+    if path.suffix.lower() not in VIDEO_SUFFIXES and not path.is_dir():
+        return VdevalError(f"{path}: not a video file")
+    try:
+        return open_clip(path)
+    except VdevalError as e:
+        return e
+
+
+def _array_or_error(array, fps: float, index: int, value_range=None):
+    try:
+        return as_video(array, fps, source=f"video {index}", value_range=value_range)
+    except VdevalError as e:
+        return e
+
+
+def _metrics(metrics, backbones: dict | None, domain: str) -> dict[str, object]:
+    out = {}
+    for entry in metrics:
+        name, params = (entry, {}) if isinstance(entry, str) else (entry["name"], dict(entry.get("params", {})))
+        cls = registry.resolve("metric", name)
+        named = (backbones or {}).get(name) or (None if isinstance(entry, str) else entry.get("backbone"))
+        out[name] = cls(backbone=metric_backbone(cls, named, domain), **params)
+    return out
+
+
+def _load_backbones(metrics: dict, pool: BackbonePool) -> None:
+    """Every backbone loads before any work; missing weights name the metric that needs them."""
+    from vdeval.errors import WeightsError
+
+    for name, m in metrics.items():
+        for r in m.requests():
+            try:
+                pool.get(r.backbone, r.options)
+            except WeightsError as e:
+                raise WeightsError(f"metric {name}: {e.message}", e.hint) from None
+
+
+def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = ("warping_error", "frozen_motion"),
+             backbones: dict[str, str] | None = None, device: str = "auto", cache_dir: str | os.PathLike | None = None,
+             fps: float = 8.0, domain: str = "natural", memory_gb: float = 2.0, batch_size: int = 8,
+             value_range: tuple[float, float] | None = None):
+    """A pandas DataFrame, one row per clip: `clip`, `prompt`, `error`, one column per metric, and
+    `<metric>.<extra>` columns. A clip that cannot be read or scored keeps its row, with the reason
+    in `error` (unreadable) or NaN and `<metric>.note` (a metric that has no value for it)."""
+    import pandas as pd
+
+    clips = _as_clips(videos, fps, value_range)
+    if prompts is not None and len(prompts) != len(clips):
+        raise VdevalError(f"{len(prompts)} prompts for {len(clips)} videos", "give one prompt per video")
+    ms = _metrics(metrics, backbones, domain)
+    ms = {k: m for k, m in ms.items() if m.level == "clip"}
+    pool, cache = BackbonePool(resolve_device(device)), FeatureCache(cache_dir)
+    _load_backbones(ms, pool)
+    requests = list(dict.fromkeys(r for m in ms.values() for r in m.requests()))
+    rows = {cid: {"clip": cid, "prompt": (prompts[i] if prompts else ""), "error": None} for i, (cid, _) in enumerate(clips)}
+    feats = []
+    for i, (cid, v) in enumerate(clips):
+        if isinstance(v, VdevalError):
+            rows[cid]["error"] = str(v)
+        else:
+            feats.append(ClipFeatures(cid, v, rows[cid]["prompt"]))
+    for group in memory_groups(feats, requests, pool, memory_gb):
+        featurize(group, requests, pool, cache, batch_size=batch_size)
+        for c in group:
+            rows[c.clip_id].update(_score(c, ms))
+            c.drop_features()
+    return pd.DataFrame(list(rows.values()))
+
+
+def _score(clip: ClipFeatures, metrics: dict) -> dict:
+    row = {}
+    for name, m in metrics.items():
+        try:
+            s = m.score_clip(clip)
+        except VdevalError as e:
+            row[name], row[f"{name}.note"] = float("nan"), str(e)
+            continue
+        row[name] = float(s.value)
+        for k, v in (s.extras or {}).items():
+            row[f"{name}.{k}"] = float(v)
+        if s.note:
+            row[f"{name}.note"] = s.note
+    return row
+
+
+def evaluate_set(real, generated, metrics: Sequence[str] = ("fvd", "kvd"), backbones: dict[str, str] | None = None,
+                 device: str = "auto", cache_dir: str | os.PathLike | None = None, fps: float = 8.0,
+                 domain: str = "natural", batch_size: int = 8, value_range: tuple[float, float] | None = None):
+    """Set-level metrics (FVD, KVD) of `generated` against `real`: a DataFrame with one row per
+    metric: value, 95% interval, n, n_real and the backbone that produced it."""
+    import pandas as pd
+
+    ms = _metrics(metrics, backbones, domain)
+    per_clip = [n for n, m in ms.items() if m.level != "set"]
+    if per_clip:
+        raise VdevalError(f"{', '.join(per_clip)}: per-clip metrics", "score them with vdeval.evaluate")
+    pool, cache = BackbonePool(resolve_device(device)), FeatureCache(cache_dir)
+    _load_backbones(ms, pool)
+    sets = {}
+    for which, videos in (("real", real), ("generated", generated)):
+        clips = [ClipFeatures(cid, v) for cid, v in _as_clips(videos, fps, value_range) if not isinstance(v, VdevalError)]
+        requests = list(dict.fromkeys(r for m in ms.values() for r in m.requests()))
+        featurize(clips, requests, pool, cache, batch_size=batch_size)
+        sets[which] = clips
+    rows = []
+    for name, m in ms.items():
+        bb = ", ".join(pool.get(r.backbone, r.options).label() for r in m.requests())
+        if hasattr(m, "backbone_hash") and m.requests():
+            r0 = m.requests()[0]
+            m.backbone_hash = pool.get(r0.backbone, r0.options).identity_hash()
+        s = m.score_set(sets["generated"], sets["real"])
+        rows.append({"metric": name, "value": float(s.value), "ci_low": s.ci[0] if s.ci else None,
+                     "ci_high": s.ci[1] if s.ci else None, "n": s.n, "n_real": s.n_real, "backbone": bb})
+    return pd.DataFrame(rows)

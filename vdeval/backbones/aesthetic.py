@@ -1,0 +1,108 @@
+"""The LAION aesthetic predictor on CLIP ViT-L/14, as VBench's aesthetic_quality runs it: a published
+backbone giving one aesthetic score per frame (feature kind "frame_score").
+
+VBench (vbench/aesthetic_quality.py): OpenAI CLIP ViT-L/14; frames through its clip_transform(224):
+torchvision Resize(224, bicubic, antialias=False) on the uint8 frames (shorter side to 224, rounded
+back to uint8), CenterCrop(224), / 255, CLIP mean (0.48145466, 0.4578275, 0.40821073) / std
+(0.26862954, 0.26130258, 0.27577711); encode_image in float32, L2-normalised; the head
+nn.Linear(768, 1) with LAION's released sa_0_4_vit_l_14_linear.pth; score per frame on LAION's
+1-10 scale (the metric divides by 10, as VBench).
+Heads (option head, weights manager entries): "laion-aesthetic-linear" (default; VBench's) or
+"laion-aesthetic-mlp" (the improved predictor, sac+logos+ava1-l14-linearMSE.pth: Linear 768-1024,
+Dropout, 1024-128, Dropout, 128-64, Dropout, 64-16, 16-1; dropout is inactive at eval). Either file
+is a plain PyTorch state dict, loaded with weights_only=True; the head's input width must equal the
+CLIP model's embedding width. CLIP weights come through the clip backbone's entries
+(clip-vit-l-14-openai by default).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vdeval.backbones import weights
+from vdeval.backbones.clip import ClipBackbone
+from vdeval.errors import FeatureError, WeightsError
+from vdeval.features import ClipInput
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+HEADS = ("laion-aesthetic-linear", "laion-aesthetic-mlp")
+
+
+def vbench_clip_transform(frames: np.ndarray, size: int = 224) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 (N, 3, size, size): VBench's clip_transform (see module docstring)."""
+    from torchvision.transforms.functional import InterpolationMode, center_crop, resize
+
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    x = center_crop(resize(x, size, interpolation=InterpolationMode.BICUBIC, antialias=False), [size, size])
+    x = x.float().div(255.0)
+    return (x - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+
+
+def build_head(state: dict) -> torch.nn.Module:
+    """The linear or MLP head that `state` (a released state dict) fits."""
+    if set(state) == {"weight", "bias"}:
+        head = torch.nn.Linear(state["weight"].shape[1], 1)
+    elif {"layers.0.weight", "layers.7.weight"} <= set(state):
+        d = state["layers.0.weight"].shape[1]
+        head = torch.nn.Sequential(torch.nn.Linear(d, 1024), torch.nn.Dropout(0.2), torch.nn.Linear(1024, 128),
+                                   torch.nn.Dropout(0.2), torch.nn.Linear(128, 64), torch.nn.Dropout(0.1),
+                                   torch.nn.Linear(64, 16), torch.nn.Linear(16, 1))
+        state = {k.removeprefix("layers."): v for k, v in state.items()}
+    else:
+        raise ValueError(f"neither the linear (weight, bias) nor the MLP (layers.N.*) format: keys {sorted(state)[:6]}")
+    head.load_state_dict(state)
+    return head.eval()
+
+
+class AestheticBackbone(ClipBackbone):
+    name = "laion_aesthetic"
+    version = "vbench"
+    tier = "published"
+    amp = False
+    provides = ("frame_score",)
+    protocol = (
+        "VBench clip_transform(224): torchvision Resize(224, bicubic, antialias=False) on uint8 frames, CenterCrop 224, "
+        "/255, CLIP mean/std; CLIP encode_image (float32), L2-normalised; LAION aesthetic head; score per frame (1-10)"
+    )
+
+    def __init__(self, device: str = "cpu", model: str = "ViT-L-14", pretrained: str = "openai",
+                 head: str = "laion-aesthetic-linear", batch_size: int = 32, **options):
+        if head not in HEADS:
+            raise WeightsError(f"laion_aesthetic: unknown head {head!r}", f"one of {', '.join(HEADS)}")
+        super().__init__(device, model=model, pretrained=pretrained, batch_size=batch_size, head=head, **options)
+        path, self._head_sha = weights.require(head)
+        self._head_file = path.name
+        try:
+            self.head = build_head(torch.load(path, map_location="cpu", weights_only=True)).to(device)
+        except Exception as e:
+            raise WeightsError(f"laion_aesthetic: {path} is not a released aesthetic head: {str(e).splitlines()[0][:200]}",
+                               f"reinstall with `vdeval weights install {head} FILE`") from None
+        width = self.model.visual.output_dim
+        if self.head_width() != width:
+            raise WeightsError(f"laion_aesthetic: head {head} takes {self.head_width()}-d embeddings, CLIP {model} gives {width}",
+                               "use CLIP ViT-L-14 (768-d) with the LAION heads")
+
+    def head_width(self) -> int:
+        first = self.head if isinstance(self.head, torch.nn.Linear) else self.head[0]
+        return int(first.in_features)
+
+    def weights_sha256(self) -> dict[str, str]:
+        return {**super().weights_sha256(), self._head_file: self._head_sha}
+
+    def label(self) -> str:
+        return f"laion_aesthetic@{self.options['head'].removeprefix('laion-aesthetic-')}/{super().label().split('@', 1)[1]}"
+
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        return vbench_clip_transform(frames, self.size)
+
+    @torch.no_grad()
+    def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
+        if kind != "frame_score":
+            raise FeatureError(f"backbone 'laion_aesthetic' does not compute {kind!r}", "it provides frame_score")
+        out = []
+        for c in clips:
+            z = torch.from_numpy(self.encode_frames(c.video.frames)).to(self.device)  # L2-normalised, float32
+            out.append({"value": self.head(z).squeeze(-1).float().cpu().numpy()})
+        return out
