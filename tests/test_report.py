@@ -532,3 +532,19 @@ def test_flat_panels_get_a_meaningful_axis():
     assert ax2.get_ylim() == pytest.approx((1.62e-8, 1.98e-8))
     plt.close(fig)
     plt.close(fig2)
+
+
+def test_previews_of_clips_referenced_by_path_check_the_file_is_unchanged(tmp_path):
+    from vdeval.report.previews import _referenced_frames
+    from vdeval.video.source import fingerprint
+
+    video = tmp_path / "clip.mp4"
+    video.write_bytes((Path(__file__).parent / "data" / "natural" / "pristine" / "p001_s0.mp4").read_bytes())
+    meta = tmp_path / "c.json"
+    meta.write_text(json.dumps({"file": str(video), "fingerprint": fingerprint(video)}))
+    frames, why = _referenced_frames(meta)
+    assert why == "" and frames.shape == (10, 144, 256, 3)
+    meta.write_text(json.dumps({"file": str(video), "fingerprint": "0:0:other"}))
+    assert _referenced_frames(meta) == (None, "the clip's file changed since it was scored")
+    meta.write_text(json.dumps({"file": str(tmp_path / "gone.mp4")}))
+    assert _referenced_frames(meta) == (None, "the clip's file is gone")

@@ -1,7 +1,8 @@
 """Small animated GIF previews of the best and worst clips of each per-clip metric.
 
-Frames come from the run dir (clips/<generator>/<clip_id>.npy, uint8 T,H,W,3); a clip that is
-missing or unreadable is skipped, never fatal. Upscaling is nearest-neighbour so single
+Frames come from the run dir (clips/<generator>/<clip_id>.npy, uint8 T,H,W,3), or, for clips
+referenced by path (folders of videos), from the file their metadata names while its fingerprint
+still matches; a clip that is missing or unreadable is skipped, never fatal. Upscaling is nearest-neighbour so single
 pixels (flicker, swaps) stay visible; GIF bytes depend only on the frames.
 """
 from __future__ import annotations
@@ -158,10 +159,33 @@ def _render(merged: Merged, display: str, clip_id: str) -> tuple[bytes | None, s
     path = clip_file(gen.run.dir, gen.source, clip_id)
     if path is None:
         return None, "clip path outside the run directory"
-    if not path.exists():
-        return None, "frames not in the run directory"
     try:
-        frames = load_frames(path)
+        if path.exists():
+            frames = load_frames(path)
+        else:  # a clip referenced by path (a folder of real videos), not copied into the run
+            frames, why = _referenced_frames(path.with_suffix(".json"))
+            if frames is None:
+                return None, why
         return gif_bytes(frames, _fps(gen.run.dir, gen.source, clip_id, gen.run.results.get("suite"))), ""
     except Exception as e:  # a preview is best-effort: a bad file must not stop the report
         return None, f"unreadable frames ({type(e).__name__}: {str(e)[:80]})"
+
+
+def _referenced_frames(meta_path: Path) -> tuple[np.ndarray | None, str]:
+    """The first MAX_FRAMES * 4 frames of the file a clip's metadata names, if the file is still
+    the one that was scored (same fingerprint); else None and why."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None, "frames not in the run directory"
+    file = meta.get("file") if isinstance(meta, dict) else None
+    if not file:
+        return None, "frames not in the run directory"
+    if not Path(file).exists():
+        return None, "the clip's file is gone"
+    from vdeval.video.io import read_video
+    from vdeval.video.source import fingerprint
+
+    if meta.get("fingerprint") and fingerprint(file) != meta["fingerprint"]:
+        return None, "the clip's file changed since it was scored"
+    return read_video(file).frames[: MAX_FRAMES * 4], ""
