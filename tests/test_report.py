@@ -539,7 +539,7 @@ def test_previews_of_clips_referenced_by_path_check_the_file_is_unchanged(tmp_pa
     from vdeval.video.source import fingerprint
 
     video = tmp_path / "clip.mp4"
-    video.write_bytes((Path(__file__).parent / "data" / "natural" / "pristine" / "p001_s0.mp4").read_bytes())
+    video.write_bytes((Path(__file__).parent / "data" / "report_footage" / "pristine" / "p001_s0.mp4").read_bytes())
     meta = tmp_path / "c.json"
     meta.write_text(json.dumps({"file": str(video), "fingerprint": fingerprint(video)}))
     frames, why = _referenced_frames(meta)

@@ -1,5 +1,5 @@
 """The report as a person sees it: headless Chromium at 1280 px, on a fixture report and on a report
-of real footage (tests/data/natural). Screenshots are kept under tests/artifacts/ (git-ignored)
+of real footage (tests/data/report_footage). Screenshots are kept under tests/artifacts/ (git-ignored)
 and their paths printed. Skipped, with the reason, where Chromium is not installed (.ci/run
 installs Debian's chromium before the tests)."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from PIL import Image
 from test_report import STEPS, make_results, write_run
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-NATURAL = Path(__file__).parent / "data" / "natural"
+NATURAL = Path(__file__).parent / "data" / "report_footage"
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -146,7 +146,7 @@ def test_tables_sort_without_script(fixture_report, chromium, tmp_path):
 
 @pytest.fixture(scope="module")
 def natural_report(tmp_path_factory) -> Path:
-    """A real run of tests/data/natural/suite.yaml (real footage, weightless backbones), then its report."""
+    """A real run of tests/data/report_footage/suite.yaml (real footage, weightless backbones), then its report."""
     from vdeval.report import write_report
     from vdeval.runner import Runner
     from vdeval.suite import load_suite
