@@ -185,3 +185,49 @@ def test_bad_runs_exit_2(runs, tmp_path, capsys):
     assert "has no `checks:` section" in capsys.readouterr().err
     with pytest.raises(RulesError):
         parse_rules([{"metric": "fvd", "min": 2, "max": 1}], "inline")
+
+
+# --------------------------------------------------------------------------- compare_to: within one run
+
+@pytest.fixture(scope="module")
+def steps_run(tmp_path_factory) -> Path:
+    from test_report import STEPS
+
+    return write_run(tmp_path_factory.mktemp("steps") / "nightly", make_results(STEPS), with_clips=False)
+
+
+def test_compare_to_judges_two_generators_of_the_same_run(steps_run, tmp_path):
+    rules = [
+        # is the final checkpoint no worse than the middle one? (it is better: passes)
+        {"metric": "warping_error", "generator": "ckpt_4k", "compare_to": "ckpt_2k", "not_significantly_worse": True},
+        # is the first no worse than the final? (it is worse by ~33%: both conditions fail)
+        {"metric": "warping_error", "generator": "ckpt_1k", "compare_to": "ckpt_4k", "not_significantly_worse": True,
+         "max_regression": 0.1},
+        # set-level, every generator but the reference: fvd 60 and 80 against 51
+        {"metric": "fvd", "compare_to": "ckpt_4k", "max_regression": 0.5},
+    ]
+    out = {(o.index, o.generator): o for o in run_check(steps_run, None, _rules(tmp_path, rules))}
+    assert set(out) == {(1, "ckpt_4k"), (2, "ckpt_1k"), (3, "ckpt_1k"), (3, "ckpt_2k")}
+    assert out[(1, "ckpt_4k")].passed and "significantly better" in out[(1, "ckpt_4k")].detail
+    o = out[(2, "ckpt_1k")]
+    assert not o.passed and "significantly worse" in o.detail and "ckpt_4k 0.01699, 35.8% worse (limit 10%)" in o.detail
+    assert "than ckpt_4k" in o.label
+    assert out[(3, "ckpt_2k")].passed and not out[(3, "ckpt_1k")].passed  # 17.6% vs 56.9% worse
+    # through the CLI: no --baseline needed; exit 1 because one rule fails
+    assert _cli(["check", str(steps_run), "--rules", str(_rules(tmp_path, rules[:1], "one.yaml"))]) == 0
+    assert _cli(["check", str(steps_run), "--rules", str(_rules(tmp_path, rules, "all.yaml"))]) == 1
+
+
+def test_compare_to_bad_rules_exit_2(steps_run, tmp_path, capsys):
+    bad = [
+        ([{"metric": "warping_error", "compare_to": "ckpt_3k", "not_significantly_worse": True}],
+         "compare_to names no generator of the run: 'ckpt_3k'"),
+        ([{"metric": "warping_error", "compare_to": "ckpt_4k", "max": 1.0}],
+         "compare_to needs max_regression or not_significantly_worse"),
+        ([{"metric": "warping_error", "generator": "ckpt_4k", "compare_to": "ckpt_4k", "max_regression": 0.1}],
+         "compare_to names the rule's own generator"),
+    ]
+    for i, (rules, msg) in enumerate(bad):
+        assert _cli(["check", str(steps_run), "--rules", str(_rules(tmp_path, rules, f"bad{i}.yaml"))]) == 2
+        err = capsys.readouterr().err
+        assert msg in err, err

@@ -3,10 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -260,20 +257,22 @@ def test_report_writes_three_files_with_the_numbers(report_dir, three_gen_run):
     assert csv[csv.metric == "kvd"].ci_low.isna().all()  # no CI stays empty, not invented
     # the failed clip and the null score are reported, not silently lost
     assert "sampler diverged" in html and "sampler diverged" in md
-    assert "ckpt\\_4k" in md and "✅ better" in md
+    # default baseline: the last training step (ckpt_4k), said on the page; the earlier ones are worse
+    assert "❌ worse" in md and "Compared with baseline ckpt\\_4k" in md and "the last training step" in html
     # summary table: backbone and n beside each number, direction of better
     from vdeval.report.tables import fmt
 
     assert f"{fmt(row['value'])}</span>" in html and "n=11, 1 failed · dis" in html
     assert "↓ lower is better" in html and "↑ higher is better" in html
-    assert "Wilcoxon signed-rank" in html and "Compared with baseline ckpt\\_1k" in md
+    assert "Wilcoxon signed-rank" in html
     # every image is inline: no src that is not a data URI, no external stylesheet or script
     srcs = re.findall(r'src="([^"]*)"', html)
     assert srcs and all(s.startswith("data:image/") for s in srcs)
     assert "<script" not in html.lower() and "<link" not in html.lower()
-    # 4 figures (summary, differences, steps, curves) + previews (3 best + 3 worst per clip metric)
+    # 4 figures (summary, differences, steps, curves) + previews (the best and the worst clip per clip
+    # metric and generator) + the same-prompt grid (4 prompts x 3 generators)
     assert html.count('src="data:image/png') == 4
-    assert html.count('src="data:image/gif') == 3 * 6
+    assert html.count('src="data:image/gif') == 3 * 3 * 2 + 4 * 3
 
 
 def test_prompts_and_names_are_escaped(report_dir):
@@ -384,6 +383,8 @@ def test_cli_report_ok(three_gen_run, tmp_path, capsys):
     assert _cli(["report", str(three_gen_run), "-o", str(tmp_path / "r"), "--baseline", "ckpt_4k",
                  "--previews", "1"]) == 0
     assert (tmp_path / "r" / "index.html").exists() and "baseline ckpt\\_4k" in (tmp_path / "r" / "summary.md").read_text()
+    assert _cli(["report", str(three_gen_run), "-o", str(tmp_path / "r2"), "--baseline", "ckpt_1k"]) == 0
+    assert "chosen with --baseline" in (tmp_path / "r2" / "index.html").read_text()
 
 
 def test_cli_bad_inputs_exit_2_with_one_clear_line(three_gen_run, tmp_path, capsys):
@@ -409,78 +410,141 @@ def test_cli_bad_inputs_exit_2_with_one_clear_line(three_gen_run, tmp_path, caps
         write_report([], tmp_path / "x")
 
 
-# --------------------------------------------------------------------------- a real browser
+# --------------------------------------------------------------------------- at-a-glance reading (issue 13)
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--enable-logging=stderr", "--v=0", "--hide-scrollbars"]
+def test_best_marks_follow_direction_and_significance():
+    from vdeval.report.compare import best_marks
+    from vdeval.report.tables import merge_results
 
-# injected into a copy of the page only: records load errors, then writes what every image did
-PROBE = """<script>
-window.__errs=[];window.addEventListener('error',function(e){window.__errs.push(String(e.message||
-(e.target&&e.target.src&&e.target.src.slice(0,60))||'error'))},true);
-window.addEventListener('load',function(){var r={imgs:[],errs:window.__errs,scripts:document.scripts.length,
-text:document.body.innerText.indexOf("<scr"+"ipt>alert('x')</scr"+"ipt>")>=0};
-for(var i=0;i<document.images.length;i++){var im=document.images[i];
-r.imgs.push({cls:im.className,w:im.naturalWidth,h:im.naturalHeight,done:im.complete})}
-var p=document.createElement('pre');p.id='probe-result';p.textContent=JSON.stringify(r);document.body.appendChild(p)});
-</script>"""
-
-
-def _find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    path = _find_chromium()
-    if path is None:  # install Debian's chromium once; skip only if that is impossible here
-        sudo = [] if os.geteuid() == 0 or not shutil.which("sudo") else ["sudo", "-n"]
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        try:
-            subprocess.run([*sudo, "apt-get", "update"], check=True, capture_output=True, timeout=300, env=env)
-            subprocess.run([*sudo, "apt-get", "install", "-y", "chromium"], check=True, capture_output=True,
-                           timeout=900, env=env)
-        except (OSError, subprocess.SubprocessError) as e:
-            pytest.skip(f"headless Chromium is not installed and `apt-get install chromium` failed: {e}")
-        path = _find_chromium()
-        if path is None:
-            pytest.skip("apt-get install chromium ran but no chromium binary is on PATH")
-    return path
+    res = make_results({"a": {"shift": {"warping_error": 0.004, "clip_score": 0.0}},
+                        "b": {"shift": {"warping_error": 0.0, "clip_score": 0.00001}},
+                        "c": {"shift": {"warping_error": 0.002, "clip_score": 0.0}}},
+                       metrics=["warping_error", "clip_score", "frozen_motion"], noise=0.0005)
+    for c in res["clips"]:  # frozen_motion: a and b share the best value 0 -> neither stands out
+        c["scores"]["frozen_motion"] = 1.0 if c["generator"] == "c" else 0.0
+    for r in res["summary"]:
+        if r["metric"] == "frozen_motion":
+            v = 1.0 if r["generator"] == "c" else 0.0
+            r.update(value=v, ci_low=v, ci_high=v)
+    best = best_marks(merge_results([("r", Path("."), res)]))
+    assert best["warping_error"].generator == "b" and best["warping_error"].significant  # lower is better
+    # clip_score: the generators differ by at most 1e-5 under noise 5e-4: whichever has the best value
+    # (here a, by noise) is not significantly ahead of every other, so it gets the hollow mark only
+    assert best["clip_score"].generator == "a" and not best["clip_score"].significant
+    assert best["clip_score"].ties == ["b", "c"]
+    assert "frozen_motion" not in best
 
 
-def _run_chromium(chromium: str, tmp: Path, page: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp / 'profile'}", *extra, page.as_uri()],
-                          capture_output=True, text=True, timeout=60)
+def test_relative_difference_is_suppressed_near_a_zero_baseline(tmp_path):
+    from vdeval.report import write_report
+
+    res = make_results({"base": {}, "other": {"shift": {"warping_error": 0.01}}}, metrics=["warping_error"])
+    for c in res["clips"]:
+        if c["generator"] == "base":
+            c["scores"]["warping_error"] = 1.8e-8
+    for r in res["summary"]:
+        if r["generator"] == "base":
+            r.update(value=1.8e-8, ci_low=1.8e-8, ci_high=1.8e-8)
+    index = write_report([write_run(tmp_path / "r", res, with_clips=False)], tmp_path / "out", baseline="base")
+    html, md = index.read_text(), (tmp_path / "out" / "summary.md").read_text()
+    assert "n/a (baseline ≈ 0)" in html and "n/a (baseline ≈ 0)" in md
+    assert not re.search(r"\+\d{5,}\.\d%", html + md)  # no +254878178.6%
 
 
-def test_report_in_headless_chromium(report_dir, chromium, tmp_path):
-    page = report_dir / "index.html"
-    html = page.read_text()
-    # 1. the report as shipped: screenshot, and the console must stay silent (a CSP violation, a
-    #    broken data URI or any external load would be logged here)
-    shot = tmp_path / "report.png"
-    r = _run_chromium(chromium, tmp_path, page, "--window-size=1280,2400", f"--screenshot={shot}")
-    console = [line for line in r.stderr.splitlines() if ":CONSOLE" in line]
-    assert console == [], console
-    assert shot.exists() and Image.open(shot).size == (1280, 2400)
-    # 2. a copy with a probe script (CSP relaxed for inline script only; images still data: only)
-    probed = tmp_path / "probed.html"
-    probed.write_text(html.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';")
-                      .replace("</head>", PROBE + "</head>", 1))
-    r = _run_chromium(chromium, tmp_path, probed, "--virtual-time-budget=5000", "--dump-dom")
-    m = re.search(r'<pre id="probe-result">(.*?)</pre>', r.stdout, re.S)
-    assert m, r.stderr[-2000:]
-    result = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
-                        .replace("&gt;", ">"))
-    assert result["errs"] == []
-    assert result["scripts"] == 1  # only the probe: the hostile prompt did not become a script
-    assert result["text"] is True  # ...it shows as text
-    imgs = result["imgs"]
-    assert len(imgs) == 4 + 18
-    assert all(i["done"] and i["w"] > 0 and i["h"] > 0 for i in imgs), imgs
-    assert sum(i["cls"] == "preview" and i["h"] == 96 for i in imgs) == 18
+def test_default_baseline_is_the_suites_declared_one_then_the_last_step(tmp_path):
+    from vdeval.report.tables import load_runs
+
+    res = make_results(STEPS, metrics=["warping_error"])
+    run = write_run(tmp_path / "steps", res, with_clips=False)
+    assert load_runs([run]).default_baseline() == ("ckpt_4k", "the last training step")
+    res["suite"]["baseline"] = "ckpt_2k"
+    run = write_run(tmp_path / "declared", res, with_clips=False)
+    assert load_runs([run]).default_baseline() == ("ckpt_2k", "the suite's declared baseline")
+    plain = write_run(tmp_path / "plain", make_results({"x": {}, "y": {}}, metrics=["warping_error"]), with_clips=False)
+    assert load_runs([plain]).default_baseline() == ("x", "the first generator")
+
+
+def test_suite_baseline_must_name_a_generator():
+    from vdeval.suite import validate_data
+
+    data = {"name": "s", "generators": [{"name": "final", "kind": "world"}, {"name": "early", "kind": "world"}],
+            "metrics": [{"name": "frame_difference"}], "baseline": "finale"}
+    suite, problems = validate_data(data)
+    assert suite is None and problems == ["baseline: 'finale' is not a generator of this suite (did you mean 'final'?)"]
+    suite, problems = validate_data({**data, "baseline": "early"})
+    assert problems == [] and suite.baseline == "early"
+
+
+def test_previews_are_picked_per_generator_and_constant_metrics_show_one_clip(tmp_path):
+    from vdeval.report.previews import select_previews
+    from vdeval.report.tables import load_runs
+
+    res = make_results({"frozen": {"shift": {"warping_error": -1.0}}, "good": {}},
+                       metrics=["warping_error", "frozen_motion"])
+    for c in res["clips"]:
+        c["scores"]["frozen_motion"] = 1.0 if c["generator"] == "frozen" else c["scores"]["frozen_motion"]
+    merged = load_runs([write_run(tmp_path / "r", res)])
+    chosen = select_previews(merged, k=2)
+    we = [p for p in chosen if p.metric == "warping_error"]
+    # the frozen control has far lower warping error, yet "good" still gets its own best and worst
+    assert {(p.generator, p.kind) for p in we} == {(g, k) for g in ("frozen", "good") for k in ("best", "worst")}
+    assert sum(p.generator == "good" for p in we) == 4
+    fm = [p for p in chosen if p.metric == "frozen_motion" and p.generator == "frozen"]
+    assert [(p.kind, p.value) for p in fm] == [("same", 1.0)]
+
+
+def test_wide_previews_keep_aspect_inside_the_box():
+    from vdeval.report.previews import gif_bytes
+
+    wide = np.zeros((4, 180, 320, 3), np.uint8)
+    assert Image.open(__import__("io").BytesIO(gif_bytes(wide))).size == (144, 81)
+    tall = np.zeros((4, 64, 32, 3), np.uint8)
+    assert Image.open(__import__("io").BytesIO(gif_bytes(tall))).size == (48, 96)
+
+
+def test_grid_prompts_chosen_or_most_discriminating(three_gen_run, tmp_path, capsys):
+    from vdeval.report.compare import discriminating_prompts
+    from vdeval.report.tables import load_runs
+
+    picked = discriminating_prompts(load_runs([three_gen_run]), k=2)
+    assert len(picked) == 2 and set(picked) <= set(PROMPTS)
+    assert _cli(["report", str(three_gen_run), "-o", str(tmp_path / "g"), "--grid-prompt", PROMPTS[1]]) == 0
+    html = (tmp_path / "g" / "index.html").read_text()
+    grid = html[html.index("<table class='grid'>"):]
+    grid = grid[:grid.index("</table>")]
+    assert grid.count("<tr><th class='prompt'>") == 1 and "two squares swap places" in grid
+    assert _cli(["report", str(three_gen_run), "-o", str(tmp_path / "g2"), "--grid-prompt", "two squares swap"]) == 2
+    assert "did you mean 'two squares swap places'" in capsys.readouterr().err
+
+
+def test_flat_panels_get_a_meaningful_axis():
+    import matplotlib.pyplot as plt
+
+    from vdeval.report.plots import _flat_axis
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 2], [0, 0, 0])
+    _flat_axis(ax, [0.0, 0.0, 0.0])
+    assert ax.get_ylim() == (0.0, 1.0) and ax.texts[0].get_text() == "all values 0"
+    fig2, ax2 = plt.subplots()
+    ax2.plot([0, 1], [1.8e-8, 1.8e-8])
+    _flat_axis(ax2, [1.8e-8, 1.8e-8])
+    assert ax2.get_ylim() == pytest.approx((1.62e-8, 1.98e-8))
+    plt.close(fig)
+    plt.close(fig2)
+
+
+def test_previews_of_clips_referenced_by_path_check_the_file_is_unchanged(tmp_path):
+    from vdeval.report.previews import _referenced_frames
+    from vdeval.video.source import fingerprint
+
+    video = tmp_path / "clip.mp4"
+    video.write_bytes((Path(__file__).parent / "data" / "report_footage" / "pristine" / "p001_s0.mp4").read_bytes())
+    meta = tmp_path / "c.json"
+    meta.write_text(json.dumps({"file": str(video), "fingerprint": fingerprint(video)}))
+    frames, why = _referenced_frames(meta)
+    assert why == "" and frames.shape == (10, 144, 256, 3)
+    meta.write_text(json.dumps({"file": str(video), "fingerprint": "0:0:other"}))
+    assert _referenced_frames(meta) == (None, "the clip's file changed since it was scored")
+    meta.write_text(json.dumps({"file": str(tmp_path / "gone.mp4")}))
+    assert _referenced_frames(meta) == (None, "the clip's file is gone")

@@ -4,9 +4,13 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # the Python API imports torch: load it on first use, so `import vdeval` stays light
+    # imported on first use, so `import vdeval` stays light (the API and the Evaluator import torch)
     if name in ("evaluate", "evaluate_set"):
         from vdeval import api
 
         return getattr(api, name)
+    if name == "Evaluator":
+        from vdeval.evaluator import Evaluator
+
+        return Evaluator
     raise AttributeError(f"module 'vdeval' has no attribute {name!r}")

@@ -10,6 +10,9 @@ generator of the run), and one or more conditions:
   {metric: clip_score, not_significantly_worse: true}          per-clip: paired Wilcoxon signed-rank
                                                                test on clips matched by prompt+seed;
                                                                set-level: the bootstrap CIs
+  {metric: warping_error, generator: final, compare_to: middle,
+   not_significantly_worse: true}                              the same comparisons against another
+                                                               generator of the same run (no --baseline)
 
 "Worse" follows the metric's direction (higher_is_better in the results). A value that is
 missing (null) or a comparison that cannot be judged fails the rule, with the reason: a CI
@@ -48,6 +51,7 @@ class Rule(BaseModel):
     max: Optional[float] = None
     max_regression: Optional[float] = Field(None, ge=0)
     not_significantly_worse: bool = False
+    compare_to: Optional[str] = None  # a generator of the same run, instead of the baseline run
     alpha: float = Field(ALPHA, gt=0, lt=1)
     name: Optional[str] = None  # label in output and JUnit; default built from the rule
 
@@ -57,11 +61,21 @@ class Rule(BaseModel):
             raise ValueError("a rule needs at least one of min, max, max_regression, not_significantly_worse")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is above max {self.max}")
+        if self.compare_to is not None and not self.compares:
+            raise ValueError("compare_to needs max_regression or not_significantly_worse")
+        if self.compare_to is not None and self.compare_to == self.generator:
+            raise ValueError(f"compare_to names the rule's own generator {self.generator!r}")
         return self
 
     @property
-    def needs_baseline(self) -> bool:
+    def compares(self) -> bool:
+        """Whether the rule compares with something (the baseline run, or compare_to)."""
         return self.max_regression is not None or self.not_significantly_worse
+
+    @property
+    def needs_baseline(self) -> bool:
+        """Whether the rule needs --baseline RUN (it compares, and not within the run)."""
+        return self.compares and self.compare_to is None
 
     def conditions(self) -> str:
         parts = []
@@ -73,6 +87,8 @@ class Rule(BaseModel):
             parts.append(f"max_regression {self.max_regression:.0%}")
         if self.not_significantly_worse:
             parts.append("not significantly worse")
+        if self.compare_to is not None:
+            parts.append(f"than {self.compare_to}")
         return ", ".join(parts)
 
 
@@ -168,6 +184,10 @@ def _check_names(rules: list[Rule], run: dict, baseline: dict | None, source: st
             guess = closest(rule.generator, gens)
             hint = f"did you mean {guess!r}?" if guess else f"generators in the run: {', '.join(gens)}"
             raise RulesError(f"{source}: rule {i}: unknown generator {rule.generator!r}", hint)
+        if rule.compare_to is not None and rule.compare_to not in gens:
+            guess = closest(rule.compare_to, gens)
+            hint = f"did you mean {guess!r}?" if guess else f"generators in the run: {', '.join(gens)}"
+            raise RulesError(f"{source}: rule {i}: compare_to names no generator of the run: {rule.compare_to!r}", hint)
         if rule.needs_baseline:
             if baseline is None:
                 raise RulesError(f"{source}: rule {i} ({rule.conditions()}) compares with a baseline run",
@@ -212,34 +232,38 @@ def _evaluate(rule: Rule, index: int, g: str, run: dict, baseline: dict | None) 
         ok = False
         parts.append(f"above max {rule.max:g}")
 
-    if rule.needs_baseline:
-        brow = _summary_row(baseline, g, rule.metric) or {}
+    if rule.compares:
+        # the reference: another generator of this run (compare_to), or the same generator of the baseline run
+        ref, ref_g, ref_name = ((run, rule.compare_to, rule.compare_to) if rule.compare_to is not None
+                                else (baseline, g, "the baseline run"))
+        brow = _summary_row(ref, ref_g, rule.metric) or {}
         bb, bb_base = row.get("backbone"), brow.get("backbone")
         if bb and bb_base and bb != bb_base:
-            raise ResultsError(f"rule {index}: {rule.metric} of {g} comes from backbone {bb} but the baseline "
-                               f"run's from {bb_base}: the numbers are not comparable",
+            raise ResultsError(f"rule {index}: {rule.metric} of {g} comes from backbone {bb} but {ref_name}'s "
+                               f"from {bb_base}: the numbers are not comparable",
                                "re-run the baseline with the same suite metrics")
         bvalue = _num(brow.get("value"))
         if not math.isfinite(bvalue):
             why = f": {brow['error']}" if brow.get("error") else ""
-            return Outcome(rule, index, g, False, "; ".join(parts + [f"no baseline value (missing or null{why})"]))
+            return Outcome(rule, index, g, False, "; ".join(parts + [f"no value for {ref_name} (missing or null{why})"]))
         diff = value - bvalue
         if rule.max_regression is not None:
             worse_by = (-diff if hib else diff)
             rel = worse_by / abs(bvalue) if bvalue != 0 else (0.0 if worse_by <= 0 else math.inf)
-            parts.append(f"baseline {_fmt(bvalue)}, {abs(rel):.1%} {'worse' if rel > 0 else 'better or equal'}"
+            label = "baseline" if rule.compare_to is None else rule.compare_to
+            parts.append(f"{label} {_fmt(bvalue)}, {abs(rel):.1%} {'worse' if rel > 0 else 'better or equal'}"
                          f" (limit {rule.max_regression:.0%})")
             if rel > rule.max_regression:
                 ok = False
         if rule.not_significantly_worse:
             if level == "set":
-                d = set_difference(row, brow, generator=g, baseline=g, metric=rule.metric, higher_is_better=hib)
+                d = set_difference(row, brow, generator=g, baseline=ref_g, metric=rule.metric, higher_is_better=hib)
             else:
-                xa, xb = pair_values(clip_values(_clips(run), g, rule.metric), clip_values(_clips(baseline), g, rule.metric))
+                xa, xb = pair_values(clip_values(_clips(run), g, rule.metric), clip_values(_clips(ref), ref_g, rule.metric))
                 if xa.size < 2:
                     return Outcome(rule, index, g, False, "; ".join(
-                        parts + [f"cannot test: {xa.size} clips match the baseline by prompt and seed"]))
-                d = paired_difference(xa, xb, generator=g, baseline=g, metric=rule.metric, higher_is_better=hib,
+                        parts + [f"cannot test: {xa.size} clips match {ref_name} by prompt and seed"]))
+                d = paired_difference(xa, xb, generator=g, baseline=ref_g, metric=rule.metric, higher_is_better=hib,
                                       alpha=rule.alpha)
             if d.significant is None:
                 return Outcome(rule, index, g, False, "; ".join(parts + [f"cannot test: {d.note or 'no interval'}"]))
@@ -282,6 +306,8 @@ def run_check(run_path: Path, baseline_path: Path | None = None, rules_path: Pat
         gens = [rule.generator] if rule.generator else [g for g, _ in _generators_in_order(run)]
         if rule.needs_baseline and rule.generator is None:
             gens = [g for g in gens if g in (baseline.get("generators") or {})]
+        if rule.compare_to is not None:
+            gens = [g for g in gens if g != rule.compare_to]
         if not gens:  # a rule that judges nothing would pass a gate it never saw
             raise ResultsError(f"{source}: rule {i} ({rule.metric}) applies to no generator of the run",
                                "check the run has results for its generators")

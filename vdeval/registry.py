@@ -14,6 +14,7 @@ GENERATORS = {
     "folder": "vdeval.generators.folder:FolderGenerator",
     "reference": "vdeval.generators.reference:ReferenceGenerator",
     "diffusers": "vdeval.generators.diffusers_adapter:DiffusersGenerator",
+    "callable": "vdeval.generators.callable:CallableGenerator",
 }
 
 BACKBONES = {

@@ -510,24 +510,3 @@ def _merge_ranks(parts: list[list]) -> list:
 def _one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0] if text else ''}".strip()
-
-
-def format_summary(results: dict) -> str:
-    """The closing table: metric, generator, value [95% CI], backbone, sample count."""
-    rows = [("metric", "generator", "value [95% CI]", "better", "backbone", "n")]
-    for s in results["summary"]:
-        v = s.get("value")
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            text = "n/a" + (f" ({s['error']})" if s.get("error") else "")
-        else:
-            text = f"{v:.4g}"
-            if s.get("ci_low") is not None:
-                text += f" [{s['ci_low']:.4g}, {s['ci_high']:.4g}]"
-        n = str(s["n"]) + (f" (+{s['n_failed']} failed)" if s.get("n_failed") else "")
-        if s.get("n_real"):
-            n += f" vs {s['n_real']} real"
-        rows.append((s["metric"], s["generator"], text, "higher" if s["higher_is_better"] else "lower", s["backbone"], n))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -44,6 +44,8 @@ def run(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache shared across runs (default: inside the run)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML/Markdown report into the run directory."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    log: Optional[List[str]] = typer.Option(None, "--log", help="Also log to tensorboard, wandb or mlflow "
+                                            "(repeat for several; see `vdeval log`)."),
     allow_remote_code: bool = typer.Option(False, "--allow-remote-code", help=_REMOTE_CODE_HELP),
 ):
     """Generate, score and write results; re-running resumes where it stopped.
@@ -51,11 +53,18 @@ def run(
     Under torchrun (`torchrun --nproc_per_node N -m vdeval run SUITE`) clips are split across
     ranks and rank 0 writes the results."""
     from vdeval import distributed
+    from vdeval.errors import VdevalError
     from vdeval.store import RunLock
     from vdeval.suite import load_suite
 
+    if log:
+        from vdeval.log import TARGETS
+
+        for target in log:  # a typo fails before the run, not after it
+            if target not in TARGETS:
+                raise VdevalError(f"--log must be one of {', '.join(TARGETS)}, got {target!r}")
     if not (device in ("auto", "cpu") or device.startswith("cuda")):
-        raise typer.BadParameter(f"--device must be auto, cpu or cuda[:N], got {device!r}")
+        raise VdevalError(f"--device must be auto, cpu or cuda[:N], got {device!r}")
     if device == "auto":
         from vdeval.api import resolve_device
 
@@ -64,8 +73,6 @@ def run(
         import torch
 
         if not torch.cuda.is_available():
-            from vdeval.errors import VdevalError
-
             raise VdevalError("--device cuda was asked for but torch sees no CUDA device", "use --device cpu")
     from vdeval.generators.base import allow_remote_code as remote_code
 
@@ -78,15 +85,17 @@ def run(
     if lock is not None:
         lock.acquire()
     try:
-        _run_locked(s, run_dir, device, limit, cache_dir, report, progress, ranks, allow_remote_code)
+        _run_locked(s, run_dir, device, limit, cache_dir, report, progress, ranks, allow_remote_code, log)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _run_locked(s, run_dir: Path, device, limit, cache_dir, report, progress, ranks, allow_remote_code=False) -> None:
+def _run_locked(s, run_dir: Path, device, limit, cache_dir, report, progress, ranks, allow_remote_code=False,
+                log=None) -> None:
     from vdeval import distributed
-    from vdeval.runner import Runner, format_summary
+    from vdeval.report.terminal import render as render_summary
+    from vdeval.runner import Runner
 
     distributed.init(ranks, device)
     try:
@@ -96,13 +105,22 @@ def _run_locked(s, run_dir: Path, device, limit, cache_dir, report, progress, ra
         distributed.finish(ranks)
     if not ranks.is_main:
         return
-    typer.echo(format_summary(outcome.results))
+    import shutil
+    import sys
+
+    # a terminal's own width; a log file or pipe gets the table's natural width (up to 200)
+    width = max(80, shutil.get_terminal_size().columns) if sys.stdout.isatty() else 200
+    typer.echo(render_summary(outcome.results, width=width))
     typer.echo(f"\n{outcome.n_clips} clips, {outcome.n_failed} failed, {outcome.seconds:.1f} s; results: {outcome.run_dir / 'results.json'}")
     if report and s.output.report and importlib.util.find_spec("vdeval.report") is not None:
         from vdeval.report import write_report
 
         index = write_report([outcome.run_dir], outcome.run_dir / "report")
         typer.echo(f"report: {index}")
+    for target in log or []:
+        from vdeval.log import log_run
+
+        typer.echo(f"logged to {target}: {log_run([outcome.run_dir], target)}")
     if outcome.n_failed:
         typer.echo(f"{outcome.n_failed} clip(s) failed; see 'failures' in results.json", err=True)
         raise typer.Exit(EXIT_SOME_CLIPS_FAILED)

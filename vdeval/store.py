@@ -7,6 +7,7 @@ Run directory layout:
                                      with <input-hash>.json: its sha256 and array shapes, checked on read
   results.json                       everything below, self-describing
   clips.csv                          one row per clip, one column per metric
+  clips.parquet                      the same table, typed, when pyarrow is installed (extra `parquet`)
   report/                            written by `vdeval report` at the end of a run
   .vdeval-run.lock                   while a run writes: who holds the folder (pid, host, start, command)
 
@@ -41,6 +42,7 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 RESULTS_FILE = "results.json"
 CLIPS_FILE = "clips.csv"
+CLIPS_PARQUET = "clips.parquet"
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -201,7 +203,8 @@ def csv_safe_frame(df):
 
 
 def write_results(run: RunDir, results: dict) -> None:
-    """results.json and clips.csv, each atomically; clips.csv text cells are formula-safe."""
+    """results.json and clips.csv (and clips.parquet with pyarrow), each atomically; clips.csv text cells
+    are formula-safe."""
     atomic_write_json(run.results, results)
     metric_names = list(results.get("metrics", {}))
     out = io.StringIO()
@@ -215,6 +218,32 @@ def write_results(run: RunDir, results: dict) -> None:
             row.append("" if v is None or (isinstance(v, float) and not math.isfinite(v)) else repr(float(v)))
         w.writerow(row)
     atomic_write_text(run.clips_csv, out.getvalue())
+    write_clips_parquet(run.root / CLIPS_PARQUET, results)
+
+
+def write_clips_parquet(path: Path, results: dict) -> Path | None:
+    """The per-clip table as Parquet (missing scores as nulls); None when pyarrow is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyarrow") is None:
+        return None
+    import pandas as pd
+
+    metric_names = list(results.get("metrics", {}))
+    rows = []
+    for c in results.get("clips", []):
+        row = {"generator": str(c["generator"]), "clip_id": str(c["clip_id"]), "prompt": str(c["prompt"]),
+               "seed": c["seed"], "clip_hash": c.get("clip_hash"), "error": c.get("error")}
+        for m in metric_names:
+            v = c.get("scores", {}).get(m)
+            row[m] = None if v is None else float(v)
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=["generator", "clip_id", "prompt", "seed", "clip_hash", "error"] + metric_names)
+    for m in metric_names:
+        df[m] = df[m].astype("float64")
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def load_results(path: str | os.PathLike) -> dict:

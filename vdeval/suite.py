@@ -150,6 +150,7 @@ class Suite(_Strict):
     metrics: list[MetricEntry] = Field(min_length=1)
     output: Output = Field(default_factory=Output)
     checks: list[dict[str, Any]] | None = None
+    baseline: str | None = None  # the generator reports compare the others with (a generator's name)
     # set by load_suite, not by users
     source_path: str | None = Field(None, exclude=True)
 
@@ -375,6 +376,11 @@ def validate_data(data: dict, source: str = "suite") -> tuple[Suite | None, list
             problems += _pydantic_problems(e, f"{where}.params", valid_keys=lambda loc, c=cls: list(c.Params.model_fields))
         if getattr(cls, "needs_real", False) and suite.real is None:
             problems.append(f"{where}: {m.name} compares with a real set; add a `real:` section")
+    names = [g.get("name") for g in suite.generators]
+    if suite.baseline is not None and suite.baseline not in names:
+        guess = registry.closest(suite.baseline, [str(n) for n in names])
+        problems.append(f"baseline: {suite.baseline!r} is not a generator of this suite"
+                        + (f" (did you mean {guess!r}?)" if guess else f" (generators: {', '.join(map(str, names))})"))
     if suite.checks is not None:
         problems += _check_problems(suite)
     problems += _limit_problems(suite)

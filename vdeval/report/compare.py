@@ -140,43 +140,122 @@ def set_difference(row: dict, base_row: dict, *, generator: str, baseline: str, 
                       None, SET_TEST, sig, note)
 
 
+def compare_pair(merged: Merged, metric: str, g: str, base: str, alpha: float = ALPHA,
+                 rows: dict | None = None) -> Difference | None:
+    """`g` against `base` on one metric; None when either has no numbers for it."""
+    meta = merged.metrics[metric]
+    hib = bool(meta.get("higher_is_better", True))
+    level = meta.get("level", "clip")
+    if rows is None:
+        rows = {(r["generator"], r["metric"]): r for r in merged.summary.to_dict("records")}
+    bb, bb_base = (rows.get((g, metric)) or {}).get("backbone"), (rows.get((base, metric)) or {}).get("backbone")
+    if bb and bb_base and bb != bb_base:
+        # numbers from different backbones are different quantities: never compare them
+        return Difference(g, base, metric, level, hib, 0, num(rows[(g, metric)]["value"]),
+                          num(rows[(base, metric)]["value"]), math.nan, math.nan, math.nan, None,
+                          PAIRED_TEST if level != "set" else SET_TEST, None,
+                          f"not comparable: backbone {bb} vs {bb_base}")
+    if level == "set":
+        if (g, metric) in rows and (base, metric) in rows:
+            return set_difference(rows[(g, metric)], rows[(base, metric)], generator=g, baseline=base,
+                                  metric=metric, higher_is_better=hib)
+        return None
+    a = clip_values(merged.clips, g, metric)
+    b = clip_values(merged.clips, base, metric)
+    if not a or not b:
+        return None
+    xa, xb = pair_values(a, b)
+    if xa.size == 0:
+        return Difference(g, base, metric, "clip", hib, 0, math.nan, math.nan, math.nan, math.nan,
+                          math.nan, None, PAIRED_TEST, None, "no clips in common (different prompts or seeds)")
+    return paired_difference(xa, xb, generator=g, baseline=base, metric=metric, higher_is_better=hib, alpha=alpha)
+
+
 def compare_generators(merged: Merged, baseline: str | None = None, alpha: float = ALPHA) -> list[Difference]:
     """Each generator against `baseline` (display name; default the first) on every metric both have."""
     base = merged.resolve_generator(baseline)
-    out = []
     rows = {(r["generator"], r["metric"]): r for r in merged.summary.to_dict("records")}
+    out = []
+    for m in merged.metrics:
+        for g in merged.generators:
+            if g != base:
+                d = compare_pair(merged, m, g, base, alpha, rows)
+                if d is not None:
+                    out.append(d)
+    return out
+
+
+@dataclass
+class Best:
+    """The best generator on one metric, and whether it beats every other one significantly."""
+
+    metric: str
+    generator: str
+    value: float
+    significant: bool  # significantly better than each other generator
+    ties: list[str]  # generators it is not significantly better than (or could not be judged against)
+
+
+def best_marks(merged: Merged, alpha: float = ALPHA) -> dict[str, Best]:
+    """Per metric with two or more generators: the best point value (by the metric's direction),
+    significant only when its difference to every other generator is (paired test or set CIs)."""
+    rows = {(r["generator"], r["metric"]): r for r in merged.summary.to_dict("records")}
+    out = {}
     for m, meta in merged.metrics.items():
         hib = bool(meta.get("higher_is_better", True))
-        level = meta.get("level", "clip")
-        for g in merged.generators:
-            if g == base:
+        vals = [(num((rows.get((g, m)) or {}).get("value")), g) for g in merged.generators]
+        vals = [(v, g) for v, g in vals if math.isfinite(v)]
+        if len(vals) < 2 or len({v for v, _ in vals}) == 1:  # one generator, or all alike: no best
+            continue
+        v, best = (max if hib else min)(vals, key=lambda t: t[0])
+        if sum(x == v for x, _ in vals) > 1:  # several share the best value: none stands out
+            continue
+        ties = []
+        for _, g in vals:
+            if g == best:
                 continue
-            bb, bb_base = (rows.get((g, m)) or {}).get("backbone"), (rows.get((base, m)) or {}).get("backbone")
-            if bb and bb_base and bb != bb_base:
-                # numbers from different backbones are different quantities: never compare them
-                out.append(Difference(g, base, m, level, hib, 0, num(rows[(g, m)]["value"]),
-                                      num(rows[(base, m)]["value"]), math.nan, math.nan, math.nan, None,
-                                      PAIRED_TEST if level != "set" else SET_TEST, None,
-                                      f"not comparable: backbone {bb} vs {bb_base}"))
-                continue
-            if level == "set":
-                if (g, m) in rows and (base, m) in rows:
-                    out.append(set_difference(rows[(g, m)], rows[(base, m)], generator=g, baseline=base,
-                                              metric=m, higher_is_better=hib))
-                continue
-            a = clip_values(merged.clips, g, m)
-            b = clip_values(merged.clips, base, m)
-            if not a or not b:
-                continue
-            xa, xb = pair_values(a, b)
-            if xa.size == 0:
-                out.append(Difference(g, base, m, "clip", hib, 0, math.nan, math.nan, math.nan, math.nan,
-                                      math.nan, None, PAIRED_TEST, None,
-                                      "no clips in common (different prompts or seeds)"))
-                continue
-            out.append(paired_difference(xa, xb, generator=g, baseline=base, metric=m,
-                                         higher_is_better=hib, alpha=alpha))
+            d = compare_pair(merged, m, best, g, alpha, rows)
+            if d is None or d.verdict != "better":
+                ties.append(g)
+        out[m] = Best(m, best, v, not ties, ties)
     return out
+
+
+def near_zero(d: Difference) -> bool:
+    """True when the baseline is too close to 0 for a relative difference to mean anything:
+    exactly 0, or nearer to 0 than the difference's own uncertainty (half its CI's width)."""
+    b = d.baseline_value
+    if not math.isfinite(b) or b == 0:
+        return True
+    half = abs(d.ci_high - d.ci_low) / 2 if math.isfinite(d.ci_low) and math.isfinite(d.ci_high) else 0.0
+    return abs(b) <= half or abs(b) < 1e-12 * max(1.0, abs(d.value) if math.isfinite(d.value) else 1.0)
+
+
+def relative_text(d: Difference) -> str:
+    """The relative difference for tables, or why it is not shown."""
+    if not math.isfinite(d.diff):
+        return "—"
+    if near_zero(d):
+        return "n/a (baseline ≈ 0)"
+    return f"{d.rel_diff:+.1%}"
+
+
+def discriminating_prompts(merged: Merged, k: int = 4) -> list[str]:
+    """The k prompts whose per-generator means differ most, summed over per-clip metrics with
+    each metric's differences scaled by its spread over all clips (so units do not matter)."""
+    from vdeval.report.tables import clip_scores
+
+    long = clip_scores(merged)
+    if long.empty or len(merged.generators) < 1:
+        return []
+    score: dict[str, float] = {}
+    for m, sub in long.groupby("metric", sort=False):
+        spread = float(sub["value"].std(ddof=0))
+        means = sub.groupby(["prompt", "generator"])["value"].mean().unstack()
+        rng = (means.max(axis=1) - means.min(axis=1)) / (spread if spread > 0 else 1.0)
+        for p, r in rng.items():
+            score[p] = score.get(p, 0.0) + (float(r) if math.isfinite(r) else 0.0)
+    return [p for p, _ in sorted(score.items(), key=lambda t: (-t[1], t[0]))[:k]]
 
 
 def differences_frame(diffs: list[Difference]) -> pd.DataFrame:
@@ -186,14 +265,22 @@ def differences_frame(diffs: list[Difference]) -> pd.DataFrame:
 
 
 def step_series(merged: Merged) -> dict[str, pd.DataFrame]:
-    """For each metric, rows (run, step, generator, value, ci_low, ci_high) of generators with a step."""
-    df = merged.summary.dropna(subset=["step"])
+    """For each metric, rows (line, run, step, generator, value, ci_low, ci_high) of generators with a step.
+
+    A line is one training run: the checkpoints of one results file (a suite listing ckpt_1k,
+    ckpt_2k, ...), or one generator name repeated across results files (an Evaluator writes one
+    results file per step)."""
+    df = merged.summary.dropna(subset=["step"]).copy()
+    source = {g.name: g.source for g in merged.generators.values()}
+    runs_per_source = df.assign(_src=df["generator"].map(source)).groupby("_src")["run"].nunique()
+    df["line"] = [source[g] if runs_per_source.get(source[g], 0) > 1 else run
+                  for g, run in zip(df["generator"], df["run"])]
     out = {}
     for m in merged.metrics:
         sub = df[(df["metric"] == m) & np.isfinite(df["value"].astype(float))]
         if len(sub) >= 2:
-            out[m] = sub.sort_values(["run", "step"], kind="mergesort")[
-                ["run", "step", "generator", "value", "ci_low", "ci_high"]].reset_index(drop=True)
+            out[m] = sub.sort_values(["line", "step"], kind="mergesort")[
+                ["line", "run", "step", "generator", "value", "ci_low", "ci_high"]].reset_index(drop=True)
     return out
 
 

@@ -1,9 +1,8 @@
 """summary.md: GitHub-flavoured Markdown for a pull-request comment or a CI step summary."""
 from __future__ import annotations
 
-import math
 
-from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference, headline
+from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Best, Difference, headline, relative_text
 from vdeval.report.tables import Merged, fmt, fmt_ci
 
 _MD_SPECIAL = "\\`*_[]|<>#!"
@@ -31,7 +30,8 @@ def md(x) -> str:
 _VERDICT = {"better": "✅ better", "worse": "❌ worse", "n.s.": "not significant", "—": "not judged"}
 
 
-def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str | None, failures_df) -> str:
+def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str | None, failures_df,
+           best: dict[str, Best] | None = None, baseline_why: str = "") -> str:
     gens = list(merged.generators)
     n_failed = sum(1 for c in merged.clips if c.get("error"))
     lines = [f"## {md(title)}", "",
@@ -49,15 +49,20 @@ def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str
                 cells.append("—")
                 continue
             n_part = f"n={int(r['n'])}" + (f", {int(r['n_failed'])} failed" if r.get("n_failed") else "")
-            cells.append(f"**{md(fmt(r['value']))}** {md(fmt_ci(r['ci_low'], r['ci_high']))} "
+            b = (best or {}).get(m)
+            mark = "" if b is None or b.generator != g else ("★ " if b.significant else "☆ ")
+            cells.append(f"{mark}**{md(fmt(r['value']))}** {md(fmt_ci(r['ci_low'], r['ci_high']))} "
                          f"<sub>{md(n_part)} · {md(r['backbone'] or 'no backbone')}</sub>"
                          + (f" ({md(r['error'])})" if r.get("error") else ""))
         arrow = "↑ higher" if meta.get("higher_is_better", True) else "↓ lower"
         lines.append(f"| {md(m)} | {arrow} | " + " | ".join(cells) + " |")
-    lines += ["", "Mean (or set-level value) with its 95% bootstrap CI, sample count and backbone.", ""]
+    lines += ["", "Mean (or set-level value) with its 95% bootstrap CI, sample count and backbone. "
+                  "★ best and significantly better than every other generator; ☆ best value, not significantly.", ""]
 
     if diffs:
         lines += [f"### Compared with baseline {md(baseline)}", ""]
+        if baseline_why:
+            lines += [f"Baseline: {md(baseline_why)}.", ""]
         for g, groups in headline(diffs):
             bits = [f"{label} on {md(', '.join(groups[key]))}" for key, label in
                     (("better", "✅ better"), ("worse", "❌ worse"), ("n.s.", "not significantly different"),
@@ -67,10 +72,9 @@ def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str
                   "| metric | generator | n | difference [95% CI] | relative | p | verdict |",
                   "|---|---|---|---|---|---|---|"]
         for d in diffs:
-            rel = d.rel_diff
             p = "—" if d.p_value is None else f"{d.p_value:.3g}"
             lines.append(f"| {md(d.metric)} | {md(d.generator)} | {d.n} | {md(fmt(d.diff))} "
-                         f"{md(fmt_ci(d.ci_low, d.ci_high))} | {md(f'{rel:+.1%}' if math.isfinite(rel) else '—')} "
+                         f"{md(fmt_ci(d.ci_low, d.ci_high))} | {md(relative_text(d))} "
                          f"| {md(p)} | {_VERDICT[d.verdict]} |")
         lines += ["", f"Per-clip metrics: paired by prompt and seed, {PAIRED_TEST} test (significant at p < {ALPHA}, each comparison on its own); "
                       f"set-level metrics: {SET_TEST}.", ""]

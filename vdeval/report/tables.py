@@ -74,6 +74,20 @@ class Merged:
     def clip_metrics(self) -> list[str]:
         return [m for m, meta in self.metrics.items() if meta.get("level", "clip") != "set"]
 
+    def default_baseline(self) -> tuple[str, str]:
+        """(generator, why): the suite's declared `baseline:`, else the last training step, else the first."""
+        for r in self.runs:
+            declared = (r.results.get("suite") or {}).get("baseline") if isinstance(r.results.get("suite"), dict) else None
+            if declared:
+                hits = [g.name for g in self.generators.values() if g.source == declared and g.run is r]
+                if hits:
+                    return hits[0], "the suite's declared baseline"
+        stepped = [(g.step, i, g.name) for i, g in enumerate(self.generators.values())
+                   if g.step is not None and math.isfinite(g.step)]
+        if stepped:
+            return max(stepped)[2], "the last training step"
+        return self.resolve_generator(None), "the first generator"
+
     def resolve_generator(self, name: str | None) -> str:
         """A generator's display name; None means the first. Unknown names raise with a guess."""
         if not self.generators:
@@ -110,18 +124,26 @@ def load_runs(paths: list[Path]) -> Merged:
     """Load and merge runs. Generator names that clash across runs get "<run>/" in front."""
     if not paths:
         raise ResultsError("no run given", "pass one or more run directories")
+    loaded = []
+    for p in paths:
+        d = _run_dir(Path(p))
+        loaded.append((d.resolve().name or str(d), d, load_results(p)))
+    return merge_results(loaded)
+
+
+def merge_results(loaded: list[tuple[str, Path, dict]]) -> Merged:
+    """Merge (name, run dir, results dict) triples; see load_runs."""
+    if not loaded:
+        raise ResultsError("no run given", "pass one or more run directories")
     runs: list[Run] = []
     seen_names: dict[str, int] = {}
-    for p in paths:
-        results = load_results(p)
-        d = _run_dir(Path(p))
-        name = d.resolve().name or str(d)
+    for name, d, results in loaded:
         if name in seen_names:  # two runs named alike (a/run, b/run): number them
             seen_names[name] += 1
             name = f"{name}#{seen_names[name]}"
         else:
             seen_names[name] = 1
-        runs.append(Run(name=name, dir=d, results=results))
+        runs.append(Run(name=name, dir=Path(d), results=results))
 
     if len(runs) > 1:
         sets = [set(r.results.get("metrics") or {}) for r in runs]

@@ -1,0 +1,157 @@
+"""vdeval.Evaluator in a training loop: a tiny torch model whose flicker amplitude training halves;
+frame_difference (mean |Δ| per pixel, 0-255) of its clips is that amplitude, rounded, times 15/16
+(one row of 16 is a black seed stripe that never changes), exactly."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import vdeval
+from vdeval.errors import SuiteError, VdevalError
+
+PROMPTS = ["a grey wall", "a flickering lamp"]
+
+
+class Flicker(torch.nn.Module):
+    """Frames alternate between grey 100 and 100 + amp; the loss amp^2 (SGD lr 0.25) halves amp."""
+
+    def __init__(self, amp: float = 40.0):
+        super().__init__()
+        self.amp = torch.nn.Parameter(torch.tensor(amp))
+        self.calls: list[tuple[list, list, bool, bool]] = []
+
+    def sample(self, prompts, seeds):
+        self.calls.append((list(prompts), list(seeds), self.training, torch.is_grad_enabled()))
+        a = int(np.rint(float(self.amp.detach())))
+        out = []
+        for s in seeds:
+            v = np.full((6, 16, 16, 3), 100, np.uint8)
+            v[1::2] += np.uint8(a)
+            v[:, s % 16, :, :] = 0  # the seed shows, so clips differ by seed
+            out.append(v)
+        return out
+
+
+def _train(model, steps, hook):
+    opt = torch.optim.SGD(model.parameters(), lr=0.25)
+    for step in range(steps + 1):
+        hook(step)
+        opt.zero_grad()
+        (model.amp ** 2).backward()
+        opt.step()
+
+
+def test_evaluator_writes_a_results_file_per_step_that_the_report_reads(tmp_path):
+    from vdeval.callbacks import LoopHook
+    from vdeval.report.compare import step_series
+    from vdeval.report.tables import load_runs
+
+    model = Flicker()
+    ev = vdeval.Evaluator(model.sample, PROMPTS, samples_per_prompt=2, seed=7, metrics=["frame_difference"],
+                          every=2, out=tmp_path / "eval")
+    _train(model, 4, LoopHook(ev, model))
+    assert sorted(ev.runs) == [0, 2, 4] and [p.name for p in ev.run_dirs()] == ["step_00000000", "step_00000002",
+                                                                              "step_00000004"]
+    # fixed prompts and seeds at every step; sampled in eval mode without gradients, training mode restored
+    assert all(c[:2] == (PROMPTS[:1] * 2 + PROMPTS[1:] * 2, [7, 8, 9, 10]) for c in model.calls)
+    assert all(not training and not grad for _, _, training, grad in model.calls) and model.training
+    expected = {0: 40, 2: 10, 4: 2}  # 40 * 0.5^step, rounded to whole grey levels (2.5 -> 2)
+    F = 15 / 16
+    for step, d in ev.runs.items():
+        res = json.loads((d / "results.json").read_text())
+        assert res["generators"]["model"]["step"] == step and "target" not in res["generators"]["model"]
+        [row] = [r for r in res["summary"] if r["metric"] == "frame_difference"]
+        assert row["value"] == pytest.approx(expected[step] * F) and row["n"] == 4
+    # the report's metric-vs-step reads the per-step files as one training run
+    series = step_series(load_runs(ev.run_dirs()))["frame_difference"]
+    assert series["line"].unique().tolist() == ["model"] and series["step"].tolist() == [0, 2, 4]
+    assert series["value"].tolist() == pytest.approx([40 * F, 10 * F, 2 * F])
+    index = ev.report()
+    assert "metrics vs step" in index.read_text()
+    ev.close()
+
+
+def test_evaluator_checks_its_suite_at_construction(tmp_path):
+    with pytest.raises(SuiteError, match="warp_error"):
+        vdeval.Evaluator(lambda p, s: [], PROMPTS, metrics=["warp_error"], out=tmp_path)
+    with pytest.raises(VdevalError, match="every must be a positive"):
+        vdeval.Evaluator(lambda p, s: [], PROMPTS, every=0, out=tmp_path)
+
+
+def test_a_failing_sample_function_fails_its_clips_not_the_training_run(tmp_path):
+    def bad(prompts, seeds):
+        return [np.zeros((4, 8, 8, 3), np.uint8) if s % 2 else np.zeros((4, 8, 8), bool) for s in seeds]
+
+    ev = vdeval.Evaluator(bad, PROMPTS, samples_per_prompt=2, metrics=["frame_difference"], out=tmp_path)
+    res = json.loads((ev(0) / "results.json").read_text())
+    errors = [c["error"] for c in res["clips"]]
+    assert sum(e is None for e in errors) == 2 and all("unsupported dtype bool" in e for e in errors if e)
+
+
+class FakeAccelerator:
+    def __init__(self, main: bool):
+        self.is_main_process, self.waits = main, 0
+
+    def unwrap_model(self, m):
+        return m
+
+    def wait_for_everyone(self):
+        self.waits += 1
+
+
+def test_loop_hook_with_accelerate_evaluates_on_the_main_process_only(tmp_path):
+    from vdeval.callbacks import LoopHook
+
+    for main in (True, False):
+        model = Flicker()
+        ev = vdeval.Evaluator(model.sample, PROMPTS[:1], metrics=["frame_difference"], every=3,
+                              out=tmp_path / str(main))
+        acc = FakeAccelerator(main)
+        _train(model, 6, LoopHook(ev, model, accelerator=acc))
+        assert sorted(ev.runs) == ([0, 3, 6] if main else []) and acc.waits == 3  # everyone waits at 0, 3, 6
+
+
+def test_lightning_callback(tmp_path):
+    pl = pytest.importorskip("lightning.pytorch", reason="lightning is not installed")
+    from vdeval.callbacks import lightning_callback
+
+    class Module(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = Flicker()
+
+        def training_step(self, batch, batch_idx):
+            return self.net.amp ** 2
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.25)
+
+    module = Module()
+    ev = vdeval.Evaluator(module.net.sample, PROMPTS[:1], metrics=["frame_difference"], every=2,
+                          out=tmp_path / "eval")
+    loader = torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=1)
+    trainer = pl.Trainer(max_steps=4, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[lightning_callback(ev)])
+    trainer.fit(module, loader)
+    # global_step after each optimiser step: 1, 2, 3, 4 -> evaluations at 2 and 4, amp 40 * 0.5^step
+    assert sorted(ev.runs) == [2, 4]
+    vals = [json.loads((ev.runs[s] / "results.json").read_text())["summary"][0]["value"] for s in (2, 4)]
+    assert vals == pytest.approx([10 * 15 / 16, 2 * 15 / 16])
+    assert module.training
+
+
+def test_evaluator_logs_each_step_to_one_tensorboard_run(tmp_path):
+    pytest.importorskip("tensorboard", reason="the `tensorboard` extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = Flicker()
+    ev = vdeval.Evaluator(model.sample, PROMPTS[:1], metrics=["frame_difference"], every=2, out=tmp_path,
+                          log_to=["tensorboard"])
+    _train(model, 2, ev.maybe)
+    acc = EventAccumulator(str(tmp_path / "logs" / "tensorboard" / "model"), size_guidance={"scalars": 0})
+    acc.Reload()
+    points = [(e.step, e.value) for e in acc.Scalars("frame_difference/model/value")]
+    assert points == [(0, pytest.approx(40 * 15 / 16)), (2, pytest.approx(10 * 15 / 16))]
