@@ -25,8 +25,10 @@ def pair_differences(frames: np.ndarray) -> np.ndarray:
     f = np.asarray(frames)
     if f.ndim != 4 or f.shape[0] < 2:
         return np.zeros((0,), np.float64)
-    f = f.astype(np.float64)
-    return np.abs(f[1:] - f[:-1]).reshape(f.shape[0] - 1, -1).mean(axis=1)
+    # pair by pair: a long clip is never held again in float64 (uint8 differences are exact in int16)
+    wide = np.int16 if f.dtype == np.uint8 else np.float64
+    return np.array([np.abs(f[t + 1].astype(wide) - f[t].astype(wide)).mean(dtype=np.float64)
+                     for t in range(f.shape[0] - 1)])
 
 
 class FrameDifference(Metric):
