@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from vdeval import audit
 from vdeval.audit import MemoryCache, auroc, run_audit, severity_spearman, to_markdown, write_audit
 from vdeval.backbones.embedded import WEIGHTS_DIR, WEIGHTS_FILE
 from vdeval.errors import UnknownNameError, VdevalError, WeightsError
@@ -80,17 +81,28 @@ class _NoEmbedded(BackbonePool):
         return super().get(name, options)
 
 
-def test_missing_backbone_is_skipped_with_a_note():
-    r = run_audit(n=3, severities=(0.5,), metrics=["clip_score", "frame_difference"], corruptions=["flicker"],
-                  pool=_NoEmbedded(), cache=MemoryCache())
+def test_missing_backbone_is_skipped_with_a_note(monkeypatch):
+    # only metrics the user did not name are skipped: here the defaults
+    monkeypatch.setattr(audit, "default_metrics", lambda: ["clip_score", "frame_difference"])
+    r = run_audit(n=3, severities=(0.5,), corruptions=["flicker"], pool=_NoEmbedded(), cache=MemoryCache())
     assert len(r.skipped) == 1 and r.skipped[0].startswith("clip_score [embedded]: skipped")
     assert "\n" not in r.skipped[0]
     assert set(r.table["score"]) == {"frame_difference"}
 
 
-def test_every_metric_skipped_is_one_clear_error():
+def test_every_metric_skipped_is_one_clear_error(monkeypatch):
+    monkeypatch.setattr(audit, "default_metrics", lambda: ["clip_score"])
     with pytest.raises(VdevalError, match="no metric can be audited: clip_score"):
-        run_audit(n=3, severities=(0.5,), metrics=["clip_score"], corruptions=["flicker"], pool=_NoEmbedded())
+        run_audit(n=3, severities=(0.5,), corruptions=["flicker"], pool=_NoEmbedded())
+
+
+@pytest.mark.parametrize("kw", [{"metrics": ["clip_score", "frame_difference"]},
+                                {"backbones": ["clip_score=embedded"]}])
+def test_a_metric_asked_for_is_never_skipped(kw, monkeypatch):
+    # issue 15: `--backbone identity_drift=clip` without clip weights exited 0, the metric skipped
+    monkeypatch.setattr(audit, "default_metrics", lambda: ["clip_score", "frame_difference"])
+    with pytest.raises(VdevalError, match=r"clip_score \[embedded\] cannot be audited: backbone unavailable"):
+        run_audit(n=3, severities=(0.5,), corruptions=["flicker"], pool=_NoEmbedded(), cache=MemoryCache(), **kw)
 
 
 def test_bad_arguments():

@@ -15,7 +15,8 @@ metrics) are always the clean clip's first frame.
 
 By default every per-clip metric in the registry is audited. A metric class may name
 `audit_extras` ({extra name: higher_is_better}), extras that get their own rows, and
-`audit_corruption`, the corruption it is built to catch (else OWN_FAILURE below).
+`audit_corruption`, the corruption it is built to catch (else OWN_FAILURE below), and
+`audit_extra_corruptions` ({extra name: corruption}) where an extra is built for another one.
 Written to --out: audit.csv (long: one row per metric/corruption/severity), audit.md (wide table),
 audit.png (heatmap of AUROC at the moderate severity), scores.csv (every clip's scores).
 """
@@ -44,7 +45,8 @@ OWN_FAILURE = {
     "frame_difference": "flicker", "warping_error": "flicker", "frozen_motion": "freeze",
     "identity_drift": "identity_swap", "reference_fidelity": "identity_swap", "clip_score": "caption_swap",
     "video_text_alignment": "caption_swap", "prompt_drift": "scene_cut", "scene_cuts": "scene_cut",
-    "motion_jitter": "camera_shake",
+    "motion_jitter": "camera_shake", "physical_plausibility": "teleport", "grounded_alignment": "caption_swap",
+    "motion_smoothness": "stutter", "background_consistency": "scene_cut", "world_background_consistency": "texture_swim",
 }
 
 
@@ -236,6 +238,9 @@ def run_audit(
                 pool.get(req.backbone, req.options)
         except (VdevalError, ImportError, OSError) as e:
             why = getattr(e, "message", None) or str(e).splitlines()[0]
+            if name in chosen or metrics:  # asked for by name: skipping it would exit 0 unaudited
+                raise VdevalError(f"{name} [{metric.backbone}] cannot be audited: backbone unavailable: {why}",
+                                  "install its weights (`vdeval weights`) or leave it out") from None
             skipped.append(f"{name} [{metric.backbone}]: skipped, backbone unavailable: {why}")
             continue
         live.append(metric)
@@ -280,6 +285,8 @@ def run_audit(
                 computed[key] = computed.get(key, 0) + count
 
     own = {m.name: own_failure(m) for m in live}
+    # an extra may name its own failure (audit_extra_corruptions), else it shares its metric's
+    own.update({f"{m.name}.{x}": c for m in live for x, c in getattr(m, "audit_extra_corruptions", {}).items()})
     say(f"scoring {len(live)} metrics")
     rows = []
     for clip, (i, c, v) in zip(clips, meta):
@@ -306,7 +313,7 @@ def run_audit(
                 bad = gc[np.isclose(gc["severity"], v)]["value"].to_numpy()
                 table.append({"score": score, "metric": metric, "backbone": backbone, "corruption": c, "severity": v,
                               "auroc": auroc(clean, bad, hib), "spearman": rho, "higher_is_better": hib,
-                              "own_failure": own.get(metric) == c,
+                              "own_failure": own.get(score, own.get(metric)) == c,
                               "n_clean": int(np.isfinite(clean).sum()), "n_corrupted": int(np.isfinite(bad).sum())})
     return AuditResult(pd.DataFrame(table), scores, skipped, {f"{k}[{b}]": v for (k, b), v in computed.items()},
                        n, time.perf_counter() - t0, sev, spec.to_dict())
@@ -391,13 +398,13 @@ def plot_heatmap(result: AuditResult, path: Path) -> Path:
 
 
 def write_audit(result: AuditResult, out: Path) -> dict[str, Path]:
-    from vdeval.store import atomic_write_bytes
+    from vdeval.store import atomic_write_bytes, csv_safe_frame
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "audit.csv", "md": out / "audit.md", "png": out / "audit.png", "scores": out / "scores.csv"}
-    atomic_write_bytes(paths["csv"], result.table.to_csv(index=False, float_format="%.6g").encode())
-    atomic_write_bytes(paths["scores"], result.scores.to_csv(index=False, float_format="%.6g").encode())
+    atomic_write_bytes(paths["csv"], csv_safe_frame(result.table).to_csv(index=False, float_format="%.6g").encode())
+    atomic_write_bytes(paths["scores"], csv_safe_frame(result.scores).to_csv(index=False, float_format="%.6g").encode())
     atomic_write_bytes(paths["md"], to_markdown(result).encode())
     plot_heatmap(result, paths["png"])
     return paths

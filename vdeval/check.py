@@ -39,7 +39,8 @@ class RulesError(VdevalError):
 
 
 class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # a bound of NaN or infinity compares false (or true) with everything: a rule that cannot fail
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     metric: str
     generator: Optional[str] = None
@@ -281,6 +282,9 @@ def run_check(run_path: Path, baseline_path: Path | None = None, rules_path: Pat
         gens = [rule.generator] if rule.generator else [g for g, _ in _generators_in_order(run)]
         if rule.needs_baseline and rule.generator is None:
             gens = [g for g in gens if g in (baseline.get("generators") or {})]
+        if not gens:  # a rule that judges nothing would pass a gate it never saw
+            raise ResultsError(f"{source}: rule {i} ({rule.metric}) applies to no generator of the run",
+                               "check the run has results for its generators")
         for g in gens:
             outcomes.append(_evaluate(rule, i, g, run, baseline))
     return outcomes

@@ -1,6 +1,9 @@
 """The command line: thin. Parse, call, map VdevalError to one line and exit code 2.
 
-Commands live beside the code they drive; each such module exposes `register(app)`.
+Exit codes CI can trust: 0 success; 1 a check rule failed (`vdeval check`) or an unexpected
+internal error; 2 the command or its input was wrong (usage errors: unknown command or option,
+a value of the wrong type; every VdevalError); 3 a run finished but some clips failed;
+130 interrupted. Commands live beside the code they drive; each such module exposes `register(app)`.
 """
 from __future__ import annotations
 
@@ -26,6 +29,9 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 
 
 def _register_plugins() -> None:
+    if _state.get("registered"):  # main() may run many times in one process (tests, embedding)
+        return
+    _state["registered"] = True
     for name in PLUGINS:
         if importlib.util.find_spec(name) is not None:
             module = importlib.import_module(name)
@@ -36,6 +42,29 @@ def _register_plugins() -> None:
 def fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _usage_error_types() -> tuple[type, ...]:
+    """Click's exception base, both the vendored copy typer ships and the standalone click:
+    typer >= 0.26 raises its own vendored classes, which `click.ClickException` does not match."""
+    types: list[type] = []
+    for c in type(typer.BadParameter("x")).__mro__:
+        if c.__name__ in ("ClickException", "TyperException"):
+            types.append(c)
+    try:
+        import click
+
+        types.append(click.exceptions.ClickException)
+    except ImportError:  # pragma: no cover - typer without click
+        pass
+    return tuple(types)
+
+
+def _show_usage_error(e: Exception) -> None:
+    try:
+        e.show()  # "Usage: ..." and "Error: ..." as click prints them
+    except Exception:  # pragma: no cover - a click exception without show()
+        typer.echo(f"error: {e}", err=True)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
@@ -56,11 +85,9 @@ def main(argv: Optional[list[str]] = None) -> None:
         typer.echo("aborted", err=True)
         sys.exit(130)
     except Exception as e:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(2)
+        if isinstance(e, _usage_error_types()):
+            _show_usage_error(e)
+            sys.exit(2)  # the command was wrong, never 1: 1 means "a rule failed"
         if debug:
             raise
         typer.echo(f"error: unexpected {type(e).__name__}: {e} (re-run with --debug for the traceback)", err=True)

@@ -39,3 +39,8 @@ class ResultsError(VdevalError):
 
 class UnknownNameError(VdevalError):
     """A registry lookup for a name that does not exist; carries the closest valid name."""
+
+
+class WriteError(VdevalError, OSError):
+    """A file that cannot be written (read-only folder, full disk). Also an OSError, so code that
+    tolerates a failed optional write (a cache, a sidecar) keeps catching it."""

@@ -6,6 +6,8 @@ each (kind, backbone) once per clip, and the metric reads them from ClipFeatures
 Feature kinds and their arrays (float32 unless noted):
   flow               {"forward": (T-1, H, W, 2), "backward": (T-1, H, W, 2)}  pixels at clip size;
                      forward[t] maps frame t -> t+1, backward[t] maps frame t+1 -> t
+  flow_even          as flow, between consecutive even frames: forward[i] maps 2i -> 2i+2 (the
+                     odd frames are never seen: what frame interpolation from the even frames needs)
   frame_embedding    {"value": (T, D)}   one embedding per frame
   video_embedding    {"value": (D,)}     one embedding per clip (sees motion)
   text_embedding     {"value": (D,)}     the clip's prompt, in the space of the backbone's image side
@@ -31,8 +33,8 @@ from vdeval.video import Video
 from vdeval.video.protocol import InputSpec, output_size
 from vdeval.video.source import ArraySource, VideoSource, as_source
 
-FEATURE_KINDS = ("flow", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding", "frame_score",
-                 "frames")
+FEATURE_KINDS = ("flow", "flow_even", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding",
+                 "frame_score", "frames")
 UNCACHED_KINDS = ("frames",)
 
 

@@ -33,13 +33,25 @@ class BackbonePool:
 
 
 class FeatureCache:
-    """features/<backbone identity hash[:16]>/<kind>/<input hash>.safetensors; no pickle."""
+    """features/<backbone identity hash[:16]>/<kind>/<input hash>.safetensors; no pickle.
+
+    Each file has an index entry beside it, <input hash>.json: the sha256 of the file's bytes and
+    every array's shape and dtype. A read checks both and a file that does not match (tampered,
+    torn, swapped for another clip's, or written without an entry) is recomputed, never trusted;
+    each such file is logged once and listed in `rejected`."""
+
+    INDEX_VERSION = 1
 
     def __init__(self, root: str | os.PathLike | None):
         self.root = Path(root) if root else None
+        self.rejected: list[str] = []  # "path: why" for every cached file refused in this process
 
     def _path(self, backbone: Backbone, kind: str, key: str) -> Path:
         return self.root / backbone.cache_identity_hash()[:16] / kind / f"{key}.safetensors"
+
+    @staticmethod
+    def _index_path(path: Path) -> Path:
+        return path.with_suffix(".json")
 
     def load(self, backbone: Backbone, kind: str, key: str) -> dict[str, np.ndarray] | None:
         if self.root is None:
@@ -47,22 +59,71 @@ class FeatureCache:
         p = self._path(backbone, kind, key)
         if not p.exists():
             return None
-        from safetensors.numpy import load_file
+        arrays, why = self._read_verified(p, key)
+        if why is not None:
+            self._reject(p, why)
+        return arrays
+
+    def _read_verified(self, p: Path, key: str) -> tuple[dict[str, np.ndarray] | None, str | None]:
+        """The arrays of `p` if its bytes and shapes match its index entry, else (None, why)."""
+        import hashlib
+        import json
+
+        from safetensors.numpy import load
 
         try:
-            return load_file(str(p))
-        except Exception:  # a torn or corrupt cache file is recomputed, never trusted
-            return None
+            entry = json.loads(self._index_path(p).read_text())
+        except FileNotFoundError:
+            return None, "no integrity record (written by an older vdeval, or torn)"
+        except (OSError, ValueError):
+            return None, "unreadable integrity record"
+        if not isinstance(entry, dict) or entry.get("version") != self.INDEX_VERSION or entry.get("key") != key:
+            return None, "integrity record is not this file's"
+        try:
+            data = p.read_bytes()  # hash and parse the same bytes: nothing can change in between
+        except OSError as e:
+            return None, f"unreadable ({e.strerror or e})"
+        if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+            return None, "content does not match its recorded sha256 (changed or torn)"
+        try:
+            arrays = load(data)
+        except Exception as e:  # recorded hash of a file safetensors cannot read: recompute
+            return None, f"not readable as safetensors ({type(e).__name__})"
+        shapes = {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in arrays.items()}
+        if shapes != entry.get("arrays"):
+            return None, f"arrays {shapes} differ from the recorded {entry.get('arrays')}"
+        return arrays, None
+
+    def _reject(self, p: Path, why: str) -> None:
+        import logging
+
+        self.rejected.append(f"{p}: {why}")
+        logging.getLogger("vdeval.featurize").warning("note: cached features %s: %s; recomputing", p, why)
 
     def save(self, backbone: Backbone, kind: str, key: str, arrays: dict[str, np.ndarray]) -> None:
         if self.root is None:
             return
+        import hashlib
+        import json
+
         from safetensors.numpy import save
 
         from vdeval.store import atomic_write_bytes
 
-        data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
-        atomic_write_bytes(self._path(backbone, kind, key), data, durable=False)
+        arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+        data = save(arrays)
+        p = self._path(backbone, kind, key)
+        entry = {"version": self.INDEX_VERSION, "key": key, "kind": kind, "backbone": backbone.identity_hash(),
+                 "sha256": hashlib.sha256(data).hexdigest(),
+                 "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in arrays.items()}}
+        # data first, then its entry: a crash in between leaves a file without an entry, recomputed
+        try:
+            atomic_write_bytes(p, data, durable=False)
+            atomic_write_bytes(self._index_path(p), json.dumps(entry, sort_keys=True).encode(), durable=False)
+        except OSError as e:  # WriteError included
+            why = getattr(e, "message", None) or e.strerror or str(e)
+            raise FeatureError(f"cannot write cached features under {self.root}: {why}",
+                               "choose a --cache-dir you can write to") from None
 
 
 def _autocast(backbone: Backbone):
@@ -189,10 +250,10 @@ def clip_bytes(clip: ClipFeatures, requests: list[FeatureRequest], pool: Backbon
     """Estimated bytes of a clip's pixel-sized features (frames and flow) at their input specs."""
     total = 0
     for req in requests:
-        if req.kind in ("flow", "frames"):
+        if req.kind in ("flow", "flow_even", "frames"):
             spec = pool.get(req.backbone, req.options).input_spec(req.kind)
             t, h, w = clip.source.output_geometry(spec)
-            total += t * h * w * (16 if req.kind == "flow" else 3)
+            total += t * h * w * {"flow": 16, "flow_even": 8}.get(req.kind, 3)
     return total
 
 

@@ -150,7 +150,7 @@ class Runner:
         self.device = distributed.device_for(self.ranks, device)
         self.chunk_size = chunk_size
         self.limit = limit
-        self.run = RunDir(out or suite.output.dir or Path("runs") / suite.name)
+        self.run = RunDir(out or suite.output_dir())
         self.cache = FeatureCache(cache_dir or self.run.features)
         self.pool = BackbonePool(self.device)  # the rank's own GPU under torchrun
         self.progress = progress and self.ranks.is_main

@@ -51,7 +51,7 @@ def run(
     Under torchrun (`torchrun --nproc_per_node N -m vdeval run SUITE`) clips are split across
     ranks and rank 0 writes the results."""
     from vdeval import distributed
-    from vdeval.runner import Runner, format_summary
+    from vdeval.store import RunLock
     from vdeval.suite import load_suite
 
     if not (device in ("auto", "cpu") or device.startswith("cuda")):
@@ -72,9 +72,25 @@ def run(
     with remote_code(allow_remote_code):
         s = load_suite(suite)
     ranks = distributed.from_environment()  # set by torchrun; one rank otherwise
+    run_dir = Path(out) if out is not None else s.output_dir()
+    # one writer per run folder: rank 0 holds the lock for all ranks, until the report is written
+    lock = RunLock(run_dir, log=lambda m: typer.echo(m, err=True)) if ranks.is_main else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        _run_locked(s, run_dir, device, limit, cache_dir, report, progress, ranks, allow_remote_code)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_locked(s, run_dir: Path, device, limit, cache_dir, report, progress, ranks, allow_remote_code=False) -> None:
+    from vdeval import distributed
+    from vdeval.runner import Runner, format_summary
+
     distributed.init(ranks, device)
     try:
-        outcome = Runner(s, out=out, device=device, limit=limit, cache_dir=cache_dir, progress=progress,
+        outcome = Runner(s, out=run_dir, device=device, limit=limit, cache_dir=cache_dir, progress=progress,
                          ranks=ranks, allow_remote_code=allow_remote_code).execute()
     finally:
         distributed.finish(ranks)

@@ -8,6 +8,7 @@ optional regression `checks:`. `load_suite` returns a validated Suite or raises 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,12 +25,43 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Limits: a typo (an extra zero) must be refused in `validate`, not found by the OOM killer.
+# Each field has a bound, and CLIP_MEMORY_BUDGET caps their product: one clip's uint8 frames plus
+# its optical flow (forward + backward, float32), e.g. 512 x 512 x 512 frames is about 2.4 GiB.
+MAX_SIDE = 1024
+MAX_FRAMES = 1024
+MAX_COUNT = 100_000  # prompts, real clips
+MAX_SAMPLES = 1_000  # samples per prompt
+MAX_SEED = 2**32 - 1  # seeds plus clip offsets stay inside every RNG's range (numpy, torch)
+CLIP_MEMORY_BUDGET = 2 * 2**30  # bytes: one clip's frames plus its flow features
+MAX_SUITE_BYTES = 1 << 20  # a suite file is a page of YAML, not a data set
+MAX_YAML_NODES = 100_000  # after expanding aliases: refuses "billion laughs" documents
+# generator and suite names become folder names: one safe path component, never '.', '..' or empty
+SAFE_NAME = re.compile(r"[^\W_][\w.+-]{0,63}")
+
+
+def clip_memory_bytes(height: int, width: int, frames: int) -> int:
+    """Estimated working memory of one clip: uint8 RGB frames plus forward and backward flow
+    (2 channels, float32) over its frame pairs, the largest per-clip features a run keeps."""
+    return height * width * (frames * 3 + max(frames - 1, 0) * 2 * 2 * 4)
+
+
+def name_problem(name) -> str | None:
+    """Why `name` cannot name a generator or a suite (it becomes a folder name), or None."""
+    if not isinstance(name, str):
+        return f"must be text, got {type(name).__name__} {name!r} (quote it: name: '{name}')"
+    if not SAFE_NAME.fullmatch(name):
+        return (f"{name!r} is not a safe folder name: use 1-64 letters, digits, '_', '.', '+' or '-', "
+                "starting with a letter or digit")
+    return None
+
+
 class WorldSettings(_Strict):
     """The shapes world used for world prompts, world generators and world real sets."""
 
-    height: int = Field(32, ge=8)
-    width: int = Field(32, ge=8)
-    frames: int = Field(8, ge=1)
+    height: int = Field(32, ge=8, le=MAX_SIDE)
+    width: int = Field(32, ge=8, le=MAX_SIDE)
+    frames: int = Field(8, ge=1, le=MAX_FRAMES)
     fps: float = Field(8.0, gt=0)
     min_objects: int = Field(1, ge=1, le=2)
     max_objects: int = Field(1, ge=1, le=2)
@@ -56,8 +88,8 @@ class Prompts(_Strict):
     see vdeval.video.conditioning)."""
 
     source: Literal["world", "file", "list", "sidecar", "folder", "images"] = "world"
-    count: int = Field(8, ge=1)
-    seed: int = 0
+    count: int = Field(8, ge=1, le=MAX_COUNT)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     file: str | None = None
     items: list[str] | None = None
     path: str | None = None
@@ -84,8 +116,8 @@ class RealSet(_Strict):
     """The reference set for distribution metrics (FVD, KVD)."""
 
     kind: Literal["world", "folder"] = "world"
-    count: int = Field(64, ge=2)
-    seed: int = 100_000
+    count: int = Field(64, ge=2, le=MAX_COUNT)
+    seed: int = Field(100_000, ge=0, le=MAX_SEED)
     path: str | None = None
     ingest: IngestOptions = Field(default_factory=IngestOptions)  # frames, window, size of each real video
 
@@ -97,11 +129,11 @@ class RealSet(_Strict):
 
 
 class Output(_Strict):
-    dir: str | None = None  # default: runs/<suite name>
+    dir: str | None = None  # relative to the suite file; default: runs/<suite name> in the working directory
     report: bool = True
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(8, ge=1, le=4096)
     # clips are featurized in groups whose frames and flow fit this (estimated at the backbones' input sizes)
-    memory_gb: float = Field(2.0, gt=0)
+    memory_gb: float = Field(2.0, gt=0, le=1024)
     # features larger than this per clip (flow of long real footage) are recomputed on a re-run, not stored
     cache_max_mb: float = Field(32.0, ge=0)
 
@@ -111,8 +143,8 @@ class Suite(_Strict):
     description: str = ""
     world: WorldSettings = Field(default_factory=WorldSettings)
     prompts: Prompts = Field(default_factory=Prompts)
-    samples_per_prompt: int = Field(1, ge=1)
-    seed: int = 0
+    samples_per_prompt: int = Field(1, ge=1, le=MAX_SAMPLES)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     generators: list[dict[str, Any]] = Field(min_length=1)
     real: RealSet | None = None
     metrics: list[MetricEntry] = Field(min_length=1)
@@ -135,6 +167,14 @@ class Suite(_Strict):
     def suite_dir(self) -> Path:
         return Path(self.source_path).parent if self.source_path else Path.cwd()
 
+    def output_dir(self) -> Path:
+        """Absolute run directory: `output.dir` relative to the suite file (like every path in a
+        suite), else runs/<name> in the working directory."""
+        if self.output.dir:
+            p = Path(self.output.dir).expanduser()
+            return p if p.is_absolute() else (self.suite_dir / p).resolve()
+        return (Path.cwd() / "runs" / self.name).resolve()
+
 
 def _merge(base: dict, top: dict) -> dict:
     out = dict(base)
@@ -143,29 +183,99 @@ def _merge(base: dict, top: dict) -> dict:
     return out
 
 
-def _read_yaml(path: Path, seen: tuple = ()) -> dict:
+def _expanded_size(node, memo: dict, active: set) -> int:
+    """Nodes in the document once aliases are expanded; shared nodes count at every use."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active:
+        raise SuiteError("a YAML alias refers to a node that contains it (a recursive document)")
+    active.add(key)
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        _no_duplicate_keys(node)
+    if isinstance(node.value, list):
+        for item in node.value:
+            for child in (item if isinstance(item, tuple) else (item,)):  # mappings hold (key, value) pairs
+                size += _expanded_size(child, memo, active)
+                if size > MAX_YAML_NODES:
+                    break
+    active.discard(key)
+    memo[key] = size
+    return size
+
+
+def _no_duplicate_keys(node) -> None:
+    """PyYAML keeps the last of two equal keys silently: a second `metrics:` would drop the first."""
+    seen: dict = {}
+    for k, _ in node.value:
+        if isinstance(k, yaml.ScalarNode) and k.value != "<<":
+            if k.value in seen:
+                raise SuiteError(f"key {k.value!r} appears twice in one mapping (lines {seen[k.value]} and "
+                                 f"{k.start_mark.line + 1}); the first would be ignored")
+            seen[k.value] = k.start_mark.line + 1
+
+
+def _safe_yaml(text: str, path: Path):
+    """yaml.safe_load, refusing documents whose aliases expand past MAX_YAML_NODES nodes (a
+    "billion laughs" suite would exhaust memory when merged, validated and hashed)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            n = _expanded_size(node, {}, set())
+        except SuiteError as e:
+            raise SuiteError(f"{path}: {e.message}", e.hint) from None
+        if n > MAX_YAML_NODES:
+            raise SuiteError(f"{path}: the YAML expands to more than {MAX_YAML_NODES:,} values through aliases "
+                             "(&anchor / *alias)", "write the values out, or use fewer aliases")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _includes(data: dict, path: Path) -> list[str]:
+    includes = data.pop("include", None)
+    if includes is None:
+        return []
+    if isinstance(includes, str):
+        includes = [includes]
+    if not isinstance(includes, list) or not all(isinstance(i, str) and i and "\0" not in i for i in includes):
+        raise SuiteError(f"{path}: include: must be a file name or a list of file names, got {includes!r}",
+                         "e.g. include: shared.yaml")
+    return includes
+
+
+def _read_yaml(path: Path, seen: tuple = (), included_by: Path | None = None) -> dict:
+    by = f" (included by {included_by})" if included_by else ""
     if path.resolve() in seen:
         raise SuiteError(f"{path}: include cycle through {' -> '.join(map(str, seen))}")
     if not path.exists():
-        raise SuiteError(f"{path}: no such suite file")
+        raise SuiteError(f"{path}: no such suite file{by}")
     if path.is_dir():
-        raise SuiteError(f"{path}: is a folder, not a suite file")
+        raise SuiteError(f"{path}: is a folder, not a suite file{by}")
     try:
-        data = yaml.safe_load(path.read_text())
+        if path.stat().st_size > MAX_SUITE_BYTES:
+            raise SuiteError(f"{path}: {path.stat().st_size:,} bytes is too large for a suite file "
+                             f"(limit {MAX_SUITE_BYTES:,}){by}")
+        data = _safe_yaml(path.read_text(), path)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SuiteError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', None) or e})") from None
+        raise SuiteError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', None) or e}){by}") from None
     except UnicodeDecodeError:
-        raise SuiteError(f"{path}: not a text file") from None
+        raise SuiteError(f"{path}: not a text file{by}") from None
+    except RecursionError:
+        raise SuiteError(f"{path}: the YAML is nested too deeply{by}") from None
+    except OSError as e:
+        raise SuiteError(f"{path}: cannot read ({e.strerror or e}){by}") from None
     if not isinstance(data, dict):
-        raise SuiteError(f"{path}: a suite must be a YAML mapping (key: value), got {type(data).__name__}")
-    includes = data.pop("include", None) or []
-    if isinstance(includes, str):
-        includes = [includes]
+        raise SuiteError(f"{path}: a suite must be a YAML mapping (key: value), got {type(data).__name__}{by}")
     merged: dict = {}
-    for inc in includes:
-        merged = _merge(merged, _read_yaml((path.parent / inc), seen + (path.resolve(),)))
+    for inc in _includes(data, path):
+        merged = _merge(merged, _read_yaml(path.parent / inc, seen + (path.resolve(),), included_by=path))
     return _merge(merged, data)
 
 
@@ -224,10 +334,11 @@ def validate_data(data: dict, source: str = "suite") -> tuple[Suite | None, list
         kind, name = g.get("kind"), g.get("name")
         if name is None:
             problems.append(f"{where}.name: required key is missing")
+        elif name_problem(name):
+            problems.append(f"{where}.name: {name_problem(name)}")
+            continue  # its Config would repeat the type error
         elif name in names_seen:
             problems.append(f"{where}.name: generator name {name!r} is used twice")
-        elif name.startswith("_") or "/" in str(name):
-            problems.append(f"{where}.name: {name!r} may not start with '_' or contain '/'")
         names_seen.add(name)
         if kind is None:
             problems.append(f"{where}.kind: required key is missing (one of {', '.join(registry.names('generator'))})")
@@ -265,12 +376,8 @@ def validate_data(data: dict, source: str = "suite") -> tuple[Suite | None, list
         if getattr(cls, "needs_real", False) and suite.real is None:
             problems.append(f"{where}: {m.name} compares with a real set; add a `real:` section")
     if suite.checks is not None:
-        from vdeval.check import parse_rules
-
-        try:
-            parse_rules(suite.checks, "checks")
-        except VdevalError as e:
-            problems.append(str(e))
+        problems += _check_problems(suite)
+    problems += _limit_problems(suite)
     labels = suite.metric_labels()
     dup = {lab for lab in labels if labels.count(lab) > 1}
     if dup:
@@ -280,6 +387,56 @@ def validate_data(data: dict, source: str = "suite") -> tuple[Suite | None, list
     except VdevalError as e:
         problems.append(f"world: {e.message.removeprefix('invalid world spec: ')}")
     return (suite if not problems else None), problems
+
+
+def _limit_problems(suite: Suite) -> list[str]:
+    """Names that become folders, and sizes whose product no single field limit catches."""
+    problems = []
+    if name_problem(suite.name):
+        problems.append(f"name: {name_problem(suite.name)}")
+    if suite.output.dir is not None and "\0" in suite.output.dir:
+        problems.append("output.dir: contains a NUL byte")
+    w = suite.world
+    need = clip_memory_bytes(w.height, w.width, w.frames)
+    if need > CLIP_MEMORY_BUDGET:
+        problems.append(f"world: {w.height}x{w.width}x{w.frames} frames needs about {need / 2**30:.1f} GiB per clip "
+                        f"(frames and flow; limit {CLIP_MEMORY_BUDGET / 2**30:.0f} GiB): use fewer frames or pixels")
+    for i, g in enumerate(suite.generators):  # generators that make their own frame counts and sizes
+        sizes = {k: g.get(k) for k in ("num_frames", "window")}
+        call = g.get("call_args") if isinstance(g.get("call_args"), dict) else {}
+        sizes.update({f"call_args.{k}": call.get(k) for k in ("num_frames", "height", "width")})
+        for key, v in sizes.items():
+            limit = MAX_SIDE if key.endswith(("height", "width")) else MAX_FRAMES
+            if isinstance(v, int) and not isinstance(v, bool) and not 1 <= v <= limit:
+                problems.append(f"generators[{i}].{key}: {v} is outside 1..{limit}")
+    last_seed = suite.seed + suite.prompts.count * suite.samples_per_prompt
+    if last_seed > MAX_SEED:
+        problems.append(f"seed: clip seeds run up to {last_seed}, above {MAX_SEED}: use a smaller seed")
+    return problems
+
+
+def _check_problems(suite: Suite) -> list[str]:
+    """`checks:` must parse and name this suite's metrics and generators: a rule on a name the
+    run never produces could only fail later, in CI, with a confusing message."""
+    from vdeval.check import parse_rules
+
+    try:
+        rules = parse_rules(suite.checks, "checks")
+    except VdevalError as e:
+        return [str(e)]
+    problems = []
+    labels = suite.metric_labels()
+    gens = [str(g.get("name")) for g in suite.generators]
+    for i, rule in enumerate(rules):
+        if rule.metric not in labels:
+            guess = registry.closest(rule.metric, labels)
+            problems.append(f"checks[{i}].metric: {rule.metric!r} is not a metric of this suite"
+                            + (f" (did you mean {guess!r}?)" if guess else f" (its metrics: {', '.join(labels)})"))
+        if rule.generator is not None and rule.generator not in gens:
+            guess = registry.closest(rule.generator, gens)
+            problems.append(f"checks[{i}].generator: {rule.generator!r} is not a generator of this suite"
+                            + (f" (did you mean {guess!r}?)" if guess else f" (its generators: {', '.join(gens)})"))
+    return problems
 
 
 def load_suite(path: str | os.PathLike) -> Suite:

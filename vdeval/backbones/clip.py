@@ -3,7 +3,9 @@
 Default ViT-B-32 with LAION-2B weights (laion2b_s34b_b79k); options `model` and `pretrained`
 select others from the weights table (e.g. pretrained="openai", model="ViT-L-14"), or
 `pretrained` may be a local checkpoint path (state dict .bin/.pt/.safetensors or an OpenAI
-TorchScript archive), used as is and recorded by sha256.
+TorchScript archive), used as is and recorded by sha256. Loading never unpickles: state dicts are
+read with torch.load(weights_only=True) or safetensors, and TorchScript archives (which can run
+code when loaded) only when their sha256 is a published OpenAI file's; their tensors are copied out.
 
 Protocol, as open_clip's eval transform for the model (ViT-B-32: 224): each frame resized so its
 shorter side is 224 (bicubic, antialiased, like PIL), centre-cropped to 224 x 224, clamped to
@@ -13,6 +15,7 @@ video embedding is the mean of the clip's normalised frame embeddings, normalise
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -76,13 +79,12 @@ class ClipBackbone(Backbone):
         entry = _entry_for(model, pretrained)
         if entry is not None:
             path, self._sha = weights.require(entry.name)
-            trusted = True  # a hash-checked file from the weights table
         elif local.suffix in (".pt", ".pth", ".bin", ".safetensors") or "/" in pretrained:
             if not local.is_file():
                 raise WeightsError(f"clip: checkpoint {local} not found", "pass an existing file as the pretrained option")
             from vdeval.store import sha256_file
 
-            path, self._sha, trusted = local, sha256_file(local), False
+            path, self._sha = local, sha256_file(local)
         else:
             known = [f"{e.model}/{e.tag}" for e in weights.ENTRIES.values() if e.backbone == "clip"]
             raise WeightsError(f"clip: no weights known for model {model!r} pretrained {pretrained!r}",
@@ -94,7 +96,9 @@ class ClipBackbone(Backbone):
         except RuntimeError as e:
             raise WeightsError(f"clip: unknown open_clip model {model!r}: {e}") from None
         try:
-            self._load(path, weights_only=not (trusted and quick_gelu))
+            self._load(path)
+        except WeightsError:
+            raise
         except Exception as e:
             raise WeightsError(f"clip: {path} does not load into open_clip {model}: {str(e).splitlines()[0][:200]}",
                                "check the model option matches the checkpoint") from None
@@ -107,19 +111,37 @@ class ClipBackbone(Backbone):
         self.std = cfg.get("std", open_clip.OPENAI_DATASET_STD)
         self.interp = cfg.get("interpolation", "bicubic")
 
-    def _load(self, path: Path, weights_only: bool) -> None:
+    def _load(self, path: Path) -> None:
+        """Never unpickles: safetensors, or torch.load(weights_only=True), or for the published
+        OpenAI TorchScript archives only (matched by their full sha256) the archive's tensors."""
         import open_clip
 
         if path.suffix != ".safetensors" and self._is_safetensors(path):
             # open_clip picks the reader by suffix; the HF hub may hand out safetensors under any name
-            import tempfile
-
             with tempfile.TemporaryDirectory() as tmp:
                 link = Path(tmp) / "weights.safetensors"
                 link.symlink_to(path.resolve())
                 open_clip.load_checkpoint(self.model, str(link))
             return
-        open_clip.load_checkpoint(self.model, str(path), weights_only=weights_only)
+        if self._is_torchscript(path):
+            if not any(e.sha256 == self._sha for e in weights.ENTRIES.values() if e.sha256):
+                raise WeightsError(
+                    f"clip: {path} is a TorchScript archive that is not a published OpenAI file (sha256 "
+                    f"{self._sha[:16]}...); TorchScript can run code when loaded, so only published ones are",
+                    "save its state dict as safetensors (safetensors.torch.save_file) and install that")
+            state = torch.jit.load(str(path), map_location="cpu").state_dict()
+            for key in ("input_resolution", "context_length", "vocab_size"):  # as open_clip drops them
+                state.pop(key, None)
+            # buffers the model computes itself (non-persistent, e.g. attn_mask) TorchScript saves anyway
+            computed = {k for k, _ in self.model.named_buffers()} - set(self.model.state_dict())
+            state = {k: v for k, v in state.items() if k not in computed}
+            with tempfile.TemporaryDirectory() as tmp:
+                plain = Path(tmp) / "state_dict.pt"
+                torch.save(state, plain)  # plain tensors: read back with weights_only=True
+                open_clip.load_checkpoint(self.model, str(plain), weights_only=True)
+            return
+        # weights_only=True: a crafted pickle ("custom weights") is refused instead of run
+        open_clip.load_checkpoint(self.model, str(path), weights_only=True)
 
     @staticmethod
     def _is_safetensors(path: Path) -> bool:

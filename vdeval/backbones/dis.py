@@ -6,6 +6,7 @@ integer factor s = ceil(min_side / min(H, W)) with bicubic interpolation, DIS ru
 MEDIUM preset, and the flow is brought back to the clip's size by s x s block averaging
 (cv2.INTER_AREA) and divided by s, so it is in pixels of the clip. Forward flow of pair t is
 DIS(frame t, frame t+1); backward flow is DIS(frame t+1, frame t), both computed independently.
+Feature kind flow_even is the same computation on frames 0, 2, 4, ... (for frame interpolation).
 
 Why the upscale: DIS's MEDIUM preset uses 12 px patches over a coarse-to-fine pyramid; on 32 px
 world clips that leaves a pyramid of one or two levels and patches a third of the frame wide.
@@ -95,7 +96,7 @@ def _workers() -> int:
 class DISFlow(Backbone):
     name = "dis"
     version = "1"
-    provides = ("flow",)
+    provides = ("flow", "flow_even")
     tier = "embedded"
     protocol = ("RGB uint8 -> grayscale (BT.601); pairs upscaled bicubic by ceil(min_side/min(H,W)) when the "
                 "short side < min_side (default 128); OpenCV DIS preset MEDIUM; flow block-averaged back to "
@@ -119,12 +120,17 @@ class DISFlow(Backbone):
         self.preset, self.min_side = preset, min_side
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
-        if kind != "flow":
-            raise FeatureError(f"backbone 'dis' does not compute {kind!r}", "it provides flow")
+        if kind not in self.provides:
+            raise FeatureError(f"backbone 'dis' does not compute {kind!r}", "it provides flow, flow_even")
+        step = 2 if kind == "flow_even" else 1
+
+        def one(c):
+            return dis_flow_video(c.video.frames[::step], self.preset, self.min_side)
+
         if len(clips) < 2:
-            return [dis_flow_video(c.video.frames, self.preset, self.min_side) for c in clips]
+            return [one(c) for c in clips]
         # clips on worker threads: OpenCV releases the GIL in DIS, and each clip is independent
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=min(len(clips), _workers())) as pool:
-            return list(pool.map(lambda c: dis_flow_video(c.video.frames, self.preset, self.min_side), clips))
+            return list(pool.map(one, clips))

@@ -56,7 +56,7 @@ class RaftFlow(Backbone):
     name = "raft"
     version = "torchvision"
     tier = "published"
-    provides = ("flow",)
+    provides = ("flow", "flow_even")
     protocol = (
         "RGB/127.5-1 in [-1, 1], N x C x H x W; short side < 128 upscaled by an integer factor (bilinear); "
         "replicate-padded to multiples of 8 (evenly), flow cropped back, scaled to clip pixels; "
@@ -128,14 +128,16 @@ class RaftFlow(Backbone):
         return flow
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
-        if kind != "flow":
-            raise FeatureError(f"backbone 'raft' does not compute {kind!r}", "it provides flow")
+        if kind not in self.provides:
+            raise FeatureError(f"backbone 'raft' does not compute {kind!r}", "it provides flow, flow_even")
+        step = 2 if kind == "flow_even" else 1  # flow_even: the same protocol on frames 0, 2, 4, ...
+
         def to_input(frames):
             return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
         out = []
         for c in clips:
-            frames = c.video.frames
+            frames = c.video.frames[::step]
             t, h, w = frames.shape[:3]
             fw = np.zeros((max(t - 1, 0), h, w, 2), np.float32)
             bw = np.zeros_like(fw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vdeval.report import compare, html, markdown, plots, previews, tables
-from vdeval.store import RunDir, atomic_write_text
+from vdeval.store import RunDir, atomic_write_text, csv_safe_frame
 
 
 def build_report(run_dirs: list[Path], out_dir: Path, baseline: str | None = None,
@@ -28,13 +28,13 @@ def build_report(run_dirs: list[Path], out_dir: Path, baseline: str | None = Non
                        prompt_tables=tables.per_prompt(merged), previews=chosen, failures_df=failures_df)
     summary_md = markdown.render(merged, title=title, diffs=diffs, baseline=base if diffs else None,
                                  failures_df=failures_df)
-    csv_text = tables.summary_table(merged).to_csv(index=False, lineterminator="\n")
+    csv_text = csv_safe_frame(tables.summary_table(merged)).to_csv(index=False, lineterminator="\n")
 
     atomic_write_text(out / "summary.csv", csv_text)
     atomic_write_text(out / "summary.md", summary_md)
     if diffs:
         atomic_write_text(out / "comparison.csv",
-                          compare.differences_frame(diffs).to_csv(index=False, lineterminator="\n"))
+                          csv_safe_frame(compare.differences_frame(diffs)).to_csv(index=False, lineterminator="\n"))
     elif (out / "comparison.csv").exists():  # stale from an earlier, multi-generator report
         (out / "comparison.csv").unlink()
     return atomic_write_text(out / "index.html", page)

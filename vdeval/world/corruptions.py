@@ -14,6 +14,14 @@ Every corruption is `fn(clip: WorldClip, severity: float, seed: int) -> Video`, 
   texture_swim    the background texture slides against the camera while objects move as before
   motion_blur     each frame integrates the scene over an open shutter: moving things smear along
                   their motion, still things stay sharp
+  stutter         some frames are held (replaced by the frame before): dropped frames, jerky motion
+  teleport        the top object jumps mid-clip to where it stays clear of borders and others
+  vanish          the top object disappears for some frames mid-clip and reappears where it would be
+  reverse         the top object turns back mid-clip without cause (a still one starts moving first)
+  resize          the top object grows suddenly mid-clip
+  geometry_collapse  the top object's silhouette melts: a deformation growing over the clip
+The last five change only the top object (the last drawn, so the change is never hidden under
+another object); the physical ones act from frame k = T // 2 on (vanish: from T // 4).
 """
 from __future__ import annotations
 
@@ -23,7 +31,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from vdeval.video import Video
-from vdeval.world.render import WorldClip, _pan_velocity, render_scene
+from vdeval.world.render import Pose, WorldClip, _pan_velocity, render_scene
 from vdeval.world.scene import COLORS, DIRECTIONS, SHAPES, sample_scene
 
 
@@ -202,6 +210,126 @@ def texture_swim(clip: WorldClip, severity: float, seed: int = 0) -> Video:
     return render_scene(clip.scene, clip.spec, texture_shift_at=shift_at).video
 
 
+def stutter(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """k = max(1, round(severity * (T - 1) / 2)) random frames among 1 .. T-1 repeat the frame before
+    them (in order, so neighbouring picks hold one frame longer): motion that stops and jumps."""
+    s = _check(severity)
+    f = clip.video.frames
+    T = f.shape[0]
+    if s == 0 or T < 2:
+        return clip.video
+    k = max(1, int(round(s * (T - 1) / 2)))
+    held = np.sort(_rng(seed, "stutter").choice(np.arange(1, T), size=k, replace=False))
+    out = f.copy()
+    for t in held:
+        out[t] = out[t - 1]
+    return Video(out, clip.video.fps)
+
+
+def _posed(clip: WorldClip, pose_top) -> Video:
+    """Re-render the clip with the top object posed by pose_top(t) and every other object untouched."""
+    top = len(clip.scene.objects) - 1
+    return render_scene(clip.scene, clip.spec, pose_at=lambda t, i: pose_top(t) if i == top else Pose()).video
+
+
+def teleport(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """From frame k = T // 2, the top object is displaced by severity * 0.4 * min(H, W) pixels (rounded) in
+    the one of 8 directions that keeps its remaining path farthest from the frame border and from
+    the other objects (ties: the first of DIRECTIONS)."""
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    T, H, W = clip.spec.frames, clip.spec.height, clip.spec.width
+    k = T // 2
+    dist = s * 0.4 * min(H, W)
+    path = clip.positions[k:, -1]
+    others = clip.positions[k:, :-1]
+
+    def clearance(jump):
+        p = path + jump
+        edge = np.minimum.reduce([p[:, 0], W - 1 - p[:, 0], p[:, 1], H - 1 - p[:, 1]]).min()
+        gap = np.linalg.norm(others - p[:, None], axis=-1).min() if others.size else np.inf
+        return min(edge, gap / 2)
+
+    units = [np.asarray(d, np.float64) / np.hypot(*d) for d in DIRECTIONS.values()]
+    jump = max((np.round(u * dist) for u in units), key=clearance)
+    return _posed(clip, lambda t: Pose(offset=tuple(jump) if t >= k else (0.0, 0.0)))
+
+
+def vanish(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """The top object is not drawn in frames k .. k + n - 1, k = T // 4, n = max(1, round(severity * (T - 2 - k)));
+    it reappears where its motion would have taken it."""
+    s = _check(severity)
+    T = clip.spec.frames
+    if s == 0 or T < 3:
+        return clip.video
+    k = T // 4
+    n = max(1, int(round(s * (T - 2 - k))))
+    return _posed(clip, lambda t: Pose(visible=not (k <= t < k + n)))
+
+
+def reverse(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """From frame k = T // 2, the top object moves back with m = max(1, round(2 * severity)) times its speed.
+    A still object first moves (one unit per frame, a random direction) and then turns back."""
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    T, unit = clip.spec.frames, clip.spec.unit_speed
+    k = T // 2
+    m = max(1, int(round(2 * s)))
+    obj = clip.scene.objects[-1]
+    v = np.asarray(obj.velocity(unit), np.float64)
+    extra0 = np.zeros(2)
+    if not v.any():  # give the still object a motion to reverse
+        extra0 = np.asarray(DIRECTIONS[_other(_rng(seed, "reverse"), DIRECTIONS, None)], np.float64) * unit
+        v = extra0
+
+    def pose(t):
+        # actual path: v * t for t <= k, then v * k - m * v * (t - k); the renderer adds obj velocity itself
+        path = v * t if t <= k else v * k - m * v * (t - k)
+        base = np.asarray(obj.velocity(unit), np.float64) * t
+        return Pose(offset=tuple(path - base))
+
+    return _posed(clip, pose)
+
+
+def resize(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """From frame k = T // 2, the top object's radius is (1 + 0.5 * severity) times its own."""
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    k = clip.spec.frames // 2
+    return _posed(clip, lambda t: Pose(scale=1.0 + 0.5 * s if t >= k else 1.0))
+
+
+def geometry_collapse(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """The top object's silhouette melts: its coordinates are displaced by a wave whose amplitude grows
+    linearly from 0 at the first frame to severity * 0.6 * radius at the last, and the shape sags
+    (is stretched down and squeezed sideways) by up to severity * 40%. Position and colour unchanged."""
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    from vdeval.world.scene import SIZES
+
+    T = clip.spec.frames
+    radius = SIZES[clip.scene.objects[-1].size] * min(clip.spec.height, clip.spec.width)
+    phase = float(_rng(seed, "geometry_collapse").uniform(0, 2 * np.pi))
+    wavelength = radius * 1.3
+
+    def pose(t):
+        a = s * t / max(T - 1, 1)
+
+        def deform(dx, dy):
+            wobble = a * 0.6 * radius
+            ddx = dx * (1 + 0.4 * a) + wobble * np.sin(2 * np.pi * dy / wavelength + phase)
+            ddy = dy / (1 + 0.4 * a) - 0.4 * a * radius + wobble * np.sin(2 * np.pi * dx / wavelength + phase)
+            return ddx, ddy
+
+        return Pose(deform=deform)
+
+    return _posed(clip, pose)
+
+
 MOTION_BLUR_EXPOSURE = 3.0  # frame intervals the shutter stays open at severity 1 (1/3: a 360-degree shutter)
 MOTION_BLUR_SAMPLES = 9  # sub-frame renders averaged per frame
 
@@ -243,6 +371,12 @@ CORRUPTIONS: dict[str, Callable[[WorldClip, float, int], Video]] = {
     "noise": noise,
     "texture_swim": texture_swim,
     "motion_blur": motion_blur,
+    "stutter": stutter,
+    "teleport": teleport,
+    "vanish": vanish,
+    "reverse": reverse,
+    "resize": resize,
+    "geometry_collapse": geometry_collapse,
 }
 
 

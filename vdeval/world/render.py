@@ -41,19 +41,7 @@ class WorldClip:
 def shape_mask(shape: str, cx: float, cy: float, radius: float, height: int, width: int) -> np.ndarray:
     """Hard silhouette of a shape centred at (cx, cy); pixel centres sit on integer coordinates."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    dx, dy = xs - cx, ys - cy
-    if shape == "circle":
-        return dx * dx + dy * dy <= radius * radius
-    if shape == "square":
-        half = radius * 0.85
-        return (np.abs(dx) <= half) & (np.abs(dy) <= half)
-    if shape == "diamond":
-        return np.abs(dx) + np.abs(dy) <= radius * 1.2
-    if shape == "triangle":  # apex up
-        top, bottom = -radius, radius * 0.75
-        frac = (dy - top) / (bottom - top)
-        return (dy >= top) & (dy <= bottom) & (np.abs(dx) <= frac * radius * 1.05)
-    raise ValueError(f"unknown shape {shape!r}")
+    return _shape_at(shape, xs - cx, ys - cy, radius)
 
 
 def background_texture(kind: str, levels: tuple[int, int], u: np.ndarray, v: np.ndarray, period: int) -> np.ndarray:
@@ -72,6 +60,41 @@ def background_texture(kind: str, levels: tuple[int, int], u: np.ndarray, v: np.
     return np.where(on, hi, lo).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class Pose:
+    """Per-frame changes to one object: an extra displacement (pixels), a radius factor, whether it
+    is drawn, and a deformation deform(dx, dy) -> (dx, dy) of the coordinates relative to its centre
+    (the silhouette is the shape evaluated at the deformed coordinates)."""
+
+    offset: tuple[float, float] = (0.0, 0.0)
+    scale: float = 1.0
+    visible: bool = True
+    deform: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+
+
+def deformed_mask(shape: str, cx: float, cy: float, radius: float, height: int, width: int, deform) -> np.ndarray:
+    """The silhouette of `shape` whose centre-relative coordinates pass through `deform` first."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    dx, dy = deform(xs - cx, ys - cy)
+    return _shape_at(shape, dx, dy, radius)
+
+
+def _shape_at(shape: str, dx: np.ndarray, dy: np.ndarray, radius: float) -> np.ndarray:
+    """bool mask of `shape` of `radius` at centre-relative coordinates (dx, dy)."""
+    if shape == "circle":
+        return dx * dx + dy * dy <= radius * radius
+    if shape == "square":
+        half = radius * 0.85
+        return (np.abs(dx) <= half) & (np.abs(dy) <= half)
+    if shape == "diamond":
+        return np.abs(dx) + np.abs(dy) <= radius * 1.2
+    if shape == "triangle":  # apex up
+        top, bottom = -radius, radius * 0.75
+        frac = (dy - top) / (bottom - top)
+        return (dy >= top) & (dy <= bottom) & (np.abs(dx) <= frac * radius * 1.05)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
 def _pan_velocity(scene: Scene, spec: WorldSpec) -> tuple[int, int]:
     if not scene.pan:
         return (0, 0)
@@ -88,10 +111,14 @@ def render_scene(
     color_at: Callable[[int, int], tuple[float, float, float]] | None = None,
     shape_at: Callable[[int, int], str] | None = None,
     texture_shift_at: Callable[[int], tuple[int, int]] | None = None,
+    pose_at: Callable[[int, int], "Pose"] | None = None,
 ) -> WorldClip:
     """Render `scene`. The optional callables let corruptions alter one property over time:
     color_at(t, i) / shape_at(t, i) replace object i's colour / shape at frame t;
-    texture_shift_at(t) slides the background texture against the camera by (du, dv) pixels."""
+    texture_shift_at(t) slides the background texture against the camera by (du, dv) pixels;
+    pose_at(t, i) moves, scales, hides or deforms object i at frame t (see Pose).
+    Masks, positions and flow follow what is drawn (with a deforming Pose the flow of the
+    object is its centre's motion, no longer exact on its pixels)."""
     H, W, T = spec.height, spec.width, spec.frames
     n = len(scene.objects)
     unit = spec.unit_speed
@@ -113,20 +140,33 @@ def render_scene(
             flow[t, ..., 0] = -pan[0]
             flow[t, ..., 1] = -pan[1]
         for i, obj in enumerate(scene.objects):
-            vel = obj.velocity(unit)
-            cx = obj.start[0] + vel[0] * t - cam[0]
-            cy = obj.start[1] + vel[1] * t - cam[1]
-            radius = SIZES[obj.size] * min(H, W)
+            pose = pose_at(t, i) if pose_at else _PLAIN
+            cx, cy = _centre(obj, t, unit, cam, pose)
+            radius = SIZES[obj.size] * min(H, W) * pose.scale
             shape = shape_at(t, i) if shape_at else obj.shape
-            m = shape_mask(shape, cx, cy, radius, H, W)
+            if not pose.visible:
+                m = np.zeros((H, W), bool)
+            elif pose.deform is not None:
+                m = deformed_mask(shape, cx, cy, radius, H, W, pose.deform)
+            else:
+                m = shape_mask(shape, cx, cy, radius, H, W)
             color = color_at(t, i) if color_at else COLORS[obj.color]
             img[m] = np.round(np.asarray(color, np.float64)).astype(np.uint8)
             masks[t, i] = m
             positions[t, i] = (cx, cy)
             if t < T - 1:
-                flow[t][m] = (vel[0] - pan[0], vel[1] - pan[1])
+                nxt = _centre(obj, t + 1, unit, (pan[0] * (t + 1), pan[1] * (t + 1)), pose_at(t + 1, i) if pose_at else _PLAIN)
+                flow[t][m] = (nxt[0] - cx, nxt[1] - cy)
         frames[t] = img
     return WorldClip(Video(frames, spec.fps), caption_of(scene), scene, spec, masks, positions, flow, seed)
+
+
+_PLAIN = Pose()
+
+
+def _centre(obj, t: int, unit: int, cam: tuple[int, int], pose: Pose) -> tuple[float, float]:
+    vel = obj.velocity(unit)
+    return (obj.start[0] + vel[0] * t - cam[0] + pose.offset[0], obj.start[1] + vel[1] * t - cam[1] + pose.offset[1])
 
 
 def sample_clip(seed: int, spec: WorldSpec | None = None) -> WorldClip:
