@@ -5,6 +5,7 @@ import importlib.util
 import os
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +146,21 @@ def test_missing_and_wrong_weights(tmp_path, monkeypatch, state):
     torch.save({"head.0.weight": torch.zeros(10, 384), "head.0.bias": torch.zeros(10)}, bad)  # an AVA-style head
     weights.install("musiq-koniq", bad, custom=True)
     with pytest.raises(WeightsError, match="not a one-output MUSIQ checkpoint.*block1"):
+        MusiqBackbone(checkpoint="koniq")
+    class Payload:  # what a crafted checkpoint does on unpickling: run a command
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    torch.save({"head.weight": Payload()}, bad)
+    weights.install("musiq-koniq", bad, custom=True)
+    with pytest.raises(WeightsError, match="not a PyTorch state dict"):
+        MusiqBackbone(checkpoint="koniq")
+    assert not (tmp_path / "pwned").exists(), "the pickle payload ran"
+    with warnings.catch_warnings():  # torch.jit.script's deprecation notice
+        warnings.simplefilter("ignore")
+        torch.jit.script(torch.nn.Identity()).save(str(bad))  # TorchScript may run code: refused too
+    weights.install("musiq-koniq", bad, custom=True)
+    with pytest.raises(WeightsError, match="is a TorchScript archive"):
         MusiqBackbone(checkpoint="koniq")
     bad.write_bytes(b"not a checkpoint")
     weights.install("musiq-koniq", bad, custom=True)
