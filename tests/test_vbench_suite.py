@@ -16,3 +16,4 @@ def test_vbench_suite_is_valid_and_names_vbench_protocols():
     assert by_label["subject_consistency"].backbone == "dino_vbench"
     assert registry.resolve("metric", "identity_drift")(backbone="dino_vbench", aggregate="pairs").summary_weight() == "n_pairs"
     assert by_label["dynamic_degree"].backbone == "raft_vbench"
+    assert by_label["imaging_quality"].backbone == "musiq"

@@ -28,6 +28,7 @@ BACKBONES = {
     "dino_vbench": "vdeval.backbones.dino:DinoVBench",
     "niqe": "vdeval.backbones.niqe:NiqeBackbone",
     "niqe_world": "vdeval.backbones.niqe:NiqeWorld",
+    "musiq": "vdeval.backbones.musiq:MusiqBackbone",
     "laion_aesthetic": "vdeval.backbones.aesthetic:AestheticBackbone",
     "pixels": "vdeval.backbones.pixels:PixelBackbone",
 }

@@ -13,9 +13,10 @@ where it is expected and the command that installs it.
 Known hashes. OpenAI CLIP files carry their full sha256 in the published URL (the OpenAI loader
 checks it), so those are recorded in full. torchvision file names end in the first hex digits of
 the file's sha256 (torch.hub check_hash verifies them); only that prefix is published, so it is
-what we check. For the StyleGAN-V I3D, the open_clip LAION checkpoints and timm DINO no sha256 is
-published that we could find: `sha256` is None, the install records and prints the file's hash,
-and `vdeval weights verify` compares later reads against that record.
+what we check. For the StyleGAN-V I3D, the open_clip LAION checkpoints, timm DINO and pyiqa's
+MUSIQ files (pyiqa never checks their name suffix) no sha256 is published that we could find:
+`sha256` is None, the install records and prints the file's hash, and
+`vdeval weights verify` compares later reads against that record.
 """
 from __future__ import annotations
 
@@ -88,6 +89,10 @@ ENTRIES: dict[str, WeightsEntry] = {e.name: e for e in [
     WeightsEntry("laion-aesthetic-mlp", "laion_aesthetic", "sac+logos+ava1-l14-linearMSE.pth", "url",
                  "https://github.com/christophschuhmann/improved-aesthetic-predictor/raw/main/sac+logos+ava1-l14-linearMSE.pth",
                  note="improved aesthetic predictor: MLP 768-1024-128-64-16-1 on L2-normalised CLIP ViT-L/14 embeddings"),
+    *(WeightsEntry(f"musiq-{tag}", "musiq", fname, "url",
+                   f"https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/{fname}", note=note)
+      for tag, fname, note in [("spaq", "musiq_spaq_ckpt-358bb6af.pth", "pyiqa's MUSIQ trained on SPAQ: VBench's imaging_quality"),
+                               ("koniq", "musiq_koniq_ckpt-e95806b9.pth", "pyiqa's MUSIQ trained on KonIQ-10k: pyiqa's `musiq`")]),
 ]}
 
 

@@ -7,11 +7,11 @@ Tiers; the backbone label in results says which produced a number, and they neve
     model, the weightless tier for real footage (see vdeval/backbones/niqe.py).
     value = the clip's NIQE, all 96 px patches of all frames pooled into one Gaussian; curve = per-frame NIQE where a frame has 2 or more patches. LOWER is better.
     No peer computes NIQE over a clip; per frame it equals scikit-video's `niqe` (parity test).
-Not here yet: VBench's own tier, MUSIQ (pyiqa's musiq_spaq checkpoint; VBench's value is the mean
-over frames of the MUSIQ score / 100, higher is better). pyiqa, the only PyPI package with MUSIQ's
-architecture, imports every one of its models on import and requires transformers>=5, bitsandbytes,
-datasets and more; a faithful re-implementation that loads its checkpoint is future work (it would
-be a backbone providing frame_score, higher is better, so the orientation would become per tier).
+  backbone "musiq" (published; VBench's): MUSIQ (vdeval/backbones/musiq.py, pyiqa's architecture
+    re-implemented, its released checkpoints through the weights manager: "spaq", VBench's, by default,
+    or "koniq"; the label says which, e.g. musiq@spaq). value = mean over frames of the MUSIQ score
+    / 100, VBench's imaging_quality; curve = per-frame score / 100. HIGHER is better on this tier.
+    Parity: tests/test_musiq.py runs pyiqa's own MUSIQ module under VBench's preprocessing.
 """
 from __future__ import annotations
 
@@ -28,9 +28,13 @@ class ImagingQuality(Metric):
     level = "clip"
     default_backbone = "niqe_world"
     natural_backbone = "niqe"  # the published pristine model, for footage that is not the world's
-    allowed_backbones = ("niqe_world", "niqe")
+    allowed_backbones = ("niqe_world", "niqe", "musiq")
     failure_mode = "low imaging quality (noise, blur, compression)"
     audit_corruption = "noise"
+
+    def __init__(self, backbone: str | None = None, **params):
+        super().__init__(backbone, **params)
+        self.higher_is_better = self.backbone == "musiq"  # a quality score; NIQE is a distance
 
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest("frame_score", self.backbone)]
@@ -38,7 +42,8 @@ class ImagingQuality(Metric):
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         f = clip.get("frame_score", self.backbone)
         per_frame = np.asarray(f["value"], np.float64).reshape(-1)
-        curve = [float(x) for x in per_frame]
         value = float(np.asarray(f["clip"]).reshape(-1)[0])
-        note = None if np.isfinite(value) else "fewer than 2 NIQE patches in the clip"
-        return ClipScore(value, curve, {"frames_scored": float(np.isfinite(per_frame).sum())}, note)
+        if self.backbone == "musiq":  # VBench's scale: the 0-100 score / 100
+            per_frame, value = per_frame / 100.0, value / 100.0
+        note = None if np.isfinite(value) else ("no frames" if self.backbone == "musiq" else "fewer than 2 NIQE patches in the clip")
+        return ClipScore(value, [float(x) for x in per_frame], {"frames_scored": float(np.isfinite(per_frame).sum())}, note)
