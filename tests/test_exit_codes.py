@@ -7,21 +7,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from helpers import cli_exit_code
+from helpers import TINY_SUITE, cli_exit_code
 
 try:
     from test_report import make_results, write_run
 except ImportError:  # tests/ as a package
     from tests.test_report import make_results, write_run
 
-SUITE = """name: tiny
-world: {height: 16, width: 16, frames: 4}
-prompts: {source: world, count: 2}
-generators:
-  - {name: clean, kind: world}
-metrics:
-  - {name: frame_difference}
-"""
+SUITE = TINY_SUITE
 
 
 @pytest.fixture(scope="module")

@@ -13,19 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cli_exit_code
+from helpers import TINY_SUITE, cli_exit_code
 from vdeval.store import LOCK_FILE, RunLock, RunLockedError
 
 ROOT = Path(__file__).resolve().parents[1]
-SUITE = """\
-name: tiny
-world: {height: 16, width: 16, frames: 4}
-prompts: {source: world, count: 2}
-generators:
-  - {name: clean, kind: world}
-metrics:
-  - {name: frame_difference}
-"""
+SUITE = TINY_SUITE
 
 
 def _suite(tmp_path: Path) -> Path:

@@ -8,19 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cli_exit_code
+from helpers import TINY_SUITE, cli_exit_code
 from vdeval.errors import SuiteError
 from vdeval.suite import CLIP_MEMORY_BUDGET, MAX_FRAMES, MAX_SIDE, clip_memory_bytes, load_suite
 
-BASE = """\
-name: tiny
-world: {height: 16, width: 16, frames: 4}
-prompts: {source: world, count: 2}
-generators:
-  - {name: clean, kind: world}
-metrics:
-  - {name: frame_difference}
-"""
+BASE = TINY_SUITE
 
 
 def _write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
