@@ -99,10 +99,14 @@ def test_empty_or_garbage_files_fail_alone_with_one_line(tmp_path, content):
     assert "b.mp4" in clips["p001_s0"]["error"] and "\n" not in clips["p001_s0"]["error"]
 
 
-def _run(tmp_path, body, name="s.yaml"):
+def _suite(tmp_path, body, name="s.yaml", output="{dir: run}"):
     p = tmp_path / name
-    p.write_text("name: t\n" + textwrap.dedent(body) + "\noutput: {dir: run}\n")
-    Runner(load_suite(p), out=tmp_path / "run", progress=False, log=lambda *a: None).execute()
+    p.write_text("name: t\n" + textwrap.dedent(body) + f"\noutput: {output}\n")
+    return load_suite(p)
+
+
+def _run(tmp_path, body, name="s.yaml", output="{dir: run}"):
+    Runner(_suite(tmp_path, body, name, output), out=tmp_path / "run", progress=False, log=lambda *a: None).execute()
     return json.loads((tmp_path / "run" / "results.json").read_text())
 
 
@@ -265,23 +269,18 @@ def test_shapes_world_backbone_is_not_a_silent_default_on_real_footage(tmp_path,
     folder = tmp_path / "vids"
     folder.mkdir()
     shutil.copy(CARPHONE, folder / "p000_s0.mp4")
-    p = tmp_path / "s.yaml"
-    p.write_text(textwrap.dedent("""
-        name: t
+    body = """
         prompts: {source: list, items: [a man in a car]}
         generators: [{name: f, kind: folder, path: vids}]
         metrics: [{name: clip_score}]
-        output: {dir: run}
-    """))
+    """
     with pytest.raises(WeightsError) as e:
-        Runner(load_suite(p), out=tmp_path / "run", progress=False).execute()
+        Runner(_suite(tmp_path, body), out=tmp_path / "run", progress=False).execute()
     msg = str(e.value)
     assert "clip_score" in msg and "vdeval weights install" in msg and "backbone: embedded" in msg
     assert not (tmp_path / "run" / "results.json").exists()
     # named explicitly, the shapes-world backbone still works and is labelled as such
-    p.write_text(p.read_text().replace("{name: clip_score}", "{name: clip_score, backbone: embedded}"))
-    Runner(load_suite(p), out=tmp_path / "run", progress=False, log=lambda *a: None).execute()
-    r = json.loads((tmp_path / "run" / "results.json").read_text())
+    r = _run(tmp_path, body.replace("{name: clip_score}", "{name: clip_score, backbone: embedded}"))
     assert "shapes-world" in r["summary"][0]["backbone"]
 
 
@@ -309,16 +308,11 @@ def test_large_flow_is_not_stored_in_the_run_folder(tmp_path):
     folder = tmp_path / "vids"
     folder.mkdir()
     shutil.copy(BUNNY, folder / "p000_s0.mp4")
-    p = tmp_path / "s.yaml"
-    p.write_text(textwrap.dedent("""
-        name: t
+    r = _run(tmp_path, """
         prompts: {source: list, items: [a]}
         generators: [{name: f, kind: folder, path: vids}]
         metrics: [{name: warping_error}, {name: scene_cuts}]
-        output: {cache_max_mb: 4}
-    """))
-    Runner(load_suite(p), out=tmp_path / "run", progress=False, log=lambda *a: None).execute()
-    r = json.loads((tmp_path / "run" / "results.json").read_text())
+    """, output="{dir: run, cache_max_mb: 4}")
     assert r["clips"][0]["scores"]["warping_error"] > 0
     kinds = {f.parent.name for f in (tmp_path / "run" / "features").rglob("*.safetensors")}
     assert kinds == {"frame_embedding"}  # flow of 49 pairs at 180 x 320 (22 MB) is recomputed, not stored
