@@ -18,10 +18,8 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from vdeval import registry
-from vdeval.domains import metric_backbone
+from vdeval.domains import load_metric_backbones, metric_backbone
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures
 from vdeval.featurize import BackbonePool, FeatureCache, featurize, memory_groups
@@ -89,18 +87,6 @@ def _metrics(metrics, backbones: dict | None, domain: str) -> dict[str, object]:
     return out
 
 
-def _load_backbones(metrics: dict, pool: BackbonePool) -> None:
-    """Every backbone loads before any work; missing weights name the metric that needs them."""
-    from vdeval.errors import WeightsError
-
-    for name, m in metrics.items():
-        for r in m.requests():
-            try:
-                pool.get(r.backbone, r.options)
-            except WeightsError as e:
-                raise WeightsError(f"metric {name}: {e.message}", e.hint) from None
-
-
 def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = ("warping_error", "frozen_motion"),
              backbones: dict[str, str] | None = None, device: str = "auto", cache_dir: str | os.PathLike | None = None,
              fps: float = 8.0, domain: str = "natural", memory_gb: float = 2.0, batch_size: int = 8,
@@ -116,7 +102,7 @@ def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = (
     ms = _metrics(metrics, backbones, domain)
     ms = {k: m for k, m in ms.items() if m.level == "clip"}
     pool, cache = BackbonePool(resolve_device(device)), FeatureCache(cache_dir)
-    _load_backbones(ms, pool)
+    load_metric_backbones(ms, pool)
     requests = list(dict.fromkeys(r for m in ms.values() for r in m.requests()))
     rows = {cid: {"clip": cid, "prompt": (prompts[i] if prompts else ""), "error": None} for i, (cid, _) in enumerate(clips)}
     feats = []
@@ -161,7 +147,7 @@ def evaluate_set(real, generated, metrics: Sequence[str] = ("fvd", "kvd"), backb
     if per_clip:
         raise VdevalError(f"{', '.join(per_clip)}: per-clip metrics", "score them with vdeval.evaluate")
     pool, cache = BackbonePool(resolve_device(device)), FeatureCache(cache_dir)
-    _load_backbones(ms, pool)
+    load_metric_backbones(ms, pool)
     sets = {}
     for which, videos in (("real", real), ("generated", generated)):
         clips = [ClipFeatures(cid, v) for cid, v in _as_clips(videos, fps, value_range) if not isinstance(v, VdevalError)]

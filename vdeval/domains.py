@@ -10,7 +10,7 @@ still works; results then mark the backbone as shapes-world only.
 from __future__ import annotations
 
 from vdeval import registry
-from vdeval.errors import VdevalError
+from vdeval.errors import VdevalError, WeightsError
 
 WORLD_GENERATOR_KINDS = ("world", "reference")
 
@@ -41,3 +41,22 @@ def metric_backbone(metric_cls, named: str | None, domain: str) -> str | None:
         "and these clips are not world clips",
         f"name a backbone for it (`backbone: {default}` to score with the shapes-world backbone anyway)",
     )
+
+
+def load_metric_backbones(metrics: dict, pool, named: dict | None = None) -> list:
+    """Every backbone the metrics ({label: Metric}) ask for, loaded from `pool` now, so missing
+    weights stop before any work with one line naming the metric. `named` ({label: backbone or
+    None}, as the user gave them): a backbone chosen here instead of the shapes-world default
+    says so in the hint."""
+    out = []
+    for label, m in metrics.items():
+        for req in m.requests():
+            try:
+                out.append(pool.get(req.backbone, req.options))
+            except WeightsError as e:
+                hints = [e.hint] if e.hint else []
+                if named is not None and m.backbone != named.get(label):
+                    hints.append(f"{m.name} uses {m.backbone} because these clips are not shapes-world clips "
+                                 "(name `backbone: embedded` to use the shapes-world backbone)")
+                raise WeightsError(f"metric {label}: {e.message}", "; ".join(hints) or None) from None
+    return out

@@ -31,7 +31,7 @@ import numpy as np
 from vdeval.errors import FeatureError
 from vdeval.video import Video
 from vdeval.video.protocol import InputSpec, output_size
-from vdeval.video.source import ArraySource, VideoSource, as_source
+from vdeval.video.source import ArraySource, VideoSource
 
 FEATURE_KINDS = ("flow", "flow_even", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding",
                  "frame_score", "frames")
@@ -119,9 +119,7 @@ class ClipFeatures:
     def source(self) -> VideoSource:
         """The clip as a source that decodes to any input spec (an in-memory clip wraps itself)."""
         if not isinstance(self.video, VideoSource):
-            self.video = as_source(self.video)
-            if self.clip_hash:
-                self.video._hash = self.clip_hash
+            self.video = ArraySource(self.video, self.clip_hash)  # a hash the caller has is not recomputed
         return self.video
 
     def frames_for(self, backbone: str | None, options: tuple = ()) -> np.ndarray:

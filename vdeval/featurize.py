@@ -197,20 +197,22 @@ def featurize(
     return computed
 
 
+_NO_PIXELS = ("text_embedding", "reference_embedding")  # kinds computed from the prompt or the image
+
+
 def _input_key(clip: ClipFeatures, kind: str, spec: InputSpec) -> str:
-    if kind in ("text_embedding", "reference_embedding"):
+    if kind in _NO_PIXELS:
         return ClipInput(None, clip.prompt, clip.reference_image, "-").key_for(kind)
     return clip.source.input_key(spec)
 
 
-def _input(clip: ClipFeatures, kind: str, spec: InputSpec) -> ClipInput:
+def _input(clip: ClipFeatures, kind: str, spec: InputSpec, key: str) -> ClipInput:
     """What the backbone sees: the clip decoded to its spec (text and image kinds need no pixels)."""
-    if kind in ("text_embedding", "reference_embedding"):
-        return ClipInput(None, clip.prompt, clip.reference_image, "-")
-    return ClipInput(clip.decoded(spec), clip.prompt, clip.reference_image, clip.source.input_key(spec))
+    video = None if kind in _NO_PIXELS else clip.decoded(spec)
+    return ClipInput(video, clip.prompt, clip.reference_image, key)
 
 
-def _rates(clip: ClipFeatures, kind: str, inp: ClipInput) -> dict[str, np.ndarray]:
+def _rates(clip: ClipFeatures, inp: ClipInput) -> dict[str, np.ndarray]:
     if inp.video is None:
         return {}
     return {"input_fps": np.array([inp.video.fps], np.float64),
@@ -223,7 +225,7 @@ def _compute_batches(todo, req: FeatureRequest, backbone: Backbone, spec: InputS
     start = 0
     while start < len(todo):
         chunk = todo[start:start + size]
-        inputs = [_input(clip, req.kind, spec) for clip, _ in chunk]
+        inputs = [_input(clip, req.kind, spec, key) for clip, key in chunk]
         try:
             if req.kind == "frames":
                 outs = [{"value": inp.video.frames} for inp in inputs]
@@ -239,7 +241,7 @@ def _compute_batches(todo, req: FeatureRequest, backbone: Backbone, spec: InputS
         start += len(chunk)
         for (clip, key), inp, arrays in zip(chunk, inputs, outs):
             arrays = {k: np.asarray(v) for k, v in arrays.items()}
-            arrays.update(_rates(clip, req.kind, inp))
+            arrays.update(_rates(clip, inp))
             small = cache_max_bytes is None or sum(a.nbytes for a in arrays.values()) <= cache_max_bytes
             if req.kind not in UNCACHED_KINDS and small:
                 cache.save(backbone, req.kind, key, arrays)

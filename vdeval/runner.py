@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from vdeval import distributed, registry
-from vdeval.domains import metric_backbone, suite_domain
-from vdeval.errors import VdevalError, WeightsError
+from vdeval.domains import load_metric_backbones, metric_backbone, suite_domain
+from vdeval.errors import VdevalError
 from vdeval.featurize import BackbonePool, FeatureCache, featurize, memory_groups
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.generators.base import (ClipRequest, GeneratedClip, Generator, GeneratorSetupError, allow_remote_code,
@@ -275,11 +275,7 @@ class Runner:
         reqs = [ClipRequest(f"r{i:04d}", "", i, meta={"index": i}) for i in range(min(real.count, len(gen.files)))]
         if len(reqs) < 2:
             raise VdevalError(f"real.path: {gen.folder} holds {len(gen.files)} videos; distribution metrics need at least 2")
-        out = list(gen.generate(reqs))
-        for g in out:
-            if g.video is not None:
-                g.meta["clip_hash"] = g.video.content_hash()
-        return out
+        return list(gen.generate(reqs))  # each source hashes itself once, when its features need the key
 
     # -- scoring -------------------------------------------------------------------------
     def feature_requests(self) -> list[FeatureRequest]:
@@ -291,20 +287,9 @@ class Runner:
     def backbone_labels(self) -> dict[str, dict]:
         """Loads every backbone now, so missing weights stop the run before any work, naming the
         metric that needs them."""
-        out = {}
-        for label, m in self.metrics.items():
-            for req in m.requests():
-                try:
-                    bb = self.pool.get(req.backbone, req.options)
-                except WeightsError as e:
-                    hint = e.hint
-                    if m.backbone != self.suite.metrics[self.labels.index(label)].backbone:
-                        hint = (hint + "; " if hint else "") + (
-                            f"{m.name} uses {m.backbone} because these clips are not shapes-world clips "
-                            "(name `backbone: embedded` to use the shapes-world backbone)")
-                    raise WeightsError(f"metric {label}: {e.message}", hint) from None
-                out[bb.label()] = {**bb.identity(), "identity_hash": bb.identity_hash(), "domain": bb.domain}
-        return out
+        named = {label: entry.backbone for label, entry in zip(self.labels, self.suite.metrics)}
+        return {bb.label(): {**bb.identity(), "identity_hash": bb.identity_hash(), "domain": bb.domain}
+                for bb in load_metric_backbones(self.metrics, self.pool, named)}
 
     def metric_backbone_label(self, metric: Metric) -> str:
         reqs = metric.requests()

@@ -83,10 +83,6 @@ class ArraySource(VideoSource):
         return Video(np.ascontiguousarray(resize_frames(frames, h, w)), fps)
 
 
-def as_source(video) -> VideoSource:
-    return video if isinstance(video, VideoSource) else ArraySource(video)
-
-
 def fingerprint(path: str | os.PathLike) -> str:
     """Cheap identity of a file: size, modification time and a hash of its first 64 KiB. When it
     matches a stored one the stored content hash is reused; otherwise the file is hashed whole."""
