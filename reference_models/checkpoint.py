@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from vdeval.errors import CheckpointError
 from vdeval.world import WorldSpec
 from reference_models.network import NetConfig, VideoDenoiser
+from reference_models.vae import FrameVAE, VAEConfig
 
 FORMAT = "vdeval-reference/1"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -27,6 +28,8 @@ class LoadedModel:
     config: dict  # the whole config.json
     path: Path
     sha256: str  # of model.safetensors
+    vae: FrameVAE | None = None  # latent models: the frame-wise VAE their denoiser works under
+    vae_sha256: str | None = None  # of vae.safetensors
 
     @property
     def step(self) -> int:
@@ -47,11 +50,15 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def save_checkpoint(directory: str | Path, state_dict: dict[str, torch.Tensor], config: dict) -> Path:
+def save_checkpoint(directory: str | Path, state_dict: dict[str, torch.Tensor], config: dict,
+                    vae_state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write a checkpoint directory; latent models (config["latent"]) also get their VAE's weights."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state_dict.items()}
-    _atomic_write(d / "model.safetensors", lambda p: save_file(tensors, str(p), metadata={"format": FORMAT}))
+    for name, sd in (("model", state_dict), ("vae", vae_state)):
+        if sd is not None:
+            tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in sd.items()}
+            _atomic_write(d / f"{name}.safetensors", lambda p, t=tensors: save_file(t, str(p), metadata={"format": FORMAT}))
     _atomic_write(d / "config.json", lambda p: p.write_text(json.dumps({"format": FORMAT, **config}, indent=2) + "\n"))
     return d
 
@@ -136,13 +143,36 @@ def load_checkpoint(spec: str | Path, search_dirs: list[str | Path] = (), device
         config["training"]["step"], config["world"], config["diffusion"]
     except (KeyError, TypeError) as e:
         raise CheckpointError(f"checkpoint config {cfg_path} lacks {e}", "the file is incomplete; copy it again") from None
+    model = VideoDenoiser(net_cfg)
+    model.load_state_dict(_read_weights(weights, model))
+    model.eval().requires_grad_(False).to(device)
+    if "latent" not in config:
+        return LoadedModel(model, config, d, sha256_file(weights))
+    vae = _load_vae(d, config, device)
+    return LoadedModel(model, config, d, sha256_file(weights), vae, sha256_file(d / "vae.safetensors"))
+
+
+def _load_vae(d: Path, config: dict, device: str) -> FrameVAE:
+    weights = d / "vae.safetensors"
+    if not weights.is_file():
+        raise CheckpointError(f"latent checkpoint {d} has no vae.safetensors",
+                              "a latent reference checkpoint ships its VAE next to model.safetensors; copy it again")
+    try:
+        vae = FrameVAE(VAEConfig.from_dict(config["latent"]["vae"]))
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"latent checkpoint config in {d} lacks {e}", "the file is incomplete; copy it again") from None
+    vae.load_state_dict(_read_weights(weights, vae))
+    return vae.eval().requires_grad_(False).to(device)
+
+
+def _read_weights(weights: Path, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The safetensors state dict of `weights`, checked key by key and shape by shape against `model`."""
     try:
         check_safetensors(weights)
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"cannot read weights {weights}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
                               "the file is corrupt or not safetensors; copy the checkpoint again") from None
-    model = VideoDenoiser(net_cfg)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -158,6 +188,5 @@ def load_checkpoint(spec: str | Path, search_dirs: list[str | Path] = (), device
             parts.append(f"{len(wrong)} of another shape (e.g. {k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)})")
         raise CheckpointError(f"weights in {weights} do not fit the architecture in its config.json: " + ", ".join(parts),
                               "the weights and config come from different models; use a matching pair")
-    model.load_state_dict(state)
-    model.eval().requires_grad_(False).to(device)
-    return LoadedModel(model, config, d, sha256_file(weights))
+    return state
+

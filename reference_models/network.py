@@ -31,6 +31,10 @@ class NetConfig:
     max_frames: int = 32  # longest window temporal attention has a position for
     temporal: bool = True  # False = ablation: no temporal layers at all
     in_channels: int = 3
+    # motion conditioning (v2 models; off in the first shipped checkpoints, whose configs lack them):
+    space_time: bool = False  # a full space-time attention layer at 1/4 resolution
+    frame_film: bool = False  # each frame's FiLM also sees (caption summary, frame index)
+    patch: int = 2  # pixel-unshuffle factor at the input (1 for latents, already 4x smaller than frames)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -157,6 +161,52 @@ class TemporalAttention(nn.Module):
         return x + o
 
 
+def rope_3d(frames: int, h: int, w: int, dim: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables (L, dim/2) of rotary embeddings over (frame, row, column), a third of dim each.
+
+    Rotary phases make a query-key score depend on the *offset* between two tokens, and the query's
+    content picks which offset it prefers: "the object in frame t sits v*t from frame 0" is then one
+    attention hop. Frequencies 1, 1/2, 1/4, ... cover offsets up to a 16-cell side.
+    """
+    per_axis = dim // 6  # rotation pairs per axis
+    freqs = 0.5 ** torch.arange(per_axis, device=device, dtype=torch.float32)
+    grid = torch.stack(torch.meshgrid(torch.arange(frames, device=device), torch.arange(h, device=device),
+                                      torch.arange(w, device=device), indexing="ij"), -1).reshape(-1, 3).float()
+    angles = (grid[:, :, None] * freqs).reshape(grid.shape[0], -1)  # (L, 3 * per_axis)
+    return torch.cos(angles), torch.sin(angles)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate the first 2*len(cos) channels of each head (x: N, heads, L, d) in pairs; the rest pass through."""
+    n = cos.shape[-1]
+    a, b, rest = x[..., :2 * n:2], x[..., 1:2 * n:2], x[..., 2 * n:]
+    rot = torch.stack([a * cos - b * sin, a * sin + b * cos], -1).flatten(-2)
+    return torch.cat([rot, rest], -1)
+
+
+class SpaceTimeAttention(nn.Module):
+    """Self-attention over every (frame, pixel) of a clip at once, with 3-D rotary positions.
+
+    Per-pixel temporal layers cannot move content across pixels, so on their own they cannot draw an
+    object displaced by v*t in frame t; here a token at (t, y, x) can attend to (0, y - vy*t, x - vx*t).
+    """
+
+    def __init__(self, c: int, heads: int):
+        super().__init__()
+        self.norm, self.qkv, self.out, self.heads = _norm(c), nn.Linear(c, 3 * c), nn.Linear(c, c), heads
+
+    def forward(self, x, frames: int):
+        nt, c, h, w = x.shape
+        b, d = nt // frames, c // self.heads
+        tok = self.norm(x).view(b, frames, c, h * w).permute(0, 1, 3, 2).reshape(b, frames * h * w, c)
+        q, k, v = (z.view(b, -1, self.heads, d).transpose(1, 2) for z in self.qkv(tok).chunk(3, dim=-1))
+        cos, sin = rope_3d(frames, h, w, d, x.device)
+        q, k = _rotate(q, cos.to(q.dtype), sin.to(q.dtype)), _rotate(k, cos.to(k.dtype), sin.to(k.dtype))
+        o = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, frames * h * w, c)
+        o = self.out(o).view(b, frames, h * w, c).permute(0, 1, 3, 2).reshape(nt, c, h, w)
+        return x + o
+
+
 class TextEncoder(nn.Module):
     def __init__(self, cfg: NetConfig):
         super().__init__()
@@ -191,7 +241,7 @@ class VideoDenoiser(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(c1, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.text = TextEncoder(cfg)
         self.text_pool = nn.Linear(cfg.text_dim, emb)  # caption summary also modulates every block
-        cin = (2 * cfg.in_channels + 1) * 4  # pixel-unshuffled noisy | known | mask
+        cin = (2 * cfg.in_channels + 1) * cfg.patch ** 2  # pixel-unshuffled noisy | known | mask
         self.inp = nn.Conv2d(cin, c1, 3, padding=1)
         self.d1 = ResBlock(c1, c1, emb)
         self.down = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
@@ -204,21 +254,27 @@ class VideoDenoiser(nn.Module):
         self.u1 = ResBlock(2 * c1, c1, emb)
         self.u2 = ResBlock(c1, c1, emb)
         self.out_norm = _norm(c1)
-        self.out = nn.Conv2d(c1, cfg.in_channels * 4, 3, padding=1)
+        self.out = nn.Conv2d(c1, cfg.in_channels * cfg.patch ** 2, 3, padding=1)
         if cfg.temporal:
             self.t_d1 = TemporalConv(c1)
             self.t_m1 = TemporalAttention(c2, cfg.heads, cfg.max_frames)
             self.t_m2 = TemporalAttention(c2, cfg.heads, cfg.max_frames)
             self.t_u1 = TemporalConv(c1)
             self.t_u2 = TemporalConv(c1)
+            if cfg.space_time:
+                self.st = SpaceTimeAttention(c2, cfg.heads)
+        if cfg.frame_film:
+            # per-frame modulation from (caption summary, frame index): lets frame t's blocks know
+            # both "which way" and "how far along", which a clip-wide embedding cannot say
+            self.frame_mlp = nn.Sequential(nn.Linear(cfg.text_dim + c1, emb), nn.SiLU(), nn.Linear(emb, emb))
 
     def _temporal(self, name: str, x, frames: int):
         return getattr(self, name)(x, frames) if self.cfg.temporal else x
 
     def forward(self, x_t, t, tokens, known=None, mask=None):
         b, frames, c, h, w = x_t.shape
-        if h % 4 or w % 4:
-            raise ValueError(f"height and width must be multiples of 4, got {h}x{w}")
+        if h % (2 * self.cfg.patch) or w % (2 * self.cfg.patch):
+            raise ValueError(f"height and width must be multiples of {2 * self.cfg.patch}, got {h}x{w}")
         if frames > self.cfg.max_frames:
             raise ValueError(f"{frames} frames is more than the model's max_frames={self.cfg.max_frames}")
         if known is None:
@@ -228,7 +284,7 @@ class VideoDenoiser(nn.Module):
         m = mask.to(x_t.dtype)[:, :, None, None, None]
         x_in = torch.where(m > 0, known, x_t)  # known frames enter clean
         feats = torch.cat([x_in, known * m, m.expand(b, frames, 1, h, w)], dim=2).reshape(b * frames, -1, h, w)
-        feats = F.pixel_unshuffle(feats, 2)
+        feats = F.pixel_unshuffle(feats, self.cfg.patch)
 
         text, text_mask = self.text(tokens)
         pooled = (text * text_mask[..., None]).sum(1) / text_mask.sum(1, keepdim=True).clamp(min=1)
@@ -236,6 +292,10 @@ class VideoDenoiser(nn.Module):
         emb = self.time_mlp(t_emb.to(x_t.dtype))  # half-precision models take half-precision embeddings
         emb = emb + self.text_pool(pooled)
         emb = emb.repeat_interleave(frames, dim=0)
+        if self.cfg.frame_film:
+            idx = timestep_embedding(torch.arange(frames, device=x_t.device) * 100, self.cfg.channels[0])
+            per_frame = torch.cat([pooled[:, None].expand(b, frames, -1), idx[None].expand(b, -1, -1).to(pooled.dtype)], -1)
+            emb = emb + self.frame_mlp(per_frame.reshape(b * frames, -1).to(emb.dtype))
         text_f = text.repeat_interleave(frames, dim=0)
         mask_f = text_mask.repeat_interleave(frames, dim=0)
 
@@ -245,12 +305,14 @@ class VideoDenoiser(nn.Module):
         h2 = self._temporal("t_m1", self.m1(h2, emb), frames)
         h2 = self.ca(self.sa(h2), text_f, mask_f)
         h2 = self._temporal("t_m2", self.m2(h2, emb), frames)
+        if self.cfg.temporal and self.cfg.space_time:
+            h2 = self.st(h2, frames)
         h2 = self.ca2(h2, text_f, mask_f)
         u = self.up(F.interpolate(h2, scale_factor=2, mode="nearest"))
         u = self._temporal("t_u1", self.u1(torch.cat([u, h1], dim=1), emb), frames)
         u = self._temporal("t_u2", self.u2(u, emb), frames)
         out = self.out(F.silu(self.out_norm(u)))
-        return F.pixel_shuffle(out, 2).view(b, frames, c, h, w)
+        return F.pixel_shuffle(out, self.cfg.patch).view(b, frames, c, h, w)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -72,6 +72,13 @@ class VideoSampler:
         spec = loaded.world
         self.frames, self.height, self.width = spec.frames, spec.height, spec.width
         self.fps = spec.fps
+        # latent models denoise VAE latents and decode every frame on its own at the end
+        self.vae = loaded.vae.to(self.device, torch.float32) if loaded.vae is not None else None
+        if self.vae is not None:
+            f = self.vae.cfg.downsample
+            self.sample_shape = (self.vae.cfg.latent_channels, self.height // f, self.width // f)
+        else:
+            self.sample_shape = (3, self.height, self.width)
 
     # ---- inputs
     def tokens(self, captions: list[str | None]) -> torch.Tensor:
@@ -94,13 +101,16 @@ class VideoSampler:
         s = self.settings
         sched = make_scheduler(s.sampler, self.loaded.diffusion)
         sched.set_timesteps(s.steps, device=self.device)
-        shape = (1, frames, 3, self.height, self.width)
+        shape = (1, frames, *self.sample_shape)
         x = torch.cat([torch.randn(shape, generator=g, device=g.device).to(self.device) for g in generators])
         x = x * sched.init_noise_sigma
         if known is None:
-            known = torch.zeros_like(x)
+            known = torch.zeros(b, frames, 3, self.height, self.width, device=self.device)
             mask = torch.zeros(b, frames, device=self.device)
         known, mask = known.to(self.device, torch.float32), mask.to(self.device, torch.float32)
+        pixels_known = known
+        if self.vae is not None:
+            known = self.vae.clip_to_latents(known)
         cond = self.tokens(captions).to(self.device)
         guided = s.guidance_scale != 1.0
         toks = torch.cat([cond, self.tokens([None] * b).to(self.device)]) if guided else cond
@@ -114,8 +124,10 @@ class VideoSampler:
                 c, u = out.chunk(2)
                 out = u + s.guidance_scale * (c - u)
             x = sched.step(out, t, x, generator=list(generators)).prev_sample
+        if self.vae is not None:
+            x = self.vae.latents_to_clip(x)
         m = mask[:, :, None, None, None]
-        return torch.where(m > 0, known, x).clamp(-1, 1)
+        return torch.where(m > 0, pixels_known, x).clamp(-1, 1)
 
     def _forward(self, inp, tt, toks, kn, mk, b: int) -> torch.Tensor:
         """The network on rows [i, b + i] (a sample and its unconditional twin) at a time when

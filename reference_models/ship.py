@@ -19,7 +19,9 @@ def ship(src: str | Path, name: str) -> Path:
     lm = load_checkpoint(Path(src).resolve())  # raises CheckpointError if it does not load
     dst = SHIPPED_DIR / name
     dst.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(lm.path / "model.safetensors", dst / "model.safetensors")
+    for name in ("model.safetensors", "vae.safetensors"):  # the VAE only for latent models
+        if (lm.path / name).is_file():
+            shutil.copyfile(lm.path / name, dst / name)
     cfg = dict(lm.config)
     cfg["stage"] = name
     cfg["source"] = f"{Path(src).parent.name}/{Path(src).name}"

@@ -29,6 +29,8 @@ from reference_models.checkpoint import save_checkpoint
 from reference_models.data import WorldStream, heldout_captions
 from reference_models.network import NetConfig, VideoDenoiser, count_parameters
 from reference_models.tokenizer import CaptionTokenizer
+from reference_models.train_vae import load_vae
+from reference_models.vae import FrameVAE
 
 DEFAULTS = {
     "seed": 0,
@@ -55,6 +57,11 @@ def load_config(path: str | Path) -> dict:
         user = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise VdevalError(f"cannot read training config {path}: {e}", "give a JSON file like reference_models/configs/reference.json") from None
+    return load_config_dict(user)
+
+
+def load_config_dict(user: dict) -> dict:
+    """The training config: the user's keys over DEFAULTS (diffusion settings merged key by key)."""
     cfg = {**DEFAULTS, **user}
     cfg["diffusion"] = {**DEFAULTS["diffusion"], **user.get("diffusion", {})}
     return cfg
@@ -76,9 +83,11 @@ def lr_at(step: int, cfg: dict, total: int) -> float:
 class Trainee:
     """One model being trained: network, EMA copy, optimizer, step counter, and its files."""
 
-    def __init__(self, spec: dict, cfg: dict, out: Path, vocab_size: int):
+    def __init__(self, spec: dict, cfg: dict, out: Path, vocab_size: int, vae: FrameVAE | None = None):
         self.name, self.every, self.total = spec["name"], int(spec.get("every", 1)), int(spec["steps"])
-        self.net_cfg = NetConfig(**{"vocab_size": vocab_size, **spec.get("net", {})})
+        self.vae = vae  # latent models: frames are encoded by this frozen VAE before noising
+        latent = {"in_channels": vae.cfg.latent_channels, "patch": 1} if vae is not None else {}
+        self.net_cfg = NetConfig(**{"vocab_size": vocab_size, **latent, **spec.get("net", {})})
         torch.manual_seed(cfg["seed"])
         self.model = VideoDenoiser(self.net_cfg)
         self.ema = VideoDenoiser(self.net_cfg).requires_grad_(False)
@@ -128,7 +137,8 @@ class Trainee:
 
     def checkpoint_config(self) -> dict:
         c = self.cfg
-        return {
+        latent = {"latent": {"vae": self.vae.cfg.to_dict(), "vae_source": c["latent"]["vae"]}} if self.vae is not None else {}
+        return {**latent,
             "name": self.name,
             "architecture": self.net_cfg.to_dict(),
             "diffusion": c["diffusion"],
@@ -142,11 +152,15 @@ class Trainee:
         }
 
     def save_step(self) -> None:
-        save_checkpoint(self.dir / f"step_{self.step:06d}", self.ema.state_dict(), self.checkpoint_config())
+        save_checkpoint(self.dir / f"step_{self.step:06d}", self.ema.state_dict(), self.checkpoint_config(),
+                        self.vae.state_dict() if self.vae is not None else None)
 
 
 def train_step(tr: Trainee, stream: WorldStream, tok: CaptionTokenizer, sched: DDPMScheduler, cfg: dict) -> float:
     x0, captions, mask = stream.batch(tr.step, cfg["batch_size"])
+    if tr.vae is not None:
+        with torch.no_grad():
+            x0 = tr.vae.clip_to_latents(x0)
     g = torch.Generator().manual_seed(int(np.random.default_rng([cfg["seed"], 0x7015E, tr.step]).integers(2**62)))
     noise = torch.randn(x0.shape, generator=g)
     t = torch.randint(0, sched.config.num_train_timesteps, (x0.shape[0],), generator=g)
@@ -181,7 +195,8 @@ def train(cfg: dict, out: Path, max_seconds: float | None = None) -> list[Traine
     held = set(heldout_captions(spec, cfg["heldout"]["count"], cfg["heldout"]["seed"]))
     stream = WorldStream(spec, cfg["seed"], held, cfg["task_probs"], cfg["caption_dropout"])
     sched = make_scheduler(cfg["diffusion"])
-    trainees = [Trainee(m, cfg, out, tok.vocab_size) for m in cfg["models"]]
+    vae = load_vae(cfg["latent"]["vae"])[0] if cfg.get("latent") else None
+    trainees = [Trainee(m, cfg, out, tok.vocab_size, vae) for m in cfg["models"]]
     for tr in trainees:
         print(f"[{tr.name}] {count_parameters(tr.model)} parameters, temporal={tr.net_cfg.temporal}, "
               f"step {tr.step}/{tr.total}", flush=True)

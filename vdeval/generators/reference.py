@@ -65,7 +65,8 @@ class ReferenceGenerator(Generator):
         lm = s.loaded
         return {**super().info(), "checkpoint_path": str(lm.path), "checkpoint_sha256": lm.sha256,
                 "training_step": lm.step, "architecture": lm.config["architecture"],
-                "model_name": lm.config.get("name")}
+                "model_name": lm.config.get("name"),
+                **({"latent": True, "vae_sha256": lm.vae_sha256} if lm.vae is not None else {})}
 
     def _check(self, s, r: ClipRequest) -> None:
         s.tokenizer.encode(r.prompt)
