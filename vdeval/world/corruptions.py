@@ -20,6 +20,8 @@ Every corruption is `fn(clip: WorldClip, severity: float, seed: int) -> Video`, 
   reverse         the top object turns back mid-clip without cause (a still one starts moving first)
   resize          the top object grows suddenly mid-clip
   geometry_collapse  the top object's silhouette melts: a deformation growing over the clip
+  color_wash      colours and contrast fade towards each frame's mean grey (washed-out frames)
+  compression     every frame JPEG-compressed at a quality falling with severity (blocking, ringing)
 The last five change only the top object (the last drawn, so the change is never hidden under
 another object); the physical ones act from frame k = T // 2 on (vanish: from T // 4).
 """
@@ -359,6 +361,43 @@ def motion_blur(clip: WorldClip, severity: float, seed: int = 0) -> Video:
     return _same(clip, acc / MOTION_BLUR_SAMPLES)
 
 
+def color_wash(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """Each frame is blended with weight `severity` into a flat grey at its own mean luma (BT.601):
+    saturation and contrast shrink by (1 - severity), mean brightness is kept (so it is not a
+    brightness change); severity 1 leaves a uniform grey frame. Deterministic; seed unused."""
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    f = clip.video.frames.astype(np.float64)
+    grey = (f @ np.array([0.299, 0.587, 0.114])).mean(axis=(1, 2))[:, None, None, None]
+    return _same(clip, (1.0 - s) * f + s * grey)
+
+
+def jpeg_quality(severity: float) -> int:
+    """The JPEG quality `compression` uses: 100 - 95 * severity, rounded (76 at 0.25, 52 at 0.5, 5 at 1)."""
+    return int(round(100 - 95 * _check(severity)))
+
+
+def compression(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """Every frame through baseline JPEG (OpenCV's libjpeg, 4:2:0 chroma, 8x8 DCT blocks) at quality
+    jpeg_quality(severity): intra-frame compression as in MJPEG or an I-frame, with its blocking,
+    ringing and loss of fine texture. Each frame is coded alone, so static content codes alike in
+    every frame and moving content's artefacts change from frame to frame. Deterministic; seed unused."""
+    import cv2
+
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality(s)]
+    out = np.empty_like(clip.video.frames)
+    for t, frame in enumerate(clip.video.frames):
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), params)
+        if not ok:  # cannot happen for uint8 RGB frames; kept so a failure is not silent
+            raise RuntimeError("JPEG encoding failed")
+        out[t] = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    return Video(out, clip.video.fps)
+
+
 CORRUPTIONS: dict[str, Callable[[WorldClip, float, int], Video]] = {
     "flicker": flicker,
     "freeze": freeze,
@@ -377,6 +416,8 @@ CORRUPTIONS: dict[str, Callable[[WorldClip, float, int], Video]] = {
     "reverse": reverse,
     "resize": resize,
     "geometry_collapse": geometry_collapse,
+    "color_wash": color_wash,
+    "compression": compression,
 }
 
 
