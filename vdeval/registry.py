@@ -31,6 +31,7 @@ BACKBONES = {
     "musiq": "vdeval.backbones.musiq:MusiqBackbone",
     "laion_aesthetic": "vdeval.backbones.aesthetic:AestheticBackbone",
     "colorfulness": "vdeval.backbones.colorfulness:ColorfulnessBackbone",
+    "amt": "vdeval.backbones.amt:AMTBackbone",
     "pixels": "vdeval.backbones.pixels:PixelBackbone",
 }
 
