@@ -25,7 +25,7 @@ def test_identity_at_zero_deterministic_and_changes_at_one(clip, name):
     assert not np.array_equal(a.frames, clip.video.frames)
 
 
-@pytest.mark.parametrize("name", ["flicker", "noise", "blur", "scene_cut", "camera_shake", "color_wash", "compression"])
+@pytest.mark.parametrize("name", ["flicker", "noise", "blur", "scene_cut", "camera_shake", "color_wash", "compression", "video_compression"])
 def test_damage_grows_with_severity(clip, name):
     d = [np.abs(corrupt(clip, name, s, 1).frames.astype(float) - clip.video.frames).mean() for s in (0.25, 0.5, 1.0)]
     assert d[0] < d[1] < d[2]
@@ -120,3 +120,11 @@ def test_compression_is_per_frame_jpeg_at_the_severity_quality(clip):
     t = 3  # frame t decoded from its own JPEG: no other frame takes part
     ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(clip.video.frames[t][..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 52])
     assert ok and np.array_equal(v[t], cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def test_video_compression_is_an_h264_round_trip_at_the_severity_crf(clip):
+    from vdeval.world.corruptions import h264_crf
+
+    assert [h264_crf(s) for s in (0.25, 0.5, 1.0)] == [30, 37, 51]
+    v = corrupt(clip, "video_compression", 0.5)
+    assert v.frames.shape == clip.video.frames.shape and v.fps == clip.video.fps
