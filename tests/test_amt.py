@@ -55,7 +55,6 @@ def test_released_key_names_shapes_and_size():
 def test_loads_the_released_format_forward_is_deterministic(tmp_path, monkeypatch):
     from vdeval.backbones.amt import AMTBackbone
 
-    torch.set_num_threads(min(torch.get_num_threads(), 2))
     _standin(tmp_path, monkeypatch)
     b = AMTBackbone()
     assert set(b.weights_sha256()) == {"amt-s.pth"} and b.tier == "published"
