@@ -72,7 +72,7 @@ def test_aesthetic_quality_matches_vbench(tiny_clip, tmp_path, fmt):
     assert scores.shape == (3,)
     cf = ClipFeatures("c", video)
     cf.features[("frame_score", "laion_aesthetic")] = {"value": scores}
-    got = AestheticQuality().score_clip(cf)
+    got = AestheticQuality(backbone="laion_aesthetic").score_clip(cf)
     assert got.value == pytest.approx(_vbench_aesthetic(model, head.eval(), video.frames), abs=1e-5)
     assert got.curve == pytest.approx(list(scores / 10))
 
@@ -94,3 +94,43 @@ def test_bad_heads_and_missing_weights(tiny_clip, tmp_path):
         AestheticBackbone(model="TinyAesthetic", pretrained=str(ckpt))
     with pytest.raises(WeightsError, match="clip-vit-l-14-openai"):
         AestheticBackbone()  # the default CLIP ViT-L/14 weights are not installed
+
+
+def test_colorfulness_tier_known_answers():
+    from vdeval.backbones.colorfulness import ColorfulnessBackbone, colourfulness, rms_contrast
+
+    grey = np.full((2, 8, 8, 3), 128, np.uint8)
+    assert np.all(colourfulness(grey) == 0) and np.all(rms_contrast(grey) == 0)
+    # half pure red, half black: rg = 255 or 0, yb = 127.5 or 0 (population std and mean of two equal halves)
+    f = np.zeros((1, 4, 4, 3), np.uint8)
+    f[:, :2, :, 0] = 255
+    rg_sd, yb_sd, rg_mu, yb_mu = 127.5, 63.75, 127.5, 63.75
+    m = np.hypot(rg_sd, yb_sd) + 0.3 * np.hypot(rg_mu, yb_mu)
+    assert colourfulness(f)[0] == pytest.approx(m, rel=1e-12)
+    assert rms_contrast(f)[0] == pytest.approx(0.299 * 127.5, rel=1e-12)
+    out = ColorfulnessBackbone().compute("frame_score", [ClipInput(Video(np.concatenate([f, f])))])[0]
+    assert out["value"] == pytest.approx([(m + 0.299 * 127.5) / 10] * 2)
+    cf = ClipFeatures("c", Video(np.concatenate([f, f])))
+    cf.features[("frame_score", "colorfulness")] = out
+    s = AestheticQuality().score_clip(cf)
+    assert AestheticQuality().backbone == "colorfulness"
+    assert s.value == pytest.approx((m + 0.299 * 127.5) / 100) and s.extras["colourfulness"] == pytest.approx(m)
+
+
+def test_colorfulness_scales_exactly_under_a_colour_wash():
+    from vdeval.backbones.colorfulness import colourfulness, rms_contrast
+    from vdeval.world import WorldSpec, sample_clip
+
+    f = sample_clip(3, WorldSpec()).video.frames.astype(np.float64)
+    grey = (f @ np.array([0.299, 0.587, 0.114])).mean(axis=(1, 2))[:, None, None, None]
+    washed = 0.7 * f + 0.3 * grey  # unrounded, so the scaling is exact
+    for fn in (colourfulness, rms_contrast):
+        np.testing.assert_allclose(fn(washed), 0.7 * fn(f), rtol=1e-9)
+
+
+def test_color_wash_audit_with_the_offline_tier():
+    from vdeval.audit import run_audit
+
+    r = run_audit(n=8, severities=(0.5, 1.0), metrics=["aesthetic_quality"], corruptions=["color_wash"])
+    own = r.own_failure(1.0)
+    assert list(own["backbone"]) == ["colorfulness"] and own["auroc"].iloc[0] == 1.0

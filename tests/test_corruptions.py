@@ -25,7 +25,7 @@ def test_identity_at_zero_deterministic_and_changes_at_one(clip, name):
     assert not np.array_equal(a.frames, clip.video.frames)
 
 
-@pytest.mark.parametrize("name", ["flicker", "noise", "blur", "scene_cut", "camera_shake"])
+@pytest.mark.parametrize("name", ["flicker", "noise", "blur", "scene_cut", "camera_shake", "color_wash", "compression", "video_compression"])
 def test_damage_grows_with_severity(clip, name):
     d = [np.abs(corrupt(clip, name, s, 1).frames.astype(float) - clip.video.frames).mean() for s in (0.25, 0.5, 1.0)]
     assert d[0] < d[1] < d[2]
@@ -94,3 +94,37 @@ def test_motion_blur_smears_only_what_moves(clip):
             break
     else:
         pytest.fail("no still clip among 100 seeds")
+
+
+def _luma(f):
+    return f.astype(float) @ np.array([0.299, 0.587, 0.114])
+
+
+def test_color_wash_shrinks_contrast_and_saturation_and_keeps_brightness(clip):
+    f = clip.video.frames.astype(float)
+    v = corrupt(clip, "color_wash", 0.5).frames.astype(float)
+    # every pixel halfway to its frame's mean grey (rounding aside)
+    grey = _luma(f).mean(axis=(1, 2))[:, None, None, None]
+    assert np.abs(v - (0.5 * f + 0.5 * grey)).max() <= 0.5
+    assert np.abs(_luma(v).mean(axis=(1, 2)) - _luma(f).mean(axis=(1, 2))).max() < 0.5
+    assert np.ptp(corrupt(clip, "color_wash", 1.0).frames.reshape(len(f), -1, 3), axis=1).max() <= 1  # uniform grey
+
+
+def test_compression_is_per_frame_jpeg_at_the_severity_quality(clip):
+    import cv2
+
+    from vdeval.world.corruptions import jpeg_quality
+
+    assert [jpeg_quality(s) for s in (0.25, 0.5, 1.0)] == [76, 52, 5]
+    v = corrupt(clip, "compression", 0.5).frames
+    t = 3  # frame t decoded from its own JPEG: no other frame takes part
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(clip.video.frames[t][..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 52])
+    assert ok and np.array_equal(v[t], cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def test_video_compression_is_an_h264_round_trip_at_the_severity_crf(clip):
+    from vdeval.world.corruptions import h264_crf
+
+    assert [h264_crf(s) for s in (0.25, 0.5, 1.0)] == [30, 37, 51]
+    v = corrupt(clip, "video_compression", 0.5)
+    assert v.frames.shape == clip.video.frames.shape and v.fps == clip.video.fps

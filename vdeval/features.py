@@ -8,6 +8,8 @@ Feature kinds and their arrays (float32 unless noted):
                      forward[t] maps frame t -> t+1, backward[t] maps frame t+1 -> t
   flow_even          as flow, between consecutive even frames: forward[i] maps 2i -> 2i+2 (the
                      odd frames are never seen: what frame interpolation from the even frames needs)
+  midframes_even     {"value": uint8 (n, H, W, 3)}  a frame interpolator's midpoints of even frames
+                     2i and 2i+2, i < n (motion_smoothness with a learned interpolator: amt)
   frame_embedding    {"value": (T, D)}   one embedding per frame
   video_embedding    {"value": (D,)}     one embedding per clip (sees motion)
   text_embedding     {"value": (D,)}     the clip's prompt, in the space of the backbone's image side
@@ -34,7 +36,7 @@ from vdeval.video.protocol import InputSpec, output_size
 from vdeval.video.source import ArraySource, VideoSource
 
 FEATURE_KINDS = ("flow", "flow_even", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding",
-                 "frame_score", "frames")
+                 "frame_score", "frames", "midframes_even")
 UNCACHED_KINDS = ("frames",)
 
 

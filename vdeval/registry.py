@@ -30,6 +30,8 @@ BACKBONES = {
     "niqe_world": "vdeval.backbones.niqe:NiqeWorld",
     "musiq": "vdeval.backbones.musiq:MusiqBackbone",
     "laion_aesthetic": "vdeval.backbones.aesthetic:AestheticBackbone",
+    "colorfulness": "vdeval.backbones.colorfulness:ColorfulnessBackbone",
+    "amt": "vdeval.backbones.amt:AMTBackbone",
     "pixels": "vdeval.backbones.pixels:PixelBackbone",
 }
 

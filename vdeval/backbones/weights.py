@@ -14,7 +14,8 @@ Known hashes. OpenAI CLIP files carry their full sha256 in the published URL (th
 checks it), so those are recorded in full. torchvision file names end in the first hex digits of
 the file's sha256 (torch.hub check_hash verifies them); only that prefix is published, so it is
 what we check. For the StyleGAN-V I3D, the open_clip LAION checkpoints, timm DINO and pyiqa's
-MUSIQ files (pyiqa never checks their name suffix) no sha256 is published that we could find:
+MUSIQ files (pyiqa never checks their name suffix) and AMT-S (amt-s.pth: its README links Google Drive,
+Baidu and Hugging Face copies, none with a hash) no sha256 is published that we could find:
 `sha256` is None, the install records and prints the file's hash, and
 `vdeval weights verify` compares later reads against that record.
 """
@@ -93,6 +94,8 @@ ENTRIES: dict[str, WeightsEntry] = {e.name: e for e in [
                    f"https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/{fname}", note=note)
       for tag, fname, note in [("spaq", "musiq_spaq_ckpt-358bb6af.pth", "pyiqa's MUSIQ trained on SPAQ: VBench's imaging_quality"),
                                ("koniq", "musiq_koniq_ckpt-e95806b9.pth", "pyiqa's MUSIQ trained on KonIQ-10k: pyiqa's `musiq`")]),
+    WeightsEntry("amt-s", "amt", "amt-s.pth", "url", "https://huggingface.co/lalala125/AMT/resolve/main/amt-s.pth",
+                 note="AMT-S frame interpolator (MCG-NKU/AMT, Vimeo90k): VBench's motion_smoothness; no sha256 published"),
 ]}
 
 

@@ -7,9 +7,11 @@ real odd frame f_2i+1: d_i = mean |f_2i+1 - interp_i| over pixels and channels o
 i < ceil(T / 2) - 1 (an even-length clip's last odd frame has no right neighbour, as in
 VBench); value = (255 - mean_i d_i) / 255 in [0, 1], higher is better; curve = d_i.
 
-The interpolator differs from VBench's: VBench uses AMT-S (a learned interpolator with released
-weights, not available offline here); vdeval's tier is `flow-splat-midpoint`, which needs no
-weights and reads the `flow_even` feature (flow between consecutive even frames, from DIS or
+Interpolators (param `interpolator`, set by the backbone, recorded in results):
+  `amt-s` with backbone `amt`: VBench's interpolator, AMT-S with its released weights and VBench's
+    protocol (vdeval/backbones/amt.py); the midpoints come as the `midframes_even` feature, so
+    d_i is VBench's number for these frames. Frames must be over 112 px per side (AMT's limit).
+  `flow-splat-midpoint` with `dis` (default, offline) or `raft`: no new weights; it reads the `flow_even` feature (flow between consecutive even frames, from DIS or
 RAFT: the odd frames are never seen). Each pixel y of f_2i is splatted to round(y + F(y) / 2)
 and each pixel z of f_2i+2 to round(z + B(z) / 2) (F, B the forward and backward even flows).
 Per target pixel: if any candidate is trusted (its flow lands on a colour within 24 of its own on
@@ -21,16 +23,25 @@ its content is seen in an even neighbour (objects inside the frame and apart, no
 tests/test_motion_smoothness.py), so the value is 1. The audit's limit is the flow: DIS misses
 the 4-6 px moves of small fast objects between even frames of 32 px clips (end-point error
 about 5.7 px on them), so with DIS stutter is caught at AUROC 0.74, against 0.96 with exact flow
-(README). Numbers from this interpolator are not VBench's numbers (AMT-S differs); the params
-record `interpolator` and results the flow backbone.
+(README). Why DIS loses it: between even frames of 32 px clips small fast objects move 4-6 px,
+and DIS returns near-zero flow on them over textured backgrounds (its coarse-to-fine pyramid loses
+a 7 px object), so the interpolated object lands at both neighbours' places on clean clips too.
+No DIS setting tried reached 0.8 (presets, min_side 32-256, finest scale 0, patch 8-16, stride 2-4,
+with or without variational refinement: AUROC 0.60-0.79), nor did re-matching the pixels whose flow
+lands on another colour (block search within 6 px: 0.75-0.77, and it broke exactness under exact
+flow), adaptive-support matching (0.65), or re-matching pixels whose same-colour 5x5 support does
+not land on its colour, kept only where both directions agree (0.77; it finds the true vector for
+most pixels of a missed object, not all, and stays exact on 24 of 25 test clips). Numbers from this interpolator are not VBench's
+numbers (AMT-S differs); the params record `interpolator` and results the flow backbone.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.metrics.base import ClipScore, Metric
 
@@ -90,14 +101,26 @@ def reconstruction_errors(frames: np.ndarray, forward: np.ndarray, backward: np.
     return out
 
 
+def errors_from_midframes(frames: np.ndarray, mids: np.ndarray) -> np.ndarray:
+    """d_i = mean |f_2i+1 - mids_i| on 0-255, for interpolated uint8 midpoints of even pairs (amt)."""
+    n = len(frames[::2]) - 1
+    if mids.shape[0] != n or mids.shape[1:] != frames.shape[1:]:
+        raise ValueError(f"midframes_even has shape {mids.shape} for {len(frames)} frames of {frames.shape[1:]}")
+    return np.array([np.abs(frames[2 * i + 1].astype(np.float64) - mids[i]).mean() for i in range(n)])
+
+
 def vbench_score(errors: np.ndarray) -> float:
     """VBench's (255 - mean d) / 255."""
     return float((255.0 - np.mean(errors)) / 255.0)
 
 
+INTERPOLATORS = {"dis": "flow-splat-midpoint", "raft": "flow-splat-midpoint", "amt": "amt-s"}
+
+
 class MotionSmoothnessParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    interpolator: Literal["flow-splat-midpoint"] = "flow-splat-midpoint"
+    # None: the backbone's (amt -> amt-s, a flow backbone -> flow-splat-midpoint)
+    interpolator: Optional[Literal["flow-splat-midpoint", "amt-s"]] = None
 
 
 class MotionSmoothness(Metric):
@@ -106,19 +129,31 @@ class MotionSmoothness(Metric):
     higher_is_better = True
     level = "clip"
     default_backbone = "dis"
-    allowed_backbones = ("dis", "raft")
+    allowed_backbones = ("dis", "raft", "amt")
     failure_mode = "jerky motion (stutter, dropped or held frames)"
     Params = MotionSmoothnessParams
 
+    def __init__(self, backbone: str | None = None, **params):
+        super().__init__(backbone, **params)
+        own = INTERPOLATORS.get(self.backbone)
+        if self.params.interpolator not in (None, own):
+            raise VdevalError(f"motion_smoothness: interpolator {self.params.interpolator!r} does not run on backbone "
+                              f"{self.backbone!r}", "leave `interpolator` out: backbone amt gives amt-s, dis or raft flow-splat-midpoint")
+        self.params = self.Params(interpolator=own)
+
     def requests(self) -> list[FeatureRequest]:
-        # the frames as the flow backbone decoded them, so they line up with its flow
-        return [FeatureRequest("flow_even", self.backbone), FeatureRequest("frames", self.backbone)]
+        # the frames as the backbone decoded them, so they line up with its flow or midpoints
+        kind = "midframes_even" if self.backbone == "amt" else "flow_even"
+        return [FeatureRequest(kind, self.backbone), FeatureRequest("frames", self.backbone)]
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         frames = clip.frames_for(self.backbone)
         if frames.shape[0] < 3:
             few = "one-frame" if frames.shape[0] == 1 else "two-frame"
             return ClipScore(float("nan"), note=f"{few} clip: no odd frame between two even ones")
-        flow = clip.get("flow_even", self.backbone)
-        d = reconstruction_errors(frames, flow["forward"], flow["backward"])
+        if self.backbone == "amt":
+            d = errors_from_midframes(frames, clip.value("midframes_even", self.backbone))
+        else:
+            flow = clip.get("flow_even", self.backbone)
+            d = reconstruction_errors(frames, flow["forward"], flow["backward"])
         return ClipScore(vbench_score(d), [float(x) for x in d], {"mean_abs_error": float(d.mean())})

@@ -20,6 +20,9 @@ Every corruption is `fn(clip: WorldClip, severity: float, seed: int) -> Video`, 
   reverse         the top object turns back mid-clip without cause (a still one starts moving first)
   resize          the top object grows suddenly mid-clip
   geometry_collapse  the top object's silhouette melts: a deformation growing over the clip
+  color_wash      colours and contrast fade towards each frame's mean grey (washed-out frames)
+  compression     every frame JPEG-compressed at a quality falling with severity (blocking, ringing)
+  video_compression  the clip through H.264 (inter-frame prediction) at a CRF rising with severity
 The last five change only the top object (the last drawn, so the change is never hidden under
 another object); the physical ones act from frame k = T // 2 on (vanish: from T // 4).
 """
@@ -359,6 +362,78 @@ def motion_blur(clip: WorldClip, severity: float, seed: int = 0) -> Video:
     return _same(clip, acc / MOTION_BLUR_SAMPLES)
 
 
+def color_wash(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """Each frame is blended with weight `severity` into a flat grey at its own mean luma (BT.601):
+    saturation and contrast shrink by (1 - severity), mean brightness is kept (so it is not a
+    brightness change); severity 1 leaves a uniform grey frame. Deterministic; seed unused."""
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    f = clip.video.frames.astype(np.float64)
+    grey = (f @ np.array([0.299, 0.587, 0.114])).mean(axis=(1, 2))[:, None, None, None]
+    return _same(clip, (1.0 - s) * f + s * grey)
+
+
+def jpeg_quality(severity: float) -> int:
+    """The JPEG quality `compression` uses: 100 - 95 * severity, rounded (76 at 0.25, 52 at 0.5, 5 at 1)."""
+    return int(round(100 - 95 * _check(severity)))
+
+
+def compression(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """Every frame through baseline JPEG (OpenCV's libjpeg, 4:2:0 chroma, 8x8 DCT blocks) at quality
+    jpeg_quality(severity): intra-frame compression as in MJPEG or an I-frame, with its blocking,
+    ringing and loss of fine texture. Each frame is coded alone, so static content codes alike in
+    every frame and moving content's artefacts change from frame to frame. Deterministic; seed unused."""
+    import cv2
+
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality(s)]
+    out = np.empty_like(clip.video.frames)
+    for t, frame in enumerate(clip.video.frames):
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), params)
+        if not ok:  # cannot happen for uint8 RGB frames; kept so a failure is not silent
+            raise RuntimeError("JPEG encoding failed")
+        out[t] = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    return Video(out, clip.video.fps)
+
+
+def h264_crf(severity: float) -> int:
+    """The x264 CRF `video_compression` uses: 23 + 28 * severity, rounded (30 at 0.25, 37 at 0.5, 51 at 1)."""
+    return int(round(23 + 28 * _check(severity)))
+
+
+def video_compression(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """The clip encoded in memory with libx264 (PyAV; yuv420p, preset medium, one thread, default GOP: an
+    I-frame then predicted frames) at CRF h264_crf(severity), and decoded back: the codec of real
+    footage, whose inter-frame prediction and deblocking smooth detail consistently over time (unlike
+    `compression`, which codes each frame alone). 4:2:0 chroma alone changes hard colour edges even at
+    CRF 0. Deterministic for a given x264 build; seed unused."""
+    import io
+
+    import av
+
+    s = _check(severity)
+    if s == 0:
+        return clip.video
+    frames = clip.video.frames
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=max(1, int(round(clip.video.fps))))
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"crf": str(h264_crf(s)), "preset": "medium", "threads": "1"}
+        for f in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")))
+        out.mux(stream.encode())
+    buf.seek(0)
+    with av.open(buf) as inp:
+        decoded = np.stack([fr.to_ndarray(format="rgb24") for fr in inp.decode(video=0)])
+    if decoded.shape != frames.shape:  # x264 needs even sizes; the world's are, other sizes say so
+        raise ValueError(f"H.264 round trip gave {decoded.shape}, not {frames.shape}")
+    return Video(decoded, clip.video.fps)
+
+
 CORRUPTIONS: dict[str, Callable[[WorldClip, float, int], Video]] = {
     "flicker": flicker,
     "freeze": freeze,
@@ -377,6 +452,9 @@ CORRUPTIONS: dict[str, Callable[[WorldClip, float, int], Video]] = {
     "reverse": reverse,
     "resize": resize,
     "geometry_collapse": geometry_collapse,
+    "color_wash": color_wash,
+    "compression": compression,
+    "video_compression": video_compression,
 }
 
 
