@@ -4,10 +4,9 @@ Entries are "module:attribute" strings so that listing names never imports torch
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 
-from vdeval.errors import UnknownNameError
+from vdeval.errors import UnknownNameError, closest  # noqa: F401  (closest: re-exported)
 
 GENERATORS = {
     "world": "vdeval.generators.world:WorldGenerator",
@@ -57,11 +56,6 @@ METRICS = {
 }
 
 _TABLES = {"generator": GENERATORS, "backbone": BACKBONES, "metric": METRICS}
-
-
-def closest(name: str, options) -> str | None:
-    match = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
-    return match[0] if match else None
 
 
 def _available(table: dict) -> list[str]:

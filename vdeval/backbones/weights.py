@@ -26,7 +26,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from vdeval.errors import WeightsError
+from vdeval.errors import UnknownNameError, WeightsError, closest
 
 ENV = "VDEVAL_WEIGHTS_DIR"
 SIDECAR = ".vdeval.json"
@@ -102,9 +102,6 @@ def weights_dir() -> Path:
 
 def entry(name: str) -> WeightsEntry:
     if name not in ENTRIES:
-        from vdeval.errors import UnknownNameError
-        from vdeval.registry import closest
-
         guess = closest(name, ENTRIES)
         raise UnknownNameError(f"unknown weights {name!r}",
                                f"did you mean {guess!r}?" if guess else f"known: {', '.join(ENTRIES)}")
