@@ -26,6 +26,7 @@ class AestheticQuality(Metric):
     default_backbone = "laion_aesthetic"
     allowed_backbones = ("laion_aesthetic",)
     failure_mode = "low aesthetic quality"
+    audit_exempt = "no world corruption lowers aesthetic quality, and its backbone has published weights only"
 
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest("frame_score", self.backbone)]

@@ -100,6 +100,8 @@ class FVD(Metric):
     natural_backbone = "i3d"
     needs_real = True
     failure_mode = "generated clips whose appearance or motion statistics differ from the real set's"
+    # the audit scores clips one at a time; FVD's response to each corruption is measured on sets
+    audit_exempt = "set-level: sensitivity per corruption is train_embedded.fvd_sensitivity (the backbone's model card)"
     Params = FVDParams
 
     def __init__(self, backbone: str | None = None, **params):

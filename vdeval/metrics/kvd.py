@@ -55,6 +55,7 @@ class KVD(Metric):
     natural_backbone = "i3d"
     needs_real = True
     failure_mode = "generated clips whose appearance or motion statistics differ from the real set's"
+    audit_exempt = "set-level: the audit scores clips one at a time (see FVD's sensitivity figures)"
     Params = KVDParams
 
     def requests(self) -> list[FeatureRequest]:
