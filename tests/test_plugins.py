@@ -2,6 +2,7 @@
 installed into a folder on sys.path, as pip would install it, and a suite runs it; names are
 checked when registered; `names()` lists only what can load."""
 import json
+import sys
 import textwrap
 
 import pytest
@@ -87,6 +88,8 @@ def site(tmp_path, monkeypatch):
     registry.reload_plugins()
     yield folder
     monkeypatch.undo()
+    for name in [m for m, mod in sys.modules.items() if str(getattr(mod, "__file__", "")).startswith(str(folder))]:
+        del sys.modules[name]  # the next test's plugin of the same name is imported afresh
     registry.reload_plugins()
 
 
@@ -158,11 +161,24 @@ def test_a_plugin_whose_extra_is_missing_is_listed_as_unavailable(site):
         registry.resolve("backbone", "fancy")
 
 
+def test_listing_names_imports_no_plugin(site):
+    install(site, "vdeval-heavy", {"vdeval.metrics": {"heavy": "vdeval_heavy.metrics:Heavy"}},
+            {"vdeval_heavy": "raise RuntimeError('imported while listing names')\n"})
+    install(site, "vdeval-absent", {"vdeval.metrics": {"absent": "vdeval_not_installed.metrics:Absent"}})
+    assert "heavy" in registry.names("metric") and "vdeval_heavy" not in sys.modules
+    assert registry.unavailable("metric") == {"absent": "package vdeval_not_installed is not installed"}
+
+
 def test_a_plugin_that_does_not_import_says_so(site):
     install(site, "vdeval-broken", {"vdeval.metrics": {"broken": "vdeval_broken:Missing"}},
             {"vdeval_broken": "raise ImportError('needs libfoo')\n"})
     with pytest.raises(registry.PluginError, match="metric 'broken' from plugin vdeval-broken does not load"):
         registry.resolve("metric", "broken")
+    install(site, "vdeval-heavy", {"vdeval.metrics": {"heavy": "vdeval_heavy.metrics:Heavy"}},
+            {"vdeval_heavy": "raise RuntimeError('no GPU')\n"})
+    registry.reload_plugins()
+    with pytest.raises(registry.PluginError, match=r"'heavy' from plugin vdeval-heavy does not load \(RuntimeError: no GPU\)"):
+        registry.resolve("metric", "heavy")
 
 
 def test_a_backbone_whose_library_is_missing_is_not_listed(monkeypatch):

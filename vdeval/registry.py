@@ -192,8 +192,11 @@ def entries(kind: str) -> dict[str, Entry]:
     """Every name of a kind, loadable or not: vdeval's own, then plugins, then register()."""
     out = {name: _builtin(kind, name, target) for name, target in _TABLES[kind].items()}
     for name, e in {**_discover()[kind], **_registered[kind]}.items():
-        if e.missing is None and isinstance(e.target, str) and _module_missing(e.target.split(":")[0]):
-            e = Entry(e.target, e.origin, f"module {e.target.split(':')[0]} is not installed")
+        # only the top-level package is looked up: finding a submodule would import its parents,
+        # and listing names must not import a plugin (nor the torch it may import)
+        top = e.target.split(":")[0].split(".")[0] if isinstance(e.target, str) else None
+        if e.missing is None and top is not None and _module_missing(top):
+            e = Entry(e.target, e.origin, f"package {top} is not installed")
         out[name] = e
     return out
 
@@ -228,7 +231,7 @@ def resolve(kind: str, name: str):
     module, attr = entry.target.split(":")
     try:
         return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
+    except Exception as e:  # a plugin's import may fail in any way: one line naming it, not a traceback
         if entry.origin == "vdeval":
             raise
         raise PluginError(f"{kind} {name!r} from {entry.origin} does not load ({type(e).__name__}: {e})",
