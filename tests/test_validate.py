@@ -80,7 +80,7 @@ def test_deep_compares_file_and_prompt_counts(tmp_path, capsys):
     videos.mkdir()
     for name in ("a.mp4", "b.mp4"):
         (videos / name).write_bytes(b"x")
-    path = _write(tmp_path, {"name": "f", "prompts": {"source": "list", "items": ["a", "b", "c"]},
+    path = _write(tmp_path, {"name": "f", "prompts": {"source": "list", "items": ["a", "b", "c"], "count": 2},
                              "samples_per_prompt": 2,
                              "generators": [{"name": "mine", "kind": "folder", "path": "videos", "match": "order"},
                                             {"name": "gone", "kind": "folder", "path": "nowhere"}],
@@ -89,10 +89,13 @@ def test_deep_compares_file_and_prompt_counts(tmp_path, capsys):
     code, lines = _deep(path, capsys)
     assert code == 2
     assert lines[0] == f"note: real.count is 16 but {videos} holds 2 videos: the real set will have 2"
-    assert lines[2] == (f"generators[0] (mine): {videos} holds 2 videos for 6 clips (3 prompts x 2 samples; "
+    assert lines[1].endswith("suite.yaml: 3 problems")
+    assert lines[2] == ("prompts.count: 2 given, but the list source holds 3 prompts and all are used (count applies "
+                        "to world prompts; remove it, or use --limit N)")
+    assert lines[3] == (f"generators[0] (mine): {videos} holds 2 videos for 6 clips (3 prompts x 2 samples; "
                         "match: order pairs the i-th file with the i-th clip)")
-    assert lines[3].startswith("generators[1] (gone): generator 'gone': folder ") and "does not exist" in lines[3]
-    assert len(lines) == 4
+    assert lines[4].startswith("generators[1] (gone): generator 'gone': folder ") and "does not exist" in lines[4]
+    assert len(lines) == 5
 
 
 def test_deep_reports_missing_weights_and_prompt_files(tmp_path, capsys, monkeypatch):

@@ -129,10 +129,15 @@ def deep_problems(suite: Suite, device: str = "cpu") -> tuple[list[str], list[st
         return [f"prompts: {_one_line(e)}"], []
     if not prompts:
         return ["prompts: the prompt source gives no prompts"], []
+    count_problem = []
+    if suite.prompts.source != "world" and "count" in suite.prompts.model_fields_set and suite.prompts.count != len(prompts):
+        count_problem = [f"prompts.count: {suite.prompts.count} given, but the {suite.prompts.source} source holds "
+                         f"{len(prompts)} prompts and all are used (count applies to world prompts; remove it, or "
+                         "use --limit N)"]
     clip_ids = [r.clip_id for r in build_requests(suite, prompts)]
     problems = generator_problems(suite, clip_ids, len(prompts), device)
     real, notes = real_problems(suite)
-    return problems + real + weights_problems(suite, device), notes
+    return count_problem + problems + real + weights_problems(suite, device), notes
 
 
 def _report(suite_path: Path, problems: list[str]) -> None:
