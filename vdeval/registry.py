@@ -19,6 +19,7 @@ name with the reason, and looking one up raises that reason with the install com
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -153,9 +154,11 @@ def _discover() -> dict[str, dict[str, Entry]]:
 
 
 def reload_plugins() -> None:
-    """Read the installed entry points again (after installing a plugin in a running process)."""
+    """Read the installed entry points (and which libraries are installed) again, after installing
+    a plugin or a library in a running process."""
     global _plugins
     _plugins = None
+    _builtin_entry.cache_clear()
     importlib.invalidate_caches()
 
 
@@ -180,7 +183,12 @@ def _module_missing(module: str) -> bool:
 
 
 def _builtin(kind: str, name: str, target: str) -> Entry:
-    for module in REQUIRES[kind].get(name, ()):
+    return _builtin_entry(target, REQUIRES[kind].get(name, ()))
+
+
+@functools.lru_cache(maxsize=None)  # libraries do not come and go within a process (reload_plugins clears it)
+def _builtin_entry(target: str, requires: tuple[str, ...]) -> Entry:
+    for module in requires:
         if _module_missing(module):
             return Entry(target, "vdeval", f"needs {module} (pip install {INSTALL.get(module, module)})")
     if _module_missing(target.split(":")[0]):
