@@ -5,7 +5,8 @@ import torch
 from vdeval import stats
 from vdeval.errors import FeatureError, SuiteError
 from vdeval.features import ClipFeatures
-from vdeval.metrics.fvd import FVD, FrechetVideoDistance, fvd_from_features, fvd_from_stats
+from vdeval.metrics.fvd import FVD, fvd_from_features, fvd_from_stats
+from vdeval.training_metrics import FrechetVideoDistance
 from vdeval.video import Video
 
 _VIDEO = Video(np.zeros((1, 8, 8, 3), np.uint8))
@@ -91,6 +92,14 @@ def test_real_statistics_cache(tmp_path):
     assert m.score_set(_clips(x), _clips(y)).value == pytest.approx(first.value, rel=1e-12)
     m.score_set(_clips(x), _clips(y[:30]))  # another sample count: another entry, never the 40-clip one
     assert len(list(tmp_path.glob("*.safetensors"))) == 2
+
+
+def test_statistics_cache_needs_the_backbone_identity_from_its_caller(tmp_path):
+    """The metric never builds a backbone to learn its hash: featurize is the one place backbones run."""
+    rng = np.random.default_rng(4)
+    m = FVD(n_bootstrap=0, stats_cache=str(tmp_path))
+    with pytest.raises(FeatureError, match="identity hash"):
+        m.score_set(_clips(rng.normal(size=(10, 3))), _clips(rng.normal(size=(10, 3))))
 
 
 def test_fvd_values_at_different_sample_counts_are_not_comparable():

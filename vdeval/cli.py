@@ -20,7 +20,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Evaluate and
 _state = {"debug": False}
 
 # modules that add their own commands; a module not yet present in this install is skipped
-PLUGINS = ("vdeval.runner_cli", "vdeval.report.cli", "vdeval.check", "vdeval.backbones.weights", "vdeval.audit",
+PLUGINS = ("vdeval.runner_cli", "vdeval.validate", "vdeval.report.cli", "vdeval.check", "vdeval.backbones.weights", "vdeval.audit",
            "vdeval.log.cli")
 
 

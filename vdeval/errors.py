@@ -1,6 +1,8 @@
 """The error types users see. The CLI maps every VdevalError to one line and exit code 2."""
 from __future__ import annotations
 
+import difflib
+
 
 class VdevalError(Exception):
     """A problem the user can fix. str(err) is one line: what is wrong, and what to do."""
@@ -44,3 +46,9 @@ class UnknownNameError(VdevalError):
 class WriteError(VdevalError, OSError):
     """A file that cannot be written (read-only folder, full disk). Also an OSError, so code that
     tolerates a failed optional write (a cache, a sidecar) keeps catching it."""
+
+
+def closest(name: str, options) -> str | None:
+    """The valid name most like `name` (for "did you mean ...?"), or None when none is close."""
+    match = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.5)
+    return match[0] if match else None

@@ -1,4 +1,4 @@
-"""`vdeval run` and `vdeval validate`."""
+"""`vdeval run` (`vdeval validate` is in validate.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -7,33 +7,11 @@ from typing import List, Optional
 
 import typer
 
-from vdeval.errors import SuiteError
-
 EXIT_SOME_CLIPS_FAILED = 3
 
 
 _REMOTE_CODE_HELP = ("Let generators run Python code shipped with a model (diffusers custom_pipeline, "
                      "trust_remote_code). Only for models whose code you trust; a suite file can never allow it.")
-
-
-def validate(suite: Path = typer.Argument(..., help="Suite YAML file."),
-             allow_remote_code: bool = typer.Option(False, "--allow-remote-code", help=_REMOTE_CODE_HELP)):
-    """Check a suite file and list every problem with its key path."""
-    from vdeval.generators.base import allow_remote_code as remote_code
-    from vdeval.suite import load_suite
-
-    try:
-        with remote_code(allow_remote_code):
-            s = load_suite(suite)
-    except SuiteError as e:
-        problems = getattr(e, "problems", None)
-        if not problems:
-            raise
-        typer.echo(f"{suite}: {len(problems)} problem{'s' if len(problems) > 1 else ''}", err=True)
-        for p in problems:
-            typer.echo(f"  {p}", err=True)
-        raise typer.Exit(2)
-    typer.echo(f"{suite}: ok ({len(s.generators)} generators, {len(s.metrics)} metrics)")
 
 
 def run(
@@ -128,4 +106,3 @@ def _run_locked(s, run_dir: Path, device, limit, cache_dir, report, progress, ra
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
-    app.command("validate")(validate)

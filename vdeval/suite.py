@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vdeval import registry
 from vdeval.errors import SuiteError, VdevalError
+from vdeval.rules_schema import parse_rules
 from vdeval.video.ingest import IngestOptions
-from vdeval.world.scene import WorldSpec
+from vdeval.world.settings import MAX_FRAMES, MAX_SIDE, WorldSettings
 
 
 class _Strict(BaseModel):
@@ -26,10 +27,9 @@ class _Strict(BaseModel):
 
 
 # Limits: a typo (an extra zero) must be refused in `validate`, not found by the OOM killer.
-# Each field has a bound, and CLIP_MEMORY_BUDGET caps their product: one clip's uint8 frames plus
-# its optical flow (forward + backward, float32), e.g. 512 x 512 x 512 frames is about 2.4 GiB.
-MAX_SIDE = 1024
-MAX_FRAMES = 1024
+# Each field has a bound (MAX_SIDE and MAX_FRAMES in vdeval.world.settings), and CLIP_MEMORY_BUDGET
+# caps their product: one clip's uint8 frames plus its optical flow (forward + backward, float32),
+# e.g. 512 x 512 x 512 frames is about 2.4 GiB.
 MAX_COUNT = 100_000  # prompts, real clips
 MAX_SAMPLES = 1_000  # samples per prompt
 MAX_SEED = 2**32 - 1  # seeds plus clip offsets stay inside every RNG's range (numpy, torch)
@@ -54,28 +54,6 @@ def name_problem(name) -> str | None:
         return (f"{name!r} is not a safe folder name: use 1-64 letters, digits, '_', '.', '+' or '-', "
                 "starting with a letter or digit")
     return None
-
-
-class WorldSettings(_Strict):
-    """The shapes world used for world prompts, world generators and world real sets."""
-
-    height: int = Field(32, ge=8, le=MAX_SIDE)
-    width: int = Field(32, ge=8, le=MAX_SIDE)
-    frames: int = Field(8, ge=1, le=MAX_FRAMES)
-    fps: float = Field(8.0, gt=0)
-    min_objects: int = Field(1, ge=1, le=2)
-    max_objects: int = Field(1, ge=1, le=2)
-    shapes: list[str] | None = None
-    colors: list[str] | None = None
-    sizes: list[str] | None = None
-    motions: list[str] | None = None
-    speeds: list[str] | None = None
-    backgrounds: list[str] | None = None
-    pan_probability: float = Field(0.0, ge=0, le=1)
-
-    def spec(self) -> WorldSpec:
-        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in self.model_dump().items() if v is not None}
-        return WorldSpec(**d)
 
 
 class Prompts(_Strict):
@@ -424,8 +402,6 @@ def _limit_problems(suite: Suite) -> list[str]:
 def _check_problems(suite: Suite) -> list[str]:
     """`checks:` must parse and name this suite's metrics and generators: a rule on a name the
     run never produces could only fail later, in CI, with a confusing message."""
-    from vdeval.check import parse_rules
-
     try:
         rules = parse_rules(suite.checks, "checks")
     except VdevalError as e:

@@ -22,11 +22,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from vdeval.backbones.base import Backbone
 from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.features import ClipInput
+from vdeval.store import sha256_file
 
 WEIGHTS_DIR = Path(__file__).parent / "embedded_weights"
 WEIGHTS_FILE = "embedded.safetensors"
@@ -162,10 +164,6 @@ def video_to_input(frames: np.ndarray, size: int = SIZE, n: int = FRAMES) -> tor
 
 def load_model(weights_dir: str | Path = WEIGHTS_DIR) -> tuple[EmbeddedModel, str]:
     """The shipped model and the sha256 of its weights file; WeightsError when it is missing."""
-    from safetensors.torch import load_file
-
-    from vdeval.store import sha256_file
-
     d = Path(weights_dir)
     wpath, cpath = d / WEIGHTS_FILE, d / CONFIG_FILE
     for p in (wpath, cpath):

@@ -51,6 +51,7 @@ from torch import nn
 
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
+from vdeval.backbones.clip import ClipBackbone
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.features import ClipInput
 from vdeval.video.protocol import FULL, InputSpec
@@ -235,8 +236,6 @@ def vbench_longer(frames: np.ndarray) -> torch.Tensor:
 
 def load_state(path, name: str) -> dict:
     """The released state dict at `path`, checked key by key and shape by shape against MusiqNet."""
-    from vdeval.backbones.clip import ClipBackbone
-
     if ClipBackbone._is_torchscript(path):  # torch.load would hand it to torch.jit.load even with weights_only
         raise WeightsError(f"musiq: {path} is a TorchScript archive, not the released state dict",
                            f"install pyiqa's {weights.entry(name).filename} with `vdeval weights install {name} FILE`")

@@ -42,6 +42,7 @@ from vdeval.backbones.base import Backbone
 from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.features import ClipInput
+from vdeval.world import WorldSpec, sample_clip
 
 PATCH = 96
 WORLD_MODEL = Path(__file__).with_name("niqe_world.npz")
@@ -213,8 +214,6 @@ class NiqeWorld(NiqeBackbone):
 
 def build_world_model(path: Path = WORLD_MODEL) -> Path:
     """Fit and write the world pristine model (clips of WORLD_SEEDS at the default WorldSpec)."""
-    from vdeval.world import WorldSpec, sample_clip
-
     spec = WorldSpec()
     mu, cov = fit_pristine(sample_clip(s, spec).video.frames for s in WORLD_SEEDS)
     np.savez(path, mu=mu.astype(np.float64), cov=cov.astype(np.float64), seeds=np.asarray(list(WORLD_SEEDS)),

@@ -20,8 +20,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from safetensors.torch import save_file
+
 from vdeval.backbones import embedded as E
+from vdeval.stats import frechet_distance_features
+from vdeval.store import sha256_file
 from vdeval.world import BACKGROUNDS, COLORS, DIRECTIONS, MOTIONS, SHAPES, SIZES, WorldSpec, sample_clip, vocabulary
+from vdeval.world.corruptions import CORRUPTIONS
 
 SEED = 0
 EVAL_SEED0 = 10**9
@@ -250,9 +255,6 @@ SEVERITIES = (0.25, 0.5, 1.0)
 @torch.no_grad()
 def fvd_sensitivity(model, n: int = 256) -> dict:
     """FVD (vdeval protocol) of n held-out world clips against n others, clean and corrupted."""
-    from vdeval.metrics.fvd import fvd_from_features
-    from vdeval.world.corruptions import CORRUPTIONS
-
     model.eval()
 
     def embed(videos):
@@ -262,9 +264,9 @@ def fvd_sensitivity(model, n: int = 256) -> dict:
     real = [sample_clip(EVAL_SEED0 + 50_000 + s, TRAIN_SPEC) for s in range(n)]
     other = [sample_clip(EVAL_SEED0 + 60_000 + s, TRAIN_SPEC) for s in range(n)]
     y = embed([c.video for c in real])
-    out = {"n": n, "clean": fvd_from_features(embed([c.video for c in other]), y)}
+    out = {"n": n, "clean": frechet_distance_features(embed([c.video for c in other]), y)}
     for name in SENSITIVITY:
-        out[name] = [fvd_from_features(embed([CORRUPTIONS[name](c, s, i) for i, c in enumerate(other)]), y) for s in SEVERITIES]
+        out[name] = [frechet_distance_features(embed([CORRUPTIONS[name](c, s, i) for i, c in enumerate(other)]), y) for s in SEVERITIES]
     return out
 
 
@@ -288,8 +290,6 @@ def motion_by_pan(model, n: int = 1000) -> dict:
 
 
 def render_card(cfg: dict, out: Path) -> str:
-    from vdeval.store import sha256_file
-
     f, t = cfg["heldout"], cfg["training"]
     card = CARD.format(
         version=E.EmbeddedBackbone.version, size_kb=(out / E.WEIGHTS_FILE).stat().st_size // 1024,
@@ -338,8 +338,6 @@ def main(argv=None):
                     help="no training: measure FVD sensitivity of the saved model and rewrite the model card")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from safetensors.torch import save_file
-
     out = Path(args.out)
     if args.card_only:
         model, _ = E.load_model(out)

@@ -27,7 +27,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from vdeval.errors import WeightsError
+from vdeval.errors import UnknownNameError, WeightsError, closest
+from vdeval.store import atomic_write_text, sha256_file
 
 ENV = "VDEVAL_WEIGHTS_DIR"
 SIDECAR = ".vdeval.json"
@@ -105,9 +106,6 @@ def weights_dir() -> Path:
 
 def entry(name: str) -> WeightsEntry:
     if name not in ENTRIES:
-        from vdeval.errors import UnknownNameError
-        from vdeval.registry import closest
-
         guess = closest(name, ENTRIES)
         raise UnknownNameError(f"unknown weights {name!r}",
                                f"did you mean {guess!r}?" if guess else f"known: {', '.join(ENTRIES)}")
@@ -131,15 +129,11 @@ def _read_sidecar(p: Path) -> dict:
 
 
 def _write_sidecar(p: Path, record: dict) -> None:
-    from vdeval.store import atomic_write_text
-
     atomic_write_text(_sidecar(p), json.dumps(record, indent=1, sort_keys=True))
 
 
 def file_sha256(p: Path, use_record: bool = True) -> str:
     """sha256 of a weights file; the sidecar's value is reused while size and mtime match."""
-    from vdeval.store import sha256_file
-
     st = p.stat()
     rec = _read_sidecar(p)
     if use_record and rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns and rec.get("sha256"):
@@ -180,8 +174,6 @@ def require(name: str) -> tuple[Path, str]:
 def install(name: str, file: str | os.PathLike, custom: bool = False) -> tuple[Path, str]:
     """Copy a local file into place after checking its hash. custom=True accepts a file that is
     not the published one (fine-tuned weights, test stand-ins); results then carry its sha256."""
-    from vdeval.store import sha256_file
-
     e = entry(name)
     src = Path(file)
     if not src.is_file():

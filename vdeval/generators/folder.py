@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator, Literal
 
-from vdeval.errors import VdevalError
+from vdeval.errors import VdevalError, VideoReadError
 from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorConfig
 from vdeval.video.ingest import IngestOptions, read_sidecar
 from vdeval.video.io import CONTAINER_SUFFIXES, VIDEO_SUFFIXES, read_video
@@ -46,8 +46,6 @@ def open_clip(path: Path, ingest: IngestOptions | None = None, fps: float | None
     spec = ingest.spec() if ingest else FULL
     if path.is_file() and path.suffix.lower() in CONTAINER_SUFFIXES:
         if path.stat().st_size == 0:
-            from vdeval.errors import VideoReadError
-
             raise VideoReadError(f"{path}: the file is empty")
         fp = fingerprint(path)
         reuse = known.get("clip_hash", "") if known and known.get("fingerprint") == fp else ""

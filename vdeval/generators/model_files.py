@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from vdeval.store import atomic_write_text
+
 ENV = "VDEVAL_CACHE_DIR"
 _SKIP_DIRS = {".git", ".cache", "__pycache__"}
 _MAX_REMEMBERED = 256
@@ -62,8 +64,6 @@ def _remembered() -> dict:
 
 
 def _remember(key: str, value: str) -> None:
-    from vdeval.store import atomic_write_text
-
     data = _remembered()
     data.pop(key, None)
     data[key] = value

@@ -14,7 +14,7 @@ from typing import Iterator, Literal
 from pydantic import Field, field_validator
 
 from vdeval.errors import VdevalError
-from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorConfig
+from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorConfig, GeneratorSetupError
 from vdeval.video import Video
 
 SAMPLER_NAMES = ("ddim", "ddpm", "euler", "dpm")
@@ -48,6 +48,18 @@ class ReferenceGenerator(Generator):
         super().__init__(config, suite_dir)
         self._sampler = None
         self._device = None
+
+    def prepare(self, device: str = "cpu") -> None:
+        """The checkpoint is there (found, with its weights and config) before any clip is made."""
+        # reference_models imports torch: only a run or `vdeval validate --deep` gets here
+        from reference_models.checkpoint import resolve_checkpoint
+
+        path = resolve_checkpoint(self.config.checkpoint, [self.suite_dir] if self.suite_dir else [])
+        folder = path if path.is_dir() else path.parent
+        missing = [f for f in ("model.safetensors", "config.json") if not (folder / f).is_file()]
+        if missing:
+            raise GeneratorSetupError(f"generator {self.config.name}: checkpoint {folder} has no {' or '.join(missing)}",
+                                      "give a checkpoint directory with model.safetensors and config.json")
 
     def _load(self, device: str):
         if self._sampler is None or self._device != device:

@@ -7,9 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vdeval.errors import VdevalError
 from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorConfig
-from vdeval.suite import WorldSettings
 from vdeval.world import render_scene, sample_clip, scene_from_caption
 from vdeval.world.corruptions import CORRUPTIONS, corrupt
+from vdeval.world.settings import WorldSettings
 
 
 class Corruption(BaseModel):

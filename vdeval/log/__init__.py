@@ -11,7 +11,7 @@ import importlib
 import importlib.util
 from pathlib import Path
 
-from vdeval.errors import VdevalError
+from vdeval.errors import VdevalError, closest
 
 TARGETS = {
     # name: (module of vdeval.log, package that must be importable, extra)
@@ -28,8 +28,6 @@ def log_run(run_dirs, to: str, *, dest: str | Path | None = None, project: str |
     dest: TensorBoard log dir / W&B dir / MLflow tracking URI or directory (default under the
     first run: RUN/logs/<tool>). step: the step for values of generators that have none."""
     if to not in TARGETS:
-        from vdeval.registry import closest
-
         guess = closest(to, TARGETS)
         raise VdevalError(f"cannot log to {to!r}", f"did you mean {guess!r}?" if guess else
                           f"choose one of {', '.join(TARGETS)}")

@@ -38,6 +38,7 @@ class BackgroundConsistency(Metric):
     version = "1"
     higher_is_better = True
     level = "clip"
+    min_frames = 2
     default_backbone = "embedded"
     allowed_backbones = ("embedded", "clip", "dino", "pixels")
     natural_backbone = "clip"  # VBench's; the embedded default is for shapes-world suites
@@ -94,6 +95,7 @@ class WorldBackgroundConsistency(Metric):
     version = "1"
     higher_is_better = True
     level = "clip"
+    min_frames = 2
     default_backbone = "pixels"
     allowed_backbones = ("pixels",)
     failure_mode = "background changes or swims over time (world clips)"

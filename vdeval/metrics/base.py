@@ -47,6 +47,12 @@ class Metric:
     natural_backbone: ClassVar[str | None] = None
     failure_mode: ClassVar[str] = ""  # the generation failure this metric is meant to catch
     needs_real: ClassVar[bool] = False  # set-level metrics that compare with the suite's real set
+    # frames a clip needs for a defined value: fewer give NaN with a note (2 for anything over time)
+    min_frames: ClassVar[int] = 1
+    # the world corruption `vdeval audit` checks this metric against (see vdeval/audit.py), or, for a
+    # metric no world corruption can test, why not: one of the two is part of the metric contract
+    audit_corruption: ClassVar[str | None] = None
+    audit_exempt: ClassVar[str | None] = None
     Params: ClassVar[type[BaseModel]] = NoParams  # the metric's `params:` in a suite, validated
 
 

@@ -36,6 +36,7 @@ class FrameDifference(Metric):
     version = "1"
     higher_is_better = False
     level = "clip"
+    min_frames = 2
     default_backbone = "pixels"
     allowed_backbones = ("pixels",)
     failure_mode = "flicker"

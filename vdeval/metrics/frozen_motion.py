@@ -85,6 +85,7 @@ class FrozenMotion(Metric):
     version = "2"  # 2: VBench's frame sampling to 8 fps and frame-rate factor
     higher_is_better = False
     level = "clip"
+    min_frames = 2
     default_backbone = "dis"
     allowed_backbones = ("dis", "raft", "raft_vbench")
     failure_mode = "frozen motion"

@@ -155,6 +155,7 @@ class GroundedAlignment(Metric):
     version = "1"
     higher_is_better = True
     level = "clip"
+    min_frames = 2
     default_backbone = "pixels"
     allowed_backbones = ("pixels",)
     failure_mode = "prompt misalignment, attribute by attribute (world captions)"

@@ -68,6 +68,7 @@ class IdentityDrift(Metric):
     version = "1"
     higher_is_better = True
     level = "clip"
+    min_frames = 2
     default_backbone = "embedded"
     natural_backbone = "dino"
     allowed_backbones = ("embedded", "dino", "dino_vbench", "clip", "pixels")

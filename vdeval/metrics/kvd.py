@@ -10,14 +10,12 @@ extras["std"]: their standard deviation.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from vdeval import stats
-from vdeval.errors import FeatureError
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.metrics.base import Metric, SetScore
-from vdeval.metrics.fvd import _VideoMetric, features_from_input, stack_embeddings
+from vdeval.metrics.fvd import stack_embeddings
 
 
 def kvd_from_features(fake, real, subset_size: int = 1000, n_subsets: int = 100, seed: int = 0,
@@ -57,6 +55,7 @@ class KVD(Metric):
     natural_backbone = "i3d"
     needs_real = True
     failure_mode = "generated clips whose appearance or motion statistics differ from the real set's"
+    audit_exempt = "set-level: the audit scores clips one at a time (see FVD's sensitivity figures)"
     Params = KVDParams
 
     def requests(self) -> list[FeatureRequest]:
@@ -72,57 +71,3 @@ class KVD(Metric):
         extras = {"protocol": f"poly{p.degree}-subsets{p.n_subsets}x{k}", "backbone": self.backbone, "n": len(x),
                   "n_real": len(y), "dim": int(x.shape[1]), "std": float(vals.std()), "subset_size": k}
         return SetScore(float(vals.mean()), n=len(x), n_real=len(y), ci=ci, extras=extras)
-
-
-class KernelVideoDistance(_VideoMetric):
-    """KVD for training loops and notebooks: update(x, real=bool), compute() -> (mean, std),
-    reset(). x as for FrechetVideoDistance: a (B, T, C, H, W) video tensor (uint8, or float in
-    `value_range`), a list of Videos, or (N, D) features.
-
-    MMD needs the features themselves: each set is a list state of flattened float64 rows
-    gathered with "cat" (plus the feature size, reduced with "max"), so a rank that saw no clips
-    of a set syncs an empty list like any other. The subset draw works on the sets in content
-    order, so the value does not depend on how clips were split across ranks or batches."""
-
-    _float64_states = ("real_features", "fake_features", "num_features")
-
-    def __init__(self, subset_size: int = 1000, n_subsets: int = 100, backbone: str | None = None, seed: int = 0,
-                 value_range: tuple[float, float] = (0.0, 1.0), **kwargs):
-        super().__init__(**kwargs)
-        self.subset_size, self.n_subsets, self.seed = subset_size, n_subsets, seed
-        self._setup_input(backbone, value_range)
-        self.add_state("real_features", [], dist_reduce_fx="cat")
-        self.add_state("fake_features", [], dist_reduce_fx="cat")
-        self.add_state("num_features", torch.zeros((), dtype=torch.int64), dist_reduce_fx="max")
-
-    def update(self, x, real: bool) -> None:
-        f = features_from_input(x, self.backbone_name, self)
-        d = int(self.num_features)
-        if d and f.shape[1] != d:
-            raise FeatureError(f"features have {f.shape[1]} dims, earlier updates had {d}")
-        self.num_features = torch.tensor(f.shape[1], dtype=torch.int64, device=self.num_features.device)
-        (self.real_features if real else self.fake_features).append(f.reshape(-1).to(self.num_features.device))
-
-    def _sync_dist(self, dist_sync_fn=None, process_group=None) -> None:
-        # a rank with no clips of a set sends an empty float64 row list, not torchmetrics'
-        # placeholder in the module's dtype, which cannot be gathered with float64 rows
-        for name in ("real_features", "fake_features"):
-            if not getattr(self, name):
-                setattr(self, name, [torch.zeros(0, dtype=torch.float64, device=self.device)])
-        kwargs = {"process_group": process_group}
-        if dist_sync_fn is not None:
-            kwargs["dist_sync_fn"] = dist_sync_fn
-        super()._sync_dist(**kwargs)
-
-    def _rows(self, name: str) -> np.ndarray:
-        v = getattr(self, name)
-        flat = v if isinstance(v, torch.Tensor) else (torch.cat(v) if v else torch.zeros(0, dtype=torch.float64))
-        d = int(self.num_features)
-        if flat.numel() == 0 or d == 0:
-            raise FeatureError("no clips seen for one of the sets; KVD needs at least 2 in each")
-        return flat.reshape(-1, d).cpu().numpy()
-
-    def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
-        vals = kvd_from_features(self._rows("fake_features"), self._rows("real_features"), self.subset_size,
-                                 self.n_subsets, self.seed)
-        return torch.tensor(vals.mean(), dtype=torch.float64), torch.tensor(vals.std(), dtype=torch.float64)

@@ -83,6 +83,7 @@ class MotionBlur(Metric):
     version = "1"
     higher_is_better = False
     level = "clip"
+    min_frames = 2
     default_backbone = "dis"
     allowed_backbones = ("dis", "raft", "raft_vbench")
     failure_mode = "motion blur"

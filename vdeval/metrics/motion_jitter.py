@@ -34,6 +34,7 @@ class MotionJitter(Metric):
     version = "1"
     higher_is_better = False
     level = "clip"
+    min_frames = 3
     default_backbone = "dis"
     allowed_backbones = ("dis", "raft", "raft_vbench")
     failure_mode = "camera shake"

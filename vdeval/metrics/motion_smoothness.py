@@ -128,6 +128,7 @@ class MotionSmoothness(Metric):
     version = "1"
     higher_is_better = True
     level = "clip"
+    min_frames = 3
     default_backbone = "dis"
     allowed_backbones = ("dis", "raft", "amt")
     failure_mode = "jerky motion (stutter, dropped or held frames)"

@@ -149,6 +149,7 @@ class PhysicalPlausibility(Metric):
     version = "1"
     higher_is_better = False
     level = "clip"
+    min_frames = 2
     default_backbone = "pixels"
     allowed_backbones = ("pixels",)
     failure_mode = "physically implausible motion (teleports, vanishing, reversals, size or shape changes)"

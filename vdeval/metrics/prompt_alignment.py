@@ -96,6 +96,7 @@ class PromptDrift(Metric):
     version = "1"
     higher_is_better = False
     level = "clip"
+    min_frames = 2
     default_backbone = "embedded"
     natural_backbone = "clip"
     allowed_backbones = ("embedded", "clip")

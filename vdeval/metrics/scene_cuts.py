@@ -61,6 +61,7 @@ class SceneCuts(Metric):
     version = "1"
     higher_is_better = False
     level = "clip"
+    min_frames = 2
     default_backbone = "pixels"
     allowed_backbones = ("pixels", "embedded", "dino", "dino_vbench", "clip")
     failure_mode = "scene cuts"

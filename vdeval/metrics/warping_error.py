@@ -155,6 +155,7 @@ class WarpingError(Metric):
     version = "2"  # 2: per-pixel arithmetic in float32 (sums in float64); values agree to ~1e-6
     higher_is_better = False
     level = "clip"
+    min_frames = 2
     default_backbone = "dis"
     allowed_backbones = ("dis", "raft", "raft_vbench")
     failure_mode = "flicker"

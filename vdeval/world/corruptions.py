@@ -33,6 +33,7 @@ from typing import Callable
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from vdeval.errors import VdevalError, closest
 from vdeval.video import Video
 from vdeval.world.render import Pose, WorldClip, _pan_velocity, render_scene
 from vdeval.world.scene import COLORS, DIRECTIONS, SHAPES, sample_scene
@@ -459,9 +460,6 @@ CORRUPTIONS: dict[str, Callable[[WorldClip, float, int], Video]] = {
 
 
 def corrupt(clip: WorldClip, name: str, severity: float, seed: int = 0) -> Video:
-    from vdeval.registry import closest
-    from vdeval.errors import VdevalError
-
     if name not in CORRUPTIONS:
         guess = closest(name, CORRUPTIONS)
         raise VdevalError(f"unknown corruption {name!r}", f"did you mean {guess!r}?" if guess else f"one of {sorted(CORRUPTIONS)}")
