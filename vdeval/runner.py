@@ -22,7 +22,8 @@ from vdeval.generators.base import (ClipRequest, GeneratedClip, Generator, Gener
                                     remote_code_allowed)
 from vdeval.metrics.base import Metric
 from vdeval.stats import bootstrap_mean_ci, weighted_mean_ci
-from vdeval.store import RESULTS_VERSION, RunDir, load_array, save_array, sha256_json, atomic_write_json, write_results
+from vdeval.results import MetricRecord, Provenance, RealRecord, Results, write_results
+from vdeval.store import RunDir, atomic_write_json, load_array, save_array, sha256_json
 from vdeval.suite import Suite, resolved_dict
 from vdeval.video import Video
 from vdeval.world import sample_clip
@@ -40,7 +41,7 @@ class PromptItem:
 @dataclass
 class RunOutcome:
     run_dir: Path
-    results: dict
+    results: Results
     n_clips: int
     n_failed: int
     seconds: float
@@ -434,22 +435,17 @@ class Runner:
 
         failures = [{"generator": r["generator"], "clip_id": r["clip_id"], "stage": "generate", "error": r["error"]}
                     for r in clip_rows if r["error"]]
-        results = {
-            "vdeval_results_version": RESULTS_VERSION,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "suite": resolved_dict(suite), "suite_hash": sha256_json(resolved_dict(suite)),
-            "suite_path": suite.source_path,
-            "provenance": {**_provenance(self.device), "seeds": sorted({r.seed for r in requests}),
-                           "limit": self.limit, "world_size": ranks.world_size},
-            "generators": gen_infos,
-            "backbones": backbones,
-            "metrics": {label: {**m.describe(), "backbone_label": self.metric_backbone_label(m)}
-                        for label, m in self.metrics.items()},
-            "summary": summary,
-            "clips": clip_rows,
-            "failures": failures,
-            "real": None if suite.real is None else {**suite.real.model_dump(), "n": len(real_feats)},
-        }
+        results = Results(
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            suite=resolved_dict(suite), suite_hash=sha256_json(resolved_dict(suite)), suite_path=suite.source_path,
+            provenance=Provenance(**_provenance(self.device), seeds=sorted({r.seed for r in requests}),
+                                  limit=self.limit, world_size=ranks.world_size),
+            generators=gen_infos, backbones=backbones,
+            metrics={label: MetricRecord(**m.describe(), backbone_label=self.metric_backbone_label(m))
+                     for label, m in self.metrics.items()},
+            summary=summary, clips=clip_rows, failures=failures,
+            real=None if suite.real is None else RealRecord(**suite.real.model_dump(), n=len(real_feats)),
+        )
         if ranks.is_main:
             write_results(self.run, results)
         distributed.barrier(ranks)

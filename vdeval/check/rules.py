@@ -1,4 +1,5 @@
-"""`vdeval check RUN --baseline RUN`: regression rules for CI. Exit 0 all hold, 1 any fails, 2 bad input.
+"""The regression rules of `vdeval check` and their evaluation on typed results (the command,
+its exit codes and output files are in vdeval/check/cli.py).
 
 Rules come from --rules FILE (a YAML list, or a mapping with a `checks:` list) or else from the
 run's suite (`checks:`). Each rule names a metric, optionally a generator (default: every
@@ -25,16 +26,15 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
-import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from vdeval.compare import (ALPHA, Difference, clip_values, is_worse, num, pair_values, paired_difference,
+                            set_difference)
 from vdeval.errors import ResultsError, VdevalError
 from vdeval.registry import closest
-from vdeval.store import load_results
-
-ALPHA = 0.05
+from vdeval.results import Results, SummaryRow, load_results
 
 
 class RulesError(VdevalError):
@@ -152,140 +152,136 @@ class Outcome:
         return f"{'PASS' if self.passed else 'FAIL'}  {self.label}: {self.detail}"
 
 
-def _num(v) -> float:
-    try:
-        return math.nan if v is None else float(v)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _fmt(x: float) -> str:
     from vdeval.report.tables import fmt
 
     return fmt(x)
 
 
-def _summary_row(results: dict, generator: str, metric: str) -> dict | None:
-    for r in results.get("summary") or []:
-        if r.get("generator") == generator and r.get("metric") == metric:
-            return r
-    return None
+def _unknown(kind: str, name: str, known, what: str) -> str:
+    guess = closest(name, known)
+    return f"did you mean {guess!r}?" if guess else f"{what}: {', '.join(sorted(known) if kind == 'metric' else known) or 'none'}"
 
 
-def _check_names(rules: list[Rule], run: dict, baseline: dict | None, source: str) -> None:
-    metrics = run.get("metrics") or {}
-    gens = run.get("generators") or {}
+def _check_names(rules: list[Rule], run: Results, baseline: Results | None, source: str) -> None:
+    """Every name a rule uses exists in the run (and the baseline run): a typo is bad input (exit 2)."""
+    metrics, gens = run.metrics, run.generator_names()
     for i, rule in enumerate(rules, 1):
         if rule.metric not in metrics:
-            guess = closest(rule.metric, metrics)
-            hint = f"did you mean {guess!r}?" if guess else f"metrics in the run: {', '.join(sorted(metrics)) or 'none'}"
-            raise RulesError(f"{source}: rule {i}: unknown metric {rule.metric!r}", hint)
+            raise RulesError(f"{source}: rule {i}: unknown metric {rule.metric!r}",
+                             _unknown("metric", rule.metric, metrics, "metrics in the run"))
         if rule.generator is not None and rule.generator not in gens:
-            guess = closest(rule.generator, gens)
-            hint = f"did you mean {guess!r}?" if guess else f"generators in the run: {', '.join(gens)}"
-            raise RulesError(f"{source}: rule {i}: unknown generator {rule.generator!r}", hint)
+            raise RulesError(f"{source}: rule {i}: unknown generator {rule.generator!r}",
+                             _unknown("generator", rule.generator, gens, "generators in the run"))
         if rule.compare_to is not None and rule.compare_to not in gens:
-            guess = closest(rule.compare_to, gens)
-            hint = f"did you mean {guess!r}?" if guess else f"generators in the run: {', '.join(gens)}"
-            raise RulesError(f"{source}: rule {i}: compare_to names no generator of the run: {rule.compare_to!r}", hint)
+            raise RulesError(f"{source}: rule {i}: compare_to names no generator of the run: {rule.compare_to!r}",
+                             _unknown("generator", rule.compare_to, gens, "generators in the run"))
         if rule.needs_baseline:
-            if baseline is None:
-                raise RulesError(f"{source}: rule {i} ({rule.conditions()}) compares with a baseline run",
-                                 "pass --baseline RUN")
-            if rule.metric not in (baseline.get("metrics") or {}):
-                raise ResultsError(f"rule {i}: the baseline run has no metric {rule.metric!r}",
-                                   f"its metrics: {', '.join(sorted(baseline.get('metrics') or {})) or 'none'}")
-            bgens = baseline.get("generators") or {}
-            if rule.generator is not None and rule.generator not in bgens:
-                guess = closest(rule.generator, bgens)
-                raise ResultsError(f"rule {i}: the baseline run has no generator {rule.generator!r}",
-                                   f"did you mean {guess!r}?" if guess else f"its generators: {', '.join(bgens)}")
-            if rule.generator is None and not set(gens) & set(bgens):
-                raise ResultsError("the run and the baseline run have no generator in common",
-                                   f"run: {', '.join(gens)}; baseline: {', '.join(bgens)}")
+            _check_baseline(rule, i, gens, baseline, source)
 
 
-def _worse(diff: float, higher_is_better: bool) -> bool:
-    return diff < 0 if higher_is_better else diff > 0
+def _check_baseline(rule: Rule, i: int, gens: list[str], baseline: Results | None, source: str) -> None:
+    if baseline is None:
+        raise RulesError(f"{source}: rule {i} ({rule.conditions()}) compares with a baseline run", "pass --baseline RUN")
+    if rule.metric not in baseline.metrics:
+        raise ResultsError(f"rule {i}: the baseline run has no metric {rule.metric!r}",
+                           f"its metrics: {', '.join(sorted(baseline.metrics)) or 'none'}")
+    bgens = baseline.generator_names()
+    if rule.generator is not None and rule.generator not in bgens:
+        guess = closest(rule.generator, bgens)
+        raise ResultsError(f"rule {i}: the baseline run has no generator {rule.generator!r}",
+                           f"did you mean {guess!r}?" if guess else f"its generators: {', '.join(bgens)}")
+    if rule.generator is None and not set(gens) & set(bgens):
+        raise ResultsError("the run and the baseline run have no generator in common",
+                           f"run: {', '.join(gens)}; baseline: {', '.join(bgens)}")
 
 
-def _evaluate(rule: Rule, index: int, g: str, run: dict, baseline: dict | None) -> Outcome:
-    from vdeval.report.compare import clip_values, pair_values, paired_difference, set_difference
+def _no_value(row: SummaryRow | None) -> str:
+    return f" (missing or null{': ' + row.error if row is not None and row.error else ''})"
 
-    meta = (run.get("metrics") or {})[rule.metric]
-    hib = bool(meta.get("higher_is_better", True))
-    level = meta.get("level", "clip")
-    row = _summary_row(run, g, rule.metric) or {}
-    value = _num(row.get("value"))
-    ok = True
-    parts = []
+
+def _evaluate(rule: Rule, index: int, g: str, run: Results, baseline: Results | None) -> Outcome:
+    """One rule on one generator: bounds, then the comparison with the baseline or compare_to."""
+    row = run.row(g, rule.metric)
+    value = num(row.value if row is not None else None)
     if not math.isfinite(value):
-        why = f": {row['error']}" if row.get("error") else ""
-        return Outcome(rule, index, g, False, f"no value in the run (missing or null{why})")
-    ci = (_num(row.get("ci_low")), _num(row.get("ci_high")))
+        return Outcome(rule, index, g, False, "no value in the run" + _no_value(row))
+    ci = (num(row.ci_low), num(row.ci_high))
     ci_txt = f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if all(map(math.isfinite, ci)) else ""
-    parts.append(f"value {_fmt(value)}{ci_txt} n={row.get('n', '?')}")
+    parts = [f"value {_fmt(value)}{ci_txt} n={row.n}"]
+    ok = True
     if rule.min is not None and value < rule.min:
         ok = False
         parts.append(f"below min {rule.min:g}")
     if rule.max is not None and value > rule.max:
         ok = False
         parts.append(f"above max {rule.max:g}")
-
     if rule.compares:
-        # the reference: another generator of this run (compare_to), or the same generator of the baseline run
-        ref, ref_g, ref_name = ((run, rule.compare_to, rule.compare_to) if rule.compare_to is not None
-                                else (baseline, g, "the baseline run"))
-        brow = _summary_row(ref, ref_g, rule.metric) or {}
-        bb, bb_base = row.get("backbone"), brow.get("backbone")
-        if bb and bb_base and bb != bb_base:
-            raise ResultsError(f"rule {index}: {rule.metric} of {g} comes from backbone {bb} but {ref_name}'s "
-                               f"from {bb_base}: the numbers are not comparable",
-                               "re-run the baseline with the same suite metrics")
-        bvalue = _num(brow.get("value"))
-        if not math.isfinite(bvalue):
-            why = f": {brow['error']}" if brow.get("error") else ""
-            return Outcome(rule, index, g, False, "; ".join(parts + [f"no value for {ref_name} (missing or null{why})"]))
-        diff = value - bvalue
-        if rule.max_regression is not None:
-            worse_by = (-diff if hib else diff)
-            rel = worse_by / abs(bvalue) if bvalue != 0 else (0.0 if worse_by <= 0 else math.inf)
-            label = "baseline" if rule.compare_to is None else rule.compare_to
-            parts.append(f"{label} {_fmt(bvalue)}, {abs(rel):.1%} {'worse' if rel > 0 else 'better or equal'}"
-                         f" (limit {rule.max_regression:.0%})")
-            if rel > rule.max_regression:
-                ok = False
-        if rule.not_significantly_worse:
-            if level == "set":
-                d = set_difference(row, brow, generator=g, baseline=ref_g, metric=rule.metric, higher_is_better=hib)
-            else:
-                xa, xb = pair_values(clip_values(_clips(run), g, rule.metric), clip_values(_clips(ref), ref_g, rule.metric))
-                if xa.size < 2:
-                    return Outcome(rule, index, g, False, "; ".join(
-                        parts + [f"cannot test: {xa.size} clips match {ref_name} by prompt and seed"]))
-                d = paired_difference(xa, xb, generator=g, baseline=ref_g, metric=rule.metric, higher_is_better=hib,
-                                      alpha=rule.alpha)
-            if d.significant is None:
-                return Outcome(rule, index, g, False, "; ".join(parts + [f"cannot test: {d.note or 'no interval'}"]))
-            p = f", {d.test} p={d.p_value:.3g}" if d.p_value is not None else f", {d.test}"
-            sig_worse = bool(d.significant and _worse(d.diff, hib))
-            verdict = "significantly worse" if sig_worse else ("significantly better" if d.significant
-                                                               and not _worse(d.diff, hib) else "not significant")
-            over = f"over {d.n} pairs" if level != "set" else "(set-level)"
-            parts.append(f"difference {_fmt(d.diff)} [{_fmt(d.ci_low)}, {_fmt(d.ci_high)}] {over}{p}: {verdict}")
-            if sig_worse:
-                ok = False
+        passed, text = _compare(rule, index, g, row, run, baseline)
+        parts.append(text)
+        ok = ok and passed
     return Outcome(rule, index, g, ok, "; ".join(parts))
 
 
-def _clips(results: dict) -> list[dict]:
-    return results.get("clips") or []
+def _compare(rule: Rule, index: int, g: str, row: SummaryRow, run: Results,
+             baseline: Results | None) -> tuple[bool, str]:
+    """(passed, numbers) against another generator of this run (compare_to) or the same generator
+    of the baseline run."""
+    ref, ref_g, ref_name = ((run, rule.compare_to, rule.compare_to) if rule.compare_to is not None
+                            else (baseline, g, "the baseline run"))
+    brow = ref.row(ref_g, rule.metric)
+    bb_base = brow.backbone if brow is not None else ""
+    if row.backbone and bb_base and row.backbone != bb_base:
+        raise ResultsError(f"rule {index}: {rule.metric} of {g} comes from backbone {row.backbone} but {ref_name}'s "
+                           f"from {bb_base}: the numbers are not comparable",
+                           "re-run the baseline with the same suite metrics")
+    bvalue = num(brow.value if brow is not None else None)
+    if not math.isfinite(bvalue):
+        return False, f"no value for {ref_name}" + _no_value(brow)
+    ok, parts = True, []
+    if rule.max_regression is not None:
+        passed, text = _regression(rule, num(row.value), bvalue, run.metrics[rule.metric].higher_is_better)
+        ok, parts = ok and passed, parts + [text]
+    if rule.not_significantly_worse:
+        passed, text = _significance(rule, g, row, brow, run, ref, ref_g, ref_name)
+        ok, parts = ok and passed, parts + [text]
+    return ok, "; ".join(parts)
 
 
-def _generators_in_order(results: dict):
-    from vdeval.report.tables import generators_in_order as order
+def _regression(rule: Rule, value: float, bvalue: float, hib: bool) -> tuple[bool, str]:
+    worse_by = (bvalue - value) if hib else (value - bvalue)
+    rel = worse_by / abs(bvalue) if bvalue != 0 else (0.0 if worse_by <= 0 else math.inf)
+    label = "baseline" if rule.compare_to is None else rule.compare_to
+    text = (f"{label} {_fmt(bvalue)}, {abs(rel):.1%} {'worse' if rel > 0 else 'better or equal'}"
+            f" (limit {rule.max_regression:.0%})")
+    return rel <= rule.max_regression, text
 
-    return order(results)
+
+def _significance(rule: Rule, g: str, row: SummaryRow, brow: SummaryRow, run: Results, ref: Results,
+                  ref_g: str, ref_name: str) -> tuple[bool, str]:
+    """Not significantly worse: the paired test on clips matched by prompt and seed (per-clip
+    metrics) or the two bootstrap intervals (set-level); a comparison that cannot be judged fails."""
+    meta = run.metrics[rule.metric]
+    hib = meta.higher_is_better
+    if meta.level == "set":
+        d = set_difference(row, brow, generator=g, baseline=ref_g, metric=rule.metric, higher_is_better=hib)
+    else:
+        xa, xb = pair_values(clip_values(run.clips, g, rule.metric), clip_values(ref.clips, ref_g, rule.metric))
+        if xa.size < 2:
+            return False, f"cannot test: {xa.size} clips match {ref_name} by prompt and seed"
+        d = paired_difference(xa, xb, generator=g, baseline=ref_g, metric=rule.metric, higher_is_better=hib,
+                              alpha=rule.alpha)
+    if d.significant is None:
+        return False, f"cannot test: {d.note or 'no interval'}"
+    return _verdict(d, hib, meta.level)
+
+
+def _verdict(d: Difference, hib: bool, level: str) -> tuple[bool, str]:
+    p = f", {d.test} p={d.p_value:.3g}" if d.p_value is not None else f", {d.test}"
+    sig_worse = bool(d.significant and is_worse(d.diff, hib))
+    verdict = "significantly worse" if sig_worse else ("significantly better" if d.significant else "not significant")
+    over = f"over {d.n} pairs" if level != "set" else "(set-level)"
+    return not sig_worse, f"difference {_fmt(d.diff)} [{_fmt(d.ci_low)}, {_fmt(d.ci_high)}] {over}{p}: {verdict}"
 
 
 def run_check(run_path: Path, baseline_path: Path | None = None, rules_path: Path | None = None) -> list[Outcome]:
@@ -295,25 +291,30 @@ def run_check(run_path: Path, baseline_path: Path | None = None, rules_path: Pat
     if rules_path is not None:
         rules, source = load_rules(rules_path), str(rules_path)
     else:
-        checks = (run.get("suite") or {}).get("checks") if isinstance(run.get("suite"), dict) else None
-        if not checks:
+        if not run.checks:
             raise RulesError(f"{run_path}: the run's suite has no `checks:` section", "pass --rules FILE")
         source = "suite checks"
-        rules = parse_rules(checks, source)
+        rules = parse_rules(run.checks, source)
     _check_names(rules, run, baseline, source)
     outcomes = []
     for i, rule in enumerate(rules, 1):
-        gens = [rule.generator] if rule.generator else [g for g, _ in _generators_in_order(run)]
-        if rule.needs_baseline and rule.generator is None:
-            gens = [g for g in gens if g in (baseline.get("generators") or {})]
-        if rule.compare_to is not None:
-            gens = [g for g in gens if g != rule.compare_to]
-        if not gens:  # a rule that judges nothing would pass a gate it never saw
-            raise ResultsError(f"{source}: rule {i} ({rule.metric}) applies to no generator of the run",
-                               "check the run has results for its generators")
-        for g in gens:
+        for g in _covered(rule, i, run, baseline, source):
             outcomes.append(_evaluate(rule, i, g, run, baseline))
     return outcomes
+
+
+def _covered(rule: Rule, i: int, run: Results, baseline: Results | None, source: str) -> list[str]:
+    """The generators a rule judges: its own, else every generator of the run (those the baseline
+    also has, when it compares with one), never compare_to itself."""
+    gens = [rule.generator] if rule.generator else run.generator_names()
+    if rule.needs_baseline and rule.generator is None:
+        gens = [g for g in gens if g in baseline.generator_names()]
+    if rule.compare_to is not None:
+        gens = [g for g in gens if g != rule.compare_to]
+    if not gens:  # a rule that judges nothing would pass a gate it never saw
+        raise ResultsError(f"{source}: rule {i} ({rule.metric}) applies to no generator of the run",
+                           "check the run has results for its generators")
+    return gens
 
 
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -351,35 +352,3 @@ def markdown(outcomes: list[Outcome]) -> str:
         rule = o.rule.name or f"{o.rule.metric}: {o.rule.conditions()}"
         lines.append(f"| {'✅' if o.passed else '❌'} | {md(rule)} | {md(o.generator)} | {md(o.detail)} |")
     return "\n".join(lines) + "\n"
-
-
-def check(
-    run: Path = typer.Argument(..., help="Run directory (or its results.json) to check."),
-    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Run to compare with (needed by "
-                                            "max_regression and not_significantly_worse rules)."),
-    rules: Optional[Path] = typer.Option(None, "--rules", help="YAML rules file (default: the suite's checks:)."),
-    junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here."),
-    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write a Markdown summary here."),
-) -> None:
-    """Check a run against rules; exit 0 if all hold, 1 if any fails, 2 on bad input."""
-    from vdeval.store import atomic_write_bytes, atomic_write_text
-
-    outcomes = run_check(run, baseline, rules)
-    for o in outcomes:
-        typer.echo(o.line())
-    failed = sum(not o.passed for o in outcomes)
-    typer.echo(f"{len(outcomes) - failed} passed, {failed} failed")
-    if junit is not None:
-        atomic_write_bytes(junit, junit_xml(outcomes))
-    if markdown_out is not None:
-        atomic_write_text(markdown_out, markdown(outcomes))
-    if failed:
-        raise typer.Exit(1)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("check")(check)
-
-
-__all__: List[str] = ["Rule", "RulesError", "parse_rules", "load_rules", "run_check", "junit_xml", "markdown",
-                      "register"]
