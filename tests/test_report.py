@@ -193,7 +193,7 @@ def test_paired_differences_find_real_effects_and_not_noise():
 
 
 def test_set_level_difference_uses_interval_widths():
-    from vdeval.report.compare import set_difference
+    from vdeval.compare import set_difference
 
     # bootstrap intervals of FVD sit above the point value; their width is what counts
     d = set_difference({"value": 40.0, "ci_low": 41.0, "ci_high": 49.0, "n": 64},
@@ -207,7 +207,7 @@ def test_set_level_difference_uses_interval_widths():
 
 
 def test_pairing_uses_prompt_and_seed_not_order():
-    from vdeval.report.compare import clip_values, pair_values
+    from vdeval.compare import clip_values, pair_values
 
     a = [(("p", "0"), "x0", 1.0), (("p", "1"), "x1", 2.0), (("q", "0"), "x2", 3.0)]
     b = [(("q", "0"), "y2", 30.0), (("p", "0"), "y0", 10.0)]  # other order, one missing

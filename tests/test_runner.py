@@ -133,3 +133,45 @@ def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
     os.umask(umask)
     p = atomic_write_text(tmp_path / "x.json", "{}")
     assert stat.S_IMODE(os.stat(p).st_mode) == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_a_clip_whose_features_fail_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
+    """The feature stage retries a failing batch clip by clip: only the bad clip fails, with stage
+    "featurize" in failures, and the summary rests on the others."""
+    from vdeval.pipeline import featurizing
+
+    real = featurizing.featurize
+
+    def featurize(clips, *args, **kwargs):
+        if any(c.clip_id == "p001_s1" for c in clips):
+            raise RuntimeError("cannot decode frame 3")
+        return real(clips, *args, **kwargs)
+
+    monkeypatch.setattr(featurizing, "featurize", featurize)
+    out = Runner(make_suite(tmp_path, BODY), out=tmp_path / "run", progress=False).execute()
+    failures = [(f.generator, f.clip_id, f.stage) for f in out.results.failures]
+    assert failures == [("clean", "p001_s1", "featurize"), ("frozen", "p001_s1", "featurize")]
+    assert out.n_failed == 2 and "cannot decode frame 3" in out.results.failures[0].error
+    row = out.results.row("clean", "frame_difference")
+    assert row.n == 7 and row.n_failed == 1 and row.value is not None
+
+
+def test_metrics_are_handed_the_backbones_they_read(tmp_path):
+    """Explicit hooks, no attribute sniffing: FVD records the identity hash of the exact backbone
+    (options and weights included) through Metric.bind_backbones."""
+    suite = make_suite(tmp_path, """
+    name: b
+    world: {height: 24, width: 24, frames: 6}
+    prompts: {source: world, count: 3}
+    generators:
+      - {name: clean, kind: world}
+    real: {kind: world, count: 3}
+    metrics:
+      - {name: fvd, params: {n_bootstrap: 10}}
+    """)
+    runner = Runner(suite, out=tmp_path / "run", progress=False)
+    out = runner.execute()
+    expected = runner.pool.get("embedded").identity_hash()
+    assert runner.metrics["fvd"].backbone_hash == expected
+    assert out.results.row("clean", "fvd").extras["backbone_hash"] == expected
+    assert out.results.backbones["embedded@1"].identity_hash == expected

@@ -157,9 +157,7 @@ def evaluate_set(real, generated, metrics: Sequence[str] = ("fvd", "kvd"), backb
     rows = []
     for name, m in ms.items():
         bb = ", ".join(pool.get(r.backbone, r.options).label() for r in m.requests())
-        if hasattr(m, "backbone_hash") and m.requests():
-            r0 = m.requests()[0]
-            m.backbone_hash = pool.get(r0.backbone, r0.options).identity_hash()
+        m.bind_backbones([pool.get(r.backbone, r.options) for r in m.requests()])
         s = m.score_set(sets["generated"], sets["real"])
         rows.append({"metric": name, "value": float(s.value), "ci_low": s.ci[0] if s.ci else None,
                      "ci_high": s.ci[1] if s.ci else None, "n": s.n, "n_real": s.n_real, "backbone": bb})

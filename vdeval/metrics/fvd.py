@@ -107,10 +107,13 @@ class FVD(Metric):
         super().__init__(backbone, **params)
         self.protocol = resolve_protocol(self.params.protocol, self.backbone)
         self.ddof = PROTOCOLS[self.protocol]["ddof"]
-        self.backbone_hash: str | None = None  # the runner may set it; looked up when a cache needs it
+        self.backbone_hash: str | None = None  # set by bind_backbones; looked up when a cache needs it
 
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest("video_embedding", self.backbone)]
+
+    def bind_backbones(self, backbones: list) -> None:
+        self.backbone_hash = backbones[0].identity_hash()  # the exact backbone, options and weights
 
     def identity(self) -> dict:
         return {"protocol": self.protocol, "backbone": self.backbone, "backbone_hash": self.backbone_hash}

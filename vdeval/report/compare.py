@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from vdeval.compare import (ALPHA, PAIRED_TEST, SET_TEST, Difference, clip_values, num, pair_values,  # noqa: F401
-                            paired_difference, paired_test, set_difference, unjudged)
+from vdeval.compare import (ALPHA, Difference, clip_values, num, pair_values, paired_difference, set_difference,
+                            unjudged)
 from vdeval.report.tables import Merged
 from vdeval.stats import BOOTSTRAP_SEED
 

@@ -14,7 +14,8 @@ import html as _html
 import json
 import math
 
-from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Best, Difference, headline, relative_text
+from vdeval.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference
+from vdeval.report.compare import Best, headline, relative_text
 from vdeval.report.previews import Preview
 from vdeval.report.tables import Merged, direction, fmt, fmt_ci
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 
-from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Best, Difference, headline, relative_text
+from vdeval.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference
+from vdeval.report.compare import Best, headline, relative_text
 from vdeval.report.tables import Merged, fmt, fmt_ci
 
 _MD_SPECIAL = "\\`*_[]|<>#!"

@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from vdeval.report.compare import Difference  # noqa: E402
-from vdeval.results import MetricRecord
+from vdeval.compare import Difference  # noqa: E402
+from vdeval.results import MetricRecord  # noqa: E402
 from vdeval.report.tables import Merged, num  # noqa: E402
 
 DPI = 100

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vdeval.compare import count, num
+from vdeval.compare import num
 from vdeval.errors import ResultsError
 from vdeval.registry import closest
 from vdeval.results import ClipRecord, GeneratorInfo, MetricRecord, Results, load_results
