@@ -6,7 +6,8 @@ clip by clip, so one bad clip fails alone, with its error, and the others go on.
 """
 from __future__ import annotations
 
-from vdeval.featurize import BackbonePool, FeatureCache, featurize, memory_groups
+from vdeval.errors import WeightsError, WriteError
+from vdeval.featurize import BackbonePool, CacheWriteError, FeatureCache, featurize, memory_groups
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.metrics.base import Metric
 from vdeval.pipeline import one_line, progress_bar
@@ -24,12 +25,18 @@ def bind_backbones(metrics, pool: BackbonePool) -> None:
         m.bind_backbones([pool.get(r.backbone, r.options) for r in m.requests()])
 
 
+# errors about the run, not about one clip: retrying clip by clip would only repeat them
+RUN_ERRORS = (CacheWriteError, WriteError, WeightsError, MemoryError)
+
+
 def featurize_safely(clips: list[ClipFeatures], requests: list[FeatureRequest], pool: BackbonePool,
                      cache: FeatureCache | None = None, **kwargs) -> tuple[dict, dict[str, str]]:
     """featurize(), and where it raises, each clip alone: (computed counts as featurize returns
     them, {clip_id: one-line error} of the clips that fail)."""
     try:
         return featurize(clips, requests, pool, cache, **kwargs), {}
+    except RUN_ERRORS:  # the run cannot work at all (cache folder unwritable, weights gone): stop
+        raise
     except Exception as e:
         if len(clips) <= 1:
             return {}, {c.clip_id: one_line(e) for c in clips}
