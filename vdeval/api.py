@@ -23,6 +23,7 @@ from vdeval.domains import load_metric_backbones, metric_backbone
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures
 from vdeval.featurize import BackbonePool, FeatureCache, featurize, memory_groups
+from vdeval.pipeline.scoring import empty_scores, score_clip
 from vdeval.video.core import as_video
 from vdeval.video.io import VIDEO_SUFFIXES
 
@@ -120,18 +121,17 @@ def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = (
 
 
 def _score(clip: ClipFeatures, metrics: dict) -> dict:
+    """One clip's columns: the runner's score stage (a metric that raises gives NaN and a note),
+    flattened to `<metric>`, `<metric>.<extra>` and `<metric>.note`."""
+    rec = empty_scores()
     row = {}
     for name, m in metrics.items():
-        try:
-            s = m.score_clip(clip)
-        except VdevalError as e:
-            row[name], row[f"{name}.note"] = float("nan"), str(e)
-            continue
-        row[name] = float(s.value)
-        for k, v in (s.extras or {}).items():
-            row[f"{name}.{k}"] = float(v)
-        if s.note:
-            row[f"{name}.note"] = s.note
+        score_clip(m, clip, name, rec)
+        row[name] = rec["scores"][name]
+        for k, v in rec["extras"].get(name, {}).items():
+            row[f"{name}.{k}"] = v
+        if name in rec["notes"]:
+            row[f"{name}.note"] = rec["notes"][name]
     return row
 
 
