@@ -81,3 +81,20 @@ def test_evaluate_set_matches_the_runner_definition():
     assert df.loc[0, "value"] == pytest.approx(expected) and df.loc[0, "n"] == 6 and df.loc[0, "backbone"] == "embedded@1"
     with pytest.raises(VdevalError, match="per-clip"):
         vdeval.evaluate_set(real, fake, metrics=["frame_difference"])
+
+
+def test_a_metric_that_raises_on_one_clip_gives_nan_and_a_note(monkeypatch):
+    """The runner's score stage: one clip's failure never ends the call."""
+    from vdeval.metrics.frame_difference import FrameDifference
+
+    real = FrameDifference.score_clip
+
+    def score(self, clip):
+        if clip.clip_id == "clip0001":
+            raise IndexError("no such frame\nmore detail")
+        return real(self, clip)
+
+    monkeypatch.setattr(FrameDifference, "score_clip", score)
+    df = vdeval.evaluate(_world(3), metrics=["frame_difference"], device="cpu")
+    assert np.isnan(df["frame_difference"][1]) and df["frame_difference.note"][1] == "IndexError: no such frame"
+    assert np.isfinite(df["frame_difference"][[0, 2]]).all() and df["error"].isna().all()

@@ -148,3 +148,51 @@ def test_clips_a_corruption_leaves_unchanged_are_not_counted_as_missed():
     row = r.table[r.table["corruption"] == "texture_swim"].iloc[0]
     assert row["n_unchanged"] > 0 and row["n_corrupted"] == 16 - row["n_unchanged"]
     assert row["auroc"] >= 0.9
+
+
+def test_a_clip_that_raises_is_recorded_and_the_audit_goes_on(monkeypatch):
+    """One bad clip never ends the audit (issue 12): a corruption that raises on one clip leaves that
+    clip out, a metric that raises on one clip scores NaN there with the error as its note."""
+    from vdeval.metrics.frame_difference import FrameDifference
+    from vdeval.world import corruptions
+
+    real_freeze, real_score = corruptions.CORRUPTIONS["freeze"], FrameDifference.score_clip
+
+    def freeze(clip, severity, seed):
+        if seed == 2:
+            raise RuntimeError("decoder exploded\nsecond line")
+        return real_freeze(clip, severity, seed)
+
+    def score(self, clip):
+        if clip.clip_id == "1/flicker@0.5":
+            raise ValueError("no frames for this one")
+        return real_score(self, clip)
+
+    monkeypatch.setitem(corruptions.CORRUPTIONS, "freeze", freeze)
+    monkeypatch.setattr(FrameDifference, "score_clip", score)
+    r = run_audit(n=4, severities=(0.5,), metrics=["frame_difference"], corruptions=["flicker", "freeze"])
+    assert r.failures == ["2/freeze@0.5: corruption: RuntimeError: decoder exploded"]
+    s = r.scores
+    bad = s[(s["clip"] == 1) & (s["corruption"] == "flicker")]
+    assert len(bad) == 1 and np.isnan(bad["value"].iloc[0]) and "ValueError: no frames" in bad["note"].iloc[0]
+    row = lambda c: r.table[r.table["corruption"] == c].iloc[0]  # noqa: E731
+    assert row("flicker")["n_corrupted"] == 3 and row("freeze")["n_corrupted"] == 3 and row("flicker")["n_clean"] == 4
+    assert row("flicker")["auroc"] == 1.0  # the other clips still tell flicker apart
+    assert "2/freeze@0.5: corruption" in to_markdown(r)
+
+
+def test_a_feature_pass_that_raises_on_one_clip_leaves_only_that_clip_out(monkeypatch):
+    from vdeval.pipeline import featurizing
+
+    real = featurizing.featurize
+
+    def featurize(clips, *args, **kwargs):  # a file that stops decoding, a backbone failing on one input
+        if any(c.clip_id == "1/flicker@0.5" for c in clips):
+            raise RuntimeError("cannot decode frame 3")
+        return real(clips, *args, **kwargs)
+
+    monkeypatch.setattr(featurizing, "featurize", featurize)
+    r = run_audit(n=3, severities=(0.5,), metrics=["frame_difference"], corruptions=["flicker"])
+    assert r.failures == ["1/flicker@0.5: features: RuntimeError: cannot decode frame 3"]
+    row = r.table.iloc[0]
+    assert row["n_corrupted"] == 2 and row["n_clean"] == 3 and row["auroc"] == 1.0

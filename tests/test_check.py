@@ -91,9 +91,10 @@ def test_absolute_bounds(runs, tmp_path):
 
 def test_null_value_fails_instead_of_passing(tmp_path):
     res = make_results({"final": {}}, metrics=["warping_error", "fvd"])
-    for r in res["summary"]:
-        if r["metric"] == "fvd":
-            r.update(value=None, ci_low=None, ci_high=None, error="FeatureError: too few clips for a covariance")
+    for r in res.summary:
+        if r.metric == "fvd":
+            r.value = r.ci_low = r.ci_high = None
+            r.error = "FeatureError: too few clips for a covariance"
     run = write_run(tmp_path / "r", res, with_clips=False)
     [o] = run_check(run, None, _rules(tmp_path, [{"metric": "fvd", "max": 100}]))
     assert not o.passed and "too few clips" in o.detail
@@ -120,7 +121,7 @@ def test_junit_survives_control_characters(tmp_path):
     from vdeval.check import junit_xml
 
     res = make_results({"final": {}}, metrics=["fvd"])
-    res["summary"][0].update(value=None, error="\x1b[31mboom\x00")
+    res.summary[0].value, res.summary[0].error = None, "\x1b[31mboom\x00"
     run = write_run(tmp_path / "r", res, with_clips=False)
     outcomes = run_check(run, None, _rules(tmp_path, [{"metric": "fvd", "max": 1, "name": "fvd <& bound"}]))
     root = ET.fromstring(junit_xml(outcomes))
@@ -166,7 +167,7 @@ def test_bad_runs_exit_2(runs, tmp_path, capsys):
     assert "no results file" in capsys.readouterr().err
     assert _cli(["check", str(runs["same"]), "--rules", str(rules)]) == 2
     assert "pass --baseline RUN" in capsys.readouterr().err
-    future = write_run(tmp_path / "future", make_results({"final": {}}, version=99), with_clips=False)
+    future = write_run(tmp_path / "future", make_results({"final": {}}), with_clips=False, version=99)
     assert _cli(["check", str(runs["same"]), "--baseline", str(future), "--rules", str(rules)]) == 2
     assert "results version 99 is not supported" in capsys.readouterr().err
     other = write_run(tmp_path / "other", make_results({"a": {}}, metrics=["fvd"]), with_clips=False)
@@ -176,8 +177,8 @@ def test_bad_runs_exit_2(runs, tmp_path, capsys):
     assert _cli(["check", str(runs["same"]), "--baseline", str(no_fvd), "--rules", str(rules)]) == 2
     assert "the baseline run has no metric 'fvd'" in capsys.readouterr().err
     res = make_results({"final": {}, "ema": {}})
-    for r in res["summary"]:
-        r["backbone"] = "i3d"  # the published tier: its FVD is another quantity than the embedded one
+    for r in res.summary:
+        r.backbone = "i3d"  # the published tier: its FVD is another quantity than the embedded one
     i3d = write_run(tmp_path / "i3d", res, with_clips=False)
     assert _cli(["check", str(runs["same"]), "--baseline", str(i3d), "--rules", str(rules)]) == 2
     assert "comes from backbone embedded but the baseline run's from i3d" in capsys.readouterr().err

@@ -51,8 +51,8 @@ def test_report_summary_csv_is_formula_safe(tmp_path):
     from vdeval.report import write_report
 
     res = make_results({"final": {"step": 1}})
-    res["summary"][0]["error"] = "=HYPERLINK(\"x\")"
-    res["summary"][0]["backbone"] = "@evil"
+    res.summary[0].error = "=HYPERLINK(\"x\")"
+    res.summary[0].backbone = "@evil"
     run = write_run(tmp_path / "run", res, with_clips=False)
     write_report([run], tmp_path / "rep")
     table = pd.read_csv(tmp_path / "rep" / "summary.csv")

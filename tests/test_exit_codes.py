@@ -112,7 +112,7 @@ def test_check_rule_that_cannot_fail_is_refused(files, tmp_path, capsys, rule):
 
 def test_check_on_a_run_without_generators_is_not_a_pass(tmp_path, files, capsys):
     res = make_results({"final": {"step": 1}})
-    res["generators"], res["summary"], res["clips"] = {}, [], []
+    res.generators, res.summary, res.clips = {}, [], []
     run = write_run(tmp_path / "empty", res, with_clips=False)
     assert cli_exit_code(["check", str(run), "--rules", files["rules"]]) == 2
     assert "applies to no generator" in capsys.readouterr().err

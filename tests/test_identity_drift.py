@@ -93,9 +93,8 @@ def test_embedded_identity_swap_and_reference():
 def test_pair_weighted_aggregation_is_vbench_pooling():
     """VBench's subject_consistency pools every frame pair of every clip: sim / cnt over all pairs.
     aggregate: pairs reproduces it through the runner's summary; the plain mean of clips does not."""
-    import types
-
-    from vdeval.runner import Runner
+    from vdeval.pipeline.summary import summarise
+    from vdeval.results import ClipRecord
 
     rng = np.random.default_rng(3)
     clips = [rng.normal(size=(t, 6)) for t in (2, 5, 9)]
@@ -111,12 +110,12 @@ def test_pair_weighted_aggregation_is_vbench_pooling():
         cf = ClipFeatures(f"c{k}", Video(np.zeros((len(e), 4, 4, 3), np.uint8)))
         cf.features[("frame_embedding", "embedded")] = {"value": e}
         s = metric.score_clip(cf)
-        scored.append({"scores": {"identity_drift": s.value}, "extras": {"identity_drift": s.extras}})
-    fake = types.SimpleNamespace(metrics={"identity_drift": metric}, metric_backbone_label=lambda m: "embedded@1")
-    row = Runner._summarise(fake, "g", scored, [], [], 0)[0]
-    assert row["value"] == pytest.approx(sim / cnt) and row["aggregate"] == "weighted by n_pairs"
-    assert row["ci_low"] <= row["value"] <= row["ci_high"]
-    plain = Runner._summarise(types.SimpleNamespace(metrics={"identity_drift": IdentityDrift()},
-                                                    metric_backbone_label=lambda m: "embedded@1"), "g", scored, [], [], 0)[0]
-    assert plain["value"] == pytest.approx(np.mean([s["scores"]["identity_drift"] for s in scored]))
-    assert abs(plain["value"] - sim / cnt) > 1e-3 and "aggregate" not in plain
+        scored.append(ClipRecord(generator="g", clip_id=f"c{k}", seed=k, scores={"identity_drift": s.value},
+                                 extras={"identity_drift": s.extras}))
+    label = {"identity_drift": "embedded@1"}
+    row = summarise({"identity_drift": metric}, label, "g", scored, [], [])[0]
+    assert row.value == pytest.approx(sim / cnt) and row.aggregate == "weighted by n_pairs"
+    assert row.ci_low <= row.value <= row.ci_high
+    plain = summarise({"identity_drift": IdentityDrift()}, label, "g", scored, [], [])[0]
+    assert plain.value == pytest.approx(np.mean([c.scores["identity_drift"] for c in scored]))
+    assert abs(plain.value - sim / cnt) > 1e-3 and plain.aggregate is None

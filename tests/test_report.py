@@ -13,7 +13,9 @@ from PIL import Image
 
 from vdeval.errors import ResultsError
 from vdeval.stats import bootstrap_mean_ci
-from vdeval.store import RESULTS_VERSION, RunDir, save_array, write_results
+from vdeval.results import (RESULTS_VERSION, load_results, BackboneRecord, ClipRecord, Failure, GeneratorInfo, MetricRecord,
+                            Provenance, Results, SummaryRow, write_results)
+from vdeval.store import RunDir, save_array
 from helpers import cli_exit_code
 
 # --------------------------------------------------------------------------- fixture results
@@ -51,10 +53,51 @@ def _frames(gen: str, p: int, s: int, T: int = 8, size: int = 16) -> np.ndarray:
     return v
 
 
+def _clip(g: str, p: int, s: int, prompts, metrics, shift, rng, noise, bad: bool, null_metric) -> ClipRecord:
+    clip = ClipRecord(generator=g, clip_id=f"p{p:02d}-s{s}", prompt=prompts[p], seed=s,
+                      clip_hash=f"{abs(hash((g, p, s))):016x}")
+    if bad:
+        clip.error, clip.clip_hash = "RuntimeError: sampler diverged (NaN latents)", None
+        return clip
+    for m in metrics:
+        if METRICS[m]["level"] == "set":
+            continue
+        v = _base(m, p, s) + shift.get(m, 0.0) + noise * rng.standard_normal()
+        if null_metric == m:
+            v = math.nan
+            clip.notes[m] = "one-frame clip has no motion"
+        clip.scores[m] = v
+        if METRICS[m]["curves"]:
+            clip.curves[m] = list(v * (0.7 + 0.1 * np.arange(7)) + noise * rng.standard_normal(7))
+        if m == "frozen_motion":
+            clip.extras[m] = {"frozen": float(v > 0.08)}
+    return clip
+
+
+def _summary(g: str, m: str, clips: list[ClipRecord], n_failed: int, shift: dict) -> SummaryRow:
+    meta = METRICS[m]
+    row = SummaryRow(generator=g, metric=m, backbone=meta["backbone"], higher_is_better=meta["higher_is_better"],
+                     level=meta["level"], n_failed=n_failed)
+    if meta["level"] == "set":
+        row.n, row.n_real = len(clips) - n_failed, 24
+        if m == "fvd":
+            row.value = 50.0 + shift.get(m, 0.0)
+            row.ci_low, row.ci_high = row.value - 3.0, row.value + 4.0
+        else:  # kvd: a set-level metric without interval
+            row.value = 0.1 + shift.get(m, 0.0)
+        return row
+    vals = np.asarray([c.scores[m] for c in clips if not c.error], float)
+    fin = vals[np.isfinite(vals)]
+    ci = bootstrap_mean_ci(fin)
+    row.value, row.n = (float(fin.mean()) if fin.size else None), int(fin.size)
+    row.ci_low, row.ci_high = (ci[0], ci[1]) if ci else (None, None)
+    return row
+
+
 def make_results(gens: dict, *, noise: float = 0.0005, rng_seed: int = 0, prompts=PROMPTS, seeds=SEEDS,
                  metrics=None, failed: tuple | None = None, null_score: tuple | None = None,
-                 version: int = RESULTS_VERSION, checks=None) -> dict:
-    """A results dict in store.py's format.
+                 checks=None) -> Results:
+    """Results built through the typed model, as the runner builds them.
 
     gens: {name: {"step": int | None, "shift": {metric: additive effect}}}.
     failed: (generator, clip index) of a clip whose generation failed; null_score: (generator, clip
@@ -64,80 +107,42 @@ def make_results(gens: dict, *, noise: float = 0.0005, rng_seed: int = 0, prompt
     for g, spec in gens.items():
         shift = spec.get("shift", {})
         rng = np.random.default_rng([rng_seed, sum(map(ord, g))])
-        per_metric: dict[str, list[float]] = {m: [] for m in metrics}
-        n_failed = 0
-        for k, (p, s) in enumerate([(p, s) for p in range(len(prompts)) for s in seeds]):
-            clip = {"generator": g, "clip_id": f"p{p:02d}-s{s}", "prompt": prompts[p], "seed": s,
-                    "clip_hash": f"{abs(hash((g, p, s))):016x}", "error": None, "scores": {}, "extras": {},
-                    "curves": {}, "notes": {}}
-            if failed == (g, k):
-                clip["error"] = "RuntimeError: sampler diverged (NaN latents)"
-                clip["clip_hash"] = None
-                failures.append({"generator": g, "clip_id": clip["clip_id"], "stage": "generate",
-                                 "error": clip["error"]})
-                n_failed += 1
-                clips.append(clip)
-                continue
-            for m in metrics:
-                if METRICS[m]["level"] == "set":
-                    continue
-                v = _base(m, p, s) + shift.get(m, 0.0) + noise * rng.standard_normal()
-                if null_score == (g, k, m):
-                    v = math.nan
-                    clip["notes"][m] = "one-frame clip has no motion"
-                clip["scores"][m] = v
-                per_metric[m].append(v)
-                if METRICS[m]["curves"]:
-                    t = np.arange(7)
-                    clip["curves"][m] = list(v * (0.7 + 0.1 * t) + noise * rng.standard_normal(7))
-                if m == "frozen_motion":
-                    clip["extras"][m] = {"frozen": float(v > 0.08)}
-            clips.append(clip)
-        for m in metrics:
-            meta = METRICS[m]
-            row = {"generator": g, "metric": m, "backbone": meta["backbone"], "higher_is_better":
-                   meta["higher_is_better"], "level": meta["level"], "n_failed": n_failed, "n_real": None}
-            if meta["level"] == "set":
-                n = len(prompts) * len(seeds) - n_failed
-                if m == "fvd":
-                    v = 50.0 + shift.get(m, 0.0)
-                    row.update(value=v, ci_low=v - 3.0, ci_high=v + 4.0, n=n, n_real=24)
-                else:  # kvd: a set-level metric without interval
-                    row.update(value=0.1 + shift.get(m, 0.0), ci_low=None, ci_high=None, n=n, n_real=24)
-            else:
-                vals = np.asarray(per_metric[m], float)
-                fin = vals[np.isfinite(vals)]
-                ci = bootstrap_mean_ci(fin)
-                row.update(value=float(fin.mean()) if fin.size else None, ci_low=ci[0] if ci else None,
-                           ci_high=ci[1] if ci else None, n=int(fin.size))
-            summary.append(row)
+        mine = [_clip(g, p, s, prompts, metrics, shift, rng, noise, failed == (g, k),
+                      null_score[2] if null_score and null_score[:2] == (g, k) else None)
+                for k, (p, s) in enumerate([(p, s) for p in range(len(prompts)) for s in seeds])]
+        failures += [Failure(generator=g, clip_id=c.clip_id, stage="generate", error=c.error) for c in mine if c.error]
+        n_failed = sum(1 for c in mine if c.error)
+        summary += [_summary(g, m, mine, n_failed, shift) for m in metrics]
+        clips += mine
     suite = {"name": "fixture", "world": {"fps": 8.0}}
     if checks is not None:
         suite["checks"] = checks
-    return {
-        "vdeval_results_version": version, "created": "2026-11-25T12:00:00+00:00", "suite": suite,
-        "suite_hash": "0" * 64, "suite_path": "suites/fixture.yaml",
-        "provenance": {"vdeval": "0.1.0", "torch": "2.14.1", "python": "3.11", "platform": "linux",
-                       "device": "cpu", "command": "vdeval run suites/fixture.yaml"},
-        "generators": {g: {"kind": "reference", "step": spec.get("step")} for g, spec in gens.items()},
-        "backbones": {"dis": {"name": "dis", "version": "1"}, "embedded": {"name": "embedded", "version": "1"}},
-        "metrics": {m: {"name": m, "version": "1", "higher_is_better": METRICS[m]["higher_is_better"],
-                        "level": METRICS[m]["level"], "backbone": METRICS[m]["backbone"],
-                        "backbone_label": METRICS[m]["backbone"], "params": {}, "failure_mode": ""}
-                    for m in metrics},
-        "summary": summary, "clips": clips, "failures": failures,
-    }
+    return Results(
+        created="2026-11-25T12:00:00+00:00", suite=suite, suite_hash="0" * 64, suite_path="suites/fixture.yaml",
+        provenance=Provenance(vdeval="0.1.0", torch="2.14.1", python="3.11", platform="linux", device="cpu",
+                              command="vdeval run suites/fixture.yaml", seeds=list(seeds)),
+        generators={g: GeneratorInfo(kind="reference", step=spec.get("step")) for g, spec in gens.items()},
+        backbones={"dis": BackboneRecord(name="dis", version="1"), "embedded": BackboneRecord(name="embedded", version="1")},
+        metrics={m: MetricRecord(name=m, version="1", higher_is_better=METRICS[m]["higher_is_better"],
+                                 level=METRICS[m]["level"], backbone=METRICS[m]["backbone"],
+                                 backbone_label=METRICS[m]["backbone"]) for m in metrics},
+        summary=summary, clips=clips, failures=failures)
 
 
-def write_run(root: Path, results: dict, with_clips: bool = True) -> Path:
+def write_run(root: Path, results: Results, with_clips: bool = True, version: int | None = None) -> Path:
+    """A run directory holding `results` (its version number replaced by `version`, to test
+    files this vdeval cannot read) and, with_clips, each clip's frames."""
     run = RunDir(root)
     write_results(run, results)
+    if version is not None:
+        data = json.loads(run.results.read_text())
+        run.results.write_text(json.dumps({**data, "vdeval_results_version": version}))
     if with_clips:
-        for c in results["clips"]:
-            if c.get("error"):
+        for c in results.clips:
+            if c.error:
                 continue
-            p = PROMPTS.index(c["prompt"]) if c["prompt"] in PROMPTS else 0
-            save_array(run.clip_path(c["generator"], c["clip_id"]), _frames(c["generator"], p, c["seed"]))
+            p = PROMPTS.index(c.prompt) if c.prompt in PROMPTS else 0
+            save_array(run.clip_path(c.generator, c.clip_id), _frames(c.generator, p, c.seed))
     return run.root
 
 
@@ -188,7 +193,7 @@ def test_paired_differences_find_real_effects_and_not_noise():
 
 
 def test_set_level_difference_uses_interval_widths():
-    from vdeval.report.compare import set_difference
+    from vdeval.compare import set_difference
 
     # bootstrap intervals of FVD sit above the point value; their width is what counts
     d = set_difference({"value": 40.0, "ci_low": 41.0, "ci_high": 49.0, "n": 64},
@@ -202,15 +207,15 @@ def test_set_level_difference_uses_interval_widths():
 
 
 def test_pairing_uses_prompt_and_seed_not_order():
-    from vdeval.report.compare import clip_values, pair_values
+    from vdeval.compare import clip_values, pair_values
 
     a = [(("p", "0"), "x0", 1.0), (("p", "1"), "x1", 2.0), (("q", "0"), "x2", 3.0)]
     b = [(("q", "0"), "y2", 30.0), (("p", "0"), "y0", 10.0)]  # other order, one missing
     xa, xb = pair_values(a, b)
     assert sorted(zip(xa.tolist(), xb.tolist())) == [(1.0, 10.0), (3.0, 30.0)]
-    clips = [{"generator": "g", "prompt": "p", "seed": 0, "clip_id": "c", "scores": {"m": None}},
-             {"generator": "g", "prompt": "p", "seed": 1, "clip_id": "d", "scores": {"m": 1.0}, "error": None},
-             {"generator": "g", "prompt": "p", "seed": 2, "clip_id": "e", "scores": {}, "error": "boom"}]
+    clips = [ClipRecord(generator="g", prompt="p", seed=0, clip_id="c", scores={"m": None}),
+             ClipRecord(generator="g", prompt="p", seed=1, clip_id="d", scores={"m": 1.0}),
+             ClipRecord(generator="g", prompt="p", seed=2, clip_id="e", error="boom")]
     assert [v for *_, v in clip_values(clips, "g", "m")] == [1.0]  # null and failed dropped
 
 
@@ -248,11 +253,11 @@ def test_report_writes_three_files_with_the_numbers(report_dir, three_gen_run):
     html = (report_dir / "index.html").read_text()
     md = (report_dir / "summary.md").read_text()
     csv = pd.read_csv(report_dir / "summary.csv")
-    results = json.loads((three_gen_run / "results.json").read_text())
+    results = load_results(three_gen_run)
     assert len(csv) == 3 * len(METRICS)
-    row = next(r for r in results["summary"] if r["generator"] == "ckpt_2k" and r["metric"] == "warping_error")
+    row = results.row("ckpt_2k", "warping_error")
     got = csv[(csv.generator == "ckpt_2k") & (csv.metric == "warping_error")].iloc[0]
-    assert got.value == pytest.approx(row["value"]) and got.ci_low == pytest.approx(row["ci_low"])
+    assert got.value == pytest.approx(row.value) and got.ci_low == pytest.approx(row.ci_low)
     assert got.n == 11 and got.n_failed == 1 and got.backbone == "dis" and got.direction == "lower"
     assert csv[csv.metric == "kvd"].ci_low.isna().all()  # no CI stays empty, not invented
     # the failed clip and the null score are reported, not silently lost
@@ -262,7 +267,7 @@ def test_report_writes_three_files_with_the_numbers(report_dir, three_gen_run):
     # summary table: backbone and n beside each number, direction of better
     from vdeval.report.tables import fmt
 
-    assert f"{fmt(row['value'])}</span>" in html and "n=11, 1 failed · dis" in html
+    assert f"{fmt(row.value)}</span>" in html and "n=11, 1 failed · dis" in html
     assert "↓ lower is better" in html and "↑ higher is better" in html
     assert "Wilcoxon signed-rank" in html
     # every image is inline: no src that is not a data URI, no external stylesheet or script
@@ -314,7 +319,7 @@ def test_merging_runs_prefixes_clashing_generators_and_pairs_across_runs(tmp_pat
     assert d[("tuesday/final", "warping_error")].n == 12 and d[("tuesday/final", "warping_error")].verdict == "worse"
     # another backbone's numbers are another quantity: listed, never judged
     res = make_results({"i3d_final": {"shift": {"fvd": -30.0}}}, metrics=["fvd"])
-    res["summary"][0]["backbone"] = "i3d"
+    res.summary[0].backbone = "i3d"
     c = write_run(tmp_path / "published", res, with_clips=False)
     [fvd] = [x for x in compare_generators(load_runs([a, c])) if x.generator == "i3d_final"]
     assert fvd.verdict == "—" and fvd.note == "not comparable: backbone i3d vs embedded"
@@ -329,12 +334,12 @@ def test_one_generator_no_ci_all_null_and_no_clips(tmp_path):
     from vdeval.report import write_report
 
     res = make_results({"only": {}}, metrics=["warping_error", "kvd"], seeds=[0])
-    for c in res["clips"]:
-        c["scores"]["warping_error"] = math.nan
-        c["curves"] = {}
-    for r in res["summary"]:
-        if r["metric"] == "warping_error":
-            r.update(value=None, ci_low=None, ci_high=None, n=0)
+    for c in res.clips:
+        c.scores["warping_error"] = math.nan
+        c.curves = {}
+    for r in res.summary:
+        if r.metric == "warping_error":
+            r.value, r.ci_low, r.ci_high, r.n = None, None, None, 0
     index = write_report([write_run(tmp_path / "solo", res, with_clips=False)], tmp_path / "out")
     html = index.read_text()
     assert "One generator only" in html and "no CI" in html and "—" in html
@@ -346,19 +351,18 @@ def test_odd_but_valid_results_still_give_a_report(tmp_path):
     """Everything the runner may leave out or null: the report says so instead of crashing."""
     from vdeval.report import write_report
 
-    res = make_results({"a": {"step": "not a number"}, "b": {"step": 2000}, "all_failed": {}},
-                       metrics=["warping_error", "fvd"], seeds=[0])
-    res.pop("failures")
-    for c in res["clips"]:
-        if c["generator"] == "all_failed":
-            c.update(error="OOM", scores={}, curves={})
-        elif c["generator"] == "b":
-            c["curves"]["warping_error"] = [None, "x", [1, 2], 0.5] if c["seed"] == 0 else []
-            c["scores"]["warping_error"] = None
-    for r in res["summary"]:
-        if r["generator"] == "all_failed":
-            r.update(value=None, ci_low=None, ci_high=None, n=None, n_failed=4, n_real=float("nan"),
-                     error="FeatureError: no clips")
+    res = make_results({"a": {}, "b": {"step": 2000}, "all_failed": {}}, metrics=["warping_error", "fvd"], seeds=[0])
+    res.failures = []  # older runners only marked the clip
+    for c in res.clips:
+        if c.generator == "all_failed":
+            c.error, c.scores, c.curves = "OOM", {}, {}
+        elif c.generator == "b":
+            c.curves["warping_error"] = [None, None, 0.5] if c.seed == 0 else []
+            c.scores["warping_error"] = None
+    for r in res.summary:
+        if r.generator == "all_failed":
+            r.value, r.ci_low, r.ci_high, r.n, r.n_failed, r.n_real = None, None, None, 0, 4, None
+            r.error = "FeatureError: no clips"
     run = write_run(tmp_path / "odd", res, with_clips=False)
     save_array(run / "clips" / "a" / "p00-s0.npy", np.zeros((3, 0, 4, 3), np.uint8))  # empty frames
     (run / "clips" / "a" / "p01-s0.npy").write_bytes(b"not numpy")
@@ -388,7 +392,7 @@ def test_cli_report_ok(three_gen_run, tmp_path, capsys):
 
 
 def test_cli_bad_inputs_exit_2_with_one_clear_line(three_gen_run, tmp_path, capsys):
-    old = write_run(tmp_path / "old", make_results({"a": {}}, version=RESULTS_VERSION + 1), with_clips=False)
+    old = write_run(tmp_path / "old", make_results({"a": {}}), with_clips=False, version=RESULTS_VERSION + 1)
     assert _cli(["report", str(three_gen_run), str(old), "-o", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert f"results version {RESULTS_VERSION + 1} is not supported" in err and err.count("\n") == 1
@@ -420,12 +424,11 @@ def test_best_marks_follow_direction_and_significance():
                         "b": {"shift": {"warping_error": 0.0, "clip_score": 0.00001}},
                         "c": {"shift": {"warping_error": 0.002, "clip_score": 0.0}}},
                        metrics=["warping_error", "clip_score", "frozen_motion"], noise=0.0005)
-    for c in res["clips"]:  # frozen_motion: a and b share the best value 0 -> neither stands out
-        c["scores"]["frozen_motion"] = 1.0 if c["generator"] == "c" else 0.0
-    for r in res["summary"]:
-        if r["metric"] == "frozen_motion":
-            v = 1.0 if r["generator"] == "c" else 0.0
-            r.update(value=v, ci_low=v, ci_high=v)
+    for c in res.clips:  # frozen_motion: a and b share the best value 0 -> neither stands out
+        c.scores["frozen_motion"] = 1.0 if c.generator == "c" else 0.0
+    for r in res.summary:
+        if r.metric == "frozen_motion":
+            r.value = r.ci_low = r.ci_high = 1.0 if r.generator == "c" else 0.0
     best = best_marks(merge_results([("r", Path("."), res)]))
     assert best["warping_error"].generator == "b" and best["warping_error"].significant  # lower is better
     # clip_score: the generators differ by at most 1e-5 under noise 5e-4: whichever has the best value
@@ -439,12 +442,12 @@ def test_relative_difference_is_suppressed_near_a_zero_baseline(tmp_path):
     from vdeval.report import write_report
 
     res = make_results({"base": {}, "other": {"shift": {"warping_error": 0.01}}}, metrics=["warping_error"])
-    for c in res["clips"]:
-        if c["generator"] == "base":
-            c["scores"]["warping_error"] = 1.8e-8
-    for r in res["summary"]:
-        if r["generator"] == "base":
-            r.update(value=1.8e-8, ci_low=1.8e-8, ci_high=1.8e-8)
+    for c in res.clips:
+        if c.generator == "base":
+            c.scores["warping_error"] = 1.8e-8
+    for r in res.summary:
+        if r.generator == "base":
+            r.value = r.ci_low = r.ci_high = 1.8e-8
     index = write_report([write_run(tmp_path / "r", res, with_clips=False)], tmp_path / "out", baseline="base")
     html, md = index.read_text(), (tmp_path / "out" / "summary.md").read_text()
     assert "n/a (baseline ≈ 0)" in html and "n/a (baseline ≈ 0)" in md
@@ -457,7 +460,7 @@ def test_default_baseline_is_the_suites_declared_one_then_the_last_step(tmp_path
     res = make_results(STEPS, metrics=["warping_error"])
     run = write_run(tmp_path / "steps", res, with_clips=False)
     assert load_runs([run]).default_baseline() == ("ckpt_4k", "the last training step")
-    res["suite"]["baseline"] = "ckpt_2k"
+    res.suite["baseline"] = "ckpt_2k"
     run = write_run(tmp_path / "declared", res, with_clips=False)
     assert load_runs([run]).default_baseline() == ("ckpt_2k", "the suite's declared baseline")
     plain = write_run(tmp_path / "plain", make_results({"x": {}, "y": {}}, metrics=["warping_error"]), with_clips=False)
@@ -481,8 +484,8 @@ def test_previews_are_picked_per_generator_and_constant_metrics_show_one_clip(tm
 
     res = make_results({"frozen": {"shift": {"warping_error": -1.0}}, "good": {}},
                        metrics=["warping_error", "frozen_motion"])
-    for c in res["clips"]:
-        c["scores"]["frozen_motion"] = 1.0 if c["generator"] == "frozen" else c["scores"]["frozen_motion"]
+    for c in res.clips:
+        c.scores["frozen_motion"] = 1.0 if c.generator == "frozen" else c.scores["frozen_motion"]
     merged = load_runs([write_run(tmp_path / "r", res)])
     chosen = select_previews(merged, k=2)
     we = [p for p in chosen if p.metric == "warping_error"]

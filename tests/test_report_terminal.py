@@ -28,8 +28,8 @@ def test_terminal_summary_shows_errors_and_escapes_markup():
     from vdeval.report.terminal import render
 
     res = make_results({"[bold]x": {}}, metrics=["warping_error", "fvd"], seeds=[0, 1])
-    for r in res["summary"]:
-        if r["metric"] == "fvd":
-            r.update(value=None, ci_low=None, ci_high=None, error="FeatureError: no real set")
+    for r in res.summary:
+        if r.metric == "fvd":
+            r.value, r.ci_low, r.ci_high, r.error = None, None, None, "FeatureError: no real set"
     text = render(res, width=160)
     assert "[bold]x" in text and "FeatureError: no real set" in text and "n/a" in text

@@ -4,6 +4,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from vdeval.results import RESULTS_VERSION
 from vdeval.runner import Runner
 from vdeval.suite import load_suite
 from vdeval.video import write_video
@@ -33,7 +34,7 @@ metrics:
 def test_results_are_self_describing(tmp_path):
     out = Runner(make_suite(tmp_path, BODY), out=tmp_path / "run", progress=False).execute()
     r = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert r["vdeval_results_version"] == 1 and len(r["suite_hash"]) == 64
+    assert r["vdeval_results_version"] == RESULTS_VERSION and len(r["suite_hash"]) == 64
     assert r["provenance"]["device"] == "cpu" and r["provenance"]["torch"]
     assert len(r["clips"]) == 16 and out.n_failed == 0
     row = next(s for s in r["summary"] if s["generator"] == "frozen" and s["metric"] == "frozen_motion")
@@ -63,8 +64,7 @@ def test_changed_generator_invalidates_its_stored_clips(tmp_path):
     Runner(make_suite(tmp_path, BODY), out=tmp_path / "run", progress=False).execute()
     changed = BODY.replace("severity: 1.0", "severity: 0.0")
     r = Runner(make_suite(tmp_path, changed), out=tmp_path / "run", progress=False).execute().results
-    row = next(s for s in r["summary"] if s["generator"] == "frozen" and s["metric"] == "frame_difference")
-    assert row["value"] > 0  # no longer the frozen clips from the first run
+    assert r.row("frozen", "frame_difference").value > 0  # no longer the frozen clips from the first run
 
 
 def test_relabelling_a_step_keeps_stored_clips(tmp_path):
@@ -73,7 +73,7 @@ def test_relabelling_a_step_keeps_stored_clips(tmp_path):
     labelled = BODY.replace("{name: clean, kind: world}", "{name: clean, kind: world, step: 100}")
     r = Runner(make_suite(tmp_path, labelled), out=tmp_path / "run", progress=False).execute().results
     assert {p: p.stat().st_mtime_ns for p in stored} == stored
-    assert r["generators"]["clean"]["step"] == 100
+    assert r.generators["clean"].step == 100
 
 
 def test_bad_clip_is_recorded_and_the_run_goes_on(tmp_path):
@@ -92,10 +92,10 @@ def test_bad_clip_is_recorded_and_the_run_goes_on(tmp_path):
     """)
     out = Runner(suite, out=tmp_path / "run", progress=False).execute()
     assert out.n_failed == 2  # the corrupt file and the missing p003
-    errors = {f["clip_id"]: f["error"] for f in out.results["failures"]}
+    errors = {f.clip_id: f.error for f in out.results.failures}
     assert "p001_s0.npy" in errors["p001_s0"] and "p003_s0" in errors["p003_s0"]
-    row = out.results["summary"][0]
-    assert row["n"] == 2 and row["n_failed"] == 2 and row["value"] is not None
+    row = out.results.summary[0]
+    assert row.n == 2 and row.n_failed == 2 and row.value is not None
 
 
 def test_limit_and_list_prompts(tmp_path):
@@ -118,9 +118,9 @@ def test_real_set_computes_only_set_level_features(tmp_path):
       - {name: fvd, params: {n_bootstrap: 10}}
     """)
     out = Runner(suite, out=tmp_path / "run", progress=False).execute()
-    rows = {s["metric"]: s for s in out.results["summary"]}
-    assert rows["reference_fidelity"]["value"] > 0.9  # the world generator continues its own first frame
-    assert rows["fvd"]["value"] is not None and rows["fvd"]["n_real"] == 4
+    rows = {s.metric: s for s in out.results.summary}
+    assert rows["reference_fidelity"].value > 0.9  # the world generator continues its own first frame
+    assert rows["fvd"].value is not None and rows["fvd"].n_real == 4
 
 
 def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
@@ -133,3 +133,45 @@ def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
     os.umask(umask)
     p = atomic_write_text(tmp_path / "x.json", "{}")
     assert stat.S_IMODE(os.stat(p).st_mode) == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_a_clip_whose_features_fail_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
+    """The feature stage retries a failing batch clip by clip: only the bad clip fails, with stage
+    "featurize" in failures, and the summary rests on the others."""
+    from vdeval.pipeline import featurizing
+
+    real = featurizing.featurize
+
+    def featurize(clips, *args, **kwargs):
+        if any(c.clip_id == "p001_s1" for c in clips):
+            raise RuntimeError("cannot decode frame 3")
+        return real(clips, *args, **kwargs)
+
+    monkeypatch.setattr(featurizing, "featurize", featurize)
+    out = Runner(make_suite(tmp_path, BODY), out=tmp_path / "run", progress=False).execute()
+    failures = [(f.generator, f.clip_id, f.stage) for f in out.results.failures]
+    assert failures == [("clean", "p001_s1", "featurize"), ("frozen", "p001_s1", "featurize")]
+    assert out.n_failed == 2 and "cannot decode frame 3" in out.results.failures[0].error
+    row = out.results.row("clean", "frame_difference")
+    assert row.n == 7 and row.n_failed == 1 and row.value is not None
+
+
+def test_metrics_are_handed_the_backbones_they_read(tmp_path):
+    """Explicit hooks, no attribute sniffing: FVD records the identity hash of the exact backbone
+    (options and weights included) through Metric.bind_backbones."""
+    suite = make_suite(tmp_path, """
+    name: b
+    world: {height: 24, width: 24, frames: 6}
+    prompts: {source: world, count: 3}
+    generators:
+      - {name: clean, kind: world}
+    real: {kind: world, count: 3}
+    metrics:
+      - {name: fvd, params: {n_bootstrap: 10}}
+    """)
+    runner = Runner(suite, out=tmp_path / "run", progress=False)
+    out = runner.execute()
+    expected = runner.pool.get("embedded").identity_hash()
+    assert runner.metrics["fvd"].backbone_hash == expected
+    assert out.results.row("clean", "fvd").extras["backbone_hash"] == expected
+    assert out.results.backbones["embedded@1"].identity_hash == expected

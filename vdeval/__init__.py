@@ -9,6 +9,10 @@ def __getattr__(name):
         from vdeval import api
 
         return getattr(api, name)
+    if name in ("load_results", "Results"):  # a run's results.json, typed (see vdeval/results.py)
+        from vdeval import results
+
+        return getattr(results, name)
     if name == "Evaluator":
         from vdeval.evaluator import Evaluator
 

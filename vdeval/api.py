@@ -23,6 +23,7 @@ from vdeval.domains import load_metric_backbones, metric_backbone
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures
 from vdeval.featurize import BackbonePool, FeatureCache, featurize, memory_groups
+from vdeval.pipeline.scoring import empty_scores, score_clip
 from vdeval.video.core import as_video
 from vdeval.video.io import VIDEO_SUFFIXES
 
@@ -120,18 +121,17 @@ def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = (
 
 
 def _score(clip: ClipFeatures, metrics: dict) -> dict:
+    """One clip's columns: the runner's score stage (a metric that raises gives NaN and a note),
+    flattened to `<metric>`, `<metric>.<extra>` and `<metric>.note`."""
+    rec = empty_scores()
     row = {}
     for name, m in metrics.items():
-        try:
-            s = m.score_clip(clip)
-        except VdevalError as e:
-            row[name], row[f"{name}.note"] = float("nan"), str(e)
-            continue
-        row[name] = float(s.value)
-        for k, v in (s.extras or {}).items():
-            row[f"{name}.{k}"] = float(v)
-        if s.note:
-            row[f"{name}.note"] = s.note
+        score_clip(m, clip, name, rec)
+        row[name] = rec["scores"][name]
+        for k, v in rec["extras"].get(name, {}).items():
+            row[f"{name}.{k}"] = v
+        if name in rec["notes"]:
+            row[f"{name}.note"] = rec["notes"][name]
     return row
 
 
@@ -157,9 +157,7 @@ def evaluate_set(real, generated, metrics: Sequence[str] = ("fvd", "kvd"), backb
     rows = []
     for name, m in ms.items():
         bb = ", ".join(pool.get(r.backbone, r.options).label() for r in m.requests())
-        if hasattr(m, "backbone_hash") and m.requests():
-            r0 = m.requests()[0]
-            m.backbone_hash = pool.get(r0.backbone, r0.options).identity_hash()
+        m.bind_backbones([pool.get(r.backbone, r.options) for r in m.requests()])
         s = m.score_set(sets["generated"], sets["real"])
         rows.append({"metric": name, "value": float(s.value), "ci_low": s.ci[0] if s.ci else None,
                      "ci_high": s.ci[1] if s.ci else None, "n": s.n, "n_real": s.n_real, "backbone": bb})

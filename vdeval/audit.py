@@ -1,8 +1,8 @@
 """`vdeval audit`: does each metric catch the failure it is meant to catch?
 
 Take N clean world clips, apply every corruption at several severities, compute features once per
-clip with `featurize` (one flow pass per clip however many flow metrics ask for it), score every
-metric, and report per (metric, corruption):
+clip with the runner's featurize stage (one flow pass per clip however many flow metrics ask for
+it), score every metric with its score stage, and report per (metric, corruption):
   AUROC at each severity: the probability that a clean clip scores better than a corrupted one
     (oriented by higher_is_better; ties count half; 0.5 = blind, 1.0 = always separates);
   Spearman rho between severity (0 for the clean clips) and the oriented badness of the score
@@ -19,6 +19,10 @@ By default every per-clip metric in the registry is audited. A metric class may 
 `audit_extra_corruptions` ({extra name: corruption}) where an extra is built for another one.
 Written to --out: audit.csv (long: one row per metric/corruption/severity), audit.md (wide table),
 audit.png (heatmap of AUROC at the moderate severity), scores.csv (every clip's scores).
+
+As in a run, one bad clip never ends the audit: a corruption or a feature pass that raises on a
+clip leaves that clip out (listed under AuditResult.failures and in audit.md), and a metric
+that raises on a clip scores NaN there with the error in the `note` column of scores.csv.
 """
 from __future__ import annotations
 
@@ -32,7 +36,10 @@ import numpy as np
 from vdeval import registry
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, FeatureCache, featurize
+from vdeval.featurize import BackbonePool, FeatureCache
+from vdeval.pipeline import one_line
+from vdeval.pipeline.featurizing import featurize_safely
+from vdeval.pipeline.scoring import empty_scores, score_clip
 
 DEFAULT_METRICS = ("frame_difference", "warping_error", "frozen_motion", "identity_drift", "reference_fidelity",
                    "clip_score", "video_text_alignment", "prompt_drift", "scene_cuts")
@@ -158,6 +165,9 @@ class AuditResult:
     seconds: float = 0.0
     severities: tuple = DEFAULT_SEVERITIES
     spec: dict = field(default_factory=dict)
+    # clips that could not be made or featurized, one line each ("3/freeze@0.5: corruption: ...");
+    # the audit goes on without them. A metric that raises on a clip gives NaN with a note instead.
+    failures: list[str] = field(default_factory=list)
 
     def own_failure(self, severity: float = MODERATE):
         """Rows of each metric's own failure at `severity` (the headline figures)."""
@@ -185,26 +195,10 @@ def _parse_backbones(overrides, metric_names) -> dict[str, str]:
     return out
 
 
-def run_audit(
-    n: int = 32,
-    spec=None,
-    severities=DEFAULT_SEVERITIES,
-    metrics=None,
-    corruptions=None,
-    backbones=None,
-    seed: int = 0,
-    pool: BackbonePool | None = None,
-    cache: FeatureCache | None = None,
-    progress=None,
-) -> AuditResult:
-    import pandas as pd
-
-    from vdeval.world import WorldSpec, sample_clip
+def _check_arguments(n: int, severities, metrics, corruptions) -> tuple[tuple, list[str], list[str]]:
+    """(severities, metric names, corruption names), each checked; bad ones raise with a guess."""
     from vdeval.world.corruptions import CORRUPTIONS
 
-    t0 = time.perf_counter()
-    say = progress or (lambda msg: None)
-    spec = spec or WorldSpec()
     if n < 2:
         raise VdevalError(f"the audit needs at least 2 clean clips, got {n}")
     sev = tuple(float(s) for s in severities)
@@ -219,11 +213,12 @@ def run_audit(
         if c not in all_corr:
             guess = registry.closest(c, all_corr)
             raise VdevalError(f"unknown corruption {c!r}", f"did you mean {guess!r}?" if guess else f"one of {', '.join(all_corr)}")
-    chosen = _parse_backbones(backbones, metric_names)
-    pool = pool or BackbonePool()
-    cache = cache or MemoryCache()
+    return sev, metric_names, corr_names
 
-    # metrics whose backbones cannot load (weights missing, optional package absent) are skipped
+
+def _live_metrics(metric_names: list[str], chosen: dict[str, str], named: bool, pool: BackbonePool):
+    """(metrics to audit, skip notes). Metrics whose backbones cannot load (weights missing,
+    optional package absent) are skipped, unless asked for by name: then it is an error."""
     live, skipped = [], []
     for name in metric_names:
         cls = registry.resolve("metric", name)
@@ -238,74 +233,104 @@ def run_audit(
                 pool.get(req.backbone, req.options)
         except (VdevalError, ImportError, OSError) as e:
             why = getattr(e, "message", None) or str(e).splitlines()[0]
-            if name in chosen or metrics:  # asked for by name: skipping it would exit 0 unaudited
+            if name in chosen or named:  # asked for by name: skipping it would exit 0 unaudited
                 raise VdevalError(f"{name} [{metric.backbone}] cannot be audited: backbone unavailable: {why}",
                                   "install its weights (`vdeval weights`) or leave it out") from None
             skipped.append(f"{name} [{metric.backbone}]: skipped, backbone unavailable: {why}")
             continue
         live.append(metric)
-
     if not live:
         raise VdevalError("no metric can be audited: " + "; ".join(skipped),
                           "install the missing weights (`vdeval weights`) or pick backbones with --backbone")
+    return live, skipped
 
-    # clean clips and their corrupted versions
-    say(f"rendering {n} clean clips and {len(corr_names)} corruptions x {len(sev)} severities")
+
+def _corrupted(wc, c: str, v: float, s: int):
+    """(video, prompt) of world clip `wc` under corruption `c` at severity `v`."""
+    from vdeval.world.corruptions import CORRUPTIONS
+
+    if c == "caption_swap":
+        return wc.video, swap_caption(wc.caption, v, s)
+    return CORRUPTIONS[c](wc, v, s), wc.caption
+
+
+def _render_clips(n: int, seed: int, spec, corr_names: list[str], sev: tuple, failures: list[str]):
+    """Clean clips and their corrupted versions: (clips, (clip index, corruption, severity) per
+    clip, indices of corrupted clips whose pixels the corruption left as they were). A corruption
+    that raises on one clip is recorded in `failures` and that clip left out."""
+    from vdeval.world import sample_clip
+
     clips: list[ClipFeatures] = []
-    meta: list[tuple[int, str, float]] = []  # (clip index, corruption, severity) per ClipFeatures
-    # corrupted clips whose pixels the corruption left as they were: there is no failure to catch
-    # in them, so they are left out of AUROC and Spearman (and counted in n_unchanged)
+    meta: list[tuple[int, str, float]] = []
+    # unchanged clips have no failure to catch: left out of AUROC and Spearman, counted in n_unchanged
     unchanged: set[int] = set()
     for i in range(n):
         s = seed + i
         wc = sample_clip(s, spec)
-        ref = wc.reference_image
-        clips.append(ClipFeatures(f"{i}/clean", wc.video, wc.caption, ref))
+        clips.append(ClipFeatures(f"{i}/clean", wc.video, wc.caption, wc.reference_image))
         meta.append((i, "clean", 0.0))
         for c in corr_names:
             for v in sev:
-                if c == "caption_swap":
-                    video, prompt = wc.video, swap_caption(wc.caption, v, s)
-                else:
-                    video, prompt = CORRUPTIONS[c](wc, v, s), wc.caption
-                    if np.array_equal(video.frames, wc.video.frames):
-                        unchanged.add(len(clips))  # e.g. texture_swim on a plain background
-                clips.append(ClipFeatures(f"{i}/{c}@{v:g}", video, prompt, ref))
+                try:
+                    video, prompt = _corrupted(wc, c, v, s)
+                except Exception as e:  # one clip's corruption failing must not end the audit
+                    failures.append(f"{i}/{c}@{v:g}: corruption: {one_line(e)}")
+                    continue
+                if c != "caption_swap" and np.array_equal(video.frames, wc.video.frames):
+                    unchanged.add(len(clips))  # e.g. texture_swim on a plain background
+                clips.append(ClipFeatures(f"{i}/{c}@{v:g}", video, prompt, wc.reference_image))
                 meta.append((i, c, v))
+    return clips, meta, unchanged
 
-    requests = [r for m in live for r in m.requests()]
-    say(f"featurizing {len(clips)} clips: {', '.join(sorted({f'{r.kind}[{r.backbone}]' for r in requests}))}")
-    # per request, first one clip per distinct input (the same video, prompt or reference image
-    # recurs across corruptions: caption_swap keeps the video, video corruptions keep the prompt),
-    # then all clips, whose features now come from the cache: each distinct input is computed once
+
+def _featurize_all(clips: list[ClipFeatures], live, pool, cache, failures: list[str]) -> tuple[dict, set[str]]:
+    """Every feature the metrics ask for (the runner's featurize stage, clip by clip where a batch
+    raises): first one clip per distinct input (the same video, prompt or reference image recurs
+    across corruptions), then all clips, whose features then come from the cache. Returns the
+    computed counts and the ids of clips whose features failed (recorded in `failures`)."""
     from vdeval.features import ClipInput
 
     computed: dict = {}
-    for req in dict.fromkeys(requests):
+    failed: dict[str, str] = {}
+    for req in dict.fromkeys(r for m in live for r in m.requests()):
+        todo = [c for c in clips if c.clip_id not in failed]
         reps: dict[str, ClipFeatures] = {}
-        for clip in clips:
+        for clip in todo:
             reps.setdefault(ClipInput(clip.video, clip.prompt, clip.reference_image).key_for(req.kind), clip)
-        for part in (list(reps.values()), clips):
-            for key, count in featurize(part, [req], pool, cache).items():
+        for part in (list(reps.values()), todo):
+            counts, bad = featurize_safely([c for c in part if c.clip_id not in failed], [req], pool, cache)
+            failed.update(bad)
+            for key, count in counts.items():
                 computed[key] = computed.get(key, 0) + count
+    failures += [f"{cid}: features: {e}" for cid, e in failed.items()]
+    return computed, set(failed)
 
-    own = {m.name: own_failure(m) for m in live}
-    # an extra may name its own failure (audit_extra_corruptions), else it shares its metric's
-    own.update({f"{m.name}.{x}": c for m in live for x, c in getattr(m, "audit_extra_corruptions", {}).items()})
-    say(f"scoring {len(live)} metrics")
+
+def _score_rows(clips, meta, unchanged: set[int], live, failed: set[str]) -> list[dict]:
+    """One row per (clip, score): the metric's value and each of its audit_extras. A metric that
+    raises on a clip gives NaN there (the runner's score stage), and the audit goes on."""
     rows = []
     for k, (clip, (i, c, v)) in enumerate(zip(clips, meta)):
+        if clip.clip_id in failed:
+            continue
         same = k in unchanged
         for m in live:
-            s = m.score_clip(clip)
-            rows.append({"clip": i, "corruption": c, "severity": v, "score": m.name, "metric": m.name,
-                         "backbone": m.backbone or "-", "higher_is_better": m.higher_is_better, "value": s.value,
-                         "unchanged": same})
+            rec = empty_scores()
+            score_clip(m, clip, m.name, rec)
+            base = {"clip": i, "corruption": c, "severity": v, "metric": m.name, "backbone": m.backbone or "-",
+                    "unchanged": same}
+            rows.append({**base, "score": m.name, "higher_is_better": m.higher_is_better,
+                         "value": rec["scores"][m.name], "note": rec["notes"].get(m.name, "")})
+            extras = rec["extras"].get(m.name, {})
             for extra, hib in getattr(m, "audit_extras", {}).items():
-                rows.append({"clip": i, "corruption": c, "severity": v, "score": f"{m.name}.{extra}", "metric": m.name,
-                             "backbone": m.backbone or "-", "higher_is_better": hib,
-                             "value": float(s.extras.get(extra, float("nan"))), "unchanged": same})
-    scores = pd.DataFrame(rows)
+                rows.append({**base, "score": f"{m.name}.{extra}", "higher_is_better": hib,
+                             "value": float(extras.get(extra, float("nan"))), "note": ""})
+    return rows
+
+
+def _table(scores, corr_names: list[str], sev: tuple, own: dict) -> list[dict]:
+    """Per (score, backbone, corruption, severity): AUROC of clean vs corrupted and Spearman rho."""
+    import pandas as pd
 
     table = []
     for (score, backbone), g in scores.groupby(["score", "backbone"], sort=False):
@@ -315,8 +340,7 @@ def run_audit(
         for c in corr_names:
             gc_all = g[g["corruption"] == c]
             gc = gc_all[~gc_all["unchanged"]]
-            both = pd.concat([g[g["corruption"] == "clean"], gc])
-            rho = severity_spearman(both["severity"], both["value"], hib)
+            rho = severity_spearman(*_both(pd, g, gc), hib)
             for v in sev:
                 bad = gc[np.isclose(gc["severity"], v)]["value"].to_numpy()
                 n_same = int(gc_all[np.isclose(gc_all["severity"], v)]["unchanged"].sum())
@@ -325,8 +349,54 @@ def run_audit(
                               "own_failure": own.get(score, own.get(metric)) == c,
                               "n_clean": int(np.isfinite(clean).sum()), "n_corrupted": int(np.isfinite(bad).sum()),
                               "n_unchanged": n_same})
+    return table
+
+
+def _both(pd, g, gc):
+    both = pd.concat([g[g["corruption"] == "clean"], gc])
+    return both["severity"], both["value"]
+
+
+def run_audit(
+    n: int = 32,
+    spec=None,
+    severities=DEFAULT_SEVERITIES,
+    metrics=None,
+    corruptions=None,
+    backbones=None,
+    seed: int = 0,
+    pool: BackbonePool | None = None,
+    cache: FeatureCache | None = None,
+    progress=None,
+) -> AuditResult:
+    import pandas as pd
+
+    from vdeval.world import WorldSpec
+
+    t0 = time.perf_counter()
+    say = progress or (lambda msg: None)
+    spec = spec or WorldSpec()
+    sev, metric_names, corr_names = _check_arguments(n, severities, metrics, corruptions)
+    chosen = _parse_backbones(backbones, metric_names)
+    pool = pool or BackbonePool()
+    cache = cache or MemoryCache()
+    live, skipped = _live_metrics(metric_names, chosen, bool(metrics), pool)
+
+    say(f"rendering {n} clean clips and {len(corr_names)} corruptions x {len(sev)} severities")
+    failures: list[str] = []
+    clips, meta, unchanged = _render_clips(n, seed, spec, corr_names, sev, failures)
+    kinds = sorted({f"{r.kind}[{r.backbone}]" for m in live for r in m.requests()})
+    say(f"featurizing {len(clips)} clips: {', '.join(kinds)}")
+    computed, failed = _featurize_all(clips, live, pool, cache, failures)
+
+    own = {m.name: own_failure(m) for m in live}
+    # an extra may name its own failure (audit_extra_corruptions), else it shares its metric's
+    own.update({f"{m.name}.{x}": c for m in live for x, c in getattr(m, "audit_extra_corruptions", {}).items()})
+    say(f"scoring {len(live)} metrics")
+    scores = pd.DataFrame(_score_rows(clips, meta, unchanged, live, failed))
+    table = _table(scores, corr_names, sev, own)
     return AuditResult(pd.DataFrame(table), scores, skipped, {f"{k}[{b}]": v for (k, b), v in computed.items()},
-                       n, time.perf_counter() - t0, sev, spec.to_dict())
+                       n, time.perf_counter() - t0, sev, spec.to_dict(), failures)
 
 
 # ---- outputs ----------------------------------------------------------------------------------------
@@ -370,8 +440,10 @@ def to_markdown(result: AuditResult) -> str:
             lines.append(f"| {score} [{backbone}] | {c} | " + " | ".join(vals) + " | " + (f"{rho:+.2f}" if np.isfinite(rho) else "n/a") + " |")
     if result.skipped:
         lines += ["", "Skipped:", ""] + [f"- {s}" for s in result.skipped]
+    if result.failures:
+        lines += ["", "Clips left out (the audit went on without them):", ""] + [f"- {f}" for f in result.failures]
     lines += ["", "Features computed (clips): " + ", ".join(f"{k} {v}" for k, v in result.computed.items()),
-              f"", f"{result.seconds:.1f} s"]
+              "", f"{result.seconds:.1f} s"]
     return "\n".join(lines) + "\n"
 
 
@@ -474,6 +546,8 @@ def audit_command(
                        cache=FeatureCache(cache_dir) if cache_dir else None, progress=lambda m: typer.echo(m, err=True))
     for s in result.skipped:
         typer.echo(f"note: {s}", err=True)
+    for f in result.failures:
+        typer.echo(f"note: clip left out: {f}", err=True)
     paths = write_audit(result, out)
     typer.echo(to_markdown(result))
     if natural:

@@ -32,6 +32,10 @@ class BackbonePool:
         return self._live[key]
 
 
+class CacheWriteError(FeatureError):
+    """The feature cache folder cannot be written: a problem of the run, not of one clip."""
+
+
 class FeatureCache:
     """features/<backbone identity hash[:16]>/<kind>/<input hash>.safetensors; no pickle.
 
@@ -122,8 +126,8 @@ class FeatureCache:
             atomic_write_bytes(self._index_path(p), json.dumps(entry, sort_keys=True).encode(), durable=False)
         except OSError as e:  # WriteError included
             why = getattr(e, "message", None) or e.strerror or str(e)
-            raise FeatureError(f"cannot write cached features under {self.root}: {why}",
-                               "choose a --cache-dir you can write to") from None
+            raise CacheWriteError(f"cannot write cached features under {self.root}: {why}",
+                                  "choose a --cache-dir you can write to") from None
 
 
 def _autocast(backbone: Backbone):

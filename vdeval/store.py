@@ -1,25 +1,18 @@
-"""The run directory, atomic writes, hashes and the results format.
+"""The run directory, atomic writes, hashes and the run lock.
 
 Run directory layout:
   clips/<generator>/<clip_id>.npy    exact uint8 frames (T, H, W, 3), written once, reused on resume
   clips/<generator>/<clip_id>.json   the request that made it (prompt, seed, hash, error)
   features/<backbone-hash[:16]>/<kind>/<input-hash>.safetensors   cached features (no pickle), each
                                      with <input-hash>.json: its sha256 and array shapes, checked on read
-  results.json                       everything below, self-describing
+  results.json                       everything, self-describing (vdeval/results.py)
   clips.csv                          one row per clip, one column per metric
   clips.parquet                      the same table, typed, when pyarrow is installed (extra `parquet`)
   report/                            written by `vdeval report` at the end of a run
   .vdeval-run.lock                   while a run writes: who holds the folder (pid, host, start, command)
 
-results.json (RESULTS_VERSION 1):
-  vdeval_results_version, created, suite (resolved), suite_hash, suite_path,
-  provenance {vdeval, torch, python, platform, device, command},
-  generators {name: info}, backbones {label: identity + identity_hash},
-  metrics {name: {name, version, higher_is_better, level, backbone, backbone_label, params, failure_mode}},
-  summary [{generator, metric, value, ci_low, ci_high, n, n_failed, n_real, backbone, higher_is_better, level}],
-  clips [{generator, clip_id, prompt, seed, clip_hash, error, scores {metric: value},
-          extras {metric: {name: value}}, curves {metric: [values]}, notes {metric: text}}],
-  failures [{generator, clip_id, stage, error}]
+results.json's fields, their types and its version live in vdeval/results.py (the typed model
+every reader loads through results.load_results); this module writes the bytes.
 """
 from __future__ import annotations
 
@@ -35,9 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vdeval.errors import ResultsError, VdevalError, WriteError
+from vdeval.errors import VdevalError, WriteError
 
-RESULTS_VERSION = 1
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 RESULTS_FILE = "results.json"
@@ -203,7 +195,7 @@ def csv_safe_frame(df):
 
 
 def write_results(run: RunDir, results: dict) -> None:
-    """results.json and clips.csv (and clips.parquet with pyarrow), each atomically; clips.csv text cells
+    """Plain results data (vdeval.results.Results.dump()) as results.json and clips.csv (and clips.parquet with pyarrow), each atomically; clips.csv text cells
     are formula-safe."""
     atomic_write_json(run.results, results)
     metric_names = list(results.get("metrics", {}))
@@ -244,28 +236,6 @@ def write_clips_parquet(path: Path, results: dict) -> Path | None:
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
     return atomic_write_bytes(path, buf.getvalue())
-
-
-def load_results(path: str | os.PathLike) -> dict:
-    """Read a results.json (or the one inside a run directory), checking its version."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / RESULTS_FILE
-    if not p.exists():
-        raise ResultsError(f"{p}: no results file", "give a run directory made by `vdeval run` or its results.json")
-    try:
-        data = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ResultsError(f"{p}: not valid JSON ({e})") from None
-    version = data.get("vdeval_results_version") if isinstance(data, dict) else None
-    if version is None:
-        raise ResultsError(f"{p}: not a vdeval results file (no vdeval_results_version)")
-    if version != RESULTS_VERSION:
-        raise ResultsError(
-            f"{p}: results version {version} is not supported (this vdeval reads version {RESULTS_VERSION})",
-            "re-run the suite with this vdeval version",
-        )
-    return data
 
 
 # ---- run lock -------------------------------------------------------------------------------------

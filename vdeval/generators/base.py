@@ -72,6 +72,10 @@ class Generator:
 
     kind: ClassVar[str]
     Config: ClassVar[type[GeneratorConfig]] = GeneratorConfig
+    # the constructor takes `world=` (the suite's WorldSettings: size, frames, fps of world clips)
+    takes_world: ClassVar[bool] = False
+    # clips are stored in the run directory; False: referenced by path and content hash (folders)
+    stores_frames: ClassVar[bool] = True
 
     def __init__(self, config: GeneratorConfig, suite_dir: str | None = None):
         self.config = config

@@ -30,6 +30,7 @@ class WorldGenerator(Generator):
 
     kind = "world"
     Config = WorldGeneratorConfig
+    takes_world = True  # the suite's world section sets size, frames and fps
 
     def __init__(self, config: WorldGeneratorConfig, suite_dir=None, world: WorldSettings | None = None):
         super().__init__(config, suite_dir)

@@ -76,8 +76,7 @@ def collect(run_dirs: list[Path], step: int | None = None, previews: int = 1) ->
     for p in previews_of(merged, previews):
         gifs[tag("previews", p.metric, p.generator, p.kind, p.clip_id)] = p.gif
     first = merged.runs[0].results
-    params = {"suite": (first.get("suite") or {}).get("name", ""), "suite_hash": first.get("suite_hash", ""),
-              "vdeval": (first.get("provenance") or {}).get("vdeval", ""),
+    params = {"suite": first.suite_name, "suite_hash": first.suite_hash, "vdeval": first.provenance.vdeval,
               "generators": ", ".join(merged.generators), "runs": ", ".join(r.name for r in merged.runs)}
     return Content(name=merged.runs[0].name, params=params, scalars=_scalars(merged, step),
                    summary=tables.summary_table(merged), clips=_clip_table(merged),

@@ -69,6 +69,11 @@ class Metric:
     def score_set(self, fake: list[ClipFeatures], real: list[ClipFeatures]) -> SetScore:
         raise NotImplementedError(f"{self.name} is a per-clip metric")
 
+    def bind_backbones(self, backbones: list) -> None:
+        """Called once before scoring with the backbone serving each of `requests()`, in order.
+        A metric that records the exact backbone it used (FVD: its cached real-set statistics are
+        keyed by the backbone's identity hash) keeps what it needs; most need nothing."""
+
     def summary_weight(self) -> str | None:
         """The extra that weights each clip in the generator's mean (e.g. "n_pairs" for VBench's
         pooling of frame pairs across clips); None: the plain mean of clips."""

@@ -108,10 +108,13 @@ class FVD(Metric):
         super().__init__(backbone, **params)
         self.protocol = resolve_protocol(self.params.protocol, self.backbone)
         self.ddof = PROTOCOLS[self.protocol]["ddof"]
-        self.backbone_hash: str | None = None  # the runner may set it; looked up when a cache needs it
+        self.backbone_hash: str | None = None  # set by bind_backbones; looked up when a cache needs it
 
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest("video_embedding", self.backbone)]
+
+    def bind_backbones(self, backbones: list) -> None:
+        self.backbone_hash = backbones[0].identity_hash()  # the exact backbone, options and weights
 
     def identity(self) -> dict:
         return {"protocol": self.protocol, "backbone": self.backbone, "backbone_hash": self.backbone_hash}
@@ -120,7 +123,7 @@ class FVD(Metric):
         # the caller that ran the backbone knows its identity (featurize is the one place backbones run)
         if self.backbone_hash is None:
             raise FeatureError("FVD with stats_cache needs the backbone's identity hash to key its cache",
-                               "set metric.backbone_hash = BackbonePool().get(backbone).identity_hash() "
+                               "call metric.bind_backbones([BackbonePool().get(backbone)]) "
                                "(the runner and vdeval.evaluate_set do)")
         return self.backbone_hash
 

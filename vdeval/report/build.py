@@ -54,7 +54,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, baseline: str | None = Non
 def _grid_prompts(merged, chosen: list[str] | None, k: int) -> tuple[list[str], str]:
     """The grid's prompts and a sentence saying how they were picked."""
     if chosen:
-        known = {str(c.get("prompt", "")) for c in merged.clips}
+        known = {c.prompt for c in merged.clips}
         for p in chosen:
             if p not in known:
                 from vdeval.registry import closest

@@ -1,17 +1,8 @@
-"""Comparison statistics: paired differences against a baseline generator, metric vs step,
-per-frame curves with bands.
+"""The report's comparisons over merged runs: each generator against the baseline, the best
+generator per metric, metric against step, per-frame curves with bands, discriminating prompts.
 
-Per-clip metrics: clips are paired by (prompt, seed) (by clip_id when prompt+seed is not
-unique); the difference is other - baseline per pair; its 95% interval is a percentile
-bootstrap of the mean (vdeval.stats.bootstrap_mean_ci, fixed seed) and the test is the
-Wilcoxon signed-rank test (two-sided, scipy.stats.wilcoxon), which does not assume normal
-differences. A difference is "significant" when p < ALPHA.
-
-Set-level metrics (FVD, KVD) have one value per generator and no pairs: the difference of the
-point values gets an interval of ± the two bootstrap intervals' half-widths added in quadrature
-(independent estimates; half-widths because a bootstrap interval of a biased distance sits
-above its point value); it is significant when that interval excludes 0. Without both
-intervals significance is unknown (None), never assumed.
+The statistics themselves (paired Wilcoxon test and bootstrap interval of per-clip differences,
+set-level intervals, ALPHA) live in vdeval/compare.py, shared with `vdeval check`.
 """
 from __future__ import annotations
 
@@ -21,140 +12,25 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
-from vdeval.report.tables import Merged, num
-from vdeval.stats import BOOTSTRAP_SEED, bootstrap_mean_ci
-
-ALPHA = 0.05
-PAIRED_TEST = "Wilcoxon signed-rank"
-SET_TEST = "bootstrap CIs (set-level)"
-
-
-@dataclass
-class Difference:
-    generator: str
-    baseline: str
-    metric: str
-    level: str
-    higher_is_better: bool
-    n: int  # pairs (per-clip) or the generator's clip count (set-level)
-    value: float  # other's mean (per-clip: over the pairs) or value
-    baseline_value: float
-    diff: float  # other - baseline
-    ci_low: float
-    ci_high: float
-    p_value: float | None
-    test: str
-    significant: bool | None  # None: could not be judged (too few pairs, no CI)
-    note: str = ""
-
-    @property
-    def verdict(self) -> str:
-        """'better' / 'worse' (significant), 'n.s.' (not significant), '—' (not judged)."""
-        if self.significant is None:
-            return "—"
-        if not self.significant:
-            return "n.s."
-        improved = self.diff > 0 if self.higher_is_better else self.diff < 0
-        return "better" if improved else "worse"
-
-    @property
-    def rel_diff(self) -> float:
-        b = self.baseline_value
-        return self.diff / abs(b) if math.isfinite(b) and b != 0 else math.nan
-
-
-def clip_values(clips: list[dict], generator: str, metric: str) -> list[tuple[tuple, str, float]]:
-    """((prompt, seed), clip_id, value) for each clip of `generator` that scored `metric`."""
-    out = []
-    for c in clips:
-        if c.get("generator") != generator or c.get("error"):
-            continue
-        v = num((c.get("scores") or {}).get(metric))
-        if math.isfinite(v):
-            out.append(((str(c.get("prompt", "")), str(c.get("seed"))), str(c.get("clip_id")), v))
-    return out
-
-
-def pair_values(a: list[tuple[tuple, str, float]], b: list[tuple[tuple, str, float]]):
-    """Arrays (a_i, b_i) of values matched by prompt+seed, or by clip_id when prompt+seed repeats."""
-    def unique(rows, i):
-        keys = [r[i] for r in rows]
-        return len(set(keys)) == len(keys)
-
-    i = 0 if unique(a, 0) and unique(b, 0) else 1
-    bm = {r[i]: r[2] for r in b}
-    keys = sorted((r[i], r[2]) for r in a if r[i] in bm)
-    xa = np.array([v for _, v in keys], np.float64)
-    xb = np.array([bm[k] for k, _ in keys], np.float64)
-    return xa, xb
-
-
-def paired_test(d: np.ndarray) -> float | None:
-    """Two-sided Wilcoxon signed-rank p-value of differences d; None with fewer than 2."""
-    d = np.asarray(d, np.float64)
-    if d.size < 2:
-        return None
-    if np.all(d == 0):
-        return 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ties / small-sample notices
-        p = sps.wilcoxon(d).pvalue
-    return float(p) if math.isfinite(p) else None
-
-
-def paired_difference(other: np.ndarray, base: np.ndarray, *, generator: str, baseline: str, metric: str,
-                      higher_is_better: bool, alpha: float = ALPHA) -> Difference:
-    d = other - base
-    n = int(d.size)
-    ci = bootstrap_mean_ci(d, seed=BOOTSTRAP_SEED)
-    p = paired_test(d)
-    note = "" if n >= 2 else f"only {n} matched clip(s)"
-    return Difference(
-        generator, baseline, metric, "clip", higher_is_better, n,
-        float(other.mean()) if n else math.nan, float(base.mean()) if n else math.nan,
-        float(d.mean()) if n else math.nan,
-        ci[0] if ci else math.nan, ci[1] if ci else math.nan,
-        p, PAIRED_TEST, None if p is None else bool(p < alpha), note,
-    )
-
-
-def set_difference(row: dict, base_row: dict, *, generator: str, baseline: str, metric: str,
-                   higher_is_better: bool) -> Difference:
-    v, b = num(row.get("value")), num(base_row.get("value"))
-    diff = v - b
-    lo_v, hi_v, lo_b, hi_b = (num(row.get("ci_low")), num(row.get("ci_high")),
-                              num(base_row.get("ci_low")), num(base_row.get("ci_high")))
-    if all(math.isfinite(x) for x in (v, b, lo_v, hi_v, lo_b, hi_b)):
-        # half-widths, not distances to the point value: a bootstrap interval of a biased distance
-        # (FVD) sits above its point value, but its width is still the spread
-        half = math.hypot(abs(hi_v - lo_v) / 2, abs(hi_b - lo_b) / 2)
-        lo, hi = diff - half, diff + half
-        sig, note = bool(lo > 0 or hi < 0), ""
-    else:
-        lo = hi = math.nan
-        sig, note = None, "no confidence interval in the results"
-    n = int(num(row.get("n")) if math.isfinite(num(row.get("n"))) else 0)  # clips the set value rests on
-    return Difference(generator, baseline, metric, "set", higher_is_better, n, v, b, diff, lo, hi,
-                      None, SET_TEST, sig, note)
+from vdeval.compare import (ALPHA, Difference, clip_values, num, pair_values, paired_difference, set_difference,
+                            unjudged)
+from vdeval.report.tables import Merged
+from vdeval.stats import BOOTSTRAP_SEED
 
 
 def compare_pair(merged: Merged, metric: str, g: str, base: str, alpha: float = ALPHA,
                  rows: dict | None = None) -> Difference | None:
     """`g` against `base` on one metric; None when either has no numbers for it."""
     meta = merged.metrics[metric]
-    hib = bool(meta.get("higher_is_better", True))
-    level = meta.get("level", "clip")
+    hib, level = meta.higher_is_better, meta.level
     if rows is None:
         rows = {(r["generator"], r["metric"]): r for r in merged.summary.to_dict("records")}
     bb, bb_base = (rows.get((g, metric)) or {}).get("backbone"), (rows.get((base, metric)) or {}).get("backbone")
     if bb and bb_base and bb != bb_base:
         # numbers from different backbones are different quantities: never compare them
-        return Difference(g, base, metric, level, hib, 0, num(rows[(g, metric)]["value"]),
-                          num(rows[(base, metric)]["value"]), math.nan, math.nan, math.nan, None,
-                          PAIRED_TEST if level != "set" else SET_TEST, None,
-                          f"not comparable: backbone {bb} vs {bb_base}")
+        return unjudged(g, base, metric, level, hib, f"not comparable: backbone {bb} vs {bb_base}",
+                        num(rows[(g, metric)]["value"]), num(rows[(base, metric)]["value"]))
     if level == "set":
         if (g, metric) in rows and (base, metric) in rows:
             return set_difference(rows[(g, metric)], rows[(base, metric)], generator=g, baseline=base,
@@ -166,8 +42,7 @@ def compare_pair(merged: Merged, metric: str, g: str, base: str, alpha: float = 
         return None
     xa, xb = pair_values(a, b)
     if xa.size == 0:
-        return Difference(g, base, metric, "clip", hib, 0, math.nan, math.nan, math.nan, math.nan,
-                          math.nan, None, PAIRED_TEST, None, "no clips in common (different prompts or seeds)")
+        return unjudged(g, base, metric, "clip", hib, "no clips in common (different prompts or seeds)")
     return paired_difference(xa, xb, generator=g, baseline=base, metric=metric, higher_is_better=hib, alpha=alpha)
 
 
@@ -202,7 +77,7 @@ def best_marks(merged: Merged, alpha: float = ALPHA) -> dict[str, Best]:
     rows = {(r["generator"], r["metric"]): r for r in merged.summary.to_dict("records")}
     out = {}
     for m, meta in merged.metrics.items():
-        hib = bool(meta.get("higher_is_better", True))
+        hib = meta.higher_is_better
         vals = [(num((rows.get((g, m)) or {}).get("value")), g) for g in merged.generators]
         vals = [(v, g) for v, g in vals if math.isfinite(v)]
         if len(vals) < 2 or len({v for v, _ in vals}) == 1:  # one generator, or all alike: no best
@@ -318,11 +193,11 @@ def curves_by_metric(merged: Merged) -> dict[str, dict[str, tuple]]:
     """{metric: {generator: curve_band(...)}} for metrics whose clips carry curves."""
     gathered: dict[str, dict[str, list]] = {}
     for c in merged.clips:
-        if c.get("error"):
+        if c.error:
             continue
-        for m, curve in (c.get("curves") or {}).items():
-            if m in merged.metrics and isinstance(curve, list) and curve:
-                gathered.setdefault(m, {}).setdefault(c["generator"], []).append(curve)
+        for m, curve in c.curves.items():
+            if m in merged.metrics and curve:
+                gathered.setdefault(m, {}).setdefault(c.generator, []).append(curve)
     out = {}
     for m in merged.metrics:
         per_g = {}

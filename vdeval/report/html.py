@@ -14,7 +14,8 @@ import html as _html
 import json
 import math
 
-from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Best, Difference, headline, relative_text
+from vdeval.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference
+from vdeval.report.compare import Best, headline, relative_text
 from vdeval.report.previews import Preview
 from vdeval.report.tables import Merged, direction, fmt, fmt_ci
 
@@ -70,7 +71,7 @@ def _summary_table(merged: Merged, best: dict[str, Best]) -> str:
     out = [f"<div class='scroll'><table class='summary'><thead><tr><th>metric</th><th>better</th>{head}</tr>"
            "</thead><tbody>"]
     for m, meta in merged.metrics.items():
-        hib = bool(meta.get("higher_is_better", True))
+        hib = meta.higher_is_better
         b = best.get(m)
         cells = []
         for g in gens:
@@ -96,9 +97,8 @@ def _summary_table(merged: Merged, best: dict[str, Best]) -> str:
                 f'<td class="{cls}">{mark}<span class="v nb">{esc(fmt(r["value"]))}</span> '
                 f'<span class="small nb">{esc(fmt_ci(r["ci_low"], r["ci_high"]))}</span><br>'
                 f'<span class="small">{esc(n_part)} · {esc(r["backbone"] or "no backbone")}</span>{why}</td>')
-        level = meta.get("level", "clip")
-        out.append(f'<tr><th>{esc(m)}<br><span class="small">{esc(level)}-level'
-                   f'{" · v" + esc(meta["version"]) if meta.get("version") else ""}</span></th>'
+        out.append(f'<tr><th>{esc(m)}<br><span class="small">{esc(meta.level)}-level'
+                   f'{" · v" + esc(meta.version) if meta.version else ""}</span></th>'
                    f'<td class="nb">{esc(direction(hib))}</td>{"".join(cells)}</tr>')
     out.append("</tbody></table></div>")
     out.append('<p class="small">Each cell: mean (per-clip metrics) or value (set-level), its 95% bootstrap '
@@ -153,7 +153,7 @@ def _leaderboard(merged: Merged, best: dict[str, Best]) -> str:
     rows_by = {(r["generator"], r["metric"]): r for r in merged.summary.to_dict("records")}
     metrics = list(merged.metrics)
     cols = ["generator", "step"] + metrics
-    hib = [False, False] + [bool(merged.metrics[m].get("higher_is_better", True)) for m in metrics]
+    hib = [False, False] + [merged.metrics[m].higher_is_better for m in metrics]
     rows, keys = [], []
     for g, gen in merged.generators.items():
         step = gen.step
@@ -225,7 +225,7 @@ def _per_prompt(tables: dict, merged: Merged) -> str:
         return "<p>No per-clip scores.</p>"
     out = []
     for i, (m, t) in enumerate(tables.items()):
-        hib = bool(merged.metrics[m].get("higher_is_better", True))
+        hib = merged.metrics[m].higher_is_better
         rows = [[f"<td>{esc(prompt)}</td>"] + [f"<td class='num nb'>{esc(fmt(r[g]))}</td>" for g in t.columns]
                 for prompt, r in t.iterrows()]
         keys = [[str(prompt)] + [float(r[g]) for g in t.columns] for prompt, r in t.iterrows()]
@@ -269,7 +269,7 @@ def _previews(previews: list[Preview], merged: Merged) -> str:
         return "<p>No per-clip scores to rank.</p>"
     out = []
     for m in dict.fromkeys(p.metric for p in previews):
-        hib = bool(merged.metrics[m].get("higher_is_better", True))
+        hib = merged.metrics[m].higher_is_better
         out.append(f"<h3>{esc(m)} <span class='small'>{esc(direction(hib))}</span></h3>")
         for g in dict.fromkeys(p.generator for p in previews if p.metric == m):
             groups = []
@@ -298,11 +298,8 @@ def _provenance(merged: Merged) -> str:
     out = []
     for r in merged.runs:
         res = r.results
-        info = {
-            "run": r.name, "created": res.get("created"), "suite_path": res.get("suite_path"),
-            "suite_hash": res.get("suite_hash"), "provenance": res.get("provenance"),
-            "generators": res.get("generators"), "backbones": res.get("backbones"),
-        }
+        info = {"run": r.name, **res.model_dump(mode="json", include={
+            "created", "suite_path", "suite_hash", "provenance", "generators", "backbones"})}
         out.append(f"<details><summary>{esc(r.name)}</summary><pre>"
                    f"{esc(json.dumps(info, indent=1, sort_keys=True, default=str))}</pre></details>")
     return "\n".join(out)
@@ -313,10 +310,10 @@ def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str
            best: dict[str, Best] | None = None, baseline_why: str = "", grid: list[Preview] | None = None,
            grid_why: str = "") -> str:
     runs = ", ".join(r.name for r in merged.runs)
-    created = "; ".join(f"{r.name}: {r.results.get('created', '?')}" for r in merged.runs)
-    versions = sorted({str((r.results.get("provenance") or {}).get("vdeval", "?")) for r in merged.runs})
+    created = "; ".join(f"{r.name}: {r.results.created}" for r in merged.runs)
+    versions = sorted({r.results.provenance.vdeval for r in merged.runs})
     n_clips = len(merged.clips)
-    n_failed = sum(1 for c in merged.clips if c.get("error"))
+    n_failed = sum(1 for c in merged.clips if c.error)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

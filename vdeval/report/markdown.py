@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 
-from vdeval.report.compare import ALPHA, PAIRED_TEST, SET_TEST, Best, Difference, headline, relative_text
+from vdeval.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference
+from vdeval.report.compare import Best, headline, relative_text
 from vdeval.report.tables import Merged, fmt, fmt_ci
 
 _MD_SPECIAL = "\\`*_[]|<>#!"
@@ -33,7 +34,7 @@ _VERDICT = {"better": "✅ better", "worse": "❌ worse", "n.s.": "not significa
 def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str | None, failures_df,
            best: dict[str, Best] | None = None, baseline_why: str = "") -> str:
     gens = list(merged.generators)
-    n_failed = sum(1 for c in merged.clips if c.get("error"))
+    n_failed = sum(1 for c in merged.clips if c.error)
     lines = [f"## {md(title)}", "",
              f"Runs: {md(', '.join(r.name for r in merged.runs))} · {len(merged.clips)} clips, {n_failed} failed", ""]
 
@@ -54,7 +55,7 @@ def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str
             cells.append(f"{mark}**{md(fmt(r['value']))}** {md(fmt_ci(r['ci_low'], r['ci_high']))} "
                          f"<sub>{md(n_part)} · {md(r['backbone'] or 'no backbone')}</sub>"
                          + (f" ({md(r['error'])})" if r.get("error") else ""))
-        arrow = "↑ higher" if meta.get("higher_is_better", True) else "↓ lower"
+        arrow = "↑ higher" if meta.higher_is_better else "↓ lower"
         lines.append(f"| {md(m)} | {arrow} | " + " | ".join(cells) + " |")
     lines += ["", "Mean (or set-level value) with its 95% bootstrap CI, sample count and backbone. "
                   "★ best and significantly better than every other generator; ☆ best value, not significantly.", ""]

@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from vdeval.report.compare import Difference  # noqa: E402
+from vdeval.compare import Difference  # noqa: E402
+from vdeval.results import MetricRecord  # noqa: E402
 from vdeval.report.tables import Merged, num  # noqa: E402
 
 DPI = 100
@@ -72,17 +73,18 @@ CURVE_UNITS = {
 }
 
 
-def unit(metric: str, meta: dict) -> str:
-    return str(meta.get("unit") or UNITS.get(str(meta.get("name") or metric)) or "score (no unit)")
+def unit(metric: str, meta: MetricRecord | None) -> str:
+    """The unit of a metric's values, by its registered name (a suite label may differ)."""
+    return UNITS.get(meta.name if meta is not None else metric) or "score (no unit)"
 
 
 def _short(name: str, limit: int = 18) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
-def _title(ax, metric: str, meta: dict, backbone: str | None = None):
-    arrow = "↑" if meta.get("higher_is_better", True) else "↓"
-    bb = backbone or meta.get("backbone_label") or meta.get("backbone") or ""
+def _title(ax, metric: str, meta: MetricRecord, backbone: str | None = None):
+    arrow = "↑" if meta.higher_is_better else "↓"
+    bb = backbone or meta.backbone_label or meta.backbone or ""
     ax.set_title(f"{metric} {arrow}" + (f"  [{bb}]" if bb else ""), loc="left")
 
 
@@ -169,7 +171,7 @@ def differences_plot(diffs: list[Difference], merged: Merged | None = None) -> b
                                 fmt="o", color=color, mfc=face, capsize=3, ms=5)
                 else:
                     ax.plot([d.diff], [y], "o", color=color, mfc=face, ms=5)
-            meta = merged.metrics.get(m, {}) if merged is not None else {}
+            meta = merged.metrics.get(m) if merged is not None else None
             ax.set_xlabel(f"difference ({unit(m, meta)})")
             ax.set_yticks(range(len(gens)))
             ax.set_yticklabels([_short(g) for g in reversed(gens)])
@@ -225,7 +227,7 @@ def curves_plot(merged: Merged, curves: dict) -> bytes | None:
         fig, axes = _grid(len(curves), h=2.7)
         for ax, (m, per_g) in zip(axes, curves.items()):
             _title(ax, m, merged.metrics[m])
-            name = str(merged.metrics[m].get("name") or m)
+            name = merged.metrics[m].name or m
             xname, yunit = CURVE_UNITS.get(name, ("frame", unit(m, merged.metrics[m])))
             ys = []
             for g, (mean, lo, hi, _count) in per_g.items():

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from vdeval.report.tables import Merged, num
+from vdeval.results import ClipRecord
 
 PREVIEW_HEIGHT = 96
 PREVIEW_WIDTH = 144  # wide footage is scaled to fit this box, keeping its aspect ratio
@@ -44,7 +45,7 @@ def clip_file(run_dir: Path, generator: str, clip_id: str) -> Path | None:
     return p if p.is_relative_to(base) else None
 
 
-def _fps(run_dir: Path, generator: str, clip_id: str, suite: dict) -> float:
+def _fps(run_dir: Path, generator: str, clip_id: str, world_fps: float) -> float:
     meta = Path(run_dir) / "clips" / str(generator) / f"{clip_id}.json"
     try:  # the runner records each clip's fps beside its frames
         fps = num(json.loads(meta.read_text()).get("fps"))
@@ -52,9 +53,7 @@ def _fps(run_dir: Path, generator: str, clip_id: str, suite: dict) -> float:
             return fps
     except (OSError, ValueError, AttributeError):
         pass
-    world = (suite or {}).get("world") if isinstance(suite, dict) else None
-    fps = num(world.get("fps")) if isinstance(world, dict) else math.nan
-    return fps if math.isfinite(fps) and fps > 0 else DEFAULT_FPS
+    return world_fps if math.isfinite(world_fps) and world_fps > 0 else DEFAULT_FPS
 
 
 def gif_bytes(frames: np.ndarray, fps: float = DEFAULT_FPS, height: int = PREVIEW_HEIGHT,
@@ -90,14 +89,14 @@ def load_frames(path: Path) -> np.ndarray:
     return a
 
 
-def _scored(merged: Merged, metric: str, generator: str) -> list[tuple[float, str, dict]]:
+def _scored(merged: Merged, metric: str, generator: str) -> list[tuple[float, str, ClipRecord]]:
     out = []
     for c in merged.clips:
-        if c.get("error") or c.get("generator") != generator:
+        if c.error or c.generator != generator:
             continue
-        v = num((c.get("scores") or {}).get(metric))
+        v = num(c.scores.get(metric))
         if math.isfinite(v):
-            out.append((v, str(c.get("clip_id")), c))
+            out.append((v, c.clip_id, c))
     # ties broken by clip id so the choice is deterministic
     return sorted(out, key=lambda t: (t[0], t[1]))
 
@@ -113,7 +112,7 @@ def select_previews(merged: Merged, k: int = 3) -> list[Preview]:
     if k <= 0:
         return out
     for m in merged.clip_metrics():
-        hib = bool(merged.metrics[m].get("higher_is_better", True))
+        hib = merged.metrics[m].higher_is_better
         for g in merged.generators:
             scored = _scored(merged, m, g)
             if not scored:
@@ -137,12 +136,11 @@ def grid_previews(merged: Merged, prompts: list[str]) -> list[Preview]:
     out = []
     for p in prompts:
         for g in merged.generators:
-            clips = [c for c in merged.clips if c.get("generator") == g and str(c.get("prompt", "")) == p
-                     and not c.get("error")]
+            clips = [c for c in merged.clips if c.generator == g and c.prompt == p and not c.error]
             if not clips:
                 continue
-            c = min(clips, key=lambda c: (num(c.get("seed")), str(c.get("seed")), str(c.get("clip_id"))))
-            out.append(_preview(merged, cache, "", "grid", g, str(c.get("clip_id")), c, math.nan))
+            c = min(clips, key=lambda c: (c.seed, c.clip_id))
+            out.append(_preview(merged, cache, "", "grid", g, c.clip_id, c, math.nan))
     return out
 
 
@@ -151,7 +149,7 @@ def _preview(merged, cache, metric, kind, g, cid, c, v) -> Preview:
     if key not in cache:
         cache[key] = _render(merged, g, cid)
     gif, missing = cache[key]
-    return Preview(metric, kind, g, cid, str(c.get("prompt", "")), c.get("seed"), v, gif, missing)
+    return Preview(metric, kind, g, cid, c.prompt, c.seed, v, gif, missing)
 
 
 def _render(merged: Merged, display: str, clip_id: str) -> tuple[bytes | None, str]:
@@ -166,7 +164,7 @@ def _render(merged: Merged, display: str, clip_id: str) -> tuple[bytes | None, s
             frames, why = _referenced_frames(path.with_suffix(".json"))
             if frames is None:
                 return None, why
-        return gif_bytes(frames, _fps(gen.run.dir, gen.source, clip_id, gen.run.results.get("suite"))), ""
+        return gif_bytes(frames, _fps(gen.run.dir, gen.source, clip_id, gen.run.results.world_fps)), ""
     except Exception as e:  # a preview is best-effort: a bad file must not stop the report
         return None, f"unreadable frames ({type(e).__name__}: {str(e)[:80]})"
 

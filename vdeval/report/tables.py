@@ -1,7 +1,7 @@
 """Load one or more runs' results and lay them out as pandas tables.
 
-Only results files are read here (results.json via store.load_results); the clips a run dir
-holds are looked at by previews.py, never by the tables.
+Only results files are read here (results.json via vdeval.results.load_results, typed); the
+clips a run dir holds are looked at by previews.py, never by the tables.
 """
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from vdeval.compare import num
 from vdeval.errors import ResultsError
 from vdeval.registry import closest
-from vdeval.store import RESULTS_FILE, load_results
+from vdeval.results import ClipRecord, GeneratorInfo, MetricRecord, Results, load_results
+from vdeval.store import RESULTS_FILE
 
 SUMMARY_COLUMNS = [
     "generator", "metric", "value", "ci_low", "ci_high", "n", "n_failed", "n_real",
@@ -21,27 +23,11 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def num(v) -> float:
-    """A results number (null stands for NaN) as a float."""
-    if v is None:
-        return math.nan
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def count(v) -> int:
-    """A sample count from results; missing or non-numeric counts as 0."""
-    x = num(v)
-    return int(x) if math.isfinite(x) else 0
-
-
 @dataclass
 class Run:
     name: str
     dir: Path  # the run directory (where clips/ lives)
-    results: dict
+    results: Results
 
 
 @dataclass
@@ -49,12 +35,11 @@ class Generator:
     name: str  # display name, unique across merged runs
     source: str  # name inside its run (clips/<source>/...)
     run: Run
-    info: dict = field(default_factory=dict)
+    info: GeneratorInfo = field(default_factory=lambda: GeneratorInfo(kind="unknown"))
 
     @property
     def step(self):
-        s = self.info.get("step") if isinstance(self.info, dict) else None
-        return None if s is None else num(s)
+        return None if self.info.step is None else float(self.info.step)
 
 
 @dataclass
@@ -63,21 +48,21 @@ class Merged:
 
     runs: list[Run]
     generators: dict[str, Generator]
-    metrics: dict[str, dict]
+    metrics: dict[str, MetricRecord]
     summary: pd.DataFrame
-    clips: list[dict]  # each clip dict of the results, plus "generator" renamed and "_run"
+    clips: list[ClipRecord]  # every run's clips, `generator` set to its display name
 
     @property
     def generator_names(self) -> list[str]:
         return list(self.generators)
 
     def clip_metrics(self) -> list[str]:
-        return [m for m, meta in self.metrics.items() if meta.get("level", "clip") != "set"]
+        return [m for m, meta in self.metrics.items() if meta.level != "set"]
 
     def default_baseline(self) -> tuple[str, str]:
         """(generator, why): the suite's declared `baseline:`, else the last training step, else the first."""
         for r in self.runs:
-            declared = (r.results.get("suite") or {}).get("baseline") if isinstance(r.results.get("suite"), dict) else None
+            declared = r.results.baseline
             if declared:
                 hits = [g.name for g in self.generators.values() if g.source == declared and g.run is r]
                 if hits:
@@ -110,16 +95,6 @@ def _run_dir(path: Path) -> Path:
     return path.parent if path.name == RESULTS_FILE or path.is_file() else path
 
 
-def generators_in_order(results: dict) -> list[tuple[str, dict]]:
-    """Generators in the run's own order: results.json sorts mapping keys, but the summary and
-    clips lists keep the order the suite gave, so the first of those comes first."""
-    gens = results.get("generators") or {}
-    order = list(dict.fromkeys([r.get("generator") for r in results.get("summary") or []]
-                               + [c.get("generator") for c in results.get("clips") or []] + list(gens)))
-    # a generator with rows but no info entry is still shown, never silently dropped
-    return [(str(g), gens.get(g) or {}) for g in order if g is not None]
-
-
 def load_runs(paths: list[Path]) -> Merged:
     """Load and merge runs. Generator names that clash across runs get "<run>/" in front."""
     if not paths:
@@ -131,10 +106,25 @@ def load_runs(paths: list[Path]) -> Merged:
     return merge_results(loaded)
 
 
-def merge_results(loaded: list[tuple[str, Path, dict]]) -> Merged:
-    """Merge (name, run dir, results dict) triples; see load_runs."""
+def merge_results(loaded: list[tuple[str, Path, Results]]) -> Merged:
+    """Merge (name, run dir, Results) triples; see load_runs."""
     if not loaded:
         raise ResultsError("no run given", "pass one or more run directories")
+    runs = _named_runs(loaded)
+    if len(runs) > 1:
+        sets = [set(r.results.metrics) for r in runs]
+        if not set.intersection(*sets):
+            listing = "; ".join(f"{r.name}: {', '.join(sorted(s)) or 'none'}" for r, s in zip(runs, sets))
+            raise ResultsError("the runs have no metric in common", listing)
+    generators, rename = _merged_generators(runs)
+    metrics = _merged_metrics(runs)
+    summary = _summary_frame(runs, generators, rename, metrics)
+    clips = [c.model_copy(update={"generator": rename[(r.name, c.generator)]})
+             for r in runs for c in r.results.clips if (r.name, c.generator) in rename]
+    return Merged(runs, generators, metrics, summary, clips)
+
+
+def _named_runs(loaded: list[tuple[str, Path, Results]]) -> list[Run]:
     runs: list[Run] = []
     seen_names: dict[str, int] = {}
     for name, d, results in loaded:
@@ -144,64 +134,61 @@ def merge_results(loaded: list[tuple[str, Path, dict]]) -> Merged:
         else:
             seen_names[name] = 1
         runs.append(Run(name=name, dir=Path(d), results=results))
+    return runs
 
-    if len(runs) > 1:
-        sets = [set(r.results.get("metrics") or {}) for r in runs]
-        if not set.intersection(*sets):
-            listing = "; ".join(f"{r.name}: {', '.join(sorted(s)) or 'none'}" for r, s in zip(runs, sets))
-            raise ResultsError("the runs have no metric in common", listing)
 
+def _merged_generators(runs: list[Run]) -> tuple[dict[str, Generator], dict[tuple[str, str], str]]:
+    """Display names (prefixed with the run where a name recurs) and (run, source) -> display."""
     counts: dict[str, int] = {}
     for r in runs:
-        for g in r.results.get("generators") or {}:
+        for g in r.results.generator_names():
             counts[g] = counts.get(g, 0) + 1
     generators: dict[str, Generator] = {}
     rename: dict[tuple[str, str], str] = {}
     for r in runs:
-        for g, info in generators_in_order(r.results):
+        for g in r.results.generator_names():
             display = f"{r.name}/{g}" if counts[g] > 1 else g
-            generators[display] = Generator(display, g, r, info if isinstance(info, dict) else {})
+            info = r.results.generators.get(g) or GeneratorInfo(kind="unknown")
+            generators[display] = Generator(display, g, r, info)
             rename[(r.name, g)] = display
+    return generators, rename
 
-    metrics: dict[str, dict] = {}
+
+def _merged_metrics(runs: list[Run]) -> dict[str, MetricRecord]:
+    """Each metric's record, in suite order (as the summary keeps it); a metric that only has
+    summary rows gets a record made from them."""
+    metrics: dict[str, MetricRecord] = {}
     for r in runs:
-        # suite order, as kept by the summary list (the metrics mapping is stored with sorted keys)
-        mm = r.results.get("metrics") or {}
-        rows = {row.get("metric"): row for row in r.results.get("summary") or []}
-        for m in dict.fromkeys(list(rows) + list(mm)):
-            if m is None:
+        for m in r.results.metric_names():
+            if m in metrics:
                 continue
-            meta = mm.get(m) or {k: rows[m].get(k) for k in ("higher_is_better", "level", "backbone")}
-            metrics.setdefault(str(m), dict(meta))
+            meta = r.results.metrics.get(m)
+            if meta is None:
+                row = next(x for x in r.results.summary if x.metric == m)
+                meta = MetricRecord(name=m, version="", higher_is_better=row.higher_is_better, level=row.level,
+                                    backbone=row.backbone or None)
+            metrics[m] = meta
+    return metrics
 
+
+def _summary_frame(runs: list[Run], generators: dict[str, Generator], rename: dict,
+                   metrics: dict[str, MetricRecord]) -> pd.DataFrame:
     rows = []
     for r in runs:
-        for row in r.results.get("summary") or []:
-            g = rename.get((r.name, row.get("generator")))
-            m = row.get("metric")
-            if g is None or m not in metrics:
+        for row in r.results.summary:
+            g = rename.get((r.name, row.generator))
+            if g is None or row.metric not in metrics:
                 continue
-            meta = metrics[m]
+            meta = metrics[row.metric]
             rows.append({
-                "generator": g, "metric": m, "value": num(row.get("value")),
-                "ci_low": num(row.get("ci_low")), "ci_high": num(row.get("ci_high")),
-                "n": count(row.get("n")), "n_failed": count(row.get("n_failed")),
-                "n_real": count(row.get("n_real")) if row.get("n_real") is not None else None,
-                "backbone": row.get("backbone") or meta.get("backbone_label") or meta.get("backbone") or "",
-                "higher_is_better": bool(row.get("higher_is_better", meta.get("higher_is_better", True))),
-                "level": row.get("level") or meta.get("level") or "clip",
-                "step": generators[g].step, "run": r.name, "error": str(row.get("error") or ""),
+                "generator": g, "metric": row.metric, "value": num(row.value),
+                "ci_low": num(row.ci_low), "ci_high": num(row.ci_high),
+                "n": row.n, "n_failed": row.n_failed, "n_real": row.n_real,
+                "backbone": row.backbone or meta.backbone_label or meta.backbone or "",
+                "higher_is_better": row.higher_is_better, "level": row.level,
+                "step": generators[g].step, "run": r.name, "error": str(row.error or ""),
             })
-    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-
-    clips = []
-    for r in runs:
-        for c in r.results.get("clips") or []:
-            g = rename.get((r.name, c.get("generator")))
-            if g is None:
-                continue
-            clips.append({**c, "generator": g, "_source": c.get("generator"), "_run": r.name})
-    return Merged(runs, generators, metrics, summary, clips)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def direction(higher_is_better: bool) -> str:
@@ -225,15 +212,15 @@ def clip_scores(merged: Merged) -> pd.DataFrame:
     """Long table: generator, clip_id, prompt, seed, metric, value (failed clips and nulls dropped)."""
     rows = []
     for c in merged.clips:
-        if c.get("error"):
+        if c.error:
             continue
-        for m, v in (c.get("scores") or {}).items():
+        for m, v in c.scores.items():
             if m not in merged.metrics:
                 continue
             x = num(v)
             if math.isfinite(x):
-                rows.append({"generator": c["generator"], "clip_id": str(c.get("clip_id")),
-                             "prompt": str(c.get("prompt", "")), "seed": c.get("seed"), "metric": m, "value": x})
+                rows.append({"generator": c.generator, "clip_id": c.clip_id, "prompt": c.prompt, "seed": c.seed,
+                             "metric": m, "value": x})
     return pd.DataFrame(rows, columns=["generator", "clip_id", "prompt", "seed", "metric", "value"])
 
 
@@ -255,15 +242,13 @@ def failures(merged: Merged) -> pd.DataFrame:
     rows = []
     rename = {(g.run.name, g.source): g.name for g in merged.generators.values()}
     for r in merged.runs:
-        for f in r.results.get("failures") or []:
-            rows.append({"generator": rename.get((r.name, f.get("generator")), f.get("generator")),
-                         "clip_id": str(f.get("clip_id", "")), "stage": str(f.get("stage", "")),
-                         "error": str(f.get("error", ""))})
+        for f in r.results.failures:
+            rows.append({"generator": rename.get((r.name, f.generator), f.generator), "clip_id": f.clip_id,
+                         "stage": f.stage, "error": f.error})
     if not rows:  # older runners may only mark the clip
         for c in merged.clips:
-            if c.get("error"):
-                rows.append({"generator": c["generator"], "clip_id": str(c.get("clip_id")), "stage": "",
-                             "error": str(c["error"])})
+            if c.error:
+                rows.append({"generator": c.generator, "clip_id": c.clip_id, "stage": "", "error": c.error})
     return pd.DataFrame(rows, columns=["generator", "clip_id", "stage", "error"])
 
 

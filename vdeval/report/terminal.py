@@ -1,6 +1,6 @@
 """The closing summary of `vdeval run` in the terminal: a rich table pivoted so generators are
 columns and metrics rows, the best value per metric marked as in the HTML report (★ significant,
-☆ best value but not significantly ahead). Reads a results dict, nothing else."""
+☆ best value but not significantly ahead). Reads a Results model, nothing else."""
 from __future__ import annotations
 
 import io
@@ -12,9 +12,10 @@ from rich.table import Table
 
 from vdeval.report.compare import best_marks
 from vdeval.report.tables import fmt, fmt_ci, merge_results
+from vdeval.results import Results
 
 
-def summary_table(results: dict) -> Table:
+def summary_table(results: Results) -> Table:
     merged = merge_results([("run", Path("."), results)])
     best = best_marks(merged)
     rows = {(r["generator"], r["metric"]): r for r in merged.summary.to_dict("records")}
@@ -23,7 +24,7 @@ def summary_table(results: dict) -> Table:
     for g in merged.generators:
         table.add_column(escape(g), justify="right", overflow="fold")  # fold, never elide, a number
     for m, meta in merged.metrics.items():
-        arrow = "↑" if meta.get("higher_is_better", True) else "↓"
+        arrow = "↑" if meta.higher_is_better else "↓"
         backbones = sorted({str(r["backbone"]) for (g, mm), r in rows.items() if mm == m and r["backbone"]})
         cells = [f"{escape(m)} {arrow}\n[dim]{', '.join(backbones) or 'no backbone'}[/dim]"]
         b = best.get(m)
@@ -46,7 +47,7 @@ def summary_table(results: dict) -> Table:
     return table
 
 
-def render(results: dict, width: int = 120, color: bool = False) -> str:
+def render(results: Results, width: int = 120, color: bool = False) -> str:
     """The table as text (ANSI colours only with color=True)."""
     buf = io.StringIO()
     console = Console(file=buf, width=width, force_terminal=color, color_system="standard" if color else None,

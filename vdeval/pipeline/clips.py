@@ -1,0 +1,161 @@
+"""Stage 1: the clip store. Generated clips are stored exactly (clips/<generator>/<id>.npy) with the
+request that made them, and reused on resume while that request (generator config, prompt, seed,
+reference image) is unchanged and the frames still hash to the stored value. Clips read from
+files are referenced by path and content hash, never copied. A batch that raises is retried clip
+by clip, so one bad clip fails alone; a generator that cannot work at all stops the run.
+"""
+from __future__ import annotations
+
+import json
+
+from vdeval import registry
+from vdeval.errors import VdevalError
+from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorSetupError
+from vdeval.pipeline import one_line, progress_bar
+from vdeval.store import RunDir, atomic_write_json, load_array, save_array, sha256_json
+from vdeval.suite import Suite
+from vdeval.video import Video
+from vdeval.world import sample_clip
+
+REAL = "_real"
+# generator fields that label clips without changing them: editing them keeps stored clips
+_LABEL_FIELDS = ("step", "remote_code_allowed")
+
+
+def make_generator(config, suite: Suite) -> Generator:
+    """The generator a suite entry names; those that declare `takes_world` get the suite's world."""
+    cls = registry.resolve("generator", config.kind)
+    kwargs = {"suite_dir": str(suite.suite_dir)}
+    if cls.takes_world:
+        kwargs["world"] = suite.world
+    return cls(config, **kwargs)
+
+
+def request_key(gen_info: dict, r: ClipRequest) -> str:
+    """What a stored clip was made from: it is reused only while this stays the same."""
+    ref = None if r.reference_image is None else sha256_json(r.reference_image.tolist())
+    making = {k: v for k, v in gen_info.items() if k not in _LABEL_FIELDS}
+    return sha256_json({"generator": making, "prompt": r.prompt, "seed": r.seed, "reference": ref, "meta": r.meta})
+
+
+class ClipStore:
+    """Clips of one run directory: stored, reused, generated, referenced."""
+
+    def __init__(self, run: RunDir, suite: Suite, device: str = "cpu", progress: bool = False):
+        self.run, self.suite, self.device, self.progress = run, suite, device, progress
+
+    def clips_for(self, gen: Generator, requests: list[ClipRequest]) -> list[GeneratedClip]:
+        """Stored clips are reused; the rest are generated in batches and stored one by one."""
+        if not gen.stores_frames:
+            return self._referenced(gen, requests)
+        info = gen.info()
+        done: dict[str, GeneratedClip] = {}
+        todo = []
+        for r in requests:
+            key = request_key(info, r)
+            stored = self._stored(gen.name, r, key)
+            if stored is not None:
+                done[r.clip_id] = stored
+            else:
+                todo.append((r, key))
+        bar = progress_bar(len(todo), f"generate {gen.name}", self.progress)
+        bs = self.suite.output.batch_size
+        for start in range(0, len(todo), bs):
+            chunk = todo[start:start + bs]
+            keys = {r.clip_id: k for r, k in chunk}
+            for g in self.generate_safely(gen, [r for r, _ in chunk]):
+                self.store(gen.name, g, keys[g.request.clip_id])
+                done[g.request.clip_id] = g
+                bar.update(1)
+        bar.close()
+        return [done[r.clip_id] for r in requests]
+
+    def _stored(self, gen_name: str, r: ClipRequest, key: str) -> GeneratedClip | None:
+        """The stored clip for this request, if it was made from the same request and is intact."""
+        meta_path = self.run.clip_meta_path(gen_name, r.clip_id)
+        if not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("request_key") == key and not meta.get("error"):
+                video = Video(load_array(self.run.clip_path(gen_name, r.clip_id)), meta["fps"])
+                if video.content_hash() == meta["clip_hash"]:
+                    return GeneratedClip(r, video, meta={"clip_hash": meta["clip_hash"]})
+        except Exception:  # a damaged stored clip is regenerated, never trusted
+            pass
+        return None
+
+    def _referenced(self, gen: Generator, requests: list[ClipRequest]) -> list[GeneratedClip]:
+        """Clips read from files: referenced by path and content hash, never copied. A file whose
+        fingerprint (size, mtime, head) matches the stored one keeps its stored hash; a changed
+        or replaced file is hashed again, so its features are recomputed."""
+        for r in requests:
+            meta_path = self.run.clip_meta_path(gen.name, r.clip_id)
+            try:
+                meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+            except (OSError, ValueError):
+                meta = None
+            if meta and not meta.get("error") and meta.get("fingerprint"):
+                gen.known[r.clip_id] = meta
+        out = self.generate_safely(gen, requests)
+        for g in out:
+            self.store(gen.name, g, key=None)
+        return out
+
+    def generate_safely(self, gen: Generator, requests: list[ClipRequest]) -> list[GeneratedClip]:
+        """A batch that raises is retried clip by clip, so one bad clip fails alone."""
+        try:
+            out = list(gen.generate(requests, self.device))
+            if len(out) != len(requests):
+                raise VdevalError(f"generator {gen.name} returned {len(out)} clips for {len(requests)} requests")
+            return out
+        except GeneratorSetupError:  # the generator cannot work at all: stop, don't fail clip by clip
+            raise
+        except Exception as batch_error:
+            if len(requests) == 1:
+                return [GeneratedClip(requests[0], None, error=one_line(batch_error))]
+            out = []
+            for r in requests:
+                out += self.generate_safely(gen, [r])
+            return out
+
+    def store(self, gen_name: str, g: GeneratedClip, key: str | None) -> None:
+        """Generated clips: exact frames (.npy) and their request. Referenced clips (key None):
+        only the file, its fingerprint and content hash."""
+        r = g.request
+        meta = {"clip_id": r.clip_id, "prompt": r.prompt, "seed": r.seed, "request_key": key, "error": g.error}
+        if g.video is not None:
+            try:
+                g.meta["clip_hash"] = g.video.content_hash()  # computed once: rows and features reuse it
+            except VdevalError as e:  # a file that vanished or cannot be read while hashing
+                g.video, g.error = None, str(e)
+                meta["error"] = g.error
+        if g.video is not None:
+            v = g.video
+            if key is not None:
+                save_array(self.run.clip_path(gen_name, r.clip_id), v.frames)
+            else:
+                meta.update(file=g.meta.get("file"), fingerprint=g.meta.get("fingerprint"))
+            meta.update(clip_hash=g.meta["clip_hash"], fps=v.fps, shape=[v.num_frames, v.height, v.width, 3])
+        atomic_write_json(self.run.clip_meta_path(gen_name, r.clip_id), meta)
+
+    def real_clips(self) -> list[GeneratedClip]:
+        """The suite's real set: world clips from their seeds, or the videos of a folder."""
+        real = self.suite.real
+        if real is None:
+            return []
+        if real.kind == "world":
+            spec = self.suite.world.spec()
+            out = []
+            for i in range(real.count):
+                clip = sample_clip(real.seed + i, spec)
+                out.append(GeneratedClip(ClipRequest(f"r{i:04d}", clip.caption, real.seed + i), clip.video))
+            return out
+        from vdeval.generators.folder import FolderConfig, FolderGenerator
+
+        gen = FolderGenerator(FolderConfig(name=REAL, kind="folder", path=real.path, match="order", ingest=real.ingest),
+                              suite_dir=str(self.suite.suite_dir))
+        reqs = [ClipRequest(f"r{i:04d}", "", i, meta={"index": i}) for i in range(min(real.count, len(gen.files)))]
+        if len(reqs) < 2:
+            raise VdevalError(f"real.path: {gen.folder} holds {len(gen.files)} videos; distribution metrics need at least 2")
+        return list(gen.generate(reqs))  # each source hashes itself once, when its features need the key
