@@ -44,3 +44,8 @@ class UnknownNameError(VdevalError):
 class WriteError(VdevalError, OSError):
     """A file that cannot be written (read-only folder, full disk). Also an OSError, so code that
     tolerates a failed optional write (a cache, a sidecar) keeps catching it."""
+
+
+class MissingExtraError(VdevalError):
+    """An optional library that one backbone or generator needs is not installed; the hint is the
+    pip command of the extra that installs it."""
