@@ -430,6 +430,6 @@ def _map_threads(fn, items, workers: int):
     from threadpoolctl import threadpool_limits
 
     items = iter(items)
-    with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
         while chunk := list(itertools.islice(items, 4 * workers)):
             yield from pool.map(fn, chunk)
