@@ -70,20 +70,64 @@ def test_out_of_memory_halves_the_batch(pool):
     assert bb.batches == [2, 2, 1]
 
 
-def test_mixed_precision_only_on_cuda_and_where_the_protocol_allows(pool):
+class AmpFlow(CountingFlow):
+    """A stand-in whose protocol allows bfloat16 autocast; records the autocast state it ran under."""
+
+    name, amp = "amp", True
+
+    def compute(self, kind, clips):
+        import torch
+
+        self.ran_under = {d: (torch.is_autocast_enabled(d), torch.get_autocast_dtype(d)) for d in ("cpu", "cuda")}
+        return super().compute(kind, clips)
+
+
+def test_mixed_precision_decision_per_protocol_and_device():
+    import contextlib
+    import warnings
+
+    import torch
+
     from vdeval.backbones.dis import DISFlow
     from vdeval.featurize import _autocast
 
-    class Amp(CountingFlow):
-        amp = True
-
-    assert not Amp("cpu").uses_amp() and Amp("cuda:0").uses_amp()
+    assert not AmpFlow("cpu").uses_amp() and AmpFlow("cuda:0").uses_amp()
     assert not DISFlow("cuda").uses_amp()  # flow keeps float32
-    assert Amp("cuda").identity()["amp"] and not Amp("cpu").identity()["amp"]  # part of the cache key
-    with _autocast(Amp("cpu")):  # no autocast context off CUDA
-        import torch
+    assert AmpFlow("cuda").identity()["amp"] and not AmpFlow("cpu").identity()["amp"]  # part of the cache key
+    # the context featurize would enter, built but not entered (CPU-only torch disables it on entry)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "CUDA is not available": torch warns when it builds it here
+        ctx = _autocast(AmpFlow("cuda:0"))
+    assert isinstance(ctx, torch.autocast) and (ctx.device, ctx.fast_dtype) == ("cuda", torch.bfloat16)
+    assert isinstance(_autocast(AmpFlow("cpu")), contextlib.nullcontext)
+    assert isinstance(_autocast(DISFlow("cuda")), contextlib.nullcontext)
 
-        assert not torch.is_autocast_enabled("cuda")
+
+def _amp_pool(monkeypatch, device):
+    from vdeval import registry
+
+    monkeypatch.setitem(registry.BACKBONES, "amp", "test_featurize:AmpFlow")
+    return BackbonePool(device)
+
+
+def test_featurize_on_cpu_runs_an_amp_backbone_in_float32(monkeypatch):
+    import torch
+
+    pool = _amp_pool(monkeypatch, "cpu")
+    featurize(clips(2), [FeatureRequest("flow", "amp")], pool)
+    ran = pool.get("amp").ran_under
+    assert not ran["cpu"][0] and not ran["cuda"][0], ran  # no autocast of either kind on a CPU run
+    assert not torch.is_autocast_enabled("cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
+def test_featurize_on_cuda_runs_an_amp_backbone_under_bfloat16_autocast(monkeypatch):
+    import torch
+
+    pool = _amp_pool(monkeypatch, "cuda")
+    featurize(clips(2), [FeatureRequest("flow", "amp")], pool)
+    assert pool.get("amp").ran_under["cuda"] == (True, torch.bfloat16)
 
 
 def test_content_hash_once_per_clip_whatever_the_requests(pool, monkeypatch):

@@ -79,3 +79,13 @@ def test_batch_invariant():
     alone = ClipFeatures("x", clips[2].video)
     featurize([alone], m.requests(), BackbonePool())
     assert m.score_clip(clips[2]).extras == m.score_clip(alone).extras
+
+
+def test_every_allowed_backbone_is_calibrated_and_others_need_a_scale():
+    from vdeval.errors import SuiteError
+
+    for backbone in FrozenMotion.allowed_backbones:
+        FrozenMotion(backbone=backbone)  # calibrated: no error
+    with pytest.raises(SuiteError, match=r"no calibrated threshold for backbone 'my_flow' \(calibrated: raft, raft_vbench, dis\)"):
+        FrozenMotion(backbone="my_flow")  # e.g. a plugin's flow through the Python API
+    assert FrozenMotion(backbone="my_flow", threshold_scale=3.0).params.threshold_scale == 3.0

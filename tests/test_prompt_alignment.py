@@ -5,8 +5,8 @@ from vdeval.audit import swap_caption
 from vdeval.backbones.embedded import WEIGHTS_DIR, WEIGHTS_FILE
 from vdeval.features import ClipFeatures
 from vdeval.featurize import BackbonePool, featurize
-from vdeval.metrics.base import ClipScore as Score
-from vdeval.metrics.prompt_alignment import ClipScore, PromptDrift, VideoTextAlignment, clipscore_x100, drift
+from vdeval.metrics.base import ClipScore
+from vdeval.metrics.prompt_alignment import ClipScoreMetric, PromptDrift, VideoTextAlignment, clipscore_x100, drift
 from vdeval.video import Video
 from vdeval.world import WorldSpec, parse_caption, sample_clip
 
@@ -26,8 +26,8 @@ def _clip(frames_emb, text_emb, prompt="a small red circle staying still on a pl
 def test_clip_score_scale_conventions():
     t = np.array([1.0, 0.0])
     f = np.array([[1, 0], [0, 1], [-1, 0]], np.float64)  # cos 1, 0, -1
-    s = ClipScore().score_clip(_clip(f, t))
-    assert isinstance(s, Score)
+    s = ClipScoreMetric().score_clip(_clip(f, t))
+    assert isinstance(s, ClipScore)
     assert s.value == pytest.approx(0.0) and s.curve == pytest.approx([1, 0, -1])
     assert s.extras["clipscore"] == pytest.approx(0.0)  # max(mean(100 cos), 0) = max(0, 0)
     assert clipscore_x100([0.3]) == pytest.approx(30.0)
@@ -68,20 +68,20 @@ def test_prompt_drift_catches_wandering_off():
 
 
 def test_empty_prompt_and_one_frame():
-    for m in (ClipScore(), PromptDrift()):
+    for m in (ClipScoreMetric(), PromptDrift()):
         s = m.score_clip(_clip(np.ones((3, 2)), [1.0, 0.0], prompt="   "))
         assert np.isnan(s.value) and "empty prompt" in s.note
     s = VideoTextAlignment().score_clip(_clip(np.ones((3, 2)), [1.0, 0.0], prompt="", video_emb=[1.0, 0.0]))
     assert np.isnan(s.value) and s.note
     one = PromptDrift().score_clip(_clip(np.ones((1, 2)), [1.0, 0.0]))
     assert np.isnan(one.value) and one.note
-    assert np.isfinite(ClipScore().score_clip(_clip(np.ones((1, 2)), [1.0, 0.0])).value)
+    assert np.isfinite(ClipScoreMetric().score_clip(_clip(np.ones((1, 2)), [1.0, 0.0])).value)
 
 
 def test_nan_embeddings_give_nan_not_crash():
     f = np.ones((3, 2))
     f[0] = np.nan
-    s = ClipScore().score_clip(_clip(f, [1.0, 0.0]))
+    s = ClipScoreMetric().score_clip(_clip(f, [1.0, 0.0]))
     assert np.isnan(s.value)
 
 
@@ -104,7 +104,7 @@ def test_embedded_prompt_alignment_separates_swapped_captions():
     for s in range(8):
         c = sample_clip(s, WorldSpec())
         clips += [ClipFeatures(f"{s}", c.video, c.caption), ClipFeatures(f"{s}x", c.video, swap_caption(c.caption, 0.5, s))]
-    for m in (ClipScore(), VideoTextAlignment()):
+    for m in (ClipScoreMetric(), VideoTextAlignment()):
         featurize(clips, m.requests(), BackbonePool())
         v = np.array([m.score_clip(c).value for c in clips])
         assert np.mean(v[0::2] > v[1::2]) >= 7 / 8
@@ -114,7 +114,7 @@ def test_embedded_prompt_alignment_separates_swapped_captions():
 def test_embedded_scores_batch_invariant():
     vids = [sample_clip(s, WorldSpec()) for s in range(5)]
     batch = [ClipFeatures(str(i), c.video, c.caption) for i, c in enumerate(vids)]
-    metrics = (ClipScore(), VideoTextAlignment(), PromptDrift())
+    metrics = (ClipScoreMetric(), VideoTextAlignment(), PromptDrift())
     reqs = [r for m in metrics for r in m.requests()]
     featurize(batch, reqs, BackbonePool())
     alone = ClipFeatures("x", vids[3].video, vids[3].caption)

@@ -64,3 +64,15 @@ def test_batch_invariant():
     featurize([alone], m.requests(), BackbonePool())
     a, b = m.score_clip(clips[1]), m.score_clip(alone)
     assert a.value == b.value and a.curve == b.curve
+
+
+def test_uncalibrated_backbone_needs_an_explicit_eps():
+    from vdeval.errors import SuiteError
+
+    for backbone in SceneCuts.allowed_backbones:
+        if backbone in ("pixels", "embedded"):
+            assert SceneCuts(backbone=backbone).backbone == backbone
+            continue
+        with pytest.raises(SuiteError, match=rf"no measured eps for backbone '{backbone}' \(measured: pixels, embedded\)"):
+            SceneCuts(backbone=backbone)
+        assert SceneCuts(backbone=backbone, eps=0.2).params.eps == 0.2  # an explicit floor is taken as given

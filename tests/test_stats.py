@@ -134,3 +134,38 @@ def test_frechet_from_features_matches_covariance_path(n_x, n_y, ddof):
     # 1e-7: when both covariances are singular, the d x d path's clipped square roots of
     # round-off eigenvalues (about 1e-14 each) cost it about 1e-8 relative; the N x N path has none
     assert stats.frechet_distance_features(x, y, ddof) == pytest.approx(ref, rel=1e-7)
+
+
+@pytest.mark.parametrize("n_x,n_y,d,ddof", [(60, 50, 8, 1), (40, 70, 16, 0), (12, 90, 32, 1), (30, 25, 48, 1)])
+def test_fast_frechet_bootstrap_equals_the_resampling_formula(n_x, n_y, d, ddof):
+    # the weighted-count path against resampled rows through explicit covariances and scipy's sqrtm:
+    # the same draws, so the same interval; full-rank, one side and both sides rank-deficient
+    rng = np.random.default_rng(n_x + d)
+    x = rng.normal(size=(n_x, d)) @ rng.normal(size=(d, d)) * 0.3
+    y = rng.normal(0.2, 1.0, size=(n_y, d))
+
+    def old(a, b):
+        return stats.frechet_distance_scipy(a.mean(0), np.cov(a, rowvar=False, ddof=ddof),
+                                            b.mean(0), np.cov(b, rowvar=False, ddof=ddof))
+
+    ref = stats.bootstrap_set_ci(old, x, y, n_boot=40, point=1.5)
+    for workers in (1, 3):  # threads change nothing: each resample's draws are made in order first
+        fast = stats.bootstrap_frechet_ci(x, y, ddof, n_boot=40, point=1.5, workers=workers)
+        assert fast == pytest.approx(ref, abs=1e-6, rel=1e-7)
+    assert stats.bootstrap_frechet_ci(x, y, ddof, n_boot=0) is None
+
+
+@pytest.mark.parametrize("n", [50, 12])  # 12 rows drawn from 12 < 20 dims: the factor too
+def test_resample_moments_are_the_resampled_moments(n):
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(n, 20))
+    a -= a.mean(0)
+    idx = rng.integers(0, n, n)
+    mu, cov, trace, factor = stats._resample_moments(a, np.einsum("ij,ij->i", a, a), idx, 1)
+    np.testing.assert_allclose(mu, a[idx].mean(0), atol=1e-12)
+    np.testing.assert_allclose(cov, np.cov(a[idx], rowvar=False), atol=1e-12)
+    assert trace == pytest.approx(np.trace(cov), rel=1e-12)
+    if n < 20:
+        assert len(factor) == len(np.unique(idx)) and np.allclose(factor.T @ factor, cov, atol=1e-12)
+    else:
+        assert factor is None

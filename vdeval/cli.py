@@ -8,7 +8,6 @@ a value of the wrong type; every VdevalError); 3 a run finished but some clips f
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from typing import Optional
 
@@ -17,16 +16,16 @@ import typer
 from vdeval.errors import VdevalError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Evaluate and compare video diffusion models.")
-_state = {"debug": False}
+_state = {"registered": False}
 
-# modules that add their own commands; a module not yet present in this install is skipped
+# modules that add their own commands, each through its register(app)
 PLUGINS = ("vdeval.runner_cli", "vdeval.validate", "vdeval.report.cli", "vdeval.check", "vdeval.backbones.weights", "vdeval.audit",
            "vdeval.log.cli")
 
 
 @app.callback()
 def _main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks.")):
-    _state["debug"] = debug
+    """Declares --debug; main() reads it from argv itself, as errors can come before this runs."""
 
 
 def _register_plugins() -> None:
@@ -34,15 +33,7 @@ def _register_plugins() -> None:
         return
     _state["registered"] = True
     for name in PLUGINS:
-        if importlib.util.find_spec(name) is not None:
-            module = importlib.import_module(name)
-            if hasattr(module, "register"):
-                module.register(app)
-
-
-def fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+        importlib.import_module(name).register(app)
 
 
 def _usage_error_types() -> tuple[type, ...]:

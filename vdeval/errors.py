@@ -52,3 +52,8 @@ def closest(name: str, options) -> str | None:
     """The valid name most like `name` (for "did you mean ...?"), or None when none is close."""
     match = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.5)
     return match[0] if match else None
+
+
+class MissingExtraError(VdevalError):
+    """An optional library that one backbone or generator needs is not installed; the hint is the
+    pip command of the extra that installs it."""

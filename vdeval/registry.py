@@ -60,7 +60,7 @@ METRICS = {
     "warping_error": "vdeval.metrics.warping_error:WarpingError",
     "identity_drift": "vdeval.metrics.identity_drift:IdentityDrift",
     "reference_fidelity": "vdeval.metrics.identity_drift:ReferenceFidelity",
-    "clip_score": "vdeval.metrics.prompt_alignment:ClipScore",
+    "clip_score": "vdeval.metrics.prompt_alignment:ClipScoreMetric",
     "video_text_alignment": "vdeval.metrics.prompt_alignment:VideoTextAlignment",
     "prompt_drift": "vdeval.metrics.prompt_alignment:PromptDrift",
     "scene_cuts": "vdeval.metrics.scene_cuts:SceneCuts",

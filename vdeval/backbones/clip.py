@@ -26,6 +26,7 @@ from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
 from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError, WeightsError
+from vdeval.extras import require
 from vdeval.features import ClipInput
 
 
@@ -72,7 +73,7 @@ class ClipBackbone(Backbone):
     def __init__(self, device: str = "cpu", model: str = "ViT-B-32", pretrained: str = "laion2b_s34b_b79k",
                  batch_size: int = 32, **options):
         super().__init__(device, model=model, pretrained=pretrained, **options)
-        import open_clip
+        open_clip = require("open_clip", f"backbone {self.name!r}")
 
         self.batch_size = int(batch_size)
         local = Path(pretrained).expanduser()
@@ -114,7 +115,7 @@ class ClipBackbone(Backbone):
     def _load(self, path: Path) -> None:
         """Never unpickles: safetensors, or torch.load(weights_only=True), or for the published
         OpenAI TorchScript archives only (matched by their full sha256) the archive's tensors."""
-        import open_clip
+        open_clip = require("open_clip", f"backbone {self.name!r}")
 
         if path.suffix != ".safetensors" and self._is_safetensors(path):
             # open_clip picks the reader by suffix; the HF hub may hand out safetensors under any name

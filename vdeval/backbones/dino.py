@@ -31,6 +31,7 @@ from vdeval.backbones.base import Backbone
 from vdeval.video.protocol import InputSpec
 from vdeval.backbones.clip import resize_center_crop
 from vdeval.errors import FeatureError, WeightsError
+from vdeval.extras import require
 from vdeval.features import ClipInput
 
 WEIGHTS = "dino-vitb16"
@@ -85,7 +86,7 @@ class DinoBackbone(Backbone):
             raise WeightsError(f"dino: unknown protocol {protocol!r}", f"one of {', '.join(PROTOCOLS)}")
         super().__init__(device, **({"protocol": protocol} if protocol != "vdeval" else {}), **options)
         self.vbench = protocol == "vbench"
-        import timm
+        timm = require("timm", f"backbone {self.name!r}")
         from safetensors.torch import load_file
 
         path, self._sha = weights.require(WEIGHTS)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vdeval.errors import UnknownNameError, WeightsError, closest
+from vdeval.extras import require as require_extra
 from vdeval.store import atomic_write_text, sha256_file
 
 ENV = "VDEVAL_WEIGHTS_DIR"
@@ -209,13 +210,14 @@ def download(name: str) -> tuple[Path, str]:
             # torch hub's downloader; torchvision's own weights use the same one (with check_hash)
             torch.hub.download_url_to_file(e.source, str(target), hash_prefix=e.sha256_prefix, progress=True)
         elif e.fetch == "open_clip":
-            from open_clip import pretrained
+            pretrained = require_extra("open_clip", f"downloading {name}").pretrained
 
             cfg = pretrained.get_pretrained_cfg(e.model, e.tag)
             # OpenAI files from their URL (open_clip checks the sha256 in it); LAION ones from the HF hub
             target = Path(pretrained.download_pretrained(cfg, prefer_hf_hub=e.tag != "openai", cache_dir=tmp))
         elif e.fetch == "timm":
-            from huggingface_hub import hf_hub_download  # timm fetches its weights from the HF hub
+            # timm fetches its weights from the HF hub
+            hf_hub_download = require_extra("huggingface_hub", f"downloading {name}").hf_hub_download
 
             target = Path(hf_hub_download(e.source.removeprefix("hf-hub:"), "model.safetensors", cache_dir=tmp))
         else:  # pragma: no cover - table entries are fixed above

@@ -44,10 +44,12 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from vdeval.errors import SuiteError
 from vdeval.features import ClipFeatures, FeatureRequest, input_fps
 from vdeval.metrics.base import ClipScore, Metric
 
-# scale of the threshold (pixels at 256 px) per flow backbone
+# scale of the threshold (pixels at 256 px) per flow backbone: VBench's for RAFT, ours for DIS.
+# A backbone without one needs `threshold_scale` given: another flow's magnitudes differ.
 THRESHOLD_SCALE = {"raft": 6.0, "raft_vbench": 6.0, "dis": 2.0}
 TOP_FRACTION = 0.05
 
@@ -97,6 +99,13 @@ class FrozenMotion(Metric):
         top_fraction: float = TOP_FRACTION
         sample_fps: float | None = Field(8.0, gt=0)  # VBench samples frames to ~8 fps; None: every frame
 
+    def __init__(self, backbone: str | None = None, **params):
+        super().__init__(backbone, **params)
+        if self.params.threshold_scale is None and self.backbone not in THRESHOLD_SCALE:
+            raise SuiteError(f"frozen_motion has no calibrated threshold for backbone {self.backbone!r} "
+                             f"(calibrated: {', '.join(THRESHOLD_SCALE)})",
+                             "give one in pixels at 256 px, e.g. params: {threshold_scale: 2.0}")
+
     def _options(self) -> tuple:
         fps = self.params.sample_fps
         return (("fps", float(fps)),) if fps else ()
@@ -114,7 +123,7 @@ class FrozenMotion(Metric):
             return ClipScore(float("nan"), curve=[float(x) for x in scores], note="flow is NaN for every pair")
         scale = self.params.threshold_scale
         if scale is None:
-            scale = THRESHOLD_SCALE.get(self.backbone, 6.0)
+            scale = THRESHOLD_SCALE[self.backbone]
         fps = float(flow["source_fps"][0]) if "source_fps" in flow else 8.0
         thr, count = dynamic_rule(forward.shape[1], forward.shape[2], forward.shape[0] + 1, scale, fps)
         frozen = not is_dynamic(scores, thr, count)

@@ -152,8 +152,7 @@ class FVD(Metric):
         notes = [m for m in (rank_note(len(x), x.shape[1], "generated"), rank_note(len(y), y.shape[1], "real")) if m]
         for m in notes:
             warnings.warn(m, stacklevel=2)
-        ci = stats.bootstrap_set_ci(lambda a, b: stats.frechet_distance_features(a, b, self.ddof),
-                                    x, y, self.params.n_bootstrap, point=value)
+        ci = stats.bootstrap_frechet_ci(x, y, self.ddof, self.params.n_bootstrap, point=value)
         if ci is not None:  # bias-shifted percentile interval (see bootstrap_set_ci); a distance is >= 0
             ci = (max(ci[0], 0.0), max(ci[1], 0.0))
         extras = {"protocol": self.protocol, "backbone": self.backbone, "backbone_hash": self.backbone_hash,

@@ -1,7 +1,7 @@
 """Prompt alignment: does the clip show what its prompt says, and keep showing it?
 
-Failure modes: weak prompt alignment (ClipScore, VideoTextAlignment) and prompt drift (PromptDrift).
-ClipScore: per frame, cos(frame embedding, text embedding); value = mean over frames of the raw
+Failure modes: weak prompt alignment (ClipScoreMetric, VideoTextAlignment) and prompt drift (PromptDrift).
+ClipScoreMetric (`clip_score`): per frame, cos(frame embedding, text embedding); value = mean over frames of the raw
   cosine in [-1, 1] (higher is better); extras["clipscore"] = torchmetrics' CLIPScore as its code
   computes it with the frames as its samples: max(mean over frames of 100 * cos, 0), the clamp
   applied once to the mean (torchmetrics' compute), not to each frame (version 2; version 1 clamped
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.metrics.base import ClipScore as Score
+from vdeval.metrics.base import ClipScore
 from vdeval.metrics.base import Metric
 from vdeval.metrics.identity_drift import cosine_to, slope
 
@@ -51,7 +51,9 @@ def _empty(clip: ClipFeatures) -> bool:
     return not (clip.prompt or "").strip()
 
 
-class ClipScore(Metric):
+class ClipScoreMetric(Metric):
+    """The `clip_score` metric (vdeval.metrics.base.ClipScore is the per-clip result every metric returns)."""
+
     name = "clip_score"
     version = "2"
     higher_is_better = True
@@ -64,11 +66,11 @@ class ClipScore(Metric):
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest("frame_embedding", self.backbone), FeatureRequest("text_embedding", self.backbone)]
 
-    def score_clip(self, clip: ClipFeatures) -> Score:
+    def score_clip(self, clip: ClipFeatures) -> ClipScore:
         if _empty(clip):
-            return Score(float("nan"), note=EMPTY_NOTE)
+            return ClipScore(float("nan"), note=EMPTY_NOTE)
         cos = frame_text_cosines(clip.value("frame_embedding", self.backbone), clip.value("text_embedding", self.backbone))
-        return Score(float(cos.mean()), [float(c) for c in cos], {"clipscore": clipscore_x100(cos)})
+        return ClipScore(float(cos.mean()), [float(c) for c in cos], {"clipscore": clipscore_x100(cos)})
 
 
 class VideoTextAlignment(Metric):
@@ -83,12 +85,12 @@ class VideoTextAlignment(Metric):
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest("video_embedding", self.backbone), FeatureRequest("text_embedding", self.backbone)]
 
-    def score_clip(self, clip: ClipFeatures) -> Score:
+    def score_clip(self, clip: ClipFeatures) -> ClipScore:
         if _empty(clip):
-            return Score(float("nan"), note=EMPTY_NOTE)
+            return ClipScore(float("nan"), note=EMPTY_NOTE)
         v = clip.value("video_embedding", self.backbone)
         t = clip.value("text_embedding", self.backbone)
-        return Score(float(cosine_to(np.asarray(v)[None], np.asarray(t).reshape(-1))[0]))
+        return ClipScore(float(cosine_to(np.asarray(v)[None], np.asarray(t).reshape(-1))[0]))
 
 
 class PromptDrift(Metric):
@@ -105,11 +107,11 @@ class PromptDrift(Metric):
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest("frame_embedding", self.backbone), FeatureRequest("text_embedding", self.backbone)]
 
-    def score_clip(self, clip: ClipFeatures) -> Score:
+    def score_clip(self, clip: ClipFeatures) -> ClipScore:
         if _empty(clip):
-            return Score(float("nan"), note=EMPTY_NOTE)
+            return ClipScore(float("nan"), note=EMPTY_NOTE)
         cos = frame_text_cosines(clip.value("frame_embedding", self.backbone), clip.value("text_embedding", self.backbone))
         if cos.size < 2:
-            return Score(float("nan"), [float(c) for c in cos], note="one-frame clip: no trend over time")
+            return ClipScore(float("nan"), [float(c) for c in cos], note="one-frame clip: no trend over time")
         drop, half, s = drift(cos)
-        return Score(drop, [float(c) for c in cos], {"half_drop": half, "slope": s})
+        return ClipScore(drop, [float(c) for c in cos], {"half_drop": half, "slope": s})

@@ -25,10 +25,13 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from vdeval.errors import SuiteError
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.metrics.base import ClipScore, Metric
 from vdeval.metrics.identity_drift import normalize
 
+# the measured floor per backbone (above); other backbones' distances have other scales, so they
+# need `eps` given (clip, dino: no weights here to measure them on)
 EPS = {"pixels": 0.1, "embedded": 0.1}
 
 
@@ -73,6 +76,12 @@ class SceneCuts(Metric):
         eps: float | None = None  # None: the measured floor of the backbone
         window: int = 3
 
+    def __init__(self, backbone: str | None = None, **params):
+        super().__init__(backbone, **params)
+        if self.params.eps is None and self.backbone not in EPS:
+            raise SuiteError(f"scene_cuts has no measured eps for backbone {self.backbone!r} (measured: {', '.join(EPS)})",
+                             "give the floor a cut's distance must exceed, e.g. params: {eps: 0.1}, or use backbone pixels")
+
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest("frame_embedding", self.backbone)]
 
@@ -81,7 +90,7 @@ class SceneCuts(Metric):
         if e.shape[0] < 2:
             return ClipScore(float("nan"), note="one-frame clip: no transitions")
         d = consecutive_distances(e)
-        eps = self.params.eps if self.params.eps is not None else EPS.get(self.backbone, 0.1)
+        eps = self.params.eps if self.params.eps is not None else EPS[self.backbone]
         cuts, excess = detect_cuts(d, self.params.k, eps, self.params.window)
         fin = excess[np.isfinite(excess)]
         extras = {"max_excess": float(fin.max()) if fin.size else float("nan"),
