@@ -5,7 +5,8 @@ each (kind, backbone) once per clip, and the metric reads them from ClipFeatures
 
 Feature kinds and their arrays (float32 unless noted):
   flow               {"forward": (T-1, H, W, 2), "backward": (T-1, H, W, 2)}  pixels at clip size;
-                     forward[t] maps frame t -> t+1, backward[t] maps frame t+1 -> t
+                     forward[t] maps frame t -> t+1, backward[t] maps frame t+1 -> t; float16 from
+                     DIS (half the memory: metrics compute in float32/64 from it, a pair at a time)
   flow_even          as flow, between consecutive even frames: forward[i] maps 2i -> 2i+2 (the
                      odd frames are never seen: what frame interpolation from the even frames needs)
   frame_embedding    {"value": (T, D)}   one embedding per frame
