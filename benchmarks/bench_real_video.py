@@ -84,18 +84,22 @@ def _child(mode: str, path: str) -> dict:
 
 
 def _import_first(mode: str) -> None:
+    """Everything the measured call imports on its first use (a training loop has them already)."""
     import av  # noqa: F401
     import cv2  # noqa: F401
 
-    if mode == "vdeval":
+    if mode in ("vdeval", "vdeval_features"):
         import vdeval.api  # noqa: F401
-        for m in METRICS:
-            from vdeval import registry
+        import vdeval.featurize  # noqa: F401
+        import vdeval.generators.folder  # noqa: F401
+        import vdeval.store  # noqa: F401
+        from vdeval import registry
 
+        for m in METRICS:
             registry.resolve("metric", m)
         import pandas  # noqa: F401
         import torch  # noqa: F401
-    if mode in ("by_hand", "vdeval_features"):
+    if mode in ("by_hand", "vdeval_features", "vdeval"):
         import vdeval.backbones.dis  # noqa: F401
         import vdeval.backbones.pixels  # noqa: F401
 

@@ -113,27 +113,26 @@ _F32 = np.float32
 def warping_errors(frames: np.ndarray, forward: np.ndarray, backward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-pair (errors, occluded fractions), each (T-1,), for frames (T, H, W, 3): float in [0, 1]
     or uint8; the flow may be float16 or float32. The numbers of `warp` and `occlusion_mask` pair by
-    pair (the same float32 arithmetic, bit for bit), computed a strip of rows at a time, one pair
-    per worker thread: nothing larger than one pair's planes is ever allocated."""
+    pair (the same float32 arithmetic, bit for bit), computed a strip of rows at a time, a run of
+    consecutive pairs per worker thread: nothing larger than one frame's planes is allocated."""
     n = max(frames.shape[0] - 1, 0)
     if forward.shape[0] != n or backward.shape[0] != n:
         raise ValueError(f"flow has {forward.shape[0]}/{backward.shape[0]} pairs for {frames.shape[0]} frames")
     if n == 0:
         return np.full(0, np.nan), np.ones(0)
     grid = _Grid(frames.shape[1], frames.shape[2])
-
-    def one(t):
-        return _pair_errors(frames[t], frames[t + 1], forward[t], backward[t], grid)
-
     workers = min(n, _cores())
+    edges = np.linspace(0, n, workers + 1).astype(int)
+    runs = [(frames, forward, backward, grid, a, b) for a, b in zip(edges[:-1], edges[1:])]
     if workers < 2:
-        out = [one(t) for t in range(n)]
-    else:  # numpy releases the GIL in its loops: pairs run side by side
+        out = [_run_errors(*r) for r in runs]
+    else:  # numpy releases the GIL in its loops: runs of pairs go side by side
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            out = list(pool.map(one, range(n)))
-    return np.array([e for e, _ in out], np.float64), np.array([o for _, o in out], np.float64)
+            out = list(pool.map(lambda r: _run_errors(*r), runs))
+    pairs = [p for run in out for p in run]
+    return np.array([e for e, _ in pairs], np.float64), np.array([o for _, o in pairs], np.float64)
 
 
 def _cores() -> int:
@@ -153,6 +152,8 @@ class _Grid:
         self.ys = np.arange(h, dtype=_F32)[:, None]
         self.x_lo, self.x_hi = _bounds(np.arange(w, dtype=np.float64), w)
         self.y_lo, self.y_hi = _bounds(np.arange(h, dtype=np.float64)[:, None], h)
+        self.index_dtype = _F32 if h * w < (1 << 24) else np.float64  # y * w + x exact in it
+        self.rows = max(1, STRIP_PIXELS // w)
 
 
 def _bounds(coords: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -164,86 +165,107 @@ def _bounds(coords: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _axis(f: np.ndarray, coords: np.ndarray, n: int, lo: np.ndarray, hi: np.ndarray):
-    """(lower neighbour index, weight of the upper one, inside) along one axis: what `warp` gets by
-    clipping x + f to [0, n - 1] in float64, as floor and fraction (f - floor(f) rounds as it does)."""
+    """(lower neighbour, weight of the upper one, inside) along one axis: what `warp` gets by
+    clipping x + f to [0, n - 1] in float64, as floor and fraction (f - floor(f) rounds as it does).
+    The neighbour is a whole number held in float32."""
     inside = f >= lo
     inside &= f <= hi  # NaN: outside
     if n == 1:
-        return np.zeros(f.shape, np.intp), np.zeros_like(f), inside
+        return np.zeros_like(f), np.zeros_like(f), inside
     i = np.floor(f)
     a = f - i
     i += coords
     np.copyto(a, 0, where=i < 0)  # clipped to 0
     np.copyto(a, 1, where=i > n - 2)  # clipped to n - 1: the last pair of pixels, all weight on the far one
-    return np.fmin(np.fmax(i, 0), n - 2).astype(np.intp), a, inside  # fmax: NaN -> 0
+    np.fmax(i, 0, out=i)  # NaN -> 0
+    np.fmin(i, n - 2, out=i)
+    return i, a, inside
 
 
 def _planes(frame: np.ndarray) -> list[np.ndarray]:
     """Float32 channel planes of one frame, uint8 scaled to [0, 1] as `astype(float32) / 255`."""
     out = []
     for c in range(frame.shape[-1]):
-        p = np.asarray(frame[..., c], _F32).copy() if frame.dtype != np.uint8 else frame[..., c].astype(_F32)
         if frame.dtype == np.uint8:
+            p = frame[..., c].astype(_F32)
             p /= _F32(255.0)
+        else:
+            p = np.array(frame[..., c], _F32)
         out.append(p)
     return out
 
 
-def _motion_boundary32(fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
-    """motion_boundary of float32 flow planes, the same operations in the same order."""
-    gx = np.zeros_like(fx)
-    for c in (fx, fy):
-        d = c[:, 1:] - c[:, :-1]
+def _run_errors(frames, forward, backward, g: _Grid, start: int, stop: int) -> list[tuple[float, float]]:
+    """(error, occluded fraction) of pairs start..stop-1; each frame's planes are made once."""
+    out = []
+    nxt = _planes(frames[start])
+    for t in range(start, stop):
+        cur, nxt = nxt, _planes(frames[t + 1])
+        out.append(_pair_errors(cur, nxt, forward[t], backward[t], g))
+    return out
+
+
+def _pair_errors(cur, nxt, forward, backward, g: _Grid) -> tuple[float, float]:
+    """(error, occluded fraction) of one pair, as `warp` + `_occluded` define them."""
+    h, w = g.h, g.w
+    fx, fy = (np.array(forward[..., k], _F32) for k in (0, 1))
+    sources = [p.ravel() for p in nxt + _planes(backward)]
+    shifts = (0, 1 if w > 1 else 0, w if h > 1 else 0)
+    shifts += (shifts[1] + shifts[2],)
+    # corner k of sample point i is source[i + shift k]: the same index into shifted views
+    views = [[src[k:] for k in shifts] for src in sources]
+    sq_all = np.empty((h, w), _F32)
+    occluded = 0
+    for r0 in range(0, h, g.rows):
+        s = slice(r0, min(h, r0 + g.rows))
+        x0, ax, inside = _axis(fx[s], g.xs, w, g.x_lo, g.x_hi)
+        y0, ay, in_y = _axis(fy[s], g.ys[s], h, g.y_lo[s], g.y_hi[s])
+        inside &= in_y
+        y0 = y0.astype(g.index_dtype, copy=False)
+        y0 *= w
+        y0 += x0
+        base = y0.astype(np.intp)
+        warped = [_bilinear(v, base, ax, ay) for v in views]
+        occ = _inconsistent(fx[s], fy[s], warped[3], warped[4])
+        occ |= _motion_boundary_rows(fx, fy, s)
+        occ |= ~inside
+        sq = _sq_diff(warped[:3], [c[s] for c in cur])
+        sq[occ] = 0
+        sq_all[s] = sq
+        occluded += int(np.count_nonzero(occ))
+    keep = h * w - occluded
+    total = float(sq_all.reshape(1, -1).sum(1, dtype=np.float64)[0])  # the reduction of the whole-clip form
+    err = total / keep if keep > 0 and not np.isnan(total) else float("nan")
+    return err, occluded / (h * w)
+
+
+def _motion_boundary_rows(fx: np.ndarray, fy: np.ndarray, s: slice) -> np.ndarray:
+    """motion_boundary of the rows `s` of float32 flow planes: the same operations in the same order
+    (forward differences; the next row is read, the last row and column have none)."""
+    ext = slice(s.start, min(fx.shape[0], s.stop + 1))
+    ax, ay = fx[ext], fy[ext]
+    rows = s.stop - s.start
+    gx = np.zeros((rows, fx.shape[1]), _F32)
+    for c in (ax, ay):
+        d = c[:rows, 1:] - c[:rows, :-1]
         d *= d
         gx[:, :-1] += d
-    gy = np.zeros_like(fx)
-    for c in (fx, fy):
-        d = c[1:] - c[:-1]
+    gy = np.zeros_like(gx)
+    for c in (ax, ay):
+        d = c[1:] - c[:-1]  # rows - 1, or rows when the next row exists
         d *= d
-        gy[:-1] += d
+        gy[:d.shape[0]] += d
     gx += gy
-    m = fx * fx
-    m += fy * fy
+    m = ax[:rows] * ax[:rows]
+    m += ay[:rows] * ay[:rows]
     m *= _F32(0.01)
     m += _F32(0.002)
     return gx > m
 
 
-def _pair_errors(frame_t, frame_t1, forward, backward, g: _Grid) -> tuple[float, float]:
-    """(error, occluded fraction) of one pair, as `warp` + `_occluded` define them."""
-    h, w = g.h, g.w
-    fx, fy = (np.asarray(forward[..., k], _F32).copy() for k in (0, 1))
-    sources = [p.ravel() for p in _planes(frame_t1) + _planes(backward)]
-    cur = _planes(frame_t)
-    boundary = _motion_boundary32(fx, fy)
-    sq_all = np.empty((h, w), _F32)
-    occluded = 0
-    rows = max(1, STRIP_PIXELS // w)
-    for r0 in range(0, h, rows):
-        s = slice(r0, min(h, r0 + rows))
-        x0, ax, inside = _axis(fx[s], g.xs, w, g.x_lo, g.x_hi)
-        y0, ay, in_y = _axis(fy[s], g.ys[s], h, g.y_lo[s], g.y_hi[s])
-        inside &= in_y
-        base = y0 * w + x0
-        corners = (base, base + (1 if w > 1 else 0), base + (w if h > 1 else 0))
-        corners += (corners[2] + (1 if w > 1 else 0),)
-        warped = [_bilinear(src, corners, ax, ay) for src in sources]
-        occ = _inconsistent(fx[s], fy[s], warped[3], warped[4])
-        occ |= boundary[s]
-        occ |= ~inside
-        sq = _sq_diff(warped[:3], [c[s] for c in cur])
-        sq[occ] = 0
-        sq_all[s] = sq
-        occluded += int(occ.sum())
-    keep = h * w - occluded
-    total = float(sq_all.reshape(1, -1).sum(1, dtype=np.float64)[0])  # the reduction of the block path
-    err = total / keep if keep > 0 and not np.isnan(total) else float("nan")
-    return err, occluded / (h * w)
-
-
-def _bilinear(src: np.ndarray, corners, ax: np.ndarray, ay: np.ndarray) -> np.ndarray:
+def _bilinear(corners, base: np.ndarray, ax: np.ndarray, ay: np.ndarray) -> np.ndarray:
     """`warp`'s interpolation: (a (1 - ax) + b ax)(1 - ay) + (c (1 - ax) + d ax) ay, in float32."""
-    a, b, c, d = (np.take(src, i, mode="clip") for i in corners)  # indices are in range: no checks
+    a, b, c, d = (np.take(v, base, mode="clip") for v in corners)  # indices are in range: no checks
     bx, by = 1 - ax, 1 - ay
     a *= bx
     b *= ax
