@@ -51,3 +51,16 @@ def test_flow_metrics_within_tolerance_of_float32_flow(name, frames):
     assert np.allclose(jitter_curve(half["forward"]), jitter_curve(fl["forward"]), atol=1e-3)
     b32, b16 = motion_blur_score(frames, fl["forward"])[0], motion_blur_score(frames, half["forward"])[0]
     assert (np.isnan(b32) and np.isnan(b16)) or abs(b16 - b32) <= 1e-4
+
+
+def test_half_conversions_match_numpy_bit_for_bit():
+    from vdeval.features import to_float16, widen_half
+
+    rng = np.random.default_rng(0)
+    a = (rng.normal(size=(40, 30, 2)) * 10.0 ** rng.integers(-9, 6, (40, 30, 2))).astype(np.float32)
+    a.flat[:6] = [np.nan, np.inf, -np.inf, 65520, 65519, 1e-8]  # overflow, rounding, subnormal
+    with np.errstate(over="ignore"):
+        want = a.astype(np.float16)
+    assert np.array_equal(to_float16(a).view(np.uint16), want.view(np.uint16))
+    assert np.array_equal(widen_half(want), want.astype(np.float32), equal_nan=True)
+    assert widen_half(want).dtype == np.float32 and widen_half(a) is a  # other dtypes untouched

@@ -34,7 +34,7 @@ import numpy as np
 from vdeval.backbones.base import Backbone
 from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError
-from vdeval.features import ClipInput
+from vdeval.features import ClipInput, to_float16
 
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -93,11 +93,12 @@ def dis_flow_video(frames: np.ndarray, preset: str = "medium", min_side: int = 1
     dis = cv2.DISOpticalFlow_create(PRESETS[preset])
     fw = np.zeros((max(t - 1, 0), h, w, 2), dtype)
     bw = np.zeros_like(fw)
+    store = to_float16 if fw.dtype == np.float16 else (lambda f: f)  # numpy's own float16 cast is slow
     prev = _prepare(to_gray(frames[0]), s) if t > 1 else None
     for i in range(t - 1):
         nxt = _prepare(to_gray(frames[i + 1]), s)
-        fw[i] = _calc(dis, prev, nxt, s, (w, h))
-        bw[i] = _calc(dis, nxt, prev, s, (w, h))
+        fw[i] = store(_calc(dis, prev, nxt, s, (w, h)))
+        bw[i] = store(_calc(dis, nxt, prev, s, (w, h)))
         prev = nxt
     return {"forward": fw, "backward": bw}
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from vdeval.features import ClipFeatures, FeatureRequest, input_fps
+from vdeval.features import ClipFeatures, FeatureRequest, input_fps, widen_half
 from vdeval.metrics.base import ClipScore, Metric
 
 # scale of the threshold (pixels at 256 px) per flow backbone
@@ -62,7 +62,7 @@ def motion_scores(flow: np.ndarray, top_fraction: float = TOP_FRACTION) -> np.nd
         return np.zeros((0,), np.float64)
     out = np.full(flow.shape[0], np.nan)
     for i in range(flow.shape[0]):
-        f = flow[i].astype(np.float64)
+        f = widen_half(flow[i]).astype(np.float64)  # exact from float16 or float32
         m = np.sqrt(f[..., 0] * f[..., 0] + f[..., 1] * f[..., 1]).ravel()
         m = m[np.isfinite(m)]
         if m.size:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vdeval.features import ClipFeatures, FeatureRequest, input_fps
+from vdeval.features import ClipFeatures, FeatureRequest, input_fps, widen_half
 from vdeval.metrics.base import ClipScore, Metric
 
 
@@ -23,7 +23,7 @@ def global_motion(flow: np.ndarray) -> np.ndarray:
     if n == 0 or flow[0].size == 0:
         return np.zeros((n, 2))
     # a pair at a time: a long clip's flow (float16 from DIS) is never copied whole to float64
-    return np.stack([np.nanmedian(np.asarray(flow[t], np.float64).reshape(-1, 2), axis=0) for t in range(n)])
+    return np.stack([np.nanmedian(np.asarray(widen_half(flow[t]), np.float64).reshape(-1, 2), axis=0) for t in range(n)])
 
 
 def jitter_curve(flow: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vdeval.features import ClipFeatures, FeatureRequest, input_fps
+from vdeval.features import ClipFeatures, FeatureRequest, input_fps, widen_half
 from vdeval.metrics.base import ClipScore, Metric
 
 
@@ -208,8 +208,9 @@ def _run_errors(frames, forward, backward, g: _Grid, start: int, stop: int) -> l
 def _pair_errors(cur, nxt, forward, backward, g: _Grid) -> tuple[float, float]:
     """(error, occluded fraction) of one pair, as `warp` + `_occluded` define them."""
     h, w = g.h, g.w
+    forward = widen_half(forward)
     fx, fy = (np.array(forward[..., k], _F32) for k in (0, 1))
-    sources = [p.ravel() for p in nxt + _planes(backward)]
+    sources = [p.ravel() for p in nxt + _planes(widen_half(backward))]
     shifts = (0, 1 if w > 1 else 0, w if h > 1 else 0)
     shifts += (shifts[1] + shifts[2],)
     # corner k of sample point i is source[i + shift k]: the same index into shifted views
