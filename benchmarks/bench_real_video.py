@@ -186,7 +186,7 @@ def measure(mode: str, path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def clip_rows(paths: list[Path]) -> list[dict]:
+def clip_rows(paths: list[Path], timings: bool = True) -> list[dict]:
     import av
 
     rows = []
@@ -195,6 +195,11 @@ def clip_rows(paths: list[Path]) -> list[dict]:
             s = c.streams.video[0]
             geom = f"{s.codec_context.width}x{s.codec_context.height} x {s.frames}"
         mem, hand = measure("memory:vdeval", p), measure("memory:by_hand", p)
+        if not timings:
+            rows.append({"clip": p.name, "geometry": geom, "peak_rss_mb": mem["peak_rss_mb"]})
+            print(f"{p.name:<28} {geom:<18} RSS {mem['peak_rss_mb']:7.0f} MB (by hand {hand['peak_rss_mb']:5.0f})",
+                  flush=True)
+            continue
         t = measure("timing", p)
         rows.append({"clip": p.name, "geometry": geom,
                      "peak_rss_mb": mem["peak_rss_mb"], "clips_per_s": 1 / t["vdeval"],
@@ -220,6 +225,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--natural", type=Path, default=ROOT / "tests" / "data" / "natural")
     ap.add_argument("--repeat", type=int, default=3, help="timing rounds per clip; the fastest of each counts")
+    ap.add_argument("--heights", type=int, nargs="+", help="upscaled copies to make (default 144 480 720 1080)")
+    ap.add_argument("--loops", type=int, nargs="+", help="lengths, in plays of the clip (default 1 4)")
+    ap.add_argument("--no-natural", action="store_true", help="skip the natural clips themselves")
+    ap.add_argument("--memory-only", action="store_true", help="peak RSS only, no timings")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     global REPEAT
@@ -228,6 +237,7 @@ def main() -> None:
         print(json.dumps(_child(*args.child)))
         return
     heights, loops = ([144, 720], [1]) if args.quick else ([144, 480, 720, 1080], [1, 4])
+    heights, loops = args.heights or heights, args.loops or loops
     print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     carphone = next(p for p in sorted(args.natural.glob("carphone*.mp4")))
     with tempfile.TemporaryDirectory() as tmp:
@@ -237,12 +247,14 @@ def main() -> None:
                 v = Path(tmp) / f"carphone_{h}p_x{n}.mp4"
                 make_variant(carphone, v, h, n)
                 variants.append(v)
-        natural = sorted(args.natural.glob("*.mp4"))
-        rows = clip_rows(natural + variants)
+        natural = [] if args.no_natural else sorted(args.natural.glob("*.mp4"))
+        rows = clip_rows(natural + variants, timings=not args.memory_only)
     by_name = {r["clip"]: r for r in rows}
     for n in loops:
         lo, hi = by_name[f"carphone_144p_x{n}.mp4"], by_name[f"carphone_{max(heights)}p_x{n}.mp4"]
         print(f"{n}x length: peak RSS {max(heights)}p / 144p = {hi['peak_rss_mb'] / lo['peak_rss_mb']:.2f}")
+    if args.memory_only:
+        return
     worst, cpu = (max(rows, key=lambda r: r[k]) for k in ("e2e_ratio", "e2e_cpu_ratio"))
     print(f"end to end over by hand: at most {worst['e2e_ratio']:.2f} in wall time ({worst['clip']}), "
           f"{cpu['e2e_cpu_ratio']:.2f} in CPU time ({cpu['clip']}); load average {os.getloadavg()[0]:.1f} at the end")
