@@ -359,3 +359,76 @@ def test_one_frame_and_mixed_size_files(tmp_path):
     assert df["error"].isna().all()
     assert np.isnan(df.loc[0, "frame_difference"]) and "one-frame" in df.loc[0, "frame_difference.note"]
     assert np.isfinite(df.loc[1:, "frame_difference"]).all()
+
+
+def _count_hashing(monkeypatch):
+    import vdeval.store
+
+    calls = []
+    real = vdeval.store.sha256_file
+
+    def counted(path, *a, **k):
+        if Path(path).suffix == ".mp4":  # not the weights files
+            calls.append(Path(path).name)
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(vdeval.store, "sha256_file", counted)
+    return calls
+
+
+def test_hash_memo_skips_unchanged_files_and_rehashes_changed_ones(tmp_path, monkeypatch):
+    import time
+
+    from vdeval.video.source import HashMemo
+
+    video = tmp_path / "v.mp4"
+    shutil.copy(CARPHONE, video)
+    memo = HashMemo(tmp_path / "memo")
+    calls = _count_hashing(monkeypatch)
+
+    def key():
+        src = FileSource(video)
+        src.memo = memo
+        return src.content_hash()
+
+    first = key()
+    assert calls == ["v.mp4"] and key() == first and calls == ["v.mp4"]  # remembered: not read again
+    assert first == FileSource(video).content_hash()  # the same hash as without a memo
+    shutil.copy(BUNNY, video)  # replaced under the same name: another size, head and mtime
+    second = key()
+    assert second != first and calls.count("v.mp4") == 3
+    data = bytearray(video.read_bytes())
+    data[-1] ^= 1  # same size, same first 64 KiB, a later modification time: hashed again
+    time.sleep(0.01)
+    video.write_bytes(bytes(data))
+    assert key() != second and calls.count("v.mp4") == 4
+    import vdeval.store
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(vdeval.store, "atomic_write_bytes", full_disk)
+    video.write_bytes(CARPHONE.read_bytes())  # a memo that cannot be written costs a hash, nothing else
+    assert key() == FileSource(video).content_hash() and calls.count("v.mp4") == 6
+
+
+def test_real_set_files_are_not_hashed_again_on_a_rerun(tmp_path, monkeypatch):
+    real = tmp_path / "real"
+    real.mkdir()
+    shutil.copy(CARPHONE, real / "a.mp4")
+    shutil.copy(BUNNY, real / "b.mp4")
+    body = """
+        world: {height: 24, width: 24, frames: 6}
+        prompts: {source: world, count: 2}
+        generators: [{name: g, kind: world}]
+        real: {kind: folder, path: real, count: 2, ingest: {frames: 4}}
+        metrics: [{name: fvd, backbone: embedded, params: {n_bootstrap: 10}}]
+    """
+    calls = _count_hashing(monkeypatch)
+    out = "{dir: run, report: false}"
+    first = _run(tmp_path, body, output=out)
+    assert sorted(calls) == ["a.mp4", "b.mp4"]
+    calls.clear()
+    second = _run(tmp_path, body, output=out)
+    assert calls == [] and first["summary"][0]["value"] == second["summary"][0]["value"]
+    # (a changed file is hashed again: test_hash_memo_skips_unchanged_files_and_rehashes_changed_ones)

@@ -108,3 +108,47 @@ def test_batch_invariant():
     alone = ClipFeatures("x", clips[1].video)
     featurize([alone], m.requests(), BackbonePool())
     assert m.score_clip(clips[1]).value == m.score_clip(alone).value
+
+
+def _reference_errors(frames, forward, backward):
+    """The per-pair definition composed from `warp` and the occlusion test, all pixels at once."""
+    from vdeval.metrics.warping_error import _occluded
+
+    f32 = np.float32
+    frames = frames.astype(f32) / 255.0 if frames.dtype == np.uint8 else np.asarray(frames, f32)
+    n = frames.shape[0] - 1
+    both, inside = warp(np.concatenate([frames[1:], np.asarray(backward, f32)], -1), forward, f32)
+    occ = _occluded(np.asarray(forward, f32), both[..., 3:], inside)
+    d = both[..., :3] - frames[:-1]
+    d *= d
+    sq = np.where(~occ, (d[..., 0] + d[..., 1] + d[..., 2]) / 3, 0.0).reshape(n, -1)
+    counts = (~occ).reshape(n, -1).sum(1)
+    sums = sq.sum(1, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        errs = np.where((counts > 0) & ~np.isnan(sums), sums / np.maximum(counts, 1), np.nan)
+    return errs, occ.reshape(n, -1).mean(1)
+
+
+@pytest.mark.parametrize("shape", [(4, 21, 27), (3, 1, 7), (3, 7, 1), (2, 1, 1), (3, 40, 600), (3, 300, 20)])
+def test_strip_path_is_bit_identical_to_the_definition(shape):
+    """warping_errors (strips of rows, a pair per thread) gives the very numbers of warp + occlusion
+    test: uint8 and float frames, NaN pixels and flow, sample points on and just past the border."""
+    rng = np.random.default_rng(sum(shape))
+    t, h, w = shape
+    frames = rng.integers(0, 256, (t, h, w, 3)).astype(np.uint8)
+    fw = rng.normal(0, 3, (t - 1, h, w, 2)).astype(np.float32)
+    bw = rng.normal(0, 3, (t - 1, h, w, 2)).astype(np.float32)
+    fw[..., 0][fw[..., 0] > 4] = -1e-6  # just outside on the left: out, by the eps rule
+    fw[..., 0][fw[..., 0] < -4] = -5e-7  # just outside, but within eps: in
+    fw[0, 0, 0] = np.nan
+    bw[-1, -1, -1, 0] = np.nan
+    for f in (frames, frames / 255.0):
+        got, want = warping_errors(f, fw, bw), _reference_errors(f, fw, bw)
+        assert np.array_equal(got[0], want[0], equal_nan=True) and np.array_equal(got[1], want[1])
+    nan_frames = frames / 255.0
+    nan_frames[1, 0, 0, 1] = np.nan
+    got, want = warping_errors(nan_frames, fw, bw), _reference_errors(nan_frames, fw, bw)
+    assert np.array_equal(got[0], want[0], equal_nan=True)
+    half = warping_errors(frames, fw.astype(np.float16), bw.astype(np.float16))  # DIS holds float16
+    want = _reference_errors(frames, fw.astype(np.float16), bw.astype(np.float16))
+    assert np.array_equal(half[0], want[0], equal_nan=True)

@@ -5,7 +5,8 @@ each (kind, backbone) once per clip, and the metric reads them from ClipFeatures
 
 Feature kinds and their arrays (float32 unless noted):
   flow               {"forward": (T-1, H, W, 2), "backward": (T-1, H, W, 2)}  pixels at clip size;
-                     forward[t] maps frame t -> t+1, backward[t] maps frame t+1 -> t
+                     forward[t] maps frame t -> t+1, backward[t] maps frame t+1 -> t; float16 from
+                     DIS (half the memory: metrics compute in float32/64 from it, a pair at a time)
   flow_even          as flow, between consecutive even frames: forward[i] maps 2i -> 2i+2 (the
                      odd frames are never seen: what frame interpolation from the even frames needs)
   midframes_even     {"value": uint8 (n, H, W, 3)}  a frame interpolator's midpoints of even frames
@@ -139,6 +140,26 @@ class ClipFeatures:
 
     def value(self, kind: str, backbone: str, options: tuple = ()) -> np.ndarray:
         return self.get(kind, backbone, options)["value"]
+
+
+def widen_half(a) -> np.ndarray:
+    """float16 `a` (DIS flow) as float32, any other array unchanged. Through torch's vectorised
+    conversion: numpy converts float16 a value at a time, about 100x slower, to the same values
+    (the conversion is exact)."""
+    a = np.asarray(a)
+    if a.dtype != np.float16:
+        return a
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a)).float().numpy()
+
+
+def to_float16(a: np.ndarray) -> np.ndarray:
+    """float32 `a` rounded to float16 (round to nearest even, as numpy does), through torch's
+    vectorised conversion."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a, np.float32)).half().numpy()
 
 
 def input_fps(arrays: dict) -> dict[str, float]:

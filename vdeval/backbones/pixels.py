@@ -19,14 +19,20 @@ from vdeval.features import ClipInput
 
 
 def colour_histogram_embedding(frames: np.ndarray, bins: int = 16) -> np.ndarray:
-    """(T, bins**3) float32 sqrt-normalised joint RGB histograms of uint8 frames (T, H, W, 3)."""
-    q = (frames.astype(np.int64) * bins) // 256  # bin index per channel, 0..bins-1
-    idx = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+    """(T, bins**3) float32 sqrt-normalised joint RGB histograms of uint8 frames (T, H, W, 3).
+
+    A frame at a time, through per-channel tables of (value * bins) // 256 already scaled to its
+    place in the joint index, so no clip-sized integer copy is ever made."""
+    q = (np.arange(256, dtype=np.intp) * bins) // 256  # bin index per channel value, 0..bins-1
+    luts = (q * bins * bins, q * bins, q)
     t = frames.shape[0]
-    idx = idx.reshape(t, -1)
     hist = np.zeros((t, bins ** 3), np.float64)
     for i in range(t):
-        hist[i] = np.bincount(idx[i], minlength=bins ** 3)
+        f = frames[i]
+        idx = luts[0][f[..., 0]]
+        idx += luts[1][f[..., 1]]
+        idx += luts[2][f[..., 2]]
+        hist[i] = np.bincount(idx.ravel(), minlength=bins ** 3)
     hist /= hist.sum(axis=1, keepdims=True)
     return np.sqrt(hist).astype(np.float32)
 

@@ -45,7 +45,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vdeval.errors import SuiteError
-from vdeval.features import ClipFeatures, FeatureRequest, input_fps
+from vdeval.features import ClipFeatures, FeatureRequest, input_fps, widen_half
 from vdeval.metrics.base import ClipScore, Metric
 
 # scale of the threshold (pixels at 256 px) per flow backbone: VBench's for RAFT, ours for DIS.
@@ -57,13 +57,15 @@ TOP_FRACTION = 0.05
 def motion_scores(flow: np.ndarray, top_fraction: float = TOP_FRACTION) -> np.ndarray:
     """(T-1,) mean of the top `top_fraction` flow magnitudes per pair, for flow (T-1, H, W, 2).
 
-    NaN flow vectors are ignored; a pair with no finite vector scores NaN."""
-    flow = np.asarray(flow, np.float64)
+    NaN flow vectors are ignored; a pair with no finite vector scores NaN. A pair at a time in
+    float64, so a long clip's flow is never copied whole."""
+    flow = np.asarray(flow)
     if flow.ndim != 4 or flow.shape[0] == 0:
         return np.zeros((0,), np.float64)
-    mag = np.sqrt((flow ** 2).sum(-1)).reshape(flow.shape[0], -1)
     out = np.full(flow.shape[0], np.nan)
-    for i, m in enumerate(mag):
+    for i in range(flow.shape[0]):
+        f = widen_half(flow[i]).astype(np.float64)  # exact from float16 or float32
+        m = np.sqrt(f[..., 0] * f[..., 0] + f[..., 1] * f[..., 1]).ravel()
         m = m[np.isfinite(m)]
         if m.size:
             k = max(1, int(m.size * top_fraction))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from vdeval.features import ClipFeatures, FeatureRequest
+from vdeval.features import ClipFeatures, FeatureRequest, widen_half
 from vdeval.metrics.base import ClipScore, Metric
 
 
@@ -62,7 +62,7 @@ def motion_blur_score(frames: np.ndarray, flow: np.ndarray, min_speed: float = 0
     gray = np.asarray(frames, np.float64).mean(-1) / 255.0
     along, across, curve, moving = [], [], [], 0
     for t in range(min(len(flow), len(gray) - 1)):
-        a, c, n = pair_sharpness(gray[t], np.asarray(flow[t]), min_speed, radius, min_contrast)
+        a, c, n = pair_sharpness(gray[t], widen_half(flow[t]), min_speed, radius, min_contrast)
         along.append(a)
         across.append(c)
         moving += n

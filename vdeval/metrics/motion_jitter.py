@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from vdeval.features import ClipFeatures, FeatureRequest, input_fps
+from vdeval.features import ClipFeatures, FeatureRequest, input_fps, widen_half
 from vdeval.metrics.base import ClipScore, Metric
 
 
 def global_motion(flow: np.ndarray) -> np.ndarray:
     """(T-1, 2) per-pair median flow (dx, dy) of forward flow (T-1, H, W, 2); NaN vectors ignored."""
-    flat = np.asarray(flow, np.float64).reshape(flow.shape[0], -1, 2)
-    return np.nanmedian(flat, axis=1) if flat.shape[1] else np.zeros((flow.shape[0], 2))
+    n = flow.shape[0]
+    if n == 0 or flow[0].size == 0:
+        return np.zeros((n, 2))
+    # a pair at a time: a long clip's flow (float16 from DIS) is never copied whole to float64
+    return np.stack([np.nanmedian(np.asarray(widen_half(flow[t]), np.float64).reshape(-1, 2), axis=0) for t in range(n)])
 
 
 def jitter_curve(flow: np.ndarray) -> np.ndarray:

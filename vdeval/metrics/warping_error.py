@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vdeval.features import ClipFeatures, FeatureRequest, input_fps
+from vdeval.features import ClipFeatures, FeatureRequest, input_fps, widen_half
 from vdeval.metrics.base import ClipScore, Metric
 
 
@@ -105,49 +105,209 @@ def pair_warping_error(frame_t: np.ndarray, frame_t1: np.ndarray, forward: np.nd
     return float(errs[0]), float(occ[0])
 
 
-PAIRS_PER_BLOCK = 8  # pairs warped together: vectorised, yet memory stays flat on long clips
+STRIP_PIXELS = 1 << 14  # pixels per strip of rows: the per-pixel working set stays in cache
+_EPS = 1e-6  # a sample point this far outside the frame still counts as inside (as `warp`)
+_F32 = np.float32
 
 
 def warping_errors(frames: np.ndarray, forward: np.ndarray, backward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-pair (errors, occluded fractions), each (T-1,), for frames (T, H, W, 3): float in [0, 1]
-    or uint8. Pairs are warped in vectorised blocks (the per-pair definition is unchanged)."""
+    or uint8; the flow may be float16 or float32. The numbers of `warp` and `occlusion_mask` pair by
+    pair (the same float32 arithmetic, bit for bit), computed a strip of rows at a time, a run of
+    consecutive pairs per worker thread: nothing larger than one frame's planes is allocated."""
     n = max(frames.shape[0] - 1, 0)
     if forward.shape[0] != n or backward.shape[0] != n:
         raise ValueError(f"flow has {forward.shape[0]}/{backward.shape[0]} pairs for {frames.shape[0]} frames")
     if n == 0:
         return np.full(0, np.nan), np.ones(0)
-    errs, occ = [], []
-    for i in range(0, n, PAIRS_PER_BLOCK):
-        j = min(n, i + PAIRS_PER_BLOCK)
-        block = frames[i:j + 1]
-        if block.dtype == np.uint8:
-            block = block.astype(np.float32) / 255.0
-        e, o = _block_errors(block, forward[i:j], backward[i:j])
-        errs.append(e)
-        occ.append(o)
-    return np.concatenate(errs), np.concatenate(occ)
+    grid = _Grid(frames.shape[1], frames.shape[2])
+    workers = min(n, _cores())
+    edges = np.linspace(0, n, workers + 1).astype(int)
+    runs = [(frames, forward, backward, grid, a, b) for a, b in zip(edges[:-1], edges[1:])]
+    if workers < 2:
+        out = [_run_errors(*r) for r in runs]
+    else:  # numpy releases the GIL in its loops: runs of pairs go side by side
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            out = list(pool.map(lambda r: _run_errors(*r), runs))
+    pairs = [p for run in out for p in run]
+    return np.array([e for e, _ in pairs], np.float64), np.array([o for _, o in pairs], np.float64)
 
 
-def _block_errors(frames: np.ndarray, forward: np.ndarray, backward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n = frames.shape[0] - 1
-    # frame t+1 and the backward flow sample the same points: warp them together (one gather).
-    # Pixels, flow and per-pixel errors in float32 (as Lai et al.'s own code), sums in float64.
-    f32 = np.float32
-    both, inside = warp(np.concatenate([np.asarray(frames[1:], f32), np.asarray(backward, f32)], -1), forward, f32)
-    warped, bw_w = both[..., :3], both[..., 3:]
-    occ = _occluded(np.asarray(forward, f32), bw_w, inside)
-    keep = ~occ
-    d = warped - np.asarray(frames[:-1], f32)
-    d *= d
-    sq = (d[..., 0] + d[..., 1] + d[..., 2]) / 3
-    counts = keep.reshape(n, -1).sum(1)
-    sums = np.where(keep, sq, 0.0).reshape(n, -1).sum(1, dtype=np.float64)
-    # NaN pixels propagate into their pair's error, as in the per-pair definition
-    nan_pairs = np.isnan(np.where(keep, sq, 0.0)).reshape(n, -1).any(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        errs = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    errs[nan_pairs & (counts > 0)] = np.nan
-    return errs, occ.reshape(n, -1).mean(1)
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class _Grid:
+    """Pixel coordinates of an H x W frame and, per column and per row, the float32 bounds a flow
+    component must lie within for x + flow to be inside [-eps, n - 1 + eps] (exactly the float64
+    test of `warp`: a float32 compares with a bound rounded towards the inside)."""
+
+    def __init__(self, h: int, w: int):
+        self.h, self.w = h, w
+        self.xs = np.arange(w, dtype=_F32)
+        self.ys = np.arange(h, dtype=_F32)[:, None]
+        self.x_lo, self.x_hi = _bounds(np.arange(w, dtype=np.float64), w)
+        self.y_lo, self.y_hi = _bounds(np.arange(h, dtype=np.float64)[:, None], h)
+        self.index_dtype = _F32 if h * w < (1 << 24) else np.float64  # y * w + x exact in it
+        self.rows = max(1, STRIP_PIXELS // w)
+
+
+def _bounds(coords: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = -_EPS - coords, n - 1 + _EPS - coords
+    lo32, hi32 = lo.astype(_F32), hi.astype(_F32)
+    lo32 = np.where(lo32 < lo, np.nextafter(lo32, _F32(np.inf)), lo32)
+    hi32 = np.where(hi32 > hi, np.nextafter(hi32, _F32(-np.inf)), hi32)
+    return lo32, hi32
+
+
+def _axis(f: np.ndarray, coords: np.ndarray, n: int, lo: np.ndarray, hi: np.ndarray):
+    """(lower neighbour, weight of the upper one, inside) along one axis: what `warp` gets by
+    clipping x + f to [0, n - 1] in float64, as floor and fraction (f - floor(f) rounds as it does).
+    The neighbour is a whole number held in float32."""
+    inside = f >= lo
+    inside &= f <= hi  # NaN: outside
+    if n == 1:
+        return np.zeros_like(f), np.zeros_like(f), inside
+    i = np.floor(f)
+    a = f - i
+    i += coords
+    np.copyto(a, 0, where=i < 0)  # clipped to 0
+    np.copyto(a, 1, where=i > n - 2)  # clipped to n - 1: the last pair of pixels, all weight on the far one
+    np.fmax(i, 0, out=i)  # NaN -> 0
+    np.fmin(i, n - 2, out=i)
+    return i, a, inside
+
+
+def _planes(frame: np.ndarray) -> list[np.ndarray]:
+    """Float32 channel planes of one frame, uint8 scaled to [0, 1] as `astype(float32) / 255`."""
+    out = []
+    for c in range(frame.shape[-1]):
+        if frame.dtype == np.uint8:
+            p = frame[..., c].astype(_F32)
+            p /= _F32(255.0)
+        else:
+            p = np.array(frame[..., c], _F32)
+        out.append(p)
+    return out
+
+
+def _run_errors(frames, forward, backward, g: _Grid, start: int, stop: int) -> list[tuple[float, float]]:
+    """(error, occluded fraction) of pairs start..stop-1; each frame's planes are made once."""
+    out = []
+    nxt = _planes(frames[start])
+    for t in range(start, stop):
+        cur, nxt = nxt, _planes(frames[t + 1])
+        out.append(_pair_errors(cur, nxt, forward[t], backward[t], g))
+    return out
+
+
+def _pair_errors(cur, nxt, forward, backward, g: _Grid) -> tuple[float, float]:
+    """(error, occluded fraction) of one pair, as `warp` + `_occluded` define them."""
+    h, w = g.h, g.w
+    forward = widen_half(forward)
+    fx, fy = (np.array(forward[..., k], _F32) for k in (0, 1))
+    sources = [p.ravel() for p in nxt + _planes(widen_half(backward))]
+    shifts = (0, 1 if w > 1 else 0, w if h > 1 else 0)
+    shifts += (shifts[1] + shifts[2],)
+    # corner k of sample point i is source[i + shift k]: the same index into shifted views
+    views = [[src[k:] for k in shifts] for src in sources]
+    sq_all = np.empty((h, w), _F32)
+    occluded = 0
+    for r0 in range(0, h, g.rows):
+        s = slice(r0, min(h, r0 + g.rows))
+        x0, ax, inside = _axis(fx[s], g.xs, w, g.x_lo, g.x_hi)
+        y0, ay, in_y = _axis(fy[s], g.ys[s], h, g.y_lo[s], g.y_hi[s])
+        inside &= in_y
+        y0 = y0.astype(g.index_dtype, copy=False)
+        y0 *= w
+        y0 += x0
+        base = y0.astype(np.intp)
+        warped = [_bilinear(v, base, ax, ay) for v in views]
+        occ = _inconsistent(fx[s], fy[s], warped[3], warped[4])
+        occ |= _motion_boundary_rows(fx, fy, s)
+        occ |= ~inside
+        sq = _sq_diff(warped[:3], [c[s] for c in cur])
+        sq[occ] = 0
+        sq_all[s] = sq
+        occluded += int(np.count_nonzero(occ))
+    keep = h * w - occluded
+    total = float(sq_all.reshape(1, -1).sum(1, dtype=np.float64)[0])  # the reduction of the whole-clip form
+    err = total / keep if keep > 0 and not np.isnan(total) else float("nan")
+    return err, occluded / (h * w)
+
+
+def _motion_boundary_rows(fx: np.ndarray, fy: np.ndarray, s: slice) -> np.ndarray:
+    """motion_boundary of the rows `s` of float32 flow planes: the same operations in the same order
+    (forward differences; the next row is read, the last row and column have none)."""
+    ext = slice(s.start, min(fx.shape[0], s.stop + 1))
+    ax, ay = fx[ext], fy[ext]
+    rows = s.stop - s.start
+    gx = np.zeros((rows, fx.shape[1]), _F32)
+    for c in (ax, ay):
+        d = c[:rows, 1:] - c[:rows, :-1]
+        d *= d
+        gx[:, :-1] += d
+    gy = np.zeros_like(gx)
+    for c in (ax, ay):
+        d = c[1:] - c[:-1]  # rows - 1, or rows when the next row exists
+        d *= d
+        gy[:d.shape[0]] += d
+    gx += gy
+    m = ax[:rows] * ax[:rows]
+    m += ay[:rows] * ay[:rows]
+    m *= _F32(0.01)
+    m += _F32(0.002)
+    return gx > m
+
+
+def _bilinear(corners, base: np.ndarray, ax: np.ndarray, ay: np.ndarray) -> np.ndarray:
+    """`warp`'s interpolation: (a (1 - ax) + b ax)(1 - ay) + (c (1 - ax) + d ax) ay, in float32."""
+    a, b, c, d = (np.take(v, base, mode="clip") for v in corners)  # indices are in range: no checks
+    bx, by = 1 - ax, 1 - ay
+    a *= bx
+    b *= ax
+    a += b
+    c *= bx
+    d *= ax
+    c += d
+    a *= by
+    c *= ay
+    a += c
+    return a
+
+
+def _inconsistent(fx, fy, bx, by) -> np.ndarray:
+    """|F + B_w|^2 > 0.01 (|F|^2 + |B_w|^2) + 0.5, or not finite (as `_occluded`)."""
+    s = fx + bx
+    s *= s
+    t = fy + by
+    t *= t
+    s += t
+    m = fx * fx
+    m += fy * fy
+    b2 = bx * bx
+    b2 += by * by
+    m += b2
+    m *= _F32(0.01)
+    m += _F32(0.5)
+    out = s > m
+    out |= ~np.isfinite(s)
+    return out
+
+
+def _sq_diff(warped, cur) -> np.ndarray:
+    """Mean over the 3 channels of (warped - frame t)^2."""
+    sq = None
+    for wc, cc in zip(warped, cur):
+        wc -= cc
+        wc *= wc
+        sq = wc if sq is None else sq + wc
+    sq /= _F32(3)
+    return sq
 
 
 class WarpingError(Metric):
