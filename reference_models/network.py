@@ -21,8 +21,29 @@ from torch import nn
 from vdeval.errors import CheckpointError
 
 
+class JsonConfig:
+    """Mixin for architecture dataclasses stored in config.json: `channels` is a JSON list, and
+    unknown fields (a checkpoint from another version) are one clear CheckpointError."""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise CheckpointError(f"{cls.__name__} has unknown fields {unknown}",
+                                  "the checkpoint was written by another version of reference_models")
+        d = dict(d)
+        if "channels" in d:
+            d["channels"] = tuple(d["channels"])
+        return cls(**d)
+
+
 @dataclass
-class NetConfig:
+class NetConfig(JsonConfig):
     vocab_size: int = 41
     max_tokens: int = 32
     channels: tuple[int, int] = (64, 128)  # width at 1/2 and 1/4 of the input resolution
@@ -35,23 +56,6 @@ class NetConfig:
     space_time: bool = False  # a full space-time attention layer at 1/4 resolution
     frame_film: bool = False  # each frame's FiLM also sees (caption summary, frame index)
     patch: int = 2  # pixel-unshuffle factor at the input (1 for latents, already 4x smaller than frames)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "NetConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise CheckpointError(f"architecture config has unknown fields {unknown}",
-                                  "the checkpoint was written by another version of reference_models")
-        d = dict(d)
-        if "channels" in d:
-            d["channels"] = tuple(d["channels"])
-        return cls(**d)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:

@@ -9,37 +9,22 @@ Train:  python -m reference_models.train_vae --out reference_models/runs/vae
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vdeval.errors import CheckpointError
+from reference_models.network import JsonConfig
 
 
 @dataclass
-class VAEConfig:
+class VAEConfig(JsonConfig):
     latent_channels: int = 4
     channels: tuple[int, int] = (24, 48)  # width at full and at 1/2, 1/4 resolution
     downsample: int = 4  # spatial factor: 32x32 frames -> 8x8 latents
     scale: float = 1.0  # multiplies the latent mean so diffusion sees unit variance (set after training)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "VAEConfig":
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise CheckpointError(f"VAE config has unknown fields {unknown}",
-                                  "the checkpoint was written by another version of reference_models")
-        d = dict(d)
-        if "channels" in d:
-            d["channels"] = tuple(d["channels"])
-        return cls(**d)
 
 
 class _Res(nn.Module):
