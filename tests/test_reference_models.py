@@ -230,11 +230,12 @@ def test_generator_config_rejects_unknown_sampler():
 
 def test_shipped_checkpoints_load():
     names = shipped_names()
-    assert set(names) >= {"early", "middle", "final", "ablation"}  # the ones the shipped suites name
+    assert set(names) >= {"early", "middle", "final", "ablation", "latent"}  # the ones the shipped suites name
     for n in names:
         lm = load_checkpoint(f"shipped:{n}")
         assert (SHIPPED_DIR / n / "model.safetensors").stat().st_size < 8 * 2**20
         assert lm.step > 0
+        assert (lm.vae is not None) == (n == "latent")  # only the latent model decodes through a VAE
 
 
 def test_bfloat16_path_runs_on_cpu(tiny_ckpt):
