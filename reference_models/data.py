@@ -53,7 +53,10 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 class WorldStream:
-    """Batches of (clip, caption, known-frame mask) for training step `step`."""
+    """Batches of (clip, caption, known-frame mask, screen velocity) for training step `step`.
+
+    The velocity is the first object's on-screen motion (its own minus the camera's) as a
+    fraction of the frame's width and height per frame: what motion-aligned models condition on."""
 
     def __init__(self, spec: WorldSpec, seed: int, heldout: set[str], task_probs: dict[str, float],
                  caption_dropout: float):
@@ -64,7 +67,7 @@ class WorldStream:
 
     def batch(self, step: int, batch_size: int):
         rng = np.random.default_rng([self.seed, 0xDA7A, step])
-        frames, captions, masks = [], [], []
+        frames, captions, masks, velocities = [], [], [], []
         T = self.spec.frames
         k = 0
         while len(frames) < batch_size:
@@ -74,14 +77,26 @@ class WorldStream:
             if clip.caption in self.heldout:
                 continue
             frames.append(clip.video.frames)
+            velocities.append(screen_velocity(clip.scene, self.spec))
             task = TASKS[int(rng.choice(len(TASKS), p=self.task_probs))]
             known = {"t2v": 0, "i2v": 1, "continue": int(rng.integers(2, max(3, T - 1)))}[task]
             m = np.zeros(T, np.float32)
             m[:known] = 1.0
             masks.append(m)
             captions.append(None if rng.random() < self.caption_dropout else clip.caption)
-        return to_tensor(np.stack(frames)), captions, torch.from_numpy(np.stack(masks))
+        return (to_tensor(np.stack(frames)), captions, torch.from_numpy(np.stack(masks)),
+                torch.tensor(velocities, dtype=torch.float32))
+
+
+def screen_velocity(scene: Scene, spec: WorldSpec) -> tuple[float, float]:
+    """The first object's on-screen velocity (object minus camera pan) in frame widths/heights per frame."""
+    vx, vy = scene.objects[0].velocity(spec.unit_speed)
+    if scene.pan:
+        dx, dy = DIRECTIONS[scene.pan]
+        s = SPEEDS[scene.pan_speed] * spec.unit_speed
+        vx, vy = vx - dx * s, vy - dy * s
+    return (vx / spec.width, vy / spec.height)
 
 
 __all__ = ["TASKS", "caption_space", "heldout_captions", "to_tensor", "to_uint8", "WorldStream",
-           "COLORS", "DIRECTIONS", "SHAPES", "SIZES", "SPEEDS"]
+           "screen_velocity", "COLORS", "DIRECTIONS", "SHAPES", "SIZES", "SPEEDS"]

@@ -56,6 +56,10 @@ class NetConfig(JsonConfig):
     space_time: bool = False  # a full space-time attention layer at 1/4 resolution
     frame_film: bool = False  # each frame's FiLM also sees (caption summary, frame index)
     patch: int = 2  # pixel-unshuffle factor at the input (1 for latents, already 4x smaller than frames)
+    motion_aligned: bool = False  # temporal layers work along the caption's velocity (see MotionAlignment)
+
+
+VELOCITY_SCALE = 16.0  # the velocity head predicts frame-fractions per frame x 16, so targets are O(1)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -211,6 +215,38 @@ class SpaceTimeAttention(nn.Module):
         return x + o
 
 
+def translate(x: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """out(p) = x(p + offset) per image, bilinear, zero outside; x (N, C, H, W), offset (N, 2) as
+    (dx, dy) in normalised units (2 = the frame's width / height), so it holds at every resolution."""
+    n = x.shape[0]
+    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    theta[:, :, 2] = offset.to(x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+class MotionAlignment:
+    """Runs a residual temporal layer in the frame that moves with velocity v.
+
+    Per-pixel temporal layers tie pixel p of frame t to pixel p of every other frame, which is what
+    a still object needs: the shipped v1 models keep still objects still on 100% of captions and
+    pick a direction at chance. Here frame t is first translated by -v*t (an object moving at v
+    stands still), the layer's update is computed there and translated back by +v*t, so the same
+    layers now tie p in frame 0 to p + v*t in frame t. v is the caption's velocity (frame fractions
+    per frame) from the denoiser's velocity head, or the true one during training.
+    """
+
+    def __init__(self, velocity: torch.Tensor, frames: int):
+        t = torch.arange(frames, device=velocity.device, dtype=velocity.dtype)
+        # normalised offset of frame t: 2 units = one frame width, so 2 * v * t
+        self.offset = (2 * velocity[:, None, :] * t[None, :, None]).reshape(-1, 2)
+
+    def __call__(self, layer: nn.Module, x: torch.Tensor, frames: int) -> torch.Tensor:
+        aligned = translate(x, self.offset)
+        return x + translate(layer(aligned, frames) - aligned, -self.offset)
+
+
 class TextEncoder(nn.Module):
     def __init__(self, cfg: NetConfig):
         super().__init__()
@@ -271,11 +307,27 @@ class VideoDenoiser(nn.Module):
             # per-frame modulation from (caption summary, frame index): lets frame t's blocks know
             # both "which way" and "how far along", which a clip-wide embedding cannot say
             self.frame_mlp = nn.Sequential(nn.Linear(cfg.text_dim + c1, emb), nn.SiLU(), nn.Linear(emb, emb))
+        if cfg.motion_aligned:
+            if not cfg.temporal:
+                raise ValueError("motion_aligned needs temporal layers")
+            self.velocity_head = nn.Sequential(nn.Linear(cfg.text_dim, cfg.text_dim), nn.SiLU(), nn.Linear(cfg.text_dim, 2))
 
-    def _temporal(self, name: str, x, frames: int):
-        return getattr(self, name)(x, frames) if self.cfg.temporal else x
+    def _temporal(self, name: str, x, frames: int, align: MotionAlignment | None = None):
+        if not self.cfg.temporal:
+            return x
+        return align(getattr(self, name), x, frames) if align is not None else getattr(self, name)(x, frames)
 
-    def forward(self, x_t, t, tokens, known=None, mask=None):
+    def _encode_text(self, tokens):
+        text, text_mask = self.text(tokens)
+        pooled = (text * text_mask[..., None]).sum(1) / text_mask.sum(1, keepdim=True).clamp(min=1)
+        return text, text_mask, pooled
+
+    def velocity_of(self, tokens) -> torch.Tensor:
+        """(B, 2) on-screen velocity the caption asks for, in frame widths/heights per frame."""
+        return self.velocity_head(self._encode_text(tokens)[2]) / VELOCITY_SCALE
+
+    def forward(self, x_t, t, tokens, known=None, mask=None, velocity=None):
+        """velocity (B, 2): only for motion-aligned models; None = the velocity head's reading of the caption."""
         b, frames, c, h, w = x_t.shape
         if h % (2 * self.cfg.patch) or w % (2 * self.cfg.patch):
             raise ValueError(f"height and width must be multiples of {2 * self.cfg.patch}, got {h}x{w}")
@@ -290,8 +342,12 @@ class VideoDenoiser(nn.Module):
         feats = torch.cat([x_in, known * m, m.expand(b, frames, 1, h, w)], dim=2).reshape(b * frames, -1, h, w)
         feats = F.pixel_unshuffle(feats, self.cfg.patch)
 
-        text, text_mask = self.text(tokens)
-        pooled = (text * text_mask[..., None]).sum(1) / text_mask.sum(1, keepdim=True).clamp(min=1)
+        text, text_mask, pooled = self._encode_text(tokens)
+        align = None
+        if self.cfg.motion_aligned:
+            if velocity is None:
+                velocity = self.velocity_head(pooled) / VELOCITY_SCALE
+            align = MotionAlignment(velocity.to(x_t.dtype), frames)
         t_emb = timestep_embedding(t.reshape(-1).expand(b) if t.numel() == 1 else t, self.cfg.channels[0])
         emb = self.time_mlp(t_emb.to(x_t.dtype))  # half-precision models take half-precision embeddings
         emb = emb + self.text_pool(pooled)
@@ -304,17 +360,17 @@ class VideoDenoiser(nn.Module):
         mask_f = text_mask.repeat_interleave(frames, dim=0)
 
         h1 = self.inp(feats)
-        h1 = self._temporal("t_d1", self.d1(h1, emb), frames)
+        h1 = self._temporal("t_d1", self.d1(h1, emb), frames, align)
         h2 = self.down(h1)
-        h2 = self._temporal("t_m1", self.m1(h2, emb), frames)
+        h2 = self._temporal("t_m1", self.m1(h2, emb), frames, align)
         h2 = self.ca(self.sa(h2), text_f, mask_f)
-        h2 = self._temporal("t_m2", self.m2(h2, emb), frames)
+        h2 = self._temporal("t_m2", self.m2(h2, emb), frames, align)
         if self.cfg.temporal and self.cfg.space_time:
             h2 = self.st(h2, frames)
         h2 = self.ca2(h2, text_f, mask_f)
         u = self.up(F.interpolate(h2, scale_factor=2, mode="nearest"))
-        u = self._temporal("t_u1", self.u1(torch.cat([u, h1], dim=1), emb), frames)
-        u = self._temporal("t_u2", self.u2(u, emb), frames)
+        u = self._temporal("t_u1", self.u1(torch.cat([u, h1], dim=1), emb), frames, align)
+        u = self._temporal("t_u2", self.u2(u, emb), frames, align)
         out = self.out(F.silu(self.out_norm(u)))
         return F.pixel_shuffle(out, self.cfg.patch).view(b, frames, c, h, w)
 

@@ -116,10 +116,11 @@ class VideoSampler:
         toks = torch.cat([cond, self.tokens([None] * b).to(self.device)]) if guided else cond
         reps = 2 if guided else 1
         kn, mk = known.repeat(reps, 1, 1, 1, 1).to(self.dtype), mask.repeat(reps, 1).to(self.dtype)
+        vel = self._velocity(cond, reps)
         for t in sched.timesteps:
             inp = sched.scale_model_input(x, t).repeat(reps, 1, 1, 1, 1).to(self.dtype)
             tt = t.reshape(1).to(self.device).float().expand(b * reps)
-            out = self._forward(inp, tt, toks, kn, mk, b).float()
+            out = self._forward(inp, tt, toks, kn, mk, b, vel).float()
             if guided:
                 c, u = out.chunk(2)
                 out = u + s.guidance_scale * (c - u)
@@ -129,17 +130,26 @@ class VideoSampler:
         m = mask[:, :, None, None, None]
         return torch.where(m > 0, pixels_known, x).clamp(-1, 1)
 
-    def _forward(self, inp, tt, toks, kn, mk, b: int) -> torch.Tensor:
+    def _velocity(self, cond: torch.Tensor, reps: int) -> torch.Tensor | None:
+        """Motion-aligned models: the caption's velocity, shared by the unconditional twin so that
+        guidance sharpens what the caption says along one motion, not between two motions."""
+        if not self.model.cfg.motion_aligned:
+            return None
+        rows = [self.model.velocity_of(cond[i:i + 1]) for i in range(cond.shape[0])]  # per sample: batch invariant
+        return torch.cat(rows).repeat(reps, 1)
+
+    def _forward(self, inp, tt, toks, kn, mk, b: int, vel=None) -> torch.Tensor:
         """The network on rows [i, b + i] (a sample and its unconditional twin) at a time when
         `invariant`: matrix kernels pick different blockings for different batch sizes, so only
         a fixed per-sample shape makes the result bit-identical whatever else is in the batch."""
         if not self.settings.invariant or b == 1:
-            return self.model(inp, tt, toks, kn, mk)
+            return self.model(inp, tt, toks, kn, mk, velocity=vel)
         reps = inp.shape[0] // b
         out = torch.empty_like(inp)
         for i in range(b):
             rows = torch.arange(reps, device=inp.device) * b + i
-            out[rows] = self.model(inp[rows], tt[rows], toks[rows], kn[rows], mk[rows])
+            out[rows] = self.model(inp[rows], tt[rows], toks[rows], kn[rows], mk[rows],
+                                   velocity=vel[rows] if vel is not None else None)
         return out
 
     def _generators(self, seeds: list[int]) -> list[torch.Generator]:

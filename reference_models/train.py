@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from safetensors.torch import load_file, save_file
 
@@ -27,7 +28,7 @@ from vdeval.errors import VdevalError
 from vdeval.world import WorldSpec
 from reference_models.checkpoint import save_checkpoint
 from reference_models.data import WorldStream, heldout_captions
-from reference_models.network import NetConfig, VideoDenoiser, count_parameters
+from reference_models.network import VELOCITY_SCALE, NetConfig, VideoDenoiser, count_parameters
 from reference_models.tokenizer import CaptionTokenizer
 from reference_models.train_vae import load_vae
 from reference_models.vae import FrameVAE
@@ -157,7 +158,7 @@ class Trainee:
 
 
 def train_step(tr: Trainee, stream: WorldStream, tok: CaptionTokenizer, sched: DDPMScheduler, cfg: dict) -> float:
-    x0, captions, mask = stream.batch(tr.step, cfg["batch_size"])
+    x0, captions, mask, velocity = stream.batch(tr.step, cfg["batch_size"])
     if tr.vae is not None:
         with torch.no_grad():
             x0 = tr.vae.clip_to_latents(x0)
@@ -167,9 +168,15 @@ def train_step(tr: Trainee, stream: WorldStream, tok: CaptionTokenizer, sched: D
     x_t = sched.add_noise(x0, noise, t)
     target = sched.get_velocity(x0, noise, t) if sched.config.prediction_type == "v_prediction" else noise
     tr.model.train()
-    pred = tr.model(x_t, t, tok(captions), x0, mask)
+    tokens = tok(captions)
+    aligned = tr.net_cfg.motion_aligned
+    # motion-aligned models denoise along the true velocity (teacher forcing) and learn to read it
+    # from the caption with a separate regression loss (dropped captions learn the mean velocity)
+    pred = tr.model(x_t, t, tokens, x0, mask, velocity=velocity if aligned else None)
     w = (1.0 - mask)[:, :, None, None, None].expand_as(pred)  # known frames carry no loss
     loss = ((pred - target) ** 2 * w).sum() / w.sum().clamp(min=1)
+    if aligned:
+        loss = loss + F.mse_loss(tr.model.velocity_of(tokens) * VELOCITY_SCALE, velocity * VELOCITY_SCALE)
     for group in tr.opt.param_groups:
         group["lr"] = lr_at(tr.step, cfg, tr.total)
     tr.opt.zero_grad(set_to_none=True)

@@ -92,7 +92,7 @@ def train(out: Path, s: dict, max_seconds: float | None = None, stop_at: int | N
     end = min(s["steps"], stop_at if stop_at is not None else s["steps"])
     while step < end and (max_seconds is None or time.time() - start < max_seconds):
         t0 = time.time()
-        clips, _, _ = stream.batch(step, s["clips_per_batch"])
+        clips = stream.batch(step, s["clips_per_batch"])[0]
         x = clips.reshape(-1, *clips.shape[2:])
         for g in opt.param_groups:
             g["lr"] = _lr(step, s)
