@@ -167,6 +167,15 @@ class VideoSampler:
         known, mask = self._first_frames(images)
         return to_uint8(self.denoise(captions, self._generators(seeds), self.frames, known, mask))
 
+    @torch.no_grad()
+    def autoencode(self, clips: np.ndarray) -> np.ndarray:
+        """uint8 (B, T, H, W, 3) -> the same clips encoded (posterior mean) and decoded frame by frame
+        through the checkpoint's VAE: what per-frame decoding alone does, with no denoiser involved."""
+        if self.vae is None:
+            raise VdevalError("autoencode needs a latent checkpoint (with a VAE)", "use a latent checkpoint, e.g. shipped:latent")
+        x = to_tensor(clips).to(self.device)
+        return to_uint8(self.vae.latents_to_clip(self.vae.clip_to_latents(x)).clamp(-1, 1))
+
     def _first_frames(self, images: list[np.ndarray]):
         b = len(images)
         known = torch.zeros(b, self.frames, 3, self.height, self.width)

@@ -133,3 +133,32 @@ def test_latent_denoiser_trains_on_vae_latents(tmp_path):
     assert lm.vae is not None and lm.model.cfg.in_channels == 4 and lm.model.cfg.patch == 1
     assert json.loads((tmp_path / "run" / "latent" / "step_000002" / "config.json").read_text())["latent"]["vae"]
     assert VideoSampler(lm, SamplerSettings("ddim", 2, 1.0)).text_to_video([CAPTION], [0]).shape == (1, 4, 16, 16, 3)
+
+
+def test_autoencode_task_is_the_world_clip_through_the_vae_frame_by_frame(latent_ckpt, tmp_path):
+    from vdeval.generators.base import ClipRequest, GeneratorSetupError
+    from vdeval.generators.reference import ReferenceConfig, ReferenceGenerator
+    from vdeval.world import WorldSpec, sample_clip
+    from reference_models.data import to_tensor, to_uint8
+
+    gen = ReferenceGenerator(ReferenceConfig(name="vae", kind="reference", checkpoint=str(latent_ckpt), task="autoencode"))
+    gen.prepare()
+    spec = WorldSpec.from_dict(WORLD)
+    truth = sample_clip(7, spec)
+    out = list(gen.generate([ClipRequest("c0", truth.caption, 0, meta={"world_seed": 7})]))
+    assert out[0].error is None
+    vae = load_checkpoint(latent_ckpt).vae
+    with torch.no_grad():
+        one_by_one = [to_uint8(vae.latents_to_clip(vae.clip_to_latents(to_tensor(f[None, None])))[0, 0])
+                      for f in truth.video.frames]
+    # each frame decoded on its own (batched kernels may round a value to the next grey level)
+    assert np.abs(out[0].video.frames.astype(int) - np.stack(one_by_one)).max() <= 1
+    assert not np.array_equal(out[0].video.frames, truth.video.frames)  # an untrained VAE changes it
+
+    import shutil
+
+    pixel = tmp_path / "pixel"
+    shutil.copytree(latent_ckpt, pixel)
+    (pixel / "vae.safetensors").unlink()
+    with pytest.raises(GeneratorSetupError, match="needs a latent checkpoint"):
+        ReferenceGenerator(ReferenceConfig(name="v", kind="reference", checkpoint=str(pixel), task="autoencode")).prepare()

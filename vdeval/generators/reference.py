@@ -3,6 +3,12 @@
     - {name: final, kind: reference, checkpoint: "shipped:final", task: t2v, sampler: dpm, steps: 20}
     - {name: i2v, kind: reference, checkpoint: "shipped:final", task: i2v}
     - {name: long, kind: reference, checkpoint: "shipped:final", task: long, num_frames: 24, overlap: 2}
+    - {name: vae, kind: reference, checkpoint: "shipped:latent", task: autoencode}
+
+Task `autoencode` (latent checkpoints only) samples nothing: it renders the world clip the prompt
+describes (as kind `world` does, in the checkpoint's world) and passes every frame on its own
+through the checkpoint's VAE, encoder mean then decoder. Against kind `world` on the same prompts it
+isolates what per-frame decoding does to a clip, with no denoiser error mixed in.
 
 `checkpoint` is `shipped:NAME` (reference_models/checkpoints/NAME), an absolute path, or a path
 relative to the suite's directory, then to the repository / package.
@@ -11,10 +17,12 @@ from __future__ import annotations
 
 from typing import Iterator, Literal
 
+import numpy as np
 from pydantic import Field, field_validator
 
 from vdeval.errors import VdevalError
 from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorConfig, GeneratorSetupError
+from vdeval.generators.world import world_clip_for
 from vdeval.video import Video
 
 SAMPLER_NAMES = ("ddim", "ddpm", "euler", "dpm")
@@ -22,7 +30,7 @@ SAMPLER_NAMES = ("ddim", "ddpm", "euler", "dpm")
 
 class ReferenceConfig(GeneratorConfig):
     checkpoint: str = "shipped:final"
-    task: Literal["t2v", "i2v", "long"] = "t2v"
+    task: Literal["t2v", "i2v", "long", "autoencode"] = "t2v"
     sampler: str = "dpm"
     steps: int = Field(20, ge=1, le=1000)
     guidance_scale: float = Field(3.0, ge=0)
@@ -60,6 +68,9 @@ class ReferenceGenerator(Generator):
         if missing:
             raise GeneratorSetupError(f"generator {self.config.name}: checkpoint {folder} has no {' or '.join(missing)}",
                                       "give a checkpoint directory with model.safetensors and config.json")
+        if self.config.task == "autoencode" and not (folder / "vae.safetensors").is_file():
+            raise GeneratorSetupError(f"generator {self.config.name}: task autoencode needs a latent checkpoint and "
+                                      f"{folder} has no vae.safetensors", "use a latent checkpoint, e.g. shipped:latent")
 
     def _load(self, device: str):
         if self._sampler is None or self._device != device:
@@ -116,5 +127,7 @@ class ReferenceGenerator(Generator):
             return list(s.text_to_video(prompts, seeds))
         if c.task == "i2v":
             return list(s.image_to_video(prompts, [r.reference_image for r in reqs], seeds))
+        if c.task == "autoencode":
+            return list(s.autoencode(np.stack([world_clip_for(r, s.loaded.world).video.frames for r in reqs])))
         window = c.window or s.frames
         return list(s.long_video(prompts, seeds, c.num_frames or 2 * window, window, c.overlap))

@@ -23,6 +23,15 @@ class WorldGeneratorConfig(GeneratorConfig):
     world: WorldSettings | None = None  # overrides the suite's world section
 
 
+def world_clip_for(request: ClipRequest, spec):
+    """The world clip a request describes: the very clip that made a world prompt (first sample),
+    else a clip matching the caption, placed by the request's seed."""
+    world_seed = request.meta.get("world_seed")
+    if world_seed is not None and request.meta.get("sample", 0) == 0:
+        return sample_clip(world_seed, spec)
+    return render_scene(scene_from_caption(request.prompt, request.seed, spec), spec, seed=request.seed)
+
+
 class WorldGenerator(Generator):
     """Renders the world clip a prompt describes. When the prompt came from the world prompt
     source (the request carries its `world_seed`) and this is the first sample, the very clip that
@@ -39,11 +48,7 @@ class WorldGenerator(Generator):
         self.spec = (config.world or world or WorldSettings()).spec()
 
     def make(self, request: ClipRequest):
-        world_seed = request.meta.get("world_seed")
-        if world_seed is not None and request.meta.get("sample", 0) == 0:
-            clip = sample_clip(world_seed, self.spec)
-        else:
-            clip = render_scene(scene_from_caption(request.prompt, request.seed, self.spec), self.spec, seed=request.seed)
+        clip = world_clip_for(request, self.spec)
         if self.config.corruption:
             return clip, corrupt(clip, self.config.corruption.name, self.config.corruption.severity, request.seed)
         return clip, clip.video
