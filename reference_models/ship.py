@@ -15,13 +15,13 @@ from pathlib import Path
 from reference_models.checkpoint import SHIPPED_DIR, load_checkpoint
 
 
-def ship(src: str | Path, name: str) -> Path:
+def ship(src: str | Path, name: str, shipped_dir: Path = SHIPPED_DIR) -> Path:
     lm = load_checkpoint(Path(src).resolve())  # raises CheckpointError if it does not load
-    dst = SHIPPED_DIR / name
+    dst = shipped_dir / name
     dst.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "vae.safetensors"):  # the VAE only for latent models
-        if (lm.path / name).is_file():
-            shutil.copyfile(lm.path / name, dst / name)
+    for file in ("model.safetensors", "vae.safetensors"):  # the VAE only for latent models
+        if (lm.path / file).is_file():
+            shutil.copyfile(lm.path / file, dst / file)
     cfg = dict(lm.config)
     cfg["stage"] = name
     cfg["source"] = f"{Path(src).parent.name}/{Path(src).name}"

@@ -162,3 +162,11 @@ def test_autoencode_task_is_the_world_clip_through_the_vae_frame_by_frame(latent
     (pixel / "vae.safetensors").unlink()
     with pytest.raises(GeneratorSetupError, match="needs a latent checkpoint"):
         ReferenceGenerator(ReferenceConfig(name="v", kind="reference", checkpoint=str(pixel), task="autoencode")).prepare()
+
+
+def test_ship_copies_the_vae_and_records_the_stage_name(latent_ckpt, tmp_path):
+    from reference_models.ship import ship
+
+    dst = ship(latent_ckpt, "latent", shipped_dir=tmp_path)
+    assert (dst / "vae.safetensors").is_file() and (dst / "model.safetensors").is_file()
+    assert json.loads((dst / "config.json").read_text())["stage"] == "latent"
