@@ -234,7 +234,7 @@ def test_shipped_checkpoints_load():
     for n in names:
         lm = load_checkpoint(f"shipped:{n}")
         assert (SHIPPED_DIR / n / "model.safetensors").stat().st_size < 8 * 2**20
-        assert lm.step > 0
+        assert lm.step > 0 and lm.config["stage"] == n
         assert (lm.vae is not None) == (n == "latent")  # only the latent model decodes through a VAE
 
 
