@@ -144,3 +144,16 @@ def test_content_hash_once_per_clip_whatever_the_requests(pool, monkeypatch):
         c.clip_hash = "known"
     featurize(given, [FeatureRequest("flow", "counting")], pool, FeatureCache(None))
     assert len(calls) == 3  # a hash the caller already has is not recomputed
+
+
+def test_memory_estimate_counts_flow_at_the_backbones_itemsize(tmp_path):
+    from vdeval.featurize import clip_bytes
+
+    pool = BackbonePool("cpu")
+    c = clips(1)
+    for kind in ("flow", "flow_even"):
+        req = FeatureRequest(kind, "dis")
+        featurize(c, [req], pool, FeatureCache(tmp_path))
+        flow = c[0].get(kind, "dis")
+        held = flow["forward"].nbytes + flow["backward"].nbytes  # float16 pairs
+        assert clip_bytes(c[0], [req], pool) == held

@@ -263,13 +263,19 @@ def _compute_batches(todo, req: FeatureRequest, backbone: Backbone, spec: InputS
 
 
 def clip_bytes(clip: ClipFeatures, requests: list[FeatureRequest], pool: BackbonePool) -> int:
-    """Estimated bytes of a clip's pixel-sized features (frames and flow) at their input specs."""
+    """Estimated bytes of a clip's pixel-sized features (frames and flow) at their input specs:
+    uint8 RGB frames, and forward + backward (dx, dy) flow per pair (of consecutive frames, or of
+    consecutive even frames for flow_even) at the backbone's flow itemsize."""
     total = 0
     for req in requests:
         if req.kind in ("flow", "flow_even", "frames"):
-            spec = pool.get(req.backbone, req.options).input_spec(req.kind)
-            t, h, w = clip.source.output_geometry(spec)
-            total += t * h * w * {"flow": 16, "flow_even": 8}.get(req.kind, 3)
+            backbone = pool.get(req.backbone, req.options)
+            t, h, w = clip.source.output_geometry(backbone.input_spec(req.kind))
+            if req.kind == "frames":
+                total += t * h * w * 3
+            else:
+                pairs = max(t - 1, 0) if req.kind == "flow" else max((t + 1) // 2 - 1, 0)
+                total += pairs * h * w * 4 * backbone.flow_itemsize
     return total
 
 

@@ -28,6 +28,9 @@ class Backbone:
     # options that only choose the input (frame sampling): part of the input's cache key, not of
     # what the backbone computes, so requests that differ only in them share cached features
     input_options: ClassVar[tuple[str, ...]] = ()
+    # bytes per flow component this backbone stores (4 = float32; DIS keeps float16): the runner's
+    # memory groups size a clip's flow with it
+    flow_itemsize: ClassVar[int] = 4
 
     def __init__(self, device: str = "cpu", **options):
         self.device = device

@@ -112,6 +112,7 @@ def _workers() -> int:
 class DISFlow(Backbone):
     name = "dis"
     version = "2"  # 2: flow held as float16 (half the memory; see FLOW_DTYPE)
+    flow_itemsize = np.dtype(FLOW_DTYPE).itemsize
     provides = ("flow", "flow_even")
     tier = "embedded"
     protocol = ("RGB uint8 -> grayscale (BT.601); pairs upscaled bicubic by ceil(min_side/min(H,W)) when the "
