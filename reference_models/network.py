@@ -1,4 +1,4 @@
-"""A small factorized space-time denoiser for pixel-space video diffusion on the shapes world.
+"""A small factorized space-time denoiser for video diffusion on the shapes world (pixels or VAE latents).
 
 Input per sample: a noisy clip, a diffusion timestep, caption tokens, and a frame-conditioning
 mask with the known frames. No frame known = text-to-video; frame 0 known = image-to-video;
@@ -7,7 +7,8 @@ the first k frames known = continuation. Known frames enter clean as extra chann
 
 Layout inside: frames are folded into the batch for spatial layers, (B*T, C, H, W); temporal
 layers unfold them to mix information across frames at each pixel. With `temporal=False`
-(the ablation) every temporal layer is absent, so each frame is denoised on its own.
+(the ablation) every temporal layer is absent, so each frame is denoised on its own. With
+`motion_aligned=True` each temporal layer works along the caption's velocity (MotionAlignment).
 """
 from __future__ import annotations
 
