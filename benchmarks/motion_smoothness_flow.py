@@ -21,22 +21,12 @@ from vdeval.backbones.dis import dis_flow_video
 from vdeval.metrics.motion_smoothness import reconstruction_errors, vbench_score
 from vdeval.world import WorldSpec, sample_clip
 from vdeval.world.corruptions import stutter
-from vdeval.world.render import _pan_velocity
 
 
 def exact_even_flow(c, src):
     """The world's exact flow between consecutive even frames; src[t] is the original frame shown at t."""
     ev = src[::2]
-    pan = np.asarray(_pan_velocity(c.scene, c.spec), np.float64)
-    fw = np.zeros((len(ev) - 1, c.spec.height, c.spec.width, 2))
-    bw = np.zeros_like(fw)
-    for i in range(len(ev) - 1):
-        a, b = ev[i], ev[i + 1]
-        fw[i][...], bw[i][...] = -(b - a) * pan, (b - a) * pan
-        for j in range(c.masks.shape[1]):  # later objects on top, as drawn
-            d = c.positions[b, j] - c.positions[a, j]
-            fw[i][c.masks[a, j]], bw[i][c.masks[b, j]] = d, -d
-    return fw, bw
+    return c.flow_between(list(zip(ev[:-1], ev[1:])))
 
 
 def main(n: int) -> None:

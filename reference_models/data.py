@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from vdeval.world import COLORS, DIRECTIONS, SHAPES, SIZES, SPEEDS, WorldSpec, sample_clip
+from vdeval.world.render import pan_velocity
 from vdeval.world.scene import ObjectSpec, Scene, caption_of
 
 TASKS = ("t2v", "i2v", "continue")
@@ -90,12 +91,8 @@ class WorldStream:
 
 def screen_velocity(scene: Scene, spec: WorldSpec) -> tuple[float, float]:
     """The first object's on-screen velocity (object minus camera pan) in frame widths/heights per frame."""
-    vx, vy = scene.objects[0].velocity(spec.unit_speed)
-    if scene.pan:
-        dx, dy = DIRECTIONS[scene.pan]
-        s = SPEEDS[scene.pan_speed] * spec.unit_speed
-        vx, vy = vx - dx * s, vy - dy * s
-    return (vx / spec.width, vy / spec.height)
+    (vx, vy), (px, py) = scene.objects[0].velocity(spec.unit_speed), pan_velocity(scene, spec)
+    return ((vx - px) / spec.width, (vy - py) / spec.height)
 
 
 __all__ = ["TASKS", "caption_space", "heldout_captions", "to_tensor", "to_uint8", "WorldStream",

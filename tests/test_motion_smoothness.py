@@ -8,25 +8,12 @@ from vdeval.metrics.motion_smoothness import MotionSmoothness, midpoint, reconst
 from vdeval.video import Video
 from vdeval.world import WorldSpec, sample_clip
 from vdeval.world.corruptions import stutter
-from vdeval.world.render import _pan_velocity
 
 
 def exact_even_flow(c, src=None):
     """The world's exact flow between consecutive even frames (src[t]: the original frame shown at t)."""
-    T = c.video.num_frames
-    src = list(range(T)) if src is None else src
-    ev = src[::2]
-    H, W = c.spec.height, c.spec.width
-    pan = np.asarray(_pan_velocity(c.scene, c.spec), np.float64)
-    fw = np.zeros((len(ev) - 1, H, W, 2))
-    bw = np.zeros_like(fw)
-    for i in range(len(ev) - 1):
-        a, b = ev[i], ev[i + 1]
-        fw[i][...], bw[i][...] = -(b - a) * pan, (b - a) * pan
-        for j in range(c.masks.shape[1]):  # later objects on top, as drawn
-            d = c.positions[b, j] - c.positions[a, j]
-            fw[i][c.masks[a, j]], bw[i][c.masks[b, j]] = d, -d
-    return fw, bw
+    ev = (list(range(c.video.num_frames)) if src is None else src)[::2]
+    return c.flow_between(list(zip(ev[:-1], ev[1:])))
 
 
 def _simple(c):

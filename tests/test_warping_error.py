@@ -8,18 +8,11 @@ from vdeval.metrics.warping_error import (WarpingError, motion_boundary, occlusi
 from vdeval.video import Video
 from vdeval.world import WorldSpec, sample_clip
 from vdeval.world.corruptions import flicker
-from vdeval.world.render import _pan_velocity
 
 
 def gt_backward(c):
     """Exact backward flow (t+1 -> t) of a world clip from its masks and positions."""
-    pan = _pan_velocity(c.scene, c.spec)
-    bw = np.zeros_like(c.flow)
-    bw[..., 0], bw[..., 1] = pan
-    for t in range(c.flow.shape[0]):
-        for i in range(c.masks.shape[1]):  # later objects are drawn on top, as in the renderer
-            bw[t][c.masks[t + 1, i]] = -(c.positions[t + 1, i] - c.positions[t, i])
-    return bw
+    return c.flow_between([(t, t + 1) for t in range(c.flow.shape[0])])[1].astype(np.float32)
 
 
 def test_ground_truth_flow_gives_zero_error_on_unoccluded_pixels():

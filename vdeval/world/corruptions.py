@@ -35,7 +35,7 @@ from scipy.ndimage import gaussian_filter
 
 from vdeval.errors import VdevalError, closest
 from vdeval.video import Video
-from vdeval.world.render import Pose, WorldClip, _pan_velocity, render_scene
+from vdeval.world.render import Pose, WorldClip, pan_velocity, render_scene
 from vdeval.world.scene import COLORS, DIRECTIONS, SHAPES, sample_scene
 
 
@@ -349,7 +349,7 @@ def motion_blur(clip: WorldClip, severity: float, seed: int = 0) -> Video:
     if s == 0:
         return clip.video
     scene, spec = clip.scene, clip.spec
-    pan = _pan_velocity(scene, spec)
+    pan = pan_velocity(scene, spec)
     exposure = MOTION_BLUR_EXPOSURE * s
     acc = np.zeros(clip.video.frames.shape, np.float64)
     for tau in np.linspace(-exposure / 2, exposure / 2, MOTION_BLUR_SAMPLES):

@@ -37,6 +37,21 @@ class WorldClip:
         """The first frame: the image-to-video conditioning image, uint8 (H, W, 3)."""
         return self.video.frames[0]
 
+    def flow_between(self, pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Exact forward (a -> b) and backward (b -> a) flow, float64 (len(pairs), H, W, 2), between
+        rendered frames a and b of each pair, from the masks and positions: the background moves by
+        the pan, each object's silhouette by its centre's displacement (later objects on top, as
+        drawn). E.g. pairs (2i, 2i+2) give the flow between even frames a frame interpolator sees."""
+        pan = np.asarray(pan_velocity(self.scene, self.spec), np.float64)
+        fw = np.zeros((len(pairs), self.spec.height, self.spec.width, 2))
+        bw = np.zeros_like(fw)
+        for i, (a, b) in enumerate(pairs):
+            fw[i][...], bw[i][...] = -(b - a) * pan, (b - a) * pan
+            for j in range(self.masks.shape[1]):
+                d = self.positions[b, j] - self.positions[a, j]
+                fw[i][self.masks[a, j]], bw[i][self.masks[b, j]] = d, -d
+        return fw, bw
+
 
 def shape_mask(shape: str, cx: float, cy: float, radius: float, height: int, width: int) -> np.ndarray:
     """Hard silhouette of a shape centred at (cx, cy); pixel centres sit on integer coordinates."""
@@ -95,7 +110,8 @@ def _shape_at(shape: str, dx: np.ndarray, dy: np.ndarray, radius: float) -> np.n
     raise ValueError(f"unknown shape {shape!r}")
 
 
-def _pan_velocity(scene: Scene, spec: WorldSpec) -> tuple[int, int]:
+def pan_velocity(scene: Scene, spec: WorldSpec) -> tuple[int, int]:
+    """The camera's motion in pixels per frame (0, 0 without a pan); the background moves by minus it."""
     if not scene.pan:
         return (0, 0)
     dx, dy = DIRECTIONS[scene.pan]
@@ -122,7 +138,7 @@ def render_scene(
     H, W, T = spec.height, spec.width, spec.frames
     n = len(scene.objects)
     unit = spec.unit_speed
-    pan = _pan_velocity(scene, spec)
+    pan = pan_velocity(scene, spec)
     period = max(2, round(4 * min(H, W) / 32))
     ys, xs = np.mgrid[0:H, 0:W]
     frames = np.empty((T, H, W, 3), np.uint8)
