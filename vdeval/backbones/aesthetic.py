@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from vdeval.backbones import weights
 from vdeval.backbones.clip import ClipBackbone
-from vdeval.errors import FeatureError, WeightsError
+from vdeval.errors import WeightsError
 from vdeval.features import ClipInput
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -99,8 +99,7 @@ class AestheticBackbone(ClipBackbone):
 
     @torch.no_grad()
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
-        if kind != "frame_score":
-            raise FeatureError(f"backbone 'laion_aesthetic' does not compute {kind!r}", "it provides frame_score")
+        self.check_kind(kind)
         out = []
         for c in clips:
             z = torch.from_numpy(self.encode_frames(c.video.frames)).to(self.device)  # L2-normalised, float32

@@ -328,8 +328,7 @@ class AMTBackbone(Backbone):
         return {self._file: self._sha}
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
-        if kind != "midframes_even":
-            raise FeatureError(f"backbone 'amt' does not compute {kind!r}", "it provides midframes_even")
+        self.check_kind(kind)
         out = []
         for c in clips:
             h, w = c.video.frames.shape[1:3]

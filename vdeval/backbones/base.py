@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from vdeval.errors import FeatureError
 from vdeval.features import ClipInput
 from vdeval.video.protocol import FULL, InputSpec
 
@@ -35,6 +36,14 @@ class Backbone:
     def __init__(self, device: str = "cpu", **options):
         self.device = device
         self.options = options
+
+    def unknown_kind(self, kind: str) -> FeatureError:
+        """The one error for a feature kind this backbone does not compute."""
+        return FeatureError(f"backbone {self.name!r} does not compute {kind!r}", f"it provides {', '.join(self.provides)}")
+
+    def check_kind(self, kind: str) -> None:
+        if kind not in self.provides:
+            raise self.unknown_kind(kind)
 
     def weights_sha256(self) -> dict[str, str]:
         """{file name: sha256} of the weights in use; empty for weight-free backbones."""

@@ -201,4 +201,4 @@ class ClipBackbone(Backbone):
                 {np.asarray(c.reference_image).shape for c in clips}) == 1 else np.stack(
                 [self.encode_frames(np.asarray(c.reference_image, np.uint8)[None])[0] for c in clips])
             return [{"value": v} for v in z]
-        raise FeatureError(f"backbone 'clip' does not compute {kind!r}", f"it provides {', '.join(self.provides)}")
+        raise self.unknown_kind(kind)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import numpy as np
 
 from vdeval.backbones.base import Backbone
-from vdeval.errors import FeatureError
 from vdeval.features import ClipInput
 
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -49,8 +48,7 @@ class ColorfulnessBackbone(Backbone):
                 "BT.601 luma) / 10, float64; weight-free")
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
-        if kind != "frame_score":
-            raise FeatureError(f"backbone 'colorfulness' does not compute {kind!r}", "it provides frame_score")
+        self.check_kind(kind)
         out = []
         for c in clips:
             f = c.video.frames

@@ -137,7 +137,7 @@ class DinoBackbone(Backbone):
                                        "reference features need an image-to-video prompt source")
                 out.append({"value": self.encode(np.asarray(c.reference_image, np.uint8)[None])[0]})
             return out
-        raise FeatureError(f"backbone 'dino' does not compute {kind!r}", f"it provides {', '.join(self.provides)}")
+        raise self.unknown_kind(kind)
 
 
 class DinoVBench(DinoBackbone):

@@ -138,8 +138,7 @@ class DISFlow(Backbone):
         self.preset, self.min_side = preset, min_side
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
-        if kind not in self.provides:
-            raise FeatureError(f"backbone 'dis' does not compute {kind!r}", "it provides flow, flow_even")
+        self.check_kind(kind)
         step = 2 if kind == "flow_even" else 1
 
         def one(c):

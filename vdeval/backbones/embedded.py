@@ -245,4 +245,4 @@ class EmbeddedBackbone(Backbone):
                     raise FeatureError(f"embedded backbone: reference image must be uint8 (H, W, 3), got {img.dtype} {img.shape}")
                 out.append({"value": m.embed_frames(frames_to_input(img[None]).to(dev))[0].cpu().numpy()})
             return out
-        raise FeatureError(f"backbone 'embedded' does not compute {kind!r}", f"it provides {', '.join(self.provides)}")
+        raise self.unknown_kind(kind)

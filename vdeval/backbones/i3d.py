@@ -84,8 +84,7 @@ class I3DBackbone(Backbone):
 
     @torch.no_grad()
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
-        if kind != "video_embedding":
-            raise FeatureError(f"backbone 'i3d' does not compute {kind!r}", "it provides video_embedding")
+        self.check_kind(kind)
         out = []
         for s in range(0, len(clips), self.batch_size):
             chunk = clips[s:s + self.batch_size]

@@ -52,7 +52,7 @@ from torch import nn
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
 from vdeval.backbones.clip import ClipBackbone
-from vdeval.errors import FeatureError, WeightsError
+from vdeval.errors import WeightsError
 from vdeval.features import ClipInput
 from vdeval.video.protocol import FULL, InputSpec
 
@@ -294,8 +294,7 @@ class MusiqBackbone(Backbone):
 
     @torch.no_grad()
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
-        if kind != "frame_score":
-            raise FeatureError(f"backbone 'musiq' does not compute {kind!r}", "it provides frame_score")
+        self.check_kind(kind)
         out = []
         for c in clips:
             frames = c.video.frames

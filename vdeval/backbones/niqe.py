@@ -40,7 +40,7 @@ import numpy as np
 
 from vdeval.backbones.base import Backbone
 from vdeval.video.protocol import InputSpec
-from vdeval.errors import FeatureError, WeightsError
+from vdeval.errors import WeightsError
 from vdeval.features import ClipInput
 from vdeval.world import WorldSpec, sample_clip
 
@@ -189,8 +189,7 @@ class NiqeBackbone(Backbone):
         return f"niqe@{self.pristine}"
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
-        if kind != "frame_score":
-            raise FeatureError(f"backbone 'niqe' does not compute {kind!r}", "it provides frame_score")
+        self.check_kind(kind)
         out = []
         for c in clips:
             per_frame = [frame_features(g) for g in to_grey(c.video.frames)]

@@ -56,6 +56,5 @@ class PixelBackbone(Backbone):
         self.bins = bins
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
-        if kind != "frame_embedding":
-            raise FeatureError(f"backbone 'pixels' does not compute {kind!r}", "it provides frame_embedding")
+        self.check_kind(kind)
         return [{"value": colour_histogram_embedding(c.video.frames, self.bins)} for c in clips]

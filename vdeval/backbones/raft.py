@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
 from vdeval.video.protocol import InputSpec
-from vdeval.errors import FeatureError, WeightsError
+from vdeval.errors import WeightsError
 from vdeval.features import ClipInput
 
 DEFAULT_WEIGHTS = {"large": "C_T_SKHT_V2", "small": "C_T_V2"}
@@ -128,8 +128,7 @@ class RaftFlow(Backbone):
         return flow
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
-        if kind not in self.provides:
-            raise FeatureError(f"backbone 'raft' does not compute {kind!r}", "it provides flow, flow_even")
+        self.check_kind(kind)
         step = 2 if kind == "flow_even" else 1  # flow_even: the same protocol on frames 0, 2, 4, ...
 
         def to_input(frames):
