@@ -325,7 +325,10 @@ class VideoDenoiser(nn.Module):
 
     def velocity_of(self, tokens) -> torch.Tensor:
         """(B, 2) on-screen velocity the caption asks for, in frame widths/heights per frame."""
-        return self.velocity_head(self._encode_text(tokens)[2]) / VELOCITY_SCALE
+        return self._velocity_from(self._encode_text(tokens)[2])
+
+    def _velocity_from(self, pooled) -> torch.Tensor:
+        return self.velocity_head(pooled) / VELOCITY_SCALE
 
     def forward(self, x_t, t, tokens, known=None, mask=None, velocity=None):
         """velocity (B, 2): only for motion-aligned models; None = the velocity head's reading of the caption."""
@@ -347,7 +350,7 @@ class VideoDenoiser(nn.Module):
         align = None
         if self.cfg.motion_aligned:
             if velocity is None:
-                velocity = self.velocity_head(pooled) / VELOCITY_SCALE
+                velocity = self._velocity_from(pooled)
             align = MotionAlignment(velocity.to(x_t.dtype), frames)
         t_emb = timestep_embedding(t.reshape(-1).expand(b) if t.numel() == 1 else t, self.cfg.channels[0])
         emb = self.time_mlp(t_emb.to(x_t.dtype))  # half-precision models take half-precision embeddings
