@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vdeval.backbones import weights
 from vdeval.backbones.clip import ClipBackbone

@@ -26,12 +26,10 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
-from vdeval.compare import (ALPHA, Difference, clip_values, is_worse, num, pair_values, paired_difference,
+from vdeval.compare import (Difference, clip_values, is_worse, num, pair_values, paired_difference,
                             set_difference)
-from vdeval.errors import ResultsError, VdevalError
-from vdeval.errors import closest
+from vdeval.errors import ResultsError, closest
 from vdeval.results import Results, SummaryRow, load_results
 from vdeval.rules_schema import Rule, RulesError, parse_rules
 
