@@ -103,7 +103,7 @@ def test_motion_smoothness_with_amt_records_its_interpolator(tmp_path, monkeypat
     _standin(tmp_path, monkeypatch, zero_heads=True)
     m = MotionSmoothness(backbone="amt")
     assert m.describe()["params"] == {"interpolator": "amt-s"}
-    assert MotionSmoothness().describe()["params"] == {"interpolator": "flow-splat-midpoint"}
+    assert MotionSmoothness(backbone="dis").describe()["params"] == {"interpolator": "flow-splat-midpoint"}
     with pytest.raises(VdevalError, match="does not run on backbone 'amt'"):
         MotionSmoothness(backbone="amt", interpolator="flow-splat-midpoint")
     f = np.zeros((5, 128, 128, 3), np.uint8)

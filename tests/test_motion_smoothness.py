@@ -88,7 +88,7 @@ def test_stutter_lowers_the_score_with_exact_flow():
 
 
 def _score(video, m=None):
-    m = m or MotionSmoothness()
+    m = m or MotionSmoothness(backbone="dis")
     cf = ClipFeatures("c", video)
     featurize([cf], m.requests(), BackbonePool())
     return m.score_clip(cf)
@@ -103,7 +103,7 @@ def test_metric_on_dis_edge_cases_and_batch_invariance():
     for n, word in ((1, "one-frame"), (2, "two-frame")):
         r = MotionSmoothness().score_clip(ClipFeatures("c", Video(c.video.frames[:n])))
         assert np.isnan(r.value) and word in r.note
-    m = MotionSmoothness()
+    m = MotionSmoothness(backbone="dis")
     clips = [ClipFeatures(str(i), sample_clip(i, WorldSpec(frames=5)).video) for i in range(3)]
     featurize(clips, m.requests(), BackbonePool())
     alone = ClipFeatures("x", clips[1].video)

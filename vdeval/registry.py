@@ -51,6 +51,7 @@ BACKBONES = {
     "laion_aesthetic": "vdeval.backbones.aesthetic:AestheticBackbone",
     "colorfulness": "vdeval.backbones.colorfulness:ColorfulnessBackbone",
     "amt": "vdeval.backbones.amt:AMTBackbone",
+    "world_interpolator": "vdeval.backbones.world_interpolator:WorldInterpolator",
     "pixels": "vdeval.backbones.pixels:PixelBackbone",
 }
 
