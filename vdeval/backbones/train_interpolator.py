@@ -2,16 +2,18 @@
 
     python -m vdeval.backbones.train_interpolator [--steps N] [--lr LR] [--init WEIGHTS] [--out DIR] [--ckpt FILE] [--resume]
 
-Fixed seed; one thread unless --threads. Every batch is rendered on the fly: `batch` clean world clips (32x32,
-8 frames, camera pans with probability 0.3) from training seeds [10^8, 2*10^8), one triplet
-(t, t+1, t+2) of each. Loss: L1 between the midpoint (both frames warped bilinearly by the predicted
-flows and blended by the mask) and the true middle frame (0-255 scale / 255), plus 0.05 x L1
-between the predicted backward flows (middle -> each neighbour, in pixels) and the world's exact ones. A checkpoint (model, optimiser, step) is written every 250 steps to FILE
-(default runs/world_interpolator.ckpt), and --resume continues from it with the same batches as an
-uninterrupted run. --init starts from earlier weights (a second phase: the shipped weights are
-3000 steps at lr 5e-4 from scratch, then 3000 at lr 2e-4 from those; the config lists the phases). At the end the weights and config go to DIR (default: the package's
-embedded_weights/), with the held-out reading: mean |midpoint - true middle| on 0-255 over the even
-pairs of 64 clean clips from seeds 10^9 on.
+Fixed seed; one thread unless --threads. Every batch is rendered on the fly: `batch` clean world
+clips (32x32, 8 frames, camera pans with probability 0.3) from training seeds [10^8, 2*10^8), one
+triplet (t, t+1, t+2) of each. Loss: L1 between the midpoint (both frames warped bilinearly by the
+predicted flows and blended by the mask) and the true middle frame (0-255 scale / 255), plus
+0.05 x L1 between the predicted backward flows (middle -> each neighbour, in pixels) and the
+world's exact ones. A checkpoint (model, optimiser, step) is written every 250 steps to FILE
+(default runs/world_interpolator.ckpt), and --resume continues from it with the same batches as
+an uninterrupted run. --init starts from earlier weights (a further phase; the config lists the
+phases). The shipped weights are the defaults: 3000 steps at lr 5e-4 from scratch. At the end the
+weights and config go to DIR (default: the package's embedded_weights/), with the held-out
+reading: mean |midpoint - true middle| on 0-255 over the even pairs of 64 clean clips from seeds
+10^9 on.
 """
 from __future__ import annotations
 
