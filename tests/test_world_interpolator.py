@@ -13,6 +13,7 @@ from vdeval.domains import metric_backbone
 from vdeval.features import ClipFeatures, ClipInput
 from vdeval.featurize import BackbonePool, featurize
 from vdeval.metrics.motion_smoothness import MotionSmoothness, errors_from_midframes, vbench_score
+from vdeval.store import sha256_file
 from vdeval.video import Video
 from vdeval.world import WorldSpec, sample_clip
 from vdeval.world.corruptions import stutter
@@ -59,7 +60,7 @@ def test_shipped_weights_load_and_record_how_they_were_made():
     cfg = json.loads((W.WEIGHTS_DIR / W.CONFIG_FILE).read_text())
     assert cfg["model"] == W.DEFAULT_CONFIG and cfg["seed"] == 0 and cfg["held_out_error_0_255"] < 1.0
     assert cfg["phases"][0]["init"] is None and all(p["steps"] > 0 for p in cfg["phases"])
-    assert b.domain == "world" and b.identity()["weights"] == {W.WEIGHTS_FILE: b._sha}
+    assert b.domain == "world" and b.identity()["weights"] == {W.WEIGHTS_FILE: sha256_file(W.WEIGHTS_DIR / W.WEIGHTS_FILE)}
     v = sample_clip(1, WorldSpec(frames=7)).video
     alone = b.compute("midframes_even", [ClipInput(v)])[0]["value"]
     both = b.compute("midframes_even", [ClipInput(sample_clip(2, WorldSpec()).video), ClipInput(v)])[1]["value"]

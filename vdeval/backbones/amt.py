@@ -272,10 +272,11 @@ class AMTS(nn.Module):
 
 # ---- protocol ----------------------------------------------------------------------------------
 
-def pad16(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
-    """Replicate-pad (B, C, H, W) to multiples of 16 as AMT's InputPadder: (left, right, top, bottom)."""
+def pad_to_multiple(x: torch.Tensor, m: int = 16) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Replicate-pad (B, C, H, W) to multiples of m, split evenly with the odd pixel at the end (AMT's
+    InputPadder at m = 16): (left, right, top, bottom)."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % 16, (-w) % 16
+    ph, pw = (-h) % m, (-w) % m
     pad = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
     return F.pad(x, pad, mode="replicate"), pad
 
@@ -289,7 +290,7 @@ def interpolate_midframes(model: AMTS, frames: np.ndarray, device="cpu") -> np.n
     out = np.empty((max(len(even) - 1, 0), h, w, 3), np.uint8)
     for i in range(len(even) - 1):
         pair = torch.from_numpy(np.ascontiguousarray(even[i:i + 2])).permute(0, 3, 1, 2).float().div(255.0).to(device)
-        padded, (l, _, t, _) = pad16(pair)
+        padded, (l, _, t, _) = pad_to_multiple(pair)
         mid = model(padded[:1], padded[1:], embt)[0, :, t:t + h, l:l + w]
         out[i] = (mid * 255.0).permute(1, 2, 0).cpu().numpy().clip(0, 255).astype(np.uint8)  # truncates, as VBench
     return out

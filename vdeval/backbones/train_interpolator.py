@@ -33,7 +33,7 @@ from vdeval.world import WorldSpec, sample_clip
 SEED = 0
 TRAIN_SEED0 = 10**8
 EVAL_SEED0 = 10**9
-SPECS = (WorldSpec(height=32, width=32, frames=8, pan_probability=0.3),)
+SPEC = WorldSpec(height=32, width=32, frames=8, pan_probability=0.3)
 FLOW_WEIGHT = 0.05
 
 
@@ -61,7 +61,7 @@ def held_out_error(model, n: int = 64) -> float:
     """Mean |midpoint - true middle frame| on 0-255 over every even pair of n clean 32x32 clips."""
     errs = []
     for i in range(n):
-        fr = sample_clip(EVAL_SEED0 + i, SPECS[0]).video.frames
+        fr = sample_clip(EVAL_SEED0 + i, SPEC).video.frames
         mids = W.midframes_even(model, fr)
         errs.extend(np.abs(mids.astype(np.float64) - fr[1:-1:2][:len(mids)]).mean(axis=(1, 2, 3)))
     return float(np.mean(errs))
@@ -89,7 +89,7 @@ def train(steps: int, out: Path, ckpt: Path, batch: int = 32, lr: float = 5e-4, 
     t0, running = time.time(), []
     for step in range(start, steps):
         model.train()
-        loss = loss_of(model, triplets(step, batch, SPECS[step % len(SPECS)]))
+        loss = loss_of(model, triplets(step, batch, SPEC))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -105,7 +105,7 @@ def train(steps: int, out: Path, ckpt: Path, batch: int = 32, lr: float = 5e-4, 
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / W.WEIGHTS_FILE))
     phase = {"steps": steps, "lr": lr, "init": sha256_file(init) if init else None, "seconds": round(time.time() - t0)}
     card = {"model": W.DEFAULT_CONFIG, "phases": phases + [phase], "batch": batch, "seed": SEED, "flow_weight": FLOW_WEIGHT,
-            "threads": threads, "train_specs": [f"{s.height}x{s.width}x{s.frames}" for s in SPECS],
+            "threads": threads, "train_specs": [f"{SPEC.height}x{SPEC.width}x{SPEC.frames}"],
             "held_out_error_0_255": held_out_error(model)}
     (out / W.CONFIG_FILE).write_text(json.dumps(card, indent=2) + "\n")
     return card

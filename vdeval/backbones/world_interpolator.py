@@ -39,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from vdeval.backbones.amt import pad_to_multiple, warp
 from vdeval.backbones.base import Backbone
 from vdeval.errors import WeightsError
 from vdeval.features import ClipInput
@@ -58,7 +59,7 @@ def _block(cin, cout, stride=1):
 
 
 def displacements(radius: int) -> list[tuple[int, int]]:
-    """Every whole-pixel (dx, dy) in [-r, r]^2, dy-major: the labels the network chooses among."""
+    """Every whole-pixel (dx, dy) in [-r, r]^2, dy-major: the order of symmetric_costs' planes."""
     return [(dx, dy) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
 
 
@@ -104,7 +105,7 @@ class MidpointNet(nn.Module):
     def soft_midpoint(self, f0, f1):
         """Training's midpoint: both frames warped by the predicted flows (bilinear) and blended."""
         flow0, flow1, mask = self(f0, f1)
-        return mask * backward_warp(f0, flow0) + (1.0 - mask) * backward_warp(f1, flow1), flow0, flow1
+        return mask * warp(f0, flow0) + (1.0 - mask) * warp(f1, flow1), flow0, flow1
 
     def midpoint(self, f0, f1):
         """The midpoint at whole pixels: each pixel's displacement d = round((flow_1 - flow_0) / 2) is
@@ -125,18 +126,8 @@ class MidpointNet(nn.Module):
                     better = cost < best_cost
                     best_cost, best = torch.where(better, cost, best_cost), torch.where(better[..., None], dd, best)
         snapped = mask * gather_at(f0, -best) + (1.0 - mask) * gather_at(f1, best)
-        rounded = mask * backward_warp(f0, flow0.round()) + (1.0 - mask) * backward_warp(f1, flow1.round())
+        rounded = mask * warp(f0, flow0.round()) + (1.0 - mask) * warp(f1, flow1.round())
         return torch.where((best_cost > SNAP_OCCLUDED)[:, None], rounded, snapped)
-
-
-def backward_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """img (B, C, H, W) sampled at pixel + flow (B, 2, H, W; x then y, in pixels): bilinear, border padding."""
-    b, _, h, w = flow.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=flow.dtype, device=flow.device),
-                            torch.arange(w, dtype=flow.dtype, device=flow.device), indexing="ij")
-    gx = 2.0 * (xs + flow[:, 0]) / max(w - 1, 1) - 1.0
-    gy = 2.0 * (ys + flow[:, 1]) / max(h - 1, 1) - 1.0
-    return F.grid_sample(img, torch.stack([gx, gy], -1), mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def gather_at(f: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -147,13 +138,6 @@ def gather_at(f: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     x = (xs + d[..., 0]).clamp(0, w - 1)
     idx = (y * w + x).view(b, 1, h * w).expand(b, c, h * w)
     return f.reshape(b, c, h * w).gather(2, idx).view(b, c, h, w)
-
-
-def pad_to_multiple(x: torch.Tensor, m: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Replicate-pad (B, C, H, W) to multiples of m, split evenly (the odd pixel at the end); (top, left)."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % m, (-w) % m
-    return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="replicate"), (ph // 2, pw // 2)
 
 
 def to_unit(frames: np.ndarray) -> torch.Tensor:
@@ -169,7 +153,7 @@ def midframes_even(model: MidpointNet, frames: np.ndarray, device="cpu") -> np.n
     h, w = frames.shape[1:3]
     out = np.empty((max(len(even) - 1, 0), h, w, 3), np.uint8)
     for i in range(len(out)):
-        x, (top, left) = pad_to_multiple(to_unit(even[i:i + 2]).to(device))
+        x, (left, _, top, _) = pad_to_multiple(to_unit(even[i:i + 2]).to(device), MULTIPLE)
         mid = model.midpoint(x[:1], x[1:])[0, :, top:top + h, left:left + w]
         out[i] = ((mid + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     return out

@@ -120,9 +120,9 @@ def vbench_score(errors: np.ndarray) -> float:
     return float((255.0 - np.mean(errors)) / 255.0)
 
 
-INTERPOLATORS = {"dis": "flow-splat-midpoint", "raft": "flow-splat-midpoint", "amt": "amt-s",
-                 "world_interpolator": "world-midpoint-net"}
-LEARNED = ("amt", "world_interpolator")  # backbones that give the midpoints themselves
+FLOW_SPLAT = "flow-splat-midpoint"
+INTERPOLATORS = {"dis": FLOW_SPLAT, "raft": FLOW_SPLAT, "amt": "amt-s", "world_interpolator": "world-midpoint-net"}
+LEARNED = tuple(b for b, i in INTERPOLATORS.items() if i != FLOW_SPLAT)  # backbones that give the midpoints themselves
 
 
 class MotionSmoothnessParams(BaseModel):
