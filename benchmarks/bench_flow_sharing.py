@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from vdeval.backbones.dis import dis_flow_pair, to_gray
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.features import ClipFeatures
 from vdeval.registry import resolve
 from vdeval.world import WorldSpec, sample_clip

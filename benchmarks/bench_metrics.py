@@ -16,7 +16,7 @@ from vdeval import registry
 from vdeval.audit import default_metrics
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.world import WorldSpec, sample_clip
 
 FLOW_METRICS = tuple(m for m in ("warping_error", "frozen_motion", "motion_jitter") if m in registry.names("metric"))

@@ -118,7 +118,7 @@ def _import_first(mode: str) -> None:
 
     if mode in ("vdeval", "vdeval_features"):
         import vdeval.api  # noqa: F401
-        import vdeval.featurize  # noqa: F401
+        import vdeval.run.featurize  # noqa: F401
         import vdeval.generators.folder  # noqa: F401
         import vdeval.store  # noqa: F401
         from vdeval import registry
@@ -136,7 +136,7 @@ def _vdeval_features(path: str) -> None:
     """vdeval's decode and featurize for the four metrics, without their maths."""
     from vdeval import registry
     from vdeval.features import ClipFeatures
-    from vdeval.featurize import BackbonePool, featurize
+    from vdeval.run.featurize import BackbonePool, featurize
     from vdeval.generators.folder import open_clip
 
     reqs = list(dict.fromkeys(r for m in METRICS for r in registry.resolve("metric", m)().requests()))

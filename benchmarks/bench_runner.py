@@ -37,7 +37,7 @@ metrics:
 
 CHILD = """
 import json, resource, sys, time
-from vdeval.runner import Runner
+from vdeval.run.runner import Runner
 from vdeval.suite import load_suite
 t = time.perf_counter()
 out = Runner(load_suite(sys.argv[1]), out=sys.argv[2], progress=False, chunk_size=int(sys.argv[3])).execute()
@@ -54,9 +54,9 @@ def write_suite(folder: Path, count: int, warping: bool = False) -> Path:
 
 
 def overhead(tmp: Path, clips: int, repeats: int) -> None:
-    from vdeval.featurize import BackbonePool
+    from vdeval.run.featurize import BackbonePool
     from vdeval.features import ClipInput
-    from vdeval.runner import Runner
+    from vdeval.run.runner import Runner
     from vdeval.store import load_array
     from vdeval.suite import load_suite
     from vdeval.video import Video
@@ -101,7 +101,7 @@ def scaling(tmp: Path, clips: int) -> None:
 
 
 def stages(tmp: Path, clips: int) -> None:
-    from vdeval.featurize import BackbonePool
+    from vdeval.run.featurize import BackbonePool
     from vdeval.features import ClipFeatures, ClipInput
     from vdeval.registry import resolve
     from vdeval.video import read_video, write_video

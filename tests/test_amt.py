@@ -97,7 +97,7 @@ def test_bad_checkpoints_say_what_to_do(tmp_path, monkeypatch):
 
 
 def test_motion_smoothness_with_amt_records_its_interpolator(tmp_path, monkeypatch):
-    from vdeval.featurize import BackbonePool, featurize
+    from vdeval.run.featurize import BackbonePool, featurize
     from vdeval.metrics.motion_smoothness import MotionSmoothness
 
     _standin(tmp_path, monkeypatch, zero_heads=True)

@@ -64,7 +64,7 @@ def test_shapes_world_backbone_only_when_asked(tmp_path, monkeypatch):
 
 def test_evaluate_set_matches_the_runner_definition():
     from vdeval.features import ClipFeatures
-    from vdeval.featurize import BackbonePool, featurize
+    from vdeval.run.featurize import BackbonePool, featurize
     from vdeval.metrics.fvd import FVD
     from vdeval.video import Video
 

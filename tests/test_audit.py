@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 
-from vdeval import audit
-from vdeval.audit import MemoryCache, auroc, run_audit, severity_spearman, to_markdown, write_audit
+from vdeval.audit import core as audit
+from vdeval.audit.core import MemoryCache, auroc, run_audit, severity_spearman
+from vdeval.audit.rendering import to_markdown, write_audit
 from vdeval.backbones.embedded import WEIGHTS_DIR, WEIGHTS_FILE
 from vdeval.errors import UnknownNameError, VdevalError, WeightsError
-from vdeval.featurize import BackbonePool
+from vdeval.run.featurize import BackbonePool
 from vdeval.world import WorldSpec
 
 has_embedded = pytest.mark.skipif(not (WEIGHTS_DIR / WEIGHTS_FILE).is_file(),
@@ -182,7 +183,7 @@ def test_a_clip_that_raises_is_recorded_and_the_audit_goes_on(monkeypatch):
 
 
 def test_a_feature_pass_that_raises_on_one_clip_leaves_only_that_clip_out(monkeypatch):
-    from vdeval.pipeline import featurizing
+    from vdeval.run import featurizing
 
     real = featurizing.featurize
 

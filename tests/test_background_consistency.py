@@ -3,7 +3,7 @@ import pytest
 
 from vdeval.audit import auroc
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.background_consistency import (BackgroundConsistency, WorldBackgroundConsistency,
                                                    background_similarity, world_background_consistency)
 from vdeval.video import Video

@@ -70,7 +70,7 @@ def test_frame_helper_touches_only_text():
 
 
 def test_audit_csv_goes_through_the_helper(tmp_path, monkeypatch):
-    import vdeval.audit as audit
+    import vdeval.audit.rendering as audit
 
     class R:  # the fields write_audit reads
         table = pd.DataFrame({"score": ["=evil"], "corruption": ["flicker"], "severity": [0.5], "auroc": [-0.25]})

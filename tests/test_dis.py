@@ -5,7 +5,7 @@ from vdeval.backbones.dis import DISFlow, dis_flow_pair, dis_flow_video, upscale
 from vdeval.backbones.pixels import PixelBackbone, colour_histogram_embedding
 from vdeval.errors import FeatureError
 from vdeval.features import ClipFeatures, ClipInput, FeatureRequest
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.video import Video
 from vdeval.world import WorldSpec, sample_clip
 

@@ -54,9 +54,9 @@ def test_ranks_with_different_suites_are_refused(tmp_path):
     script = tmp_path / "mismatch.py"
     script.write_text(textwrap.dedent(f"""
         import os, sys
-        from vdeval import distributed
+        from vdeval.run import distributed
         from vdeval.errors import VdevalError
-        from vdeval.runner import Runner
+        from vdeval.run.runner import Runner
         from vdeval.suite import load_suite
         ranks = distributed.from_environment()
         distributed.init(ranks, "cpu")
@@ -77,8 +77,8 @@ def test_ranks_with_different_suites_are_refused(tmp_path):
 
 def test_each_rank_puts_its_backbones_on_its_own_gpu(tmp_path):
     """The per-rank device reaches the backbone pool (it used to be computed and then unused)."""
-    from vdeval import distributed
-    from vdeval.runner import Runner
+    from vdeval.run import distributed
+    from vdeval.run.runner import Runner
     from vdeval.suite import load_suite
 
     p = tmp_path / "s.yaml"

@@ -45,7 +45,7 @@ def _train(model, steps, hook):
 
 
 def test_evaluator_writes_a_results_file_per_step_that_the_report_reads(tmp_path):
-    from vdeval.callbacks import LoopHook
+    from vdeval.training.callbacks import LoopHook
     from vdeval.report.compare import step_series
     from vdeval.report.tables import load_runs
 
@@ -103,7 +103,7 @@ class FakeAccelerator:
 
 
 def test_loop_hook_with_accelerate_evaluates_on_the_main_process_only(tmp_path):
-    from vdeval.callbacks import LoopHook
+    from vdeval.training.callbacks import LoopHook
 
     for main in (True, False):
         model = Flicker()
@@ -116,7 +116,7 @@ def test_loop_hook_with_accelerate_evaluates_on_the_main_process_only(tmp_path):
 
 def test_lightning_callback(tmp_path):
     pl = pytest.importorskip("lightning.pytorch", reason="lightning is not installed")
-    from vdeval.callbacks import lightning_callback
+    from vdeval.training.callbacks import lightning_callback
 
     class Module(pl.LightningModule):
         def __init__(self):

@@ -60,7 +60,7 @@ def test_smoke_suite_parts_load_without_the_optional_libraries(tmp_path):
             cls(backbone=m.backbone)
             registry.resolve("backbone", m.backbone or cls.default_backbone)()
         importlib.import_module("reference_models.sampling")
-        for module in ("vdeval.runner", "vdeval.report.build", "vdeval.check"):
+        for module in ("vdeval.run.runner", "vdeval.report.build", "vdeval.check"):
             importlib.import_module(module)
         print("LOADED")
     """, tmp_path)

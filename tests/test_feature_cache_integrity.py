@@ -12,7 +12,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from helpers import cli_exit_code
-from vdeval.featurize import FeatureCache, featurize
+from vdeval.run.featurize import FeatureCache, featurize
 from vdeval.features import FeatureRequest
 
 from test_featurize import clips, pool  # noqa: F401  (the counting flow backbone fixture)
@@ -54,7 +54,7 @@ def test_valid_but_different_values_are_recomputed_and_said(pool, tmp_path, capl
     f = _cached(tmp_path)[0]
     arrays = load_file(str(f))
     save_file({k: (v + 7.0).astype(v.dtype) for k, v in arrays.items()}, str(f))  # a well-formed lie
-    with caplog.at_level(logging.WARNING, logger="vdeval.featurize"):
+    with caplog.at_level(logging.WARNING, logger="vdeval.run.featurize"):
         n, fresh, cache = _again(pool, tmp_path)
     assert n == 1 and len(cache.rejected) == 1 and "does not match its recorded sha256" in cache.rejected[0]
     assert "recomputing" in caplog.text and str(f) in caplog.text
@@ -123,7 +123,7 @@ def test_run_after_tampering_gives_the_same_numbers(tmp_path, caplog):
     for f in (out / "features").rglob("*.safetensors"):
         a = load_file(str(f))
         save_file({k: np.full_like(v, 3.0) for k, v in a.items()}, str(f))
-    with caplog.at_level(logging.WARNING, logger="vdeval.featurize"):
+    with caplog.at_level(logging.WARNING, logger="vdeval.run.featurize"):
         assert cli_exit_code(args) == 0
     assert json.loads((out / "results.json").read_text())["summary"][0]["value"] == first
     assert "does not match its recorded sha256" in caplog.text

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from vdeval.backbones.base import Backbone
-from vdeval.featurize import BackbonePool, FeatureCache, featurize
+from vdeval.run.featurize import BackbonePool, FeatureCache, featurize
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.world import sample_clip
 
@@ -89,7 +89,7 @@ def test_mixed_precision_decision_per_protocol_and_device():
     import torch
 
     from vdeval.backbones.dis import DISFlow
-    from vdeval.featurize import _autocast
+    from vdeval.run.featurize import _autocast
 
     assert not AmpFlow("cpu").uses_amp() and AmpFlow("cuda:0").uses_amp()
     assert not DISFlow("cuda").uses_amp()  # flow keeps float32
@@ -147,7 +147,7 @@ def test_content_hash_once_per_clip_whatever_the_requests(pool, monkeypatch):
 
 
 def test_memory_estimate_counts_flow_at_the_backbones_itemsize(tmp_path):
-    from vdeval.featurize import clip_bytes
+    from vdeval.run.featurize import clip_bytes
 
     pool = BackbonePool("cpu")
     c = clips(1)

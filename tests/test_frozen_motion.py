@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.frozen_motion import FrozenMotion, dynamic_rule, is_dynamic, motion_scores
 from vdeval.video import Video
 from vdeval.world import DIRECTIONS, WorldSpec, sample_clip

@@ -6,7 +6,7 @@ from vdeval import stats
 from vdeval.errors import FeatureError, SuiteError
 from vdeval.features import ClipFeatures
 from vdeval.metrics.fvd import FVD, fvd_from_features, fvd_from_stats
-from vdeval.training_metrics import FrechetVideoDistance
+from vdeval.training.metrics import FrechetVideoDistance
 from vdeval.video import Video
 
 _VIDEO = Video(np.zeros((1, 8, 8, 3), np.uint8))
@@ -155,7 +155,7 @@ N_WORLD = 256
 
 @pytest.fixture(scope="module")
 def world():
-    from vdeval.featurize import BackbonePool
+    from vdeval.run.featurize import BackbonePool
     from vdeval.world import WorldSpec, sample_clip
 
     spec = WorldSpec(pan_probability=0.3)
@@ -199,7 +199,7 @@ def test_fvd_world_rises_with_corruption_severity(world, name, severities):
 
 def test_fvd_and_kvd_through_the_feature_pass(world):
     """What a suite run does: featurize the requested features, then score the set."""
-    from vdeval.featurize import BackbonePool, featurize
+    from vdeval.run.featurize import BackbonePool, featurize
     from vdeval.metrics.kvd import KVD
 
     fake = [ClipFeatures(f"f{i}", v) for i, v in enumerate(_corrupt("blur", world["other"][:40], 1.0))]

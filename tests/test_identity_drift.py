@@ -3,7 +3,7 @@ import pytest
 
 from vdeval.backbones.embedded import WEIGHTS_DIR, WEIGHTS_FILE
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.identity_drift import IdentityDrift, ReferenceFidelity, cosine_to, slope, subject_consistency
 from vdeval.video import Video
 from vdeval.world import WorldSpec, sample_clip
@@ -93,7 +93,7 @@ def test_embedded_identity_swap_and_reference():
 def test_pair_weighted_aggregation_is_vbench_pooling():
     """VBench's subject_consistency pools every frame pair of every clip: sim / cnt over all pairs.
     aggregate: pairs reproduces it through the runner's summary; the plain mean of clips does not."""
-    from vdeval.pipeline.summary import summarise
+    from vdeval.run.summary import summarise
     from vdeval.results import ClipRecord
 
     rng = np.random.default_rng(3)

@@ -6,7 +6,7 @@ from vdeval import stats
 from vdeval.errors import FeatureError
 from vdeval.features import ClipFeatures
 from vdeval.metrics.kvd import KVD, kvd_from_features
-from vdeval.training_metrics import KernelVideoDistance
+from vdeval.training.metrics import KernelVideoDistance
 from vdeval.video import Video
 
 _VIDEO = Video(np.zeros((1, 8, 8, 3), np.uint8))

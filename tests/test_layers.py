@@ -28,8 +28,9 @@ def test_the_layer_contracts_hold():
 
 
 def test_an_upward_import_breaks_the_contracts(tmp_path):
-    shutil.copytree(ROOT / "vdeval", tmp_path / "vdeval", ignore=shutil.ignore_patterns(
-        "__pycache__", "*.safetensors", "*.npz", "*.json", "*.md"))
+    for package in ("vdeval", "reference_models"):  # both root packages of the contracts
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns(
+            "__pycache__", "*.safetensors", "*.npz", "*.json", "*.md", "checkpoints"))
     suite = tmp_path / "vdeval" / "suite.py"
     suite.write_text(suite.read_text() + "\n\ndef _upward():\n    from vdeval.check import parse_rules  # hidden in a function\n")
     out = _lint(tmp_path)

@@ -17,7 +17,7 @@ import pytest
 from vdeval import registry
 from vdeval.audit import TEXT_CORRUPTIONS, own_failure
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.video import Video
 from vdeval.world import WorldSpec, sample_clip
 from vdeval.world.corruptions import CORRUPTIONS

@@ -86,7 +86,7 @@ def test_carphone_compression_softens_both_directions_not_along_the_motion():
     pristine camera clip has some real motion blur (the landscape passing the car window)."""
     from pathlib import Path
 
-    from vdeval.featurize import BackbonePool
+    from vdeval.run.featurize import BackbonePool
     from vdeval.features import ClipInput
     from vdeval.video.io import read_video
 

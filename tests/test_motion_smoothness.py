@@ -3,7 +3,7 @@ import pytest
 
 from vdeval.audit import auroc
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.motion_smoothness import MotionSmoothness, midpoint, reconstruction_errors, vbench_score
 from vdeval.video import Video
 from vdeval.world import WorldSpec, sample_clip

@@ -4,7 +4,7 @@ import pytest
 from vdeval.audit import swap_caption
 from vdeval.backbones.embedded import WEIGHTS_DIR, WEIGHTS_FILE
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.base import ClipScore
 from vdeval.metrics.prompt_alignment import ClipScoreMetric, PromptDrift, VideoTextAlignment, clipscore_x100, drift
 from vdeval.video import Video

@@ -13,9 +13,9 @@ import pytest
 
 from vdeval.errors import VdevalError, WeightsError
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.frozen_motion import FrozenMotion
-from vdeval.runner import Runner
+from vdeval.run.runner import Runner
 from vdeval.suite import load_suite
 from vdeval.video import Video, write_video
 from vdeval.video.ingest import prompt_from_name, read_sidecar
@@ -213,7 +213,7 @@ def _frozen(video: Video, **params) -> float:
 def test_frozen_motion_on_natural_footage_moving_and_held():
     """Calibration target: natural footage that moves is called frozen at most 10% of the time, a
     held frame at least 95%. Windows of 32 frames (1-1.3 s) of slow animation and camera footage."""
-    from vdeval.natural_calibration import frozen_motion_natural, summary
+    from vdeval.audit.natural_calibration import frozen_motion_natural, summary
 
     s = summary(frozen_motion_natural([BUNNY, CARPHONE]))
     assert s["windows"] >= 6 and s["ok"]

@@ -148,7 +148,7 @@ def test_tables_sort_without_script(fixture_report, chromium, tmp_path):
 def natural_report(tmp_path_factory) -> Path:
     """A real run of tests/data/report_footage/suite.yaml (real footage, weightless backbones), then its report."""
     from vdeval.report import write_report
-    from vdeval.runner import Runner
+    from vdeval.run.runner import Runner
     from vdeval.suite import load_suite
 
     work = tmp_path_factory.mktemp("natural")
@@ -175,7 +175,7 @@ def test_natural_footage_report_in_chromium(natural_report, chromium, tmp_path):
 def test_smoke_report_in_chromium(chromium, tmp_path):
     """The README's smoke suite, cut to 6 prompts (the fewest at which Wilcoxon can reach p < 0.05)."""
     from vdeval.report import write_report
-    from vdeval.runner import Runner
+    from vdeval.run.runner import Runner
     from vdeval.suite import load_suite
 
     root = Path(__file__).resolve().parents[1]

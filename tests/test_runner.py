@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from vdeval.results import RESULTS_VERSION
-from vdeval.runner import Runner
+from vdeval.run.runner import Runner
 from vdeval.suite import load_suite
 from vdeval.video import write_video
 from vdeval.world import sample_clip
@@ -138,7 +138,7 @@ def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
 def test_a_clip_whose_features_fail_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
     """The feature stage retries a failing batch clip by clip: only the bad clip fails, with stage
     "featurize" in failures, and the summary rests on the others."""
-    from vdeval.pipeline import featurizing
+    from vdeval.run import featurizing
 
     real = featurizing.featurize
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.scene_cuts import SceneCuts, consecutive_distances, detect_cuts, local_baseline
 from vdeval.video import Video
 from vdeval.world import WorldSpec, sample_clip

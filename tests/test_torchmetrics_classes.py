@@ -12,7 +12,7 @@ import torch
 from vdeval.errors import FeatureError, VideoReadError
 from vdeval.metrics.fvd import fvd_from_features
 from vdeval.metrics.kvd import kvd_from_features
-from vdeval.training_metrics import FrechetVideoDistance, KernelVideoDistance
+from vdeval.training.metrics import FrechetVideoDistance, KernelVideoDistance
 
 pytestmark = pytest.mark.filterwarnings("ignore:The ``compute`` method")
 
@@ -78,7 +78,7 @@ def _videos(n, seed):
 
 
 def test_video_tensors_go_through_the_backbone_with_a_declared_range():
-    from vdeval.training_metrics import embed_clips
+    from vdeval.training.metrics import embed_clips
 
     fake, real = _videos(4, 0), _videos(4, 100)
     m = FrechetVideoDistance(backbone="embedded")
@@ -121,7 +121,7 @@ import sys
 import numpy as np, torch, torch.distributed as dist
 from vdeval.metrics.fvd import fvd_from_features
 from vdeval.metrics.kvd import kvd_from_features
-from vdeval.training_metrics import FrechetVideoDistance, KernelVideoDistance
+from vdeval.training.metrics import FrechetVideoDistance, KernelVideoDistance
 dist.init_process_group("gloo")
 rank = dist.get_rank()
 rng = np.random.default_rng(0)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.warping_error import (WarpingError, motion_boundary, occlusion_mask, pair_warping_error, warp,
                                           warping_errors)
 from vdeval.video import Video

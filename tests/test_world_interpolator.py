@@ -9,9 +9,9 @@ import torch
 
 from vdeval.audit import auroc
 from vdeval.backbones import world_interpolator as W
-from vdeval.domains import metric_backbone
+from vdeval.run.domains import metric_backbone
 from vdeval.features import ClipFeatures, ClipInput
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.motion_smoothness import MotionSmoothness, errors_from_midframes, vbench_score
 from vdeval.store import sha256_file
 from vdeval.video import Video

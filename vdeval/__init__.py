@@ -14,7 +14,7 @@ def __getattr__(name):
 
         return getattr(results, name)
     if name == "Evaluator":
-        from vdeval.evaluator import Evaluator
+        from vdeval.training.evaluator import Evaluator
 
         return Evaluator
     raise AttributeError(f"module 'vdeval' has no attribute {name!r}")

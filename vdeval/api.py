@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Sequence
 
 from vdeval import registry
-from vdeval.domains import load_metric_backbones, metric_backbone
+from vdeval.run.domains import load_metric_backbones, metric_backbone
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, FeatureCache, featurize, memory_groups
-from vdeval.pipeline.scoring import empty_scores, score_clip
+from vdeval.run.featurize import BackbonePool, FeatureCache, featurize, memory_groups
+from vdeval.run.scoring import empty_scores, score_clip
 from vdeval.video.core import as_video
 from vdeval.video.io import VIDEO_SUFFIXES
 

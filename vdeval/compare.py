@@ -22,7 +22,7 @@ from typing import Iterable
 
 import numpy as np
 
-from vdeval.rules_schema import ALPHA  # one significance level for rules and reports
+from vdeval.rules import ALPHA  # one significance level for rules and reports
 from vdeval.stats import BOOTSTRAP_SEED, bootstrap_mean_ci
 
 PAIRED_TEST = "Wilcoxon signed-rank"

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vdeval import registry
 from vdeval.errors import SuiteError, VdevalError
-from vdeval.rules_schema import parse_rules
+from vdeval.rules import parse_rules
 from vdeval.video.ingest import IngestOptions
 from vdeval.world.settings import MAX_FRAMES, MAX_SIDE, WorldSettings
 

@@ -31,7 +31,7 @@ from vdeval.compare import (Difference, clip_values, is_worse, num, pair_values,
                             set_difference)
 from vdeval.errors import ResultsError, closest
 from vdeval.results import Results, SummaryRow, load_results
-from vdeval.rules_schema import Rule, RulesError, parse_rules
+from vdeval.rules import Rule, RulesError, parse_rules
 
 def load_rules(path: Path) -> list[Rule]:
     import yaml

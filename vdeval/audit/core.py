@@ -28,18 +28,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
 from vdeval import registry
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, FeatureCache
-from vdeval.pipeline import one_line
-from vdeval.pipeline.featurizing import featurize_safely
-from vdeval.pipeline.scoring import empty_scores, score_clip
+from vdeval.run.featurize import BackbonePool, FeatureCache
+from vdeval.run.progress import one_line
+from vdeval.run.featurizing import featurize_safely
+from vdeval.run.scoring import empty_scores, score_clip
 
 DEFAULT_METRICS = ("frame_difference", "warping_error", "frozen_motion", "identity_drift", "reference_fidelity",
                    "clip_score", "video_text_alignment", "prompt_drift", "scene_cuts")
@@ -397,163 +395,3 @@ def run_audit(
     table = _table(scores, corr_names, sev, own)
     return AuditResult(pd.DataFrame(table), scores, skipped, {f"{k}[{b}]": v for (k, b), v in computed.items()},
                        n, time.perf_counter() - t0, sev, spec.to_dict(), failures)
-
-
-# ---- outputs ----------------------------------------------------------------------------------------
-
-def wide_table(result: AuditResult, severity: float | None = None):
-    """score x corruption: 'AUROC / rho' at `severity` (default: the moderate one if audited, else the middle)."""
-    t = result.table
-    if severity is None:
-        severity = MODERATE if any(np.isclose(result.severities, MODERATE)) else result.severities[len(result.severities) // 2]
-    sub = t[np.isclose(t["severity"], severity)].copy()
-    sub["row"] = sub["score"] + " [" + sub["backbone"] + "]"
-    sub["cell"] = [(f"{a:.2f}{'*' if own else ''} / " + (f"{r:+.2f}" if np.isfinite(r) else "n/a")) if np.isfinite(a) else "n/a"
-                   for a, r, own in zip(sub["auroc"], sub["spearman"], sub["own_failure"])]
-    w = sub.pivot(index="row", columns="corruption", values="cell")
-    return w.loc[list(dict.fromkeys(sub["row"])), list(dict.fromkeys(sub["corruption"]))], severity
-
-
-def to_markdown(result: AuditResult) -> str:
-    w, severity = wide_table(result)
-    lines = [
-        f"# Metric audit: {result.n_clips} world clips ({result.spec.get('height')}x{result.spec.get('width')}, "
-        f"{result.spec.get('frames')} frames), severities {', '.join(f'{s:g}' for s in result.severities)}",
-        "",
-        f"Cells: AUROC of clean vs corrupted at severity {severity:g} / Spearman rho of badness with severity "
-        "(0 = clean). * marks the failure the metric is built to catch.",
-        "",
-        "| score | " + " | ".join(w.columns) + " |",
-        "|---|" + "---|" * len(w.columns),
-    ]
-    for row, vals in w.iterrows():
-        lines.append(f"| {row} | " + " | ".join(str(v) for v in vals) + " |")
-    own = result.own_failure(severity)
-    if len(own):
-        lines += ["", "Own failure, AUROC by severity:", ""]
-        lines += ["| score | corruption | " + " | ".join(f"{s:g}" for s in result.severities) + " | rho |",
-                  "|---|---|" + "---|" * (len(result.severities) + 1)]
-        t = result.table
-        for (score, backbone, c), g in t[t["own_failure"]].groupby(["score", "backbone", "corruption"], sort=False):
-            vals = [f"{g[np.isclose(g['severity'], s)]['auroc'].iloc[0]:.2f}" for s in result.severities]
-            rho = g["spearman"].iloc[0]
-            lines.append(f"| {score} [{backbone}] | {c} | " + " | ".join(vals) + " | " + (f"{rho:+.2f}" if np.isfinite(rho) else "n/a") + " |")
-    if result.skipped:
-        lines += ["", "Skipped:", ""] + [f"- {s}" for s in result.skipped]
-    if result.failures:
-        lines += ["", "Clips left out (the audit went on without them):", ""] + [f"- {f}" for f in result.failures]
-    lines += ["", "Features computed (clips): " + ", ".join(f"{k} {v}" for k, v in result.computed.items()),
-              "", f"{result.seconds:.1f} s"]
-    return "\n".join(lines) + "\n"
-
-
-def plot_heatmap(result: AuditResult, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = result.table
-    w, severity = wide_table(result)
-    sub = t[np.isclose(t["severity"], severity)].copy()
-    sub["row"] = sub["score"] + " [" + sub["backbone"] + "]"
-    a = sub.pivot(index="row", columns="corruption", values="auroc").loc[w.index, w.columns]
-    own = sub.pivot(index="row", columns="corruption", values="own_failure").loc[w.index, w.columns]
-    fig, ax = plt.subplots(figsize=(1.0 * len(w.columns) + 3.5, 0.45 * len(w.index) + 1.8))
-    im = ax.imshow(a.to_numpy(float), cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
-    ax.set_xticks(range(len(w.columns)), w.columns, rotation=40, ha="right")
-    ax.set_yticks(range(len(w.index)), w.index)
-    for r in range(a.shape[0]):
-        for c in range(a.shape[1]):
-            v = a.iat[r, c]
-            ax.text(c, r, "-" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=8,
-                    fontweight="bold" if own.iat[r, c] else "normal")
-            if own.iat[r, c]:
-                ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=2, ec="black"))
-    fig.colorbar(im, ax=ax, label="AUROC (clean vs corrupted)")
-    ax.set_title(f"Metric audit: AUROC at severity {severity:g} ({result.n_clips} clips); boxed = own failure")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def write_audit(result: AuditResult, out: Path) -> dict[str, Path]:
-    from vdeval.store import atomic_write_bytes, csv_safe_frame
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": out / "audit.csv", "md": out / "audit.md", "png": out / "audit.png", "scores": out / "scores.csv"}
-    atomic_write_bytes(paths["csv"], csv_safe_frame(result.table).to_csv(index=False, float_format="%.6g").encode())
-    atomic_write_bytes(paths["scores"], csv_safe_frame(result.scores).to_csv(index=False, float_format="%.6g").encode())
-    atomic_write_bytes(paths["md"], to_markdown(result).encode())
-    plot_heatmap(result, paths["png"])
-    return paths
-
-
-# ---- CLI ----------------------------------------------------------------------------------------------
-
-def _split(text: Optional[str]) -> Optional[list[str]]:
-    return [s.strip() for s in text.split(",") if s.strip()] if text else None
-
-
-def _natural(given: list[Path], out: Path) -> Path:
-    """frozen_motion on natural footage: moving windows vs held frames (vdeval/natural_calibration.py)."""
-    import pandas as pd
-    import typer
-
-    from vdeval.generators.folder import list_videos
-    from vdeval.natural_calibration import HELD_TARGET, MOVING_TARGET, frozen_motion_natural, summary
-
-    files = [f for g in given for f in (list_videos(g) if g.is_dir() else [g])]
-    rows = frozen_motion_natural(files)
-    s = summary(rows)
-    path = out / "natural.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
-    typer.echo(f"frozen_motion on natural footage ({s['windows']} windows of {len(files)} files): moving called frozen "
-               f"{s['moving_frozen']:.1%} (target <= {MOVING_TARGET:.0%}), held frames {s['held_frozen']:.1%} "
-               f"(target >= {HELD_TARGET:.0%})")
-    return path
-
-
-def audit_command(
-    out: Path = __import__("typer").Option(Path("audit"), "--out", "-o", help="Directory for audit.csv/.md/.png and scores.csv."),
-    n: int = __import__("typer").Option(32, "--n", min=2, help="Clean world clips."),
-    height: int = __import__("typer").Option(32, "--height"),
-    width: int = __import__("typer").Option(32, "--width"),
-    frames: int = __import__("typer").Option(8, "--frames"),
-    pan_probability: float = __import__("typer").Option(0.0, "--pan-probability"),
-    severities: str = __import__("typer").Option("0.25,0.5,1.0", "--severities", help="Comma-separated, each in (0, 1]."),
-    metrics: Optional[str] = __import__("typer").Option(None, "--metrics", help="Comma-separated metric names (default: every per-clip metric)."),
-    corruptions: Optional[str] = __import__("typer").Option(None, "--corruptions", help="Comma-separated (default: all, plus caption_swap)."),
-    backbone: Optional[list[str]] = __import__("typer").Option(None, "--backbone", help="metric=backbone, or a backbone for every metric that allows it; repeatable."),
-    seed: int = __import__("typer").Option(0, "--seed", help="First world seed."),
-    cache_dir: Optional[Path] = __import__("typer").Option(None, "--cache-dir", help="On-disk feature cache (default: in memory)."),
-    natural: Optional[list[Path]] = __import__("typer").Option(None, "--natural", help="Natural video files or folders: also report frozen_motion on moving and held windows of them (natural.csv)."),
-):
-    """Score every metric on clean vs corrupted world clips: AUROC and Spearman per (metric, corruption)."""
-    import typer
-
-    from vdeval.world import WorldSpec
-
-    try:
-        sev = [float(s) for s in _split(severities) or []]
-    except ValueError:
-        raise VdevalError(f"--severities must be comma-separated numbers, got {severities!r}") from None
-    spec = WorldSpec(height=height, width=width, frames=frames, pan_probability=pan_probability)
-    result = run_audit(n, spec, sev, _split(metrics), _split(corruptions), backbone, seed,
-                       cache=FeatureCache(cache_dir) if cache_dir else None, progress=lambda m: typer.echo(m, err=True))
-    for s in result.skipped:
-        typer.echo(f"note: {s}", err=True)
-    for f in result.failures:
-        typer.echo(f"note: clip left out: {f}", err=True)
-    paths = write_audit(result, out)
-    typer.echo(to_markdown(result))
-    if natural:
-        paths["natural"] = _natural(natural, out)
-    typer.echo("written: " + ", ".join(str(p) for p in paths.values()))
-
-
-def register(app) -> None:
-    app.command("audit")(audit_command)

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from vdeval.errors import VdevalError
-from vdeval.featurize import BackbonePool
+from vdeval.run.featurize import BackbonePool
 from vdeval.features import ClipFeatures
 from vdeval.metrics.base import Metric
 from vdeval.results import ClipRecord, SummaryRow

@@ -1,5 +1,5 @@
 """Stage 2: features. Every feature the metrics ask for, computed once per clip and backbone
-identity by vdeval.featurize (the one place backbones run) and cached; clips are taken in groups
+identity by vdeval.run.featurize (the one place backbones run) and cached; clips are taken in groups
 whose features fit `memory_gb`, and after scoring a clip keeps only what set-level metrics read.
 A batch that raises (a file that stops decoding, a backbone that fails on one input) is retried
 clip by clip, so one bad clip fails alone, with its error, and the others go on.
@@ -7,10 +7,10 @@ clip by clip, so one bad clip fails alone, with its error, and the others go on.
 from __future__ import annotations
 
 from vdeval.errors import WeightsError, WriteError
-from vdeval.featurize import BackbonePool, CacheWriteError, FeatureCache, featurize, memory_groups
+from vdeval.run.featurize import BackbonePool, CacheWriteError, FeatureCache, featurize, memory_groups
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.metrics.base import Metric
-from vdeval.pipeline import one_line, progress_bar
+from vdeval.run.progress import one_line, progress_bar
 
 
 def feature_requests(metrics, level: str | None = None) -> list[FeatureRequest]:

@@ -18,7 +18,7 @@ import typer
 from vdeval.errors import SuiteError, VdevalError
 from vdeval.generators.base import allow_remote_code as remote_code
 from vdeval.generators.folder import FolderGenerator, list_videos
-from vdeval.runner_cli import _REMOTE_CODE_HELP
+from vdeval.run.cli import _REMOTE_CODE_HELP
 from vdeval.suite import Suite, load_suite
 
 MAX_LISTED = 5  # file names shown per problem line
@@ -67,7 +67,7 @@ def folder_problems(where: str, gen, clip_ids: list[str], n_prompts: int, sample
 
 def generator_problems(suite: Suite, clip_ids: list[str], n_prompts: int, device: str) -> list[str]:
     """Each generator set up as the run sets it up; folders matched against the clips."""
-    from vdeval.runner import make_generator  # deep mode only (see deep_problems)
+    from vdeval.run.runner import make_generator  # deep mode only (see deep_problems)
 
     out = []
     for i, config in enumerate(suite.generator_configs()):
@@ -102,8 +102,8 @@ def real_problems(suite: Suite) -> tuple[list[str], list[str]]:
 def weights_problems(suite: Suite, device: str) -> list[str]:
     """Every metric's backbone loaded as the run loads it: missing weights, one line per metric."""
     from vdeval import registry
-    from vdeval.domains import load_metric_backbones, metric_backbone, suite_domain
-    from vdeval.featurize import BackbonePool  # deep mode only (see deep_problems)
+    from vdeval.run.domains import load_metric_backbones, metric_backbone, suite_domain
+    from vdeval.run.featurize import BackbonePool  # deep mode only (see deep_problems)
 
     domain = suite_domain([g["kind"] for g in suite.generators], suite.real.kind if suite.real else None)
     pool, out = BackbonePool(device), []
@@ -121,7 +121,7 @@ def deep_problems(suite: Suite, device: str = "cpu") -> tuple[list[str], list[st
     """(problems, notes) that only reading files and loading backbones finds."""
     # imported here, not at the top: every CLI command registers this module, and the fast check
     # must not pay for the runner and the backbones
-    from vdeval.runner import build_prompts, build_requests
+    from vdeval.run.runner import build_prompts, build_requests
 
     try:
         prompts = build_prompts(suite)

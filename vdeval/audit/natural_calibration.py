@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.frozen_motion import FrozenMotion
 from vdeval.video.core import Video
 from vdeval.video.source import FileSource

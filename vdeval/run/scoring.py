@@ -6,7 +6,7 @@ import math
 
 from vdeval.features import ClipFeatures
 from vdeval.metrics.base import Metric
-from vdeval.pipeline import one_line
+from vdeval.run.progress import one_line
 
 
 def empty_scores() -> dict:

@@ -74,7 +74,7 @@ class Evaluator:
 
     def __call__(self, step: int) -> Path:
         """Evaluate now, whatever the step; returns OUT/step_<step> (results.json inside)."""
-        from vdeval.runner import Runner
+        from vdeval.run.runner import Runner
 
         run_dir = self.out / f"step_{int(step):08d}"
         outcome = Runner(self.suite(step), out=run_dir, device=self.device, progress=False,

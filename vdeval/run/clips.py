@@ -11,7 +11,7 @@ import json
 from vdeval import registry
 from vdeval.errors import VdevalError
 from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorSetupError
-from vdeval.pipeline import one_line, progress_bar
+from vdeval.run.progress import one_line, progress_bar
 from vdeval.store import RunDir, atomic_write_json, load_array, save_array, sha256_json
 from vdeval.suite import Suite
 from vdeval.video import Video

@@ -109,7 +109,7 @@ class FeatureCache:
         import logging
 
         self.rejected.append(f"{p}: {why}")
-        logging.getLogger("vdeval.featurize").warning("note: cached features %s: %s; recomputing", p, why)
+        logging.getLogger("vdeval.run.featurize").warning("note: cached features %s: %s; recomputing", p, why)
 
     def save(self, backbone: Backbone, kind: str, key: str, arrays: dict[str, np.ndarray]) -> None:
         if self.root is None:

@@ -30,7 +30,7 @@ def run(
 
     Under torchrun (`torchrun --nproc_per_node N -m vdeval run SUITE`) clips are split across
     ranks and rank 0 writes the results."""
-    from vdeval import distributed
+    from vdeval.run import distributed
     from vdeval.errors import VdevalError
     from vdeval.store import RunLock
     from vdeval.suite import load_suite
@@ -71,9 +71,9 @@ def run(
 
 def _run_locked(s, run_dir: Path, device, limit, cache_dir, report, progress, ranks, allow_remote_code=False,
                 log=None) -> None:
-    from vdeval import distributed
+    from vdeval.run import distributed
     from vdeval.report.terminal import render as render_summary
-    from vdeval.runner import Runner
+    from vdeval.run.runner import Runner
 
     distributed.init(ranks, device)
     try:

@@ -1,0 +1,74 @@
+"""`vdeval audit`: the command (parse, call run_audit, write the outputs)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from vdeval.audit.core import run_audit
+from vdeval.audit.rendering import to_markdown, write_audit
+from vdeval.errors import VdevalError
+from vdeval.run.featurize import FeatureCache
+
+
+def _split(text: Optional[str]) -> Optional[list[str]]:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def _natural(given: list[Path], out: Path) -> Path:
+    """frozen_motion on natural footage: moving windows vs held frames (vdeval/audit/natural_calibration.py)."""
+    import pandas as pd
+
+    from vdeval.generators.folder import list_videos
+    from vdeval.audit.natural_calibration import HELD_TARGET, MOVING_TARGET, frozen_motion_natural, summary
+
+    files = [f for g in given for f in (list_videos(g) if g.is_dir() else [g])]
+    rows = frozen_motion_natural(files)
+    s = summary(rows)
+    path = out / "natural.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    typer.echo(f"frozen_motion on natural footage ({s['windows']} windows of {len(files)} files): moving called frozen "
+               f"{s['moving_frozen']:.1%} (target <= {MOVING_TARGET:.0%}), held frames {s['held_frozen']:.1%} "
+               f"(target >= {HELD_TARGET:.0%})")
+    return path
+
+
+def audit_command(
+    out: Path = typer.Option(Path("audit"), "--out", "-o", help="Directory for audit.csv/.md/.png and scores.csv."),
+    n: int = typer.Option(32, "--n", min=2, help="Clean world clips."),
+    height: int = typer.Option(32, "--height", help="Height of the world clips in pixels."),
+    width: int = typer.Option(32, "--width", help="Width of the world clips in pixels."),
+    frames: int = typer.Option(8, "--frames", help="Frames per world clip."),
+    pan_probability: float = typer.Option(0.0, "--pan-probability", help="Share of world clips whose camera pans."),
+    severities: str = typer.Option("0.25,0.5,1.0", "--severities", help="Comma-separated, each in (0, 1]."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric names (default: every per-clip metric)."),
+    corruptions: Optional[str] = typer.Option(None, "--corruptions", help="Comma-separated (default: all, plus caption_swap)."),
+    backbone: Optional[list[str]] = typer.Option(None, "--backbone", help="metric=backbone, or a backbone for every metric that allows it; repeatable."),
+    seed: int = typer.Option(0, "--seed", help="First world seed."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="On-disk feature cache (default: in memory)."),
+    natural: Optional[list[Path]] = typer.Option(None, "--natural", help="Natural video files or folders: also report frozen_motion on moving and held windows of them (natural.csv)."),
+):
+    """Score every metric on clean vs corrupted world clips: AUROC and Spearman per (metric, corruption)."""
+    from vdeval.world import WorldSpec
+
+    try:
+        sev = [float(s) for s in _split(severities) or []]
+    except ValueError:
+        raise VdevalError(f"--severities must be comma-separated numbers, got {severities!r}") from None
+    spec = WorldSpec(height=height, width=width, frames=frames, pan_probability=pan_probability)
+    result = run_audit(n, spec, sev, _split(metrics), _split(corruptions), backbone, seed,
+                       cache=FeatureCache(cache_dir) if cache_dir else None, progress=lambda m: typer.echo(m, err=True))
+    for s in result.skipped:
+        typer.echo(f"note: {s}", err=True)
+    for f in result.failures:
+        typer.echo(f"note: clip left out: {f}", err=True)
+    paths = write_audit(result, out)
+    typer.echo(to_markdown(result))
+    if natural:
+        paths["natural"] = _natural(natural, out)
+    typer.echo("written: " + ", ".join(str(p) for p in paths.values()))
+
+
+def register(app) -> None:
+    app.command("audit")(audit_command)

@@ -1,0 +1,17 @@
+"""What every stage shares: a progress bar on stderr, and an exception as one line for results."""
+from __future__ import annotations
+
+import sys
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar on stderr (a no-op bar when disabled)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, file=sys.stderr)
+
+
+def one_line(e: BaseException) -> str:
+    """An exception as one line for results: its type and first line."""
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}".strip()
