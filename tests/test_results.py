@@ -12,10 +12,7 @@ from vdeval.errors import ResultsError
 from vdeval.results import RESULTS_VERSION, Results, load_results, schema_text, write_results
 from vdeval.store import RunDir
 
-try:
-    from test_report import STEPS, make_results
-except ImportError:  # tests/ as a package
-    from tests.test_report import STEPS, make_results
+from helpers import STEPS, make_results
 
 ROOT = Path(__file__).resolve().parents[1]
 V1 = Path(__file__).parent / "data" / "results_v1.json"  # written by the runner before the model existed

@@ -1,15 +1,10 @@
-import textwrap
 
 import pytest
 
 from vdeval.errors import SuiteError
 from vdeval.suite import load_suite
 
-
-def write(tmp_path, text, name="suite.yaml"):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text))
-    return p
+from helpers import write_suite
 
 
 GOOD = """
@@ -30,7 +25,7 @@ def problems_of(path):
 
 
 def test_good_suite_loads_with_defaults(tmp_path):
-    s = load_suite(write(tmp_path, GOOD))
+    s = load_suite(write_suite(tmp_path, GOOD))
     assert s.samples_per_prompt == 1 and s.world.height == 32
     assert s.metric_labels() == ["frame_difference"]
 
@@ -42,7 +37,7 @@ def test_shipped_smoke_suite_is_valid():
 
 
 def test_misspelt_names_and_keys_get_suggestions(tmp_path):
-    p = write(tmp_path, """
+    p = write_suite(tmp_path, """
     name: t
     promts: {source: world}
     generators:
@@ -55,7 +50,7 @@ def test_misspelt_names_and_keys_get_suggestions(tmp_path):
 
 
 def test_every_problem_reported_with_key_path(tmp_path):
-    p = write(tmp_path, """
+    p = write_suite(tmp_path, """
     name: t
     generators:
       - {name: a, kind: wrold}
@@ -75,7 +70,7 @@ def test_every_problem_reported_with_key_path(tmp_path):
 
 
 def test_wrong_types_and_missing_keys(tmp_path):
-    p = write(tmp_path, """
+    p = write_suite(tmp_path, """
     name: t
     samples_per_prompt: many
     generators: []
@@ -86,20 +81,20 @@ def test_wrong_types_and_missing_keys(tmp_path):
 
 def test_not_yaml_or_not_a_mapping(tmp_path):
     with pytest.raises(SuiteError, match="not valid YAML at line"):
-        load_suite(write(tmp_path, "name: [unclosed\n"))
+        load_suite(write_suite(tmp_path, "name: [unclosed\n"))
     with pytest.raises(SuiteError, match="mapping"):
-        load_suite(write(tmp_path, "- just\n- a list\n"))
+        load_suite(write_suite(tmp_path, "- just\n- a list\n"))
     with pytest.raises(SuiteError, match="no such suite file"):
         load_suite(tmp_path / "nope.yaml")
 
 
 def test_include_merges_shared_parts_and_detects_cycles(tmp_path):
-    write(tmp_path, """
+    write_suite(tmp_path, """
     world: {height: 24, width: 24}
     metrics:
       - {name: frame_difference}
     """, "base.yaml")
-    p = write(tmp_path, """
+    p = write_suite(tmp_path, """
     include: base.yaml
     name: t
     world: {frames: 6}
@@ -108,23 +103,23 @@ def test_include_merges_shared_parts_and_detects_cycles(tmp_path):
     """)
     s = load_suite(p)
     assert (s.world.height, s.world.width, s.world.frames) == (24, 24, 6)
-    write(tmp_path, "include: b.yaml\nname: a\n", "a.yaml")
-    write(tmp_path, "include: a.yaml\nname: b\n", "b.yaml")
+    write_suite(tmp_path, "include: b.yaml\nname: a\n", "a.yaml")
+    write_suite(tmp_path, "include: a.yaml\nname: b\n", "b.yaml")
     with pytest.raises(SuiteError, match="cycle"):
         load_suite(tmp_path / "a.yaml")
 
 
 def test_world_settings_are_checked(tmp_path):
-    p = write(tmp_path, GOOD + "world: {colors: [red, mauve]}\n")
+    p = write_suite(tmp_path, GOOD + "world: {colors: [red, mauve]}\n")
     assert any(x.startswith("world:") and "colors" in x for x in problems_of(p))
 
 
 def test_checks_section_is_validated_with_the_suite(tmp_path):
-    p = write(tmp_path, GOOD + "checks:\n  - {metric: frame_difference, mxa: 3}\n")
+    p = write_suite(tmp_path, GOOD + "checks:\n  - {metric: frame_difference, mxa: 3}\n")
     text = "\n".join(problems_of(p))
     assert "checks" in text and "'max'" in text
 
 
 def test_backbone_on_a_metric_that_takes_none(tmp_path):
-    p = write(tmp_path, GOOD.replace("{name: frame_difference}", "{name: frame_difference, backbone: dis}"))
+    p = write_suite(tmp_path, GOOD.replace("{name: frame_difference}", "{name: frame_difference, backbone: dis}"))
     assert any("frame_difference works with pixels, not 'dis'" in x for x in problems_of(p))

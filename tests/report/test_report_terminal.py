@@ -1,7 +1,7 @@
 """The terminal summary: pivoted (generators as columns), best marked like the HTML report."""
 from __future__ import annotations
 
-from test_report import STEPS, make_results
+from helpers import STEPS, make_results
 
 
 def test_terminal_summary_is_pivoted_with_best_marks():

@@ -3,7 +3,6 @@ component classes (no downloads): TextToVideoSD, StableVideoDiffusion and Wan.""
 from __future__ import annotations
 
 import json
-import textwrap
 
 import numpy as np
 import pytest
@@ -12,12 +11,12 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 import tiny_pipelines  # noqa: E402
-from helpers import cli_exit_code  # noqa: E402
+from helpers import cli_exit_code, write_suite  # noqa: E402
 
 from vdeval.errors import VdevalError  # noqa: E402
 from vdeval.generators.base import ClipRequest, GeneratorSetupError, allow_remote_code  # noqa: E402
 from vdeval.generators.diffusers_adapter import (DiffusersConfig, DiffusersGenerator,  # noqa: E402
-                                                 config_problems, frames_of)
+                                                 frames_of)
 from vdeval.video import as_video  # noqa: E402
 
 T2V_ARGS = {"num_inference_steps": 2, "num_frames": 3, "height": 16, "width": 16, "guidance_scale": 2.0}
@@ -102,10 +101,8 @@ output: {{report: false}}
 
 
 def _suite(tmp_path, model, pipeline="TextToVideoSDPipeline", extra="", call_args=None, name="s.yaml"):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(SUITE.format(model=model, pipeline=pipeline, extra=extra,
-                                              call_args=json.dumps(call_args or T2V_ARGS))))
-    return p
+    return write_suite(tmp_path, SUITE.format(model=model, pipeline=pipeline, extra=extra,
+                                              call_args=json.dumps(call_args or T2V_ARGS)), name)
 
 
 def _run(suite, out, *flags):

@@ -16,7 +16,7 @@ from vdeval.video import Video
 from vdeval.video.source import FileSource
 from vdeval.world import WorldSpec, sample_clip
 
-CARPHONE = Path(__file__).parent / "data" / "natural" / "carphone.mp4"
+CARPHONE = Path(__file__).resolve().parents[1] / "data" / "natural" / "carphone.mp4"
 
 
 def _clips():

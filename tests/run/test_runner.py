@@ -1,20 +1,12 @@
 import json
-import textwrap
 
-import numpy as np
-import pytest
 
 from vdeval.results import RESULTS_VERSION
 from vdeval.run.runner import Runner
-from vdeval.suite import load_suite
 from vdeval.video import write_video
 from vdeval.world import sample_clip
 
-
-def make_suite(tmp_path, body):
-    p = tmp_path / "s.yaml"
-    p.write_text(textwrap.dedent(body))
-    return load_suite(p)
+from helpers import make_suite
 
 
 BODY = """

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from helpers import cli_exit_code
+from helpers import cli_exit_code, write_suite
 from vdeval import registry
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _all_metrics_suite(tmp_path) -> Path:
@@ -47,12 +47,6 @@ def test_fast_validate_imports_no_torch(tmp_path):
     assert got["torch"] == []
 
 
-def _write(tmp_path, suite: dict) -> Path:
-    path = tmp_path / "suite.yaml"
-    path.write_text(yaml.safe_dump(suite))
-    return path
-
-
 def _deep(path, capsys) -> tuple[int, list[str]]:
     code = cli_exit_code(["validate", str(path), "--deep"])
     captured = capsys.readouterr()
@@ -64,9 +58,9 @@ def test_deep_lists_folder_files_that_match_no_clip(tmp_path, capsys):
     videos.mkdir()
     for name in ("p000_s0.mp4", "p2_s0.mp4", "notes.mp4"):  # p001_s0 is missing, two files match no clip
         (videos / name).write_bytes(b"x")
-    path = _write(tmp_path, {"name": "f", "prompts": {"source": "list", "items": ["a", "b"]},
+    path = write_suite(tmp_path, {"name": "f", "prompts": {"source": "list", "items": ["a", "b"]},
                              "generators": [{"name": "mine", "kind": "folder", "path": "videos"}],
-                             "metrics": [{"name": "frame_difference"}]})
+                             "metrics": [{"name": "frame_difference"}]}, "suite.yaml")
     assert cli_exit_code(["validate", str(path)]) == 0  # the fast check reads no folder
     code, lines = _deep(path, capsys)
     assert code == 2
@@ -80,12 +74,12 @@ def test_deep_compares_file_and_prompt_counts(tmp_path, capsys):
     videos.mkdir()
     for name in ("a.mp4", "b.mp4"):
         (videos / name).write_bytes(b"x")
-    path = _write(tmp_path, {"name": "f", "prompts": {"source": "list", "items": ["a", "b", "c"], "count": 2},
+    path = write_suite(tmp_path, {"name": "f", "prompts": {"source": "list", "items": ["a", "b", "c"], "count": 2},
                              "samples_per_prompt": 2,
                              "generators": [{"name": "mine", "kind": "folder", "path": "videos", "match": "order"},
                                             {"name": "gone", "kind": "folder", "path": "nowhere"}],
                              "real": {"kind": "folder", "path": "videos", "count": 16},
-                             "metrics": [{"name": "frame_difference"}]})
+                             "metrics": [{"name": "frame_difference"}]}, "suite.yaml")
     code, lines = _deep(path, capsys)
     assert code == 2
     assert lines[0] == f"note: real.count is 16 but {videos} holds 2 videos: the real set will have 2"
@@ -100,11 +94,11 @@ def test_deep_compares_file_and_prompt_counts(tmp_path, capsys):
 
 def test_deep_reports_missing_weights_and_prompt_files(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("VDEVAL_WEIGHTS_DIR", str(tmp_path / "weights"))
-    path = _write(tmp_path, {"name": "w", "prompts": {"source": "file", "file": "prompts.txt"},
+    path = write_suite(tmp_path, {"name": "w", "prompts": {"source": "file", "file": "prompts.txt"},
                              "generators": [{"name": "clean", "kind": "world"},
                                             {"name": "ref", "kind": "reference", "checkpoint": "ckpt/none"}],
                              "real": {"kind": "world", "count": 4},
-                             "metrics": [{"name": "fvd", "backbone": "i3d"}, {"name": "frame_difference"}]})
+                             "metrics": [{"name": "fvd", "backbone": "i3d"}, {"name": "frame_difference"}]}, "suite.yaml")
     code, lines = _deep(path, capsys)
     assert code == 2 and lines[1] == f"prompts: prompts.file: {tmp_path / 'prompts.txt'} does not exist"
     (tmp_path / "prompts.txt").write_text("a red circle\na blue square\n")
@@ -117,11 +111,11 @@ def test_deep_reports_missing_weights_and_prompt_files(tmp_path, capsys, monkeyp
 
 
 def test_deep_passes_a_world_suite(tmp_path, capsys):
-    path = _write(tmp_path, {"name": "ok", "world": {"height": 16, "width": 16, "frames": 4},
+    path = write_suite(tmp_path, {"name": "ok", "world": {"height": 16, "width": 16, "frames": 4},
                              "prompts": {"source": "world", "count": 2},
                              "generators": [{"name": "clean", "kind": "world"},
                                             {"name": "final", "kind": "reference", "checkpoint": "shipped:final"}],
                              "real": {"kind": "world", "count": 4},
-                             "metrics": [{"name": "fvd"}, {"name": "warping_error"}]})
+                             "metrics": [{"name": "fvd"}, {"name": "warping_error"}]}, "suite.yaml")
     code, lines = _deep(path, capsys)
     assert code == 0 and lines == [f"{path}: ok (2 generators, 2 metrics; prompts, folders, generators and weights checked)"]

@@ -11,11 +11,11 @@ from vdeval.check import RulesError, parse_rules, run_check
 from helpers import cli_exit_code
 
 try:  # the results builder lives beside the report tests
-    from test_report import make_results, write_run
+    from helpers import make_results, write_run
 except ImportError:  # tests/ as a package
     from tests.test_report import make_results, write_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 _cli = cli_exit_code
@@ -192,7 +192,7 @@ def test_bad_runs_exit_2(runs, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def steps_run(tmp_path_factory) -> Path:
-    from test_report import STEPS
+    from helpers import STEPS
 
     return write_run(tmp_path_factory.mktemp("steps") / "nightly", make_results(STEPS), with_clips=False)
 

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from vdeval.errors import CheckpointError, VdevalError
 from vdeval.generators.base import ClipRequest

@@ -12,7 +12,7 @@ from vdeval.metrics.imaging_quality import ImagingQuality
 from vdeval.video import Video
 from vdeval.video.io import read_video
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,7 @@ def test_pixels_backbone_sees_a_colour_swap_and_is_batch_invariant():
 
 @has_embedded
 def test_embedded_identity_swap_and_reference():
-    clips, refs = [], []
+    clips = []
     for s in range(6):
         c = sample_clip(s, WorldSpec())
         clips += [ClipFeatures(f"{s}", c.video, c.caption, c.reference_image),

@@ -7,7 +7,6 @@ from vdeval.audit.rendering import to_markdown, write_audit
 from vdeval.backbones.embedded import WEIGHTS_DIR, WEIGHTS_FILE
 from vdeval.errors import UnknownNameError, VdevalError, WeightsError
 from vdeval.run.featurize import BackbonePool
-from vdeval.world import WorldSpec
 
 has_embedded = pytest.mark.skipif(not (WEIGHTS_DIR / WEIGHTS_FILE).is_file(),
                                   reason=f"embedded weights not found at {WEIGHTS_DIR / WEIGHTS_FILE}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers import cli_exit_code
-from test_report import STEPS, make_results, write_run
+from helpers import STEPS, make_results, write_run
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +153,7 @@ def test_log_bad_target_and_missing_extra(run, capsys, monkeypatch):
 
 
 def test_run_refuses_an_unknown_log_target_before_running(tmp_path, capsys):
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     assert cli_exit_code(["run", str(root / "suites" / "smoke.yaml"), "--out", str(tmp_path / "r"),
                           "--log", "tensorbord"]) == 2
     assert "--log must be one of tensorboard, wandb, mlflow" in capsys.readouterr().err

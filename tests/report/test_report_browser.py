@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from test_report import STEPS, make_results, write_run
+from helpers import STEPS, make_results, write_run
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
-NATURAL = Path(__file__).parent / "data" / "report_footage"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+NATURAL = Path(__file__).resolve().parents[1] / "data" / "report_footage"
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -178,7 +178,7 @@ def test_smoke_report_in_chromium(chromium, tmp_path):
     from vdeval.run.runner import Runner
     from vdeval.suite import load_suite
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     outcome = Runner(load_suite(root / "suites" / "smoke.yaml"), out=tmp_path / "run", limit=6,
                      progress=False).execute()
     index = write_report([outcome.run_dir], tmp_path / "report")

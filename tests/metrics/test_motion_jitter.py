@@ -1,8 +1,7 @@
 import numpy as np
-import pytest
 
 from vdeval.run.featurize import BackbonePool, featurize
-from vdeval.features import ClipFeatures, FeatureRequest
+from vdeval.features import ClipFeatures
 from vdeval.metrics.motion_jitter import MotionJitter, jitter_curve
 from vdeval.world import WorldSpec, sample_clip
 from vdeval.world.corruptions import corrupt

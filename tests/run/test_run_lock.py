@@ -13,17 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TINY_SUITE, cli_exit_code
+from helpers import TINY_SUITE, cli_exit_code, write_suite
 from vdeval.store import LOCK_FILE, RunLock, RunLockedError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SUITE = TINY_SUITE
-
-
-def _suite(tmp_path: Path) -> Path:
-    p = tmp_path / "s.yaml"
-    p.write_text(SUITE)
-    return p
 
 
 def _dead_pid() -> int:
@@ -45,7 +39,7 @@ def test_second_run_into_a_held_folder_is_refused_naming_the_holder(tmp_path, ca
         """)], env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        code = cli_exit_code(["run", str(_suite(tmp_path)), "--out", str(run), "--no-progress"])
+        code = cli_exit_code(["run", str(write_suite(tmp_path, SUITE)), "--out", str(run), "--no-progress"])
         err = capsys.readouterr().err
         assert code == 2, err
         assert f"is in use by another run: pid {holder.pid} on {socket.gethostname()}" in err
@@ -62,7 +56,7 @@ def test_lock_of_a_dead_process_is_taken_over_with_a_note(tmp_path, capsys):
     dead = _dead_pid()
     (run / LOCK_FILE).write_text(json.dumps({"pid": dead, "host": socket.gethostname(), "started": "earlier",
                                              "command": "vdeval run killed.yaml", "token": "x"}))
-    code = cli_exit_code(["run", str(_suite(tmp_path)), "--out", str(run), "--no-progress", "--no-report"])
+    code = cli_exit_code(["run", str(write_suite(tmp_path, SUITE)), "--out", str(run), "--no-progress", "--no-report"])
     err = capsys.readouterr().err
     assert code == 0, err
     assert f"taking over the lock of a run that is no longer running (pid {dead}" in err
