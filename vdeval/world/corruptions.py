@@ -424,6 +424,9 @@ def video_compression(clip: WorldClip, severity: float, seed: int = 0) -> Video:
         stream = out.add_stream("libx264", rate=max(1, int(round(clip.video.fps))))
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         stream.options = {"crf": str(h264_crf(s)), "preset": "medium", "threads": "1"}
+        # one encoder thread, set on the context too: PyAV 18 sizes the thread pool itself and
+        # ignores the option, and x264's threaded lookahead makes the output vary run to run
+        stream.codec_context.thread_count = 1
         for f in frames:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")))
         out.mux(stream.encode())
