@@ -77,9 +77,13 @@ def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
 
 
 def _sum_sqrt_eigvalsh(m: np.ndarray, uplo: str = "L") -> float:
-    """Sum of the square roots of a symmetric PSD matrix's eigenvalues (read from one triangle);
-    round-off negatives count as 0."""
-    return float(np.sqrt(np.clip(np.linalg.eigvalsh(m, UPLO=uplo), 0, None)).sum())
+    """Sum of the square roots of a symmetric PSD matrix's eigenvalues (read from one triangle).
+    Eigenvalues within round-off of zero (n * eps * the largest) count as 0: the square root
+    would lift their noise from 1e-16 to 1e-8 of the scale, and with it make the distance depend
+    on the order of the clips (a rank-deficient set: fewer clips than feature dimensions)."""
+    ev = np.linalg.eigvalsh(m, UPLO=uplo)
+    floor = len(ev) * np.finfo(np.float64).eps * max(float(np.abs(ev).max(initial=0.0)), 0.0)
+    return float(np.sqrt(np.where(ev > floor, ev, 0.0)).sum())
 
 
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, sqrt1: np.ndarray | None = None) -> float:
