@@ -168,6 +168,23 @@ def input_fps(arrays: dict) -> dict[str, float]:
     return {"fps": float(arrays["input_fps"][0])} if "input_fps" in arrays else {}
 
 
+def frames_seen(clip: ClipFeatures, request: FeatureRequest) -> int | None:
+    """How many of the clip's frames a feature covers (after its backbone's frame selection);
+    None when it is not computed or is not per frame (clip, text, image embeddings)."""
+    arrays = clip.features.get(request.key)
+    if arrays is None:  # frames not decoded by a backbone are the clip's own (what frames_for reads)
+        return int(clip.frames_for(None).shape[0]) if request.kind == "frames" else None
+    if request.kind == "flow":
+        return int(arrays["forward"].shape[0]) + 1
+    if request.kind == "flow_even":  # pairs (2i, 2i+2): n pairs span frames 0..2n
+        return 2 * int(arrays["forward"].shape[0]) + 1
+    if request.kind == "midframes_even":
+        return 2 * int(arrays["value"].shape[0]) + 1
+    if request.kind in ("frame_embedding", "frame_score", "frames"):
+        return int(arrays["value"].shape[0])
+    return None
+
+
 def _selects_all(spec: InputSpec) -> bool:
     return spec.frames is None and spec.stride == 1 and spec.fps is None
 

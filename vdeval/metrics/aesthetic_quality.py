@@ -22,10 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.metrics.base import ClipScore, Metric
+from vdeval.metrics.base import ClipScore, Metric, NoParams
 
 
-class AestheticQuality(Metric):
+class AestheticQuality(Metric[NoParams]):
     name = "aesthetic_quality"
     version = "1"
     higher_is_better = True

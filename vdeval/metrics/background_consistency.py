@@ -27,13 +27,13 @@ import numpy as np
 
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.metrics.base import ClipScore, Metric
+from vdeval.metrics.base import ClipScore, Metric, NoParams
 from vdeval.metrics.identity_drift import cosine_to, subject_consistency
 from vdeval.metrics.world_objects import palette_labels
 from vdeval.world.scene import DIRECTIONS, SPEEDS, parse_caption
 
 
-class BackgroundConsistency(Metric):
+class BackgroundConsistency(Metric[NoParams]):
     name = "background_consistency"
     version = "1"
     higher_is_better = True
@@ -49,8 +49,6 @@ class BackgroundConsistency(Metric):
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         e = clip.value("frame_embedding", self.backbone)
-        if e.shape[0] < 2:
-            return ClipScore(float("nan"), note="one-frame clip: no background to compare over time")
         value = subject_consistency(e)
         note = None if np.isfinite(value) else "frame embeddings contain NaN or zero vectors"
         return ClipScore(value, [float(c) for c in cosine_to(e, e[0])], note=note)
@@ -90,7 +88,7 @@ def world_background_consistency(frames: np.ndarray, pan: str | None) -> tuple[f
     return value, curve
 
 
-class WorldBackgroundConsistency(Metric):
+class WorldBackgroundConsistency(Metric[NoParams]):
     name = "world_background_consistency"
     version = "1"
     higher_is_better = True
@@ -105,8 +103,6 @@ class WorldBackgroundConsistency(Metric):
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         frames = clip.frames_for(self.backbone)
-        if frames.shape[0] < 2:
-            return ClipScore(float("nan"), note="one-frame clip: no background to compare over time")
         try:
             pan = parse_caption(clip.prompt)["pan"]
         except VdevalError as e:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.metrics.base import ClipScore, Metric
+from vdeval.metrics.base import ClipScore, Metric, NoParams
 
 
 def pair_differences(frames: np.ndarray) -> np.ndarray:
@@ -31,7 +31,7 @@ def pair_differences(frames: np.ndarray) -> np.ndarray:
                      for t in range(f.shape[0] - 1)])
 
 
-class FrameDifference(Metric):
+class FrameDifference(Metric[NoParams]):
     name = "frame_difference"
     version = "1"
     higher_is_better = False

@@ -84,7 +84,14 @@ def is_dynamic(scores: np.ndarray, threshold: float, count: int) -> bool:
     return int(np.sum(np.nan_to_num(scores, nan=0.0) > threshold)) >= count
 
 
-class FrozenMotion(Metric):
+class FrozenMotionParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    threshold_scale: float | None = None  # None: the calibrated scale of the backbone
+    top_fraction: float = TOP_FRACTION
+    sample_fps: float | None = Field(8.0, gt=0)  # VBench samples frames to ~8 fps; None: every frame
+
+
+class FrozenMotion(Metric[FrozenMotionParams]):
     name = "frozen_motion"
     version = "2"  # 2: VBench's frame sampling to 8 fps and frame-rate factor
     higher_is_better = False
@@ -95,11 +102,7 @@ class FrozenMotion(Metric):
     failure_mode = "frozen motion"
     audit_extras = {"frozen_fraction": False}  # extra -> higher_is_better, also scored by `vdeval audit`
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        threshold_scale: float | None = None  # None: the calibrated scale of the backbone
-        top_fraction: float = TOP_FRACTION
-        sample_fps: float | None = Field(8.0, gt=0)  # VBench samples frames to ~8 fps; None: every frame
+    Params = FrozenMotionParams
 
     def __init__(self, backbone: str | None = None, **params):
         super().__init__(backbone, **params)
@@ -118,8 +121,6 @@ class FrozenMotion(Metric):
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         flow = clip.get("flow", self.backbone, self._options())
         forward = flow["forward"]
-        if forward.shape[0] < 1:
-            return ClipScore(float("nan"), note="fewer than 2 frames (after sampling to ~8 fps): no motion to measure")
         scores = motion_scores(forward, self.params.top_fraction)
         if not np.isfinite(scores).any():
             return ClipScore(float("nan"), curve=[float(x) for x in scores], note="flow is NaN for every pair")

@@ -91,7 +91,7 @@ class FVDParams(BaseModel):
     real_name: str | None = Field(None, description="name of the real data set in the cache key")
 
 
-class FVD(Metric):
+class FVD(Metric[FVDParams]):
     name = "fvd"
     version = "1"
     higher_is_better = False

@@ -32,7 +32,7 @@ import numpy as np
 
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.metrics.base import ClipScore, Metric
+from vdeval.metrics.base import ClipScore, Metric, NoParams
 from vdeval.metrics.world_objects import ObjectTrack, track_objects
 from vdeval.world.render import _shape_at, background_texture
 from vdeval.world.scene import DIRECTIONS, SHAPES, SIZES, SPEEDS, parse_caption
@@ -150,7 +150,7 @@ def grounded_scores(frames: np.ndarray, caption: str) -> dict[str, float]:
     return out
 
 
-class GroundedAlignment(Metric):
+class GroundedAlignment(Metric[NoParams]):
     name = "grounded_alignment"
     version = "1"
     higher_is_better = True
@@ -165,8 +165,6 @@ class GroundedAlignment(Metric):
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         frames = clip.frames_for(self.backbone)
-        if frames.shape[0] < 2:
-            return ClipScore(float("nan"), note="one-frame clip: its motion cannot be read")
         try:
             scores = grounded_scores(frames, clip.prompt)
         except VdevalError as e:

@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.metrics.base import ClipScore, Metric
+from vdeval.metrics.base import ClipScore, Metric, NoParams
 
 
 def normalize(e: np.ndarray) -> np.ndarray:
@@ -63,7 +63,12 @@ def slope(y: np.ndarray) -> float:
     return float((x * (y - y.mean())).sum() / (x * x).sum())
 
 
-class IdentityDrift(Metric):
+class IdentityDriftParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    aggregate: Literal["clips", "pairs"] = "clips"
+
+
+class IdentityDrift(Metric[IdentityDriftParams]):
     name = "identity_drift"
     version = "1"
     higher_is_better = True
@@ -74,9 +79,7 @@ class IdentityDrift(Metric):
     allowed_backbones = ("embedded", "dino", "dino_vbench", "clip", "pixels")
     failure_mode = "identity drift"
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        aggregate: Literal["clips", "pairs"] = "clips"
+    Params = IdentityDriftParams
 
     def summary_weight(self) -> str | None:
         return "n_pairs" if self.params.aggregate == "pairs" else None
@@ -86,8 +89,6 @@ class IdentityDrift(Metric):
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         e = clip.value("frame_embedding", self.backbone)
-        if e.shape[0] < 2:
-            return ClipScore(float("nan"), note="one-frame clip: nothing to drift from")
         curve = cosine_to(e, e[0])
         value = subject_consistency(e)
         extras = {"last_to_first": float(curve[-1]), "drift_slope": slope(curve), "n_pairs": float(e.shape[0] - 1)}
@@ -95,7 +96,7 @@ class IdentityDrift(Metric):
         return ClipScore(value, [float(c) for c in curve], extras, note)
 
 
-class ReferenceFidelity(Metric):
+class ReferenceFidelity(Metric[NoParams]):
     name = "reference_fidelity"
     version = "1"
     higher_is_better = True

@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.metrics.base import ClipScore, Metric
+from vdeval.metrics.base import ClipScore, Metric, NoParams
 
 
-class ImagingQuality(Metric):
+class ImagingQuality(Metric[NoParams]):
     name = "imaging_quality"
     version = "1"
     higher_is_better = False

@@ -46,7 +46,7 @@ class KVDParams(BaseModel):
     seed: int = 0
 
 
-class KVD(Metric):
+class KVD(Metric[KVDParams]):
     name = "kvd"
     version = "1"
     higher_is_better = False

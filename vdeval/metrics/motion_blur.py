@@ -78,7 +78,14 @@ def motion_blur_score(frames: np.ndarray, flow: np.ndarray, min_speed: float = 0
     return float(1.0 - a.mean() / c.mean()), curve, extras, None
 
 
-class MotionBlur(Metric):
+class MotionBlurParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_speed: float = Field(0.5, gt=0)  # pixels per frame at clip size
+    radius: int = Field(2, ge=1)
+    min_contrast: float = Field(0.1, gt=0, lt=1)
+
+
+class MotionBlur(Metric[MotionBlurParams]):
     name = "motion_blur"
     version = "1"
     higher_is_better = False
@@ -89,11 +96,7 @@ class MotionBlur(Metric):
     failure_mode = "motion blur"
     audit_corruption = "motion_blur"
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        min_speed: float = Field(0.5, gt=0)  # pixels per frame at clip size
-        radius: int = Field(2, ge=1)
-        min_contrast: float = Field(0.1, gt=0, lt=1)
+    Params = MotionBlurParams
 
     def requests(self) -> list[FeatureRequest]:
         # the frames as the flow backbone saw them: on real footage both are at its working size
@@ -101,8 +104,6 @@ class MotionBlur(Metric):
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         frames = clip.frames_for(self.backbone)
-        if len(frames) < 2:
-            return ClipScore(float("nan"), note="one-frame clip: no motion to blur")
         flow = clip.get("flow", self.backbone)["forward"]
         p = self.params
         value, curve, extras, note = motion_blur_score(frames, flow, p.min_speed, p.radius, p.min_contrast)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from vdeval.features import ClipFeatures, FeatureRequest, input_fps, widen_half
-from vdeval.metrics.base import ClipScore, Metric
+from vdeval.metrics.base import ClipScore, Metric, NoParams
 
 
 def global_motion(flow: np.ndarray) -> np.ndarray:
@@ -32,7 +32,7 @@ def jitter_curve(flow: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.diff(g, axis=0), axis=1) if len(g) >= 2 else np.zeros((0,))
 
 
-class MotionJitter(Metric):
+class MotionJitter(Metric[NoParams]):
     name = "motion_jitter"
     version = "1"
     higher_is_better = False
@@ -48,8 +48,6 @@ class MotionJitter(Metric):
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         arrays = clip.get("flow", self.backbone)
         flow = arrays["forward"]
-        if flow.shape[0] < 2:
-            return ClipScore(float("nan"), note="motion jitter needs at least 3 frames")
         scale = 256.0 / min(flow.shape[1], flow.shape[2])
         curve = jitter_curve(flow) * scale
         value = float(np.nanmean(curve)) if np.isfinite(curve).any() else float("nan")

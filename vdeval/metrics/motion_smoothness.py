@@ -42,7 +42,7 @@ numbers (AMT-S differs); the params record `interpolator` and results the flow b
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -128,10 +128,10 @@ LEARNED = tuple(b for b, i in INTERPOLATORS.items() if i != FLOW_SPLAT)  # backb
 class MotionSmoothnessParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # None: the backbone's (amt -> amt-s, world_interpolator -> world-midpoint-net, a flow backbone -> flow-splat-midpoint)
-    interpolator: Optional[Literal["flow-splat-midpoint", "amt-s", "world-midpoint-net"]] = None
+    interpolator: Literal["flow-splat-midpoint", "amt-s", "world-midpoint-net"] | None = None
 
 
-class MotionSmoothness(Metric):
+class MotionSmoothness(Metric[MotionSmoothnessParams]):
     name = "motion_smoothness"
     version = "1"
     higher_is_better = True
@@ -159,9 +159,6 @@ class MotionSmoothness(Metric):
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         frames = clip.frames_for(self.backbone)
-        if frames.shape[0] < 3:
-            few = "one-frame" if frames.shape[0] == 1 else "two-frame"
-            return ClipScore(float("nan"), note=f"{few} clip: no odd frame between two even ones")
         if self.backbone in LEARNED:
             d = errors_from_midframes(frames, clip.value("midframes_even", self.backbone))
         else:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.metrics.base import ClipScore, Metric
+from vdeval.metrics.base import ClipScore, Metric, NoParams
 from vdeval.metrics.world_objects import ObjectTrack, grow, track_objects
 
 KINDS = ("reversals", "teleports", "accelerations", "size_changes", "shape_changes", "vanishings", "appearances")
@@ -144,7 +144,7 @@ def violations(frames: np.ndarray) -> tuple[dict[str, int], int]:
     return total, len(tracks)
 
 
-class PhysicalPlausibility(Metric):
+class PhysicalPlausibility(Metric[NoParams]):
     name = "physical_plausibility"
     version = "1"
     higher_is_better = False
@@ -162,8 +162,6 @@ class PhysicalPlausibility(Metric):
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         frames = clip.frames_for(self.backbone)
-        if frames.shape[0] < 2:
-            return ClipScore(float("nan"), note="one-frame clip: nothing can move, vanish or change")
         counts, n = violations(frames)
         extras = {k: float(v) for k, v in counts.items()} | {"objects": float(n)}
         if n == 0:

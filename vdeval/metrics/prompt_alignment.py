@@ -21,8 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.metrics.base import ClipScore
-from vdeval.metrics.base import Metric
+from vdeval.metrics.base import ClipScore, Metric, NoParams
 from vdeval.metrics.identity_drift import cosine_to, slope
 
 EMPTY_NOTE = "empty prompt: nothing to align with"
@@ -51,7 +50,7 @@ def _empty(clip: ClipFeatures) -> bool:
     return not (clip.prompt or "").strip()
 
 
-class ClipScoreMetric(Metric):
+class ClipScoreMetric(Metric[NoParams]):
     """The `clip_score` metric (vdeval.metrics.base.ClipScore is the per-clip result every metric returns)."""
 
     name = "clip_score"
@@ -73,7 +72,7 @@ class ClipScoreMetric(Metric):
         return ClipScore(float(cos.mean()), [float(c) for c in cos], {"clipscore": clipscore_x100(cos)})
 
 
-class VideoTextAlignment(Metric):
+class VideoTextAlignment(Metric[NoParams]):
     name = "video_text_alignment"
     version = "1"
     higher_is_better = True
@@ -93,7 +92,7 @@ class VideoTextAlignment(Metric):
         return ClipScore(float(cosine_to(np.asarray(v)[None], np.asarray(t).reshape(-1))[0]))
 
 
-class PromptDrift(Metric):
+class PromptDrift(Metric[NoParams]):
     name = "prompt_drift"
     version = "1"
     higher_is_better = False
@@ -111,7 +110,5 @@ class PromptDrift(Metric):
         if _empty(clip):
             return ClipScore(float("nan"), note=EMPTY_NOTE)
         cos = frame_text_cosines(clip.value("frame_embedding", self.backbone), clip.value("text_embedding", self.backbone))
-        if cos.size < 2:
-            return ClipScore(float("nan"), [float(c) for c in cos], note="one-frame clip: no trend over time")
         drop, half, s = drift(cos)
         return ClipScore(drop, [float(c) for c in cos], {"half_drop": half, "slope": s})

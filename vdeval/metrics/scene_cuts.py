@@ -59,7 +59,14 @@ def detect_cuts(d: np.ndarray, k: float = 3.0, eps: float = 0.1, window: int = 3
     return np.nan_to_num(excess, nan=-np.inf) > eps, excess
 
 
-class SceneCuts(Metric):
+class SceneCutsParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    k: float = 3.0
+    eps: float | None = None  # None: the measured floor of the backbone
+    window: int = 3
+
+
+class SceneCuts(Metric[SceneCutsParams]):
     name = "scene_cuts"
     version = "1"
     higher_is_better = False
@@ -70,11 +77,7 @@ class SceneCuts(Metric):
     failure_mode = "scene cuts"
     audit_extras = {"max_excess": False}
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        k: float = 3.0
-        eps: float | None = None  # None: the measured floor of the backbone
-        window: int = 3
+    Params = SceneCutsParams
 
     def __init__(self, backbone: str | None = None, **params):
         super().__init__(backbone, **params)
@@ -87,8 +90,6 @@ class SceneCuts(Metric):
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         e = clip.value("frame_embedding", self.backbone)
-        if e.shape[0] < 2:
-            return ClipScore(float("nan"), note="one-frame clip: no transitions")
         d = consecutive_distances(e)
         eps = self.params.eps if self.params.eps is not None else EPS[self.backbone]
         cuts, excess = detect_cuts(d, self.params.k, eps, self.params.window)

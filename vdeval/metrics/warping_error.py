@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from vdeval.features import ClipFeatures, FeatureRequest, input_fps, widen_half
-from vdeval.metrics.base import ClipScore, Metric
+from vdeval.metrics.base import ClipScore, Metric, NoParams
 
 
 def warp(image: np.ndarray, flow: np.ndarray, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
@@ -310,7 +310,7 @@ def _sq_diff(warped, cur) -> np.ndarray:
     return sq
 
 
-class WarpingError(Metric):
+class WarpingError(Metric[NoParams]):
     name = "warping_error"
     version = "2"  # 2: per-pixel arithmetic in float32 (sums in float64); values agree to ~1e-6
     higher_is_better = False
@@ -326,8 +326,6 @@ class WarpingError(Metric):
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         frames = clip.frames_for(self.backbone)
-        if len(frames) < 2:
-            return ClipScore(float("nan"), note="one-frame clip: no frame pairs to warp")
         flow = clip.get("flow", self.backbone)
         errs, occ = warping_errors(frames, flow["forward"], flow["backward"])
         curve = [float(e) for e in errs]
