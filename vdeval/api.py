@@ -10,7 +10,7 @@
 floats outside it are refused for that clip (see vdeval.video.as_video). Files are decoded on demand
 straight to each backbone's input size; the same featurize path, cache and metrics as `vdeval run`.
 Clips are not shapes-world clips unless `domain="world"`: a metric whose default backbone is the
-shapes-world `embedded` then uses its published backbone (see vdeval/domains.py).
+shapes-world `embedded` then uses its published backbone (see vdeval/run/domains.py).
 """
 from __future__ import annotations
 

@@ -118,3 +118,31 @@ def test_set_level_metric_contract(name):
     shuffled = metric.score_set(fake[::-1], real[3:] + real[:3])
     assert shuffled.value == pytest.approx(first.value, rel=1e-9, abs=1e-12), f"{name}: depends on clip order"
     json.dumps({"value": first.value, "ci": first.ci, "extras": first.extras}, allow_nan=False)
+
+
+def test_the_base_applies_min_frames_before_the_metric_runs():
+    # a plugin-style metric with no guard of its own: the base answers for clips too short for it,
+    # counting the frames its backbone's input spec delivers (flow: pairs + 1)
+    from vdeval.features import FeatureRequest
+    from vdeval.metrics.base import ClipScore, Metric, NoParams
+
+    calls = []
+
+    class NeedsFour(Metric[NoParams]):
+        name, version, higher_is_better, level, default_backbone = "needs_four", "1", True, "clip", "dis"
+        min_frames = 4
+
+        def requests(self):
+            return [FeatureRequest("flow", "dis")]
+
+        def score_clip(self, clip):
+            calls.append(clip.clip_id)
+            return ClipScore(1.0)
+
+    metric = NeedsFour()
+    frames = sample_clip(1, SPEC).video.frames
+    short, enough = clip(1, frames[:3]), clip(2, frames[:4])
+    featurize([short, enough], metric.requests(), POOL)
+    got = metric.score_clip(short)
+    assert math.isnan(got.value) and got.note.startswith("3-frame clip (as dis decodes it): needs_four needs at least 4")
+    assert metric.score_clip(enough).value == 1.0 and calls == ["c2"]

@@ -47,7 +47,7 @@ PRESETS = {
 # and backward flow at 256 px take 0.3 MB per pair instead of 0.6. Rounding moves a vector by at
 # most 2^-11 of its length (1/64 px at 32 px of motion), far below DIS's own error (0.4-1.2 px
 # end-point error above); metrics compute in float32 / float64 from it. Measured against float32
-# flow (tests/test_flow_precision.py): warping error within 1e-3 relative on natural clips (or
+# flow (tests/backbones/test_flow_precision.py): warping error within 1e-3 relative on natural clips (or
 # 1e-8 absolute on world clips whose error is ~0), frozen-motion scores within 1e-3 relative and the
 # same frozen / dynamic calls, motion jitter within 1e-3 px, motion blur within 1e-4 (on 0-1).
 FLOW_DTYPE = np.float16

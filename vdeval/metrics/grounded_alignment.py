@@ -23,7 +23,7 @@ Value: the mean over the six attributes (count, color, shape, size, motion, back
 fraction of caption objects matching (count and background: 0 or 1), in [0, 1], higher is
 better. A caption object whose colour is absent fails every attribute of its own; an attribute
 no object could be read for (never seen whole) is left out of the mean, with a note. Exactly
-1 on clean world clips whose objects are all seen (tests/test_grounded_alignment.py). Extras:
+1 on clean world clips whose objects are all seen (tests/metrics/test_grounded_alignment.py). Extras:
 each attribute's score (NaN when unreadable), and `speed`.
 """
 from __future__ import annotations

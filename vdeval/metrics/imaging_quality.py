@@ -11,7 +11,7 @@ Tiers; the backbone label in results says which produced a number, and they neve
     re-implemented, its released checkpoints through the weights manager: "spaq", VBench's, by default,
     or "koniq"; the label says which, e.g. musiq@spaq). value = mean over frames of the MUSIQ score
     / 100, VBench's imaging_quality; curve = per-frame score / 100. HIGHER is better on this tier.
-    Parity: tests/test_musiq.py runs pyiqa's own MUSIQ module under VBench's preprocessing.
+    Parity: tests/backbones/test_musiq.py runs pyiqa's own MUSIQ module under VBench's preprocessing.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ scores up to 1 (it grows with the smear length). NaN with a note when nothing mo
 has contrast (a still clip has no motion to blur). curve: the per-pair value; extras: along, across
 (the two sharpness means) and moving_fraction (share of pixels over min_speed).
 No peer computes this: VBench has no motion-blur dimension and EvalCrafter none either; it is checked
-against the world's `motion_blur` corruption (the audit) and known answers (tests/test_motion_blur.py).
+against the world's `motion_blur` corruption (the audit) and known answers (tests/metrics/test_motion_blur.py).
 """
 from __future__ import annotations
 

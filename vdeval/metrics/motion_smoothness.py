@@ -26,7 +26,7 @@ score is |its flow - the median flow of its frame|: moving objects over the back
 candidates within 0.5 px of the highest score are averaged; a pixel nothing lands on takes
 (f_2i + f_2i+2) / 2. With the world's exact flow this rebuilds every odd frame exactly wherever
 its content is seen in an even neighbour (objects inside the frame and apart, no diagonal pan:
-tests/test_motion_smoothness.py), so the value is 1. The audit's limit is the flow: DIS misses
+tests/metrics/test_motion_smoothness.py), so the value is 1. The audit's limit is the flow: DIS misses
 the 4-6 px moves of small fast objects between even frames of 32 px clips (end-point error
 about 5.7 px on them), so with DIS stutter is caught at AUROC 0.74, against 0.96 with exact flow
 (README). Why DIS loses it: between even frames of 32 px clips small fast objects move 4-6 px,

@@ -25,7 +25,7 @@ largest untouched view), u = min(H, W) / 32 (the world's unit):
             fastest), would lie at least half outside the frame or under the other objects
             (grown by 1 px) there.
 Value: the number of violations in the clip (lower is better; exactly 0 on clean world clips,
-where motion is by whole pixels at constant velocity: tests/test_physical_plausibility.py).
+where motion is by whole pixels at constant velocity: tests/metrics/test_physical_plausibility.py).
 Extras: the count per kind (reversals, teleports, accelerations, size_changes, shape_changes,
 vanishings, appearances) and `objects`, the number of objects tracked.
 """

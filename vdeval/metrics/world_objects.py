@@ -6,7 +6,7 @@ levels stay below 160, so a pixel belongs to an object when it is coloured (max 
 Euclidean). Each palette colour is one object (the world never gives two objects one colour); per
 frame the object is that colour's largest 8-connected component, kept when it covers at least
 `min_area(H, W)` pixels. On clean world clips the masks equal the renderer's silhouettes exactly
-for objects that nothing hides (tests/test_physical_plausibility.py); a partly hidden object keeps
+for objects that nothing hides (tests/metrics/test_physical_plausibility.py); a partly hidden object keeps
 its largest visible piece. Valid for the shapes world domain only: natural video has no palette.
 """
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Execute a suite: the orchestrator of the stages in vdeval/pipeline/.
+"""Execute a suite: the orchestrator of the stages in vdeval/run/.
 
-    prompts -> clip requests (pipeline/prompts.py)
-    -> clips, stored and reused on resume (pipeline/clips.py: ClipStore)
-    -> features, once per clip and backbone, cached (pipeline/featurizing.py: FeatureStage)
-    -> per-clip scores (pipeline/scoring.py) -> summaries (pipeline/summary.py)
+    prompts -> clip requests (prompts.py)
+    -> clips, stored and reused on resume (clips.py: ClipStore)
+    -> features, once per clip and backbone, cached (featurizing.py: FeatureStage)
+    -> per-clip scores (scoring.py) -> summaries (summary.py)
     -> results.json + clips.csv, written atomically (vdeval/results.py)
 
 The Runner adds what ties the stages together: requests in chunks, the next chunk generated on a
