@@ -43,5 +43,5 @@ class AestheticQuality(Metric[NoParams]):
         if not s.size or not np.isfinite(s).all():
             return ClipScore(float("nan"), [float(x) for x in s], note="no finite aesthetic score")
         f = clip.get("frame_score", self.backbone)
-        extras = {k: float(np.mean(f[k])) for k in ("colourfulness", "contrast") if k in f}
+        extras: dict[str, float] = {k: float(np.mean(f[k])) for k in ("colourfulness", "contrast") if k in f}
         return ClipScore(float(s.mean()), [float(x) for x in s], extras)

@@ -81,9 +81,9 @@ def world_background_consistency(frames: np.ndarray, pan: str | None) -> tuple[f
         return background_similarity(frames[s], frames[t], bg[s], bg[t], tuple(int(v) for v in -p * (t - s)))
 
     curve = [1.0] + [sim(0, t) for t in range(1, T)]
-    per_t = [np.nanmean([sim(t - 1, t), curve[t]]) if np.isfinite([sim(t - 1, t), curve[t]]).any() else np.nan
+    pairs = [np.nanmean([sim(t - 1, t), curve[t]]) if np.isfinite([sim(t - 1, t), curve[t]]).any() else np.nan
              for t in range(1, T)]
-    per_t = np.asarray(per_t, np.float64)
+    per_t = np.asarray(pairs, np.float64)
     value = float(per_t[np.isfinite(per_t)].mean()) if np.isfinite(per_t).any() else float("nan")
     return value, curve
 

@@ -48,9 +48,9 @@ P = TypeVar("P", bound=BaseModel)
 class Metric(Generic[P]):
     name: ClassVar[str]
     version: ClassVar[str]
-    higher_is_better: ClassVar[bool]
+    higher_is_better: bool  # set by each class; a metric whose direction depends on its backbone sets it per instance
     level: ClassVar[str]  # "clip" or "set"
-    default_backbone: ClassVar[str | None]
+    default_backbone: ClassVar[str]  # every metric has one; a suite entry may name another
     allowed_backbones: ClassVar[tuple[str, ...] | None] = None  # None: any backbone providing the kinds
     # the published backbone used instead of a shapes-world default (embedded) on other footage;
     # None: this metric has no published backbone, so other footage needs a backbone named
@@ -68,7 +68,7 @@ class Metric(Generic[P]):
     params: P
 
     def __init__(self, backbone: str | None = None, **params: Any):
-        self.backbone = backbone or self.default_backbone
+        self.backbone: str = backbone or self.default_backbone
         self.params = cast(P, self.Params(**params))  # pydantic ValidationError on a bad suite entry
 
     def __init_subclass__(cls, **kwargs: Any):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +30,13 @@ from vdeval.errors import FeatureError, SuiteError
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.metrics.base import Metric, SetScore
 
-PROTOCOLS = {
+class FVDProtocol(TypedDict):
+    ddof: int  # the covariance's delta degrees of freedom
+    backbone: str | None  # the backbone the protocol fixes (None: any)
+    text: str
+
+
+PROTOCOLS: dict[str, FVDProtocol] = {
     "stylegan-v": {"ddof": 0, "backbone": "i3d",
                    "text": "I3D (StyleGAN-V TorchScript), first 16 frames, 224x224, [-1, 1], population covariance"},
     "vdeval": {"ddof": 1, "backbone": None, "text": "backbone's own protocol, unbiased covariance"},

@@ -80,7 +80,7 @@ def frame_velocity(track: ObjectTrack) -> np.ndarray | None:
     return np.mean(steps, axis=0) if steps else None
 
 
-def _sign(v: np.ndarray, dead: float) -> tuple[int, int]:
+def _sign(v: np.ndarray, dead: float) -> tuple[int, ...]:
     return tuple(int(np.sign(x)) if abs(x) > dead else 0 for x in v)
 
 
@@ -123,7 +123,7 @@ def grounded_scores(frames: np.ndarray, caption: str) -> dict[str, float]:
     unit = max(1, round(min(H, W) / 32))
     tracks = {t.color: t for t in track_objects(frames)}
     wanted = parsed["objects"]
-    hits = {a: [] for a in ("color", "shape", "size", "motion", "speed")}
+    hits: dict[str, list[bool]] = {a: [] for a in ("color", "shape", "size", "motion", "speed")}
     for obj in wanted:
         tr = tracks.get(obj["color"])
         hits["color"].append(tr is not None)

@@ -121,9 +121,10 @@ def permanence_violations(track: ObjectTrack, others: np.ndarray, reach: int) ->
     if seen.size == 0:
         return out
     border = track.border
-    if seen[0] > 0 and not border[seen[0]] and not _hidden(track, others, seen[0], seen[0] - 1, 1, reach):
+    first = int(seen[0])
+    if first > 0 and not border[first] and not _hidden(track, others, first, first - 1, 1, reach):
         out["appearances"] += 1
-    for t in seen:
+    for t in seen.tolist():
         if t + 1 < len(present) and not present[t + 1] and not border[t] and not _hidden(track, others, t, t + 1, -1, reach):
             out["vanishings"] += 1
     return out

@@ -34,7 +34,7 @@ def frame_text_cosines(frame_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarra
 
 def clipscore_x100(cos: np.ndarray) -> float:
     """torchmetrics' CLIPScore over the frames as samples: max(mean(100 cos), 0) (the clamp of the mean)."""
-    return float(max(np.mean(100.0 * np.asarray(cos, np.float64)), 0.0))
+    return max(float(np.mean(100.0 * np.asarray(cos, np.float64))), 0.0)
 
 
 def drift(cos: np.ndarray) -> tuple[float, float, float]:

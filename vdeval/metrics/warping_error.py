@@ -211,7 +211,7 @@ def _pair_errors(cur, nxt, forward, backward, g: _Grid) -> tuple[float, float]:
     forward = widen_half(forward)
     fx, fy = (np.array(forward[..., k], _F32) for k in (0, 1))
     sources = [p.ravel() for p in nxt + _planes(widen_half(backward))]
-    shifts = (0, 1 if w > 1 else 0, w if h > 1 else 0)
+    shifts: tuple[int, ...] = (0, 1 if w > 1 else 0, w if h > 1 else 0)
     shifts += (shifts[1] + shifts[2],)
     # corner k of sample point i is source[i + shift k]: the same index into shifted views
     views = [[src[k:] for k in shifts] for src in sources]
@@ -306,6 +306,7 @@ def _sq_diff(warped, cur) -> np.ndarray:
         wc -= cc
         wc *= wc
         sq = wc if sq is None else sq + wc
+    assert sq is not None  # frames have three channels
     sq /= _F32(3)
     return sq
 

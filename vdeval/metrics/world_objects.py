@@ -131,8 +131,9 @@ def _track(frames: np.ndarray, margin: int | None) -> list[ObjectTrack]:
         with np.errstate(invalid="ignore", divide="ignore"):
             cx = (m * xs).reshape(T, -1).sum(1) / area
             cy = (m * ys).reshape(T, -1).sum(1) / area
-        border = m[:, 0, :].any(1) | m[:, -1, :].any(1) | m[:, :, 0].any(1) | m[:, :, -1].any(1)
-        near = (near_zone[c] & others).reshape(T, -1).any(1)
-        touching = (touch_zone[c] & others).reshape(T, -1).any(1)
+        # asarray: numpy's stubs type .any(axis) as a bool or an array
+        border = np.asarray(m[:, 0, :].any(1) | m[:, -1, :].any(1) | m[:, :, 0].any(1) | m[:, :, -1].any(1))
+        near = np.asarray((near_zone[c] & others).reshape(T, -1).any(1))
+        touching = np.asarray((touch_zone[c] & others).reshape(T, -1).any(1))
         tracks.append(ObjectTrack(PALETTE_NAMES[c], m, area, np.stack([cx, cy], 1), border, touching, near))
     return tracks

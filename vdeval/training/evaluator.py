@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from vdeval.errors import SuiteError, VdevalError
 from vdeval.generators import callable as callable_gen
@@ -39,7 +39,7 @@ class Evaluator:
         self.key = callable_gen.register(f"evaluator-{next(_ids)}", generate)
         self.every, self.out, self.name, self.device = int(every), Path(out), name, device
         self.log_to = list(log_to)
-        data = {
+        data: dict[str, Any] = {  # a suite mapping, as a suite file would give
             "name": f"{name}-eval", "prompts": {"source": "list", "items": list(prompts)},
             "samples_per_prompt": samples_per_prompt, "seed": seed,
             "generators": [{"name": name, "kind": "callable", "target": self.key, "fps": fps}],

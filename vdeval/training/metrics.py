@@ -116,6 +116,8 @@ class FrechetVideoDistance(_VideoMetric):
     real statistics (vdeval.stats.FeatureStats) instead of real updates.
     """
 
+    real_sum: torch.Tensor  # a state (add_state), as are real_outer, real_n and the fake_ ones
+
     _float64_states = tuple(f"{side}_{k}" for side in ("real", "fake") for k in ("sum", "outer", "n"))
 
     def __init__(self, num_features: int | None = None, protocol: str = "vdeval", backbone: str | None = None,
@@ -177,6 +179,10 @@ class KernelVideoDistance(_VideoMetric):
     order, so the value does not depend on how clips were split across ranks or batches."""
 
     _float64_states = ("real_features", "fake_features", "num_features")
+    # states (add_state)
+    real_features: list[torch.Tensor]
+    fake_features: list[torch.Tensor]
+    num_features: torch.Tensor
 
     def __init__(self, subset_size: int = 1000, n_subsets: int = 100, backbone: str | None = None, seed: int = 0,
                  value_range: tuple[float, float] = (0.0, 1.0), **kwargs):
