@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterator
+from typing import ClassVar, Generic, Iterator, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -67,8 +67,12 @@ class GeneratedClip:
     meta: dict = field(default_factory=dict)
 
 
-class Generator:
-    """Base class. Subclasses set `kind` and `Config` and implement `generate`."""
+C = TypeVar("C", bound=GeneratorConfig)
+
+
+class Generator(Generic[C]):
+    """Base class. Subclasses set `kind` and `Config` and implement `generate`; generic over their
+    Config (`class FolderGenerator(Generator[FolderConfig])`), so `self.config` is typed."""
 
     kind: ClassVar[str]
     Config: ClassVar[type[GeneratorConfig]] = GeneratorConfig
@@ -77,9 +81,11 @@ class Generator:
     # clips are stored in the run directory; False: referenced by path and content hash (folders)
     stores_frames: ClassVar[bool] = True
 
-    def __init__(self, config: GeneratorConfig, suite_dir: str | None = None):
-        self.config = config
+    def __init__(self, config: C, suite_dir: str | None = None):
+        self.config: C = config
         self.suite_dir = suite_dir
+        # stores_frames False: clip id -> what an earlier run stored for it (fingerprint, hash)
+        self.known: dict[str, dict] = {}
 
     @property
     def name(self) -> str:

@@ -38,7 +38,7 @@ class CallableConfig(GeneratorConfig):
     fps: float = Field(8.0, gt=0)  # frame rate of returned arrays (a returned Video keeps its own)
 
 
-class CallableGenerator(Generator):
+class CallableGenerator(Generator[CallableConfig]):
     kind = "callable"
     Config = CallableConfig
 

@@ -40,7 +40,7 @@ import difflib
 import inspect
 import json
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Iterator, Literal, cast
 
 from pydantic import Field, model_validator
 
@@ -48,6 +48,9 @@ from vdeval.errors import VdevalError
 from vdeval.generators.base import (ClipRequest, GeneratedClip, Generator, GeneratorConfig,
                                     GeneratorSetupError, remote_code_allowed)
 from vdeval.video import as_video
+
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
 
 # from_pretrained arguments that make diffusers import and run Python files from a model
 CODE_LOADING_ARGS = ("custom_pipeline", "custom_revision", "trust_remote_code")
@@ -79,7 +82,7 @@ class DiffusersConfig(GeneratorConfig):
         return self
 
 
-def resolve_class(name: str) -> type:
+def resolve_class(name: str) -> type[DiffusionPipeline]:
     try:
         import diffusers
     except ImportError as e:
@@ -90,7 +93,7 @@ def resolve_class(name: str) -> type:
         close = difflib.get_close_matches(name, options, n=1)
         hint = f"did you mean {close[0]!r}?" if close else "give a diffusers pipeline class name, e.g. TextToVideoSDPipeline"
         raise VdevalError(f"diffusers has no pipeline class {name!r}", hint)
-    return cls
+    return cast("type[DiffusionPipeline]", cls)  # a diffusers class with from_pretrained: a pipeline
 
 
 def call_parameters(cls: type) -> dict[str, inspect.Parameter] | None:
@@ -237,14 +240,14 @@ def frames_of(output, output_type: str):
     return first, layout, (0, 1)
 
 
-class DiffusersGenerator(Generator):
+class DiffusersGenerator(Generator[DiffusersConfig]):
     kind = "diffusers"
     Config = DiffusersConfig
 
     def __init__(self, config: DiffusersConfig, suite_dir: str | None = None):
         super().__init__(config, suite_dir)
-        self._pipe = None
-        self._device = None
+        self._pipe: DiffusionPipeline | None = None
+        self._device: str | None = None
         self._folder: Path | None = None
         self._weights: dict | None = None
         self.pipeline_class = resolve_class(config.pipeline)
@@ -390,6 +393,7 @@ class DiffusersGenerator(Generator):
         if c.prompt_argument:
             args[c.prompt_argument] = r.prompt
         if image_arg:
+            assert r.reference_image is not None  # generate() refuses image-to-video requests without one
             args[image_arg] = Image.fromarray(r.reference_image)
         gen_device = "cpu" if str(device).startswith("mps") else device
         args["generator"] = torch.Generator(gen_device).manual_seed(int(r.seed))

@@ -58,7 +58,7 @@ def open_clip(path: Path, ingest: IngestOptions | None = None, fps: float | None
     return ArraySource(video)
 
 
-class FolderGenerator(Generator):
+class FolderGenerator(Generator[FolderConfig]):
     kind = "folder"
     Config = FolderConfig
     stores_frames = False  # clips are referenced by path and content hash, not copied into the run
@@ -76,7 +76,6 @@ class FolderGenerator(Generator):
             if not config.sidecar:
                 raise VdevalError(f"generator {config.name!r}: match: sidecar needs `sidecar:` (a CSV or JSON file)")
             self.rows = read_sidecar(self._resolve(config.sidecar))
-        self.known: dict[str, dict] = {}  # clip id -> what an earlier run stored (fingerprint, hash)
 
     def _resolve(self, path: str) -> Path:
         p = Path(path)

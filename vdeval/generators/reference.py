@@ -15,7 +15,7 @@ relative to the suite's directory, then to the repository / package.
 """
 from __future__ import annotations
 
-from typing import Iterator, Literal
+from typing import TYPE_CHECKING, Iterator, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -24,6 +24,9 @@ from vdeval.errors import VdevalError
 from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorConfig, GeneratorSetupError
 from vdeval.generators.world import world_clip_for
 from vdeval.video import Video
+
+if TYPE_CHECKING:
+    from reference_models.sampling import VideoSampler
 
 SAMPLER_NAMES = ("ddim", "ddpm", "euler", "dpm")
 
@@ -48,14 +51,14 @@ class ReferenceConfig(GeneratorConfig):
         return v
 
 
-class ReferenceGenerator(Generator):
+class ReferenceGenerator(Generator[ReferenceConfig]):
     kind = "reference"
     Config = ReferenceConfig
 
     def __init__(self, config: ReferenceConfig, suite_dir: str | None = None):
         super().__init__(config, suite_dir)
-        self._sampler = None
-        self._device = None
+        self._sampler: VideoSampler | None = None
+        self._device: str | None = None
 
     def prepare(self, device: str = "cpu") -> None:
         """The checkpoint is there (found, with its weights and config) before any clip is made."""
@@ -72,7 +75,7 @@ class ReferenceGenerator(Generator):
             raise GeneratorSetupError(f"generator {self.config.name}: task autoencode needs a latent checkpoint and "
                                       f"{folder} has no vae.safetensors", "use a latent checkpoint, e.g. shipped:latent")
 
-    def _load(self, device: str):
+    def _load(self, device: str) -> VideoSampler:
         if self._sampler is None or self._device != device:
             from reference_models.checkpoint import load_checkpoint
             from reference_models.sampling import SamplerSettings, VideoSampler

@@ -32,7 +32,7 @@ def world_clip_for(request: ClipRequest, spec):
     return render_scene(scene_from_caption(request.prompt, request.seed, spec), spec, seed=request.seed)
 
 
-class WorldGenerator(Generator):
+class WorldGenerator(Generator[WorldGeneratorConfig]):
     """Renders the world clip a prompt describes. When the prompt came from the world prompt
     source (the request carries its `world_seed`) and this is the first sample, the very clip that
     made the prompt is rendered; otherwise a clip matching the caption, placed by the seed."""

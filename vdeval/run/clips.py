@@ -7,6 +7,7 @@ by clip, so one bad clip fails alone; a generator that cannot work at all stops 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from vdeval import registry
 from vdeval.errors import VdevalError
@@ -25,7 +26,7 @@ _LABEL_FIELDS = ("step", "remote_code_allowed")
 def make_generator(config, suite: Suite) -> Generator:
     """The generator a suite entry names; those that declare `takes_world` get the suite's world."""
     cls = registry.resolve("generator", config.kind)
-    kwargs = {"suite_dir": str(suite.suite_dir)}
+    kwargs: dict[str, Any] = {"suite_dir": str(suite.suite_dir)}
     if cls.takes_world:
         kwargs["world"] = suite.world
     return cls(config, **kwargs)

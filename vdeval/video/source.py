@@ -133,6 +133,8 @@ class HashMemo:
 class FileSource(VideoSource):
     """A video container file (mp4, webm, mkv, mov, avi, gif) decoded on demand."""
 
+    fingerprint: str | None = None  # size, mtime and head of the file, set by generators.folder.open_clip
+
     def __init__(self, path: str | os.PathLike, view: InputSpec = FULL, fps: float | None = None,
                  known_hash: str = ""):
         self.path = Path(path)
