@@ -60,7 +60,7 @@ class FeatureRequest:
 class ClipInput:
     """What a backbone sees of one clip."""
 
-    video: Video
+    video: Video | None  # None for the kinds that read no pixels (text, reference image)
     prompt: str = ""
     reference_image: np.ndarray | None = None
     clip_hash: str = ""
@@ -68,6 +68,13 @@ class ClipInput:
     def __post_init__(self):
         if not self.clip_hash:
             self.clip_hash = self.video.content_hash()
+
+    @property
+    def frames(self) -> np.ndarray:
+        """The video's frames; inputs of kinds that read no pixels carry none."""
+        if self.video is None:
+            raise FeatureError("this input carries no video: its feature kind reads only the prompt or the image")
+        return self.video.frames
 
     def key_for(self, kind: str) -> str:
         """The cache key of this clip's input for a feature kind."""
@@ -121,6 +128,8 @@ class ClipFeatures:
     @property
     def source(self) -> VideoSource:
         """The clip as a source that decodes to any input spec (an in-memory clip wraps itself)."""
+        if self.video is None:
+            raise RuntimeError(f"clip {self.clip_id}: its video was dropped (slimmed), it has no source to decode")
         if not isinstance(self.video, VideoSource):
             self.video = ArraySource(self.video, self.clip_hash)  # a hash the caller has is not recomputed
         return self.video

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +39,9 @@ from vdeval.run.featurize import BackbonePool, FeatureCache
 from vdeval.run.progress import one_line
 from vdeval.run.featurizing import featurize_safely
 from vdeval.run.scoring import empty_scores, score_clip
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_METRICS = ("frame_difference", "warping_error", "frozen_motion", "identity_drift", "reference_fidelity",
                    "clip_score", "video_text_alignment", "prompt_drift", "scene_cuts")
@@ -155,8 +159,8 @@ def swap_caption(caption: str, severity: float, seed: int) -> str:
 
 @dataclass
 class AuditResult:
-    table: "object"  # pandas DataFrame, long form: one row per (score, corruption, severity)
-    scores: "object"  # pandas DataFrame: every clip's scores
+    table: pd.DataFrame  # long form: one row per (score, corruption, severity)
+    scores: pd.DataFrame  # every clip's scores
     skipped: list[str] = field(default_factory=list)
     computed: dict = field(default_factory=dict)  # featurize's counts: (kind, backbone) -> clips computed
     n_clips: int = 0
@@ -294,7 +298,9 @@ def _featurize_all(clips: list[ClipFeatures], live, pool, cache, failures: list[
         todo = [c for c in clips if c.clip_id not in failed]
         reps: dict[str, ClipFeatures] = {}
         for clip in todo:
-            reps.setdefault(ClipInput(clip.video, clip.prompt, clip.reference_image).key_for(req.kind), clip)
+            assert clip.video is not None  # audit clips keep their video (in memory, or its ArraySource)
+            key = ClipInput(None, clip.prompt, clip.reference_image, clip.video.content_hash()).key_for(req.kind)
+            reps.setdefault(key, clip)
         for part in (list(reps.values()), todo):
             counts, bad = featurize_safely([c for c in part if c.clip_id not in failed], [req], pool, cache)
             failed.update(bad)
@@ -338,7 +344,8 @@ def _table(scores, corr_names: list[str], sev: tuple, own: dict) -> list[dict]:
         for c in corr_names:
             gc_all = g[g["corruption"] == c]
             gc = gc_all[~gc_all["unchanged"]]
-            rho = severity_spearman(*_both(pd, g, gc), hib)
+            severities, values = _both(pd, g, gc)
+            rho = severity_spearman(severities, values, hib)
             for v in sev:
                 bad = gc[np.isclose(gc["severity"], v)]["value"].to_numpy()
                 n_same = int(gc_all[np.isclose(gc_all["severity"], v)]["unchanged"].sum())

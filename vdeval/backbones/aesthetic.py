@@ -39,10 +39,10 @@ def vbench_clip_transform(frames: np.ndarray, size: int = 224) -> torch.Tensor:
     return (x - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
 
 
-def build_head(state: dict) -> torch.nn.Module:
+def build_head(state: dict) -> torch.nn.Linear | torch.nn.Sequential:
     """The linear or MLP head that `state` (a released state dict) fits."""
     if set(state) == {"weight", "bias"}:
-        head = torch.nn.Linear(state["weight"].shape[1], 1)
+        head: torch.nn.Linear | torch.nn.Sequential = torch.nn.Linear(state["weight"].shape[1], 1)
     elif {"layers.0.weight", "layers.7.weight"} <= set(state):
         d = state["layers.0.weight"].shape[1]
         head = torch.nn.Sequential(torch.nn.Linear(d, 1024), torch.nn.Dropout(0.2), torch.nn.Linear(1024, 128),
@@ -85,6 +85,7 @@ class AestheticBackbone(ClipBackbone):
 
     def head_width(self) -> int:
         first = self.head if isinstance(self.head, torch.nn.Linear) else self.head[0]
+        assert isinstance(first, torch.nn.Linear)  # build_head's MLP starts with one
         return int(first.in_features)
 
     def weights_sha256(self) -> dict[str, str]:
@@ -101,6 +102,6 @@ class AestheticBackbone(ClipBackbone):
         self.check_kind(kind)
         out = []
         for c in clips:
-            z = torch.from_numpy(self.encode_frames(c.video.frames)).to(self.device)  # L2-normalised, float32
+            z = torch.from_numpy(self.encode_frames(c.frames)).to(self.device)  # L2-normalised, float32
             out.append({"value": self.head(z).squeeze(-1).float().cpu().numpy()})
         return out

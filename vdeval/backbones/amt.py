@@ -332,9 +332,9 @@ class AMTBackbone(Backbone):
         self.check_kind(kind)
         out = []
         for c in clips:
-            h, w = c.video.frames.shape[1:3]
+            h, w = c.frames.shape[1:3]
             if min(-(-h // 16), -(-w // 16)) < 8:  # the coarsest correlation level must be at least 2 wide
                 raise FeatureError(f"amt: frames of {h}x{w} are too small for AMT-S (it needs more than 112 px per side: "
                                    "smaller, AMT's correlation lookup divides by zero)", "use a flow backbone (dis, raft) for small clips")
-            out.append({"value": interpolate_midframes(self.model, c.video.frames, self.device)})
+            out.append({"value": interpolate_midframes(self.model, c.frames, self.device)})
         return out

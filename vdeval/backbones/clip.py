@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -58,7 +59,7 @@ class ClipBackbone(Backbone):
     version = "openclip"
     tier = "published"
     amp = True  # embeddings compared by cosine tolerate bfloat16 autocast on CUDA (not measured here: no GPU)
-    provides = ("frame_embedding", "text_embedding", "reference_embedding", "video_embedding")
+    provides: ClassVar[tuple[str, ...]] = ("frame_embedding", "text_embedding", "reference_embedding", "video_embedding")
     protocol = (
         "frames: shorter side to the model's image size (224 for ViT-B-32; bicubic, antialiased), centre "
         "crop, [0, 1], normalised with the model's mean/std (open_clip eval transform); text: open_clip "
@@ -181,11 +182,11 @@ class ClipBackbone(Backbone):
     @torch.no_grad()
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
         if kind == "frame_embedding":
-            return [{"value": self.encode_frames(c.video.frames)} for c in clips]
+            return [{"value": self.encode_frames(c.frames)} for c in clips]
         if kind == "video_embedding":
             out = []
             for c in clips:
-                m = self.encode_frames(c.video.frames).mean(0)
+                m = self.encode_frames(c.frames).mean(0)
                 out.append({"value": (m / max(np.linalg.norm(m), 1e-12)).astype(np.float32)})
             return out
         if kind == "text_embedding":

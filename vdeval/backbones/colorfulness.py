@@ -51,7 +51,7 @@ class ColorfulnessBackbone(Backbone):
         self.check_kind(kind)
         out = []
         for c in clips:
-            f = c.video.frames
+            f = c.frames
             m, con = colourfulness(f), rms_contrast(f)
             out.append({"value": (m + con) / 10.0, "colourfulness": m, "contrast": con})
         return out

@@ -128,7 +128,7 @@ class DinoBackbone(Backbone):
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
         if kind == "frame_embedding":
-            return [{"value": self.encode(c.video.frames)} for c in clips]
+            return [{"value": self.encode(c.frames)} for c in clips]
         if kind == "reference_embedding":
             out = []
             for c in clips:

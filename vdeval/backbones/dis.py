@@ -77,7 +77,7 @@ def dis_flow_pair(gray_a: np.ndarray, gray_b: np.ndarray, preset: str = "medium"
     """Flow (H, W, 2) float32 in pixels mapping grayscale uint8 frame a onto frame b."""
     h, w = gray_a.shape
     s = upscale_factor(h, w, min_side)
-    dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+    dis = cv2.DISOpticalFlow.create(PRESETS[preset])
     return _calc(dis, _prepare(gray_a, s), _prepare(gray_b, s), s, (w, h))
 
 
@@ -90,12 +90,13 @@ def dis_flow_video(frames: np.ndarray, preset: str = "medium", min_side: int = 1
     dis_flow_pair per pair, rounded to `dtype` as each pair is stored."""
     t, h, w = frames.shape[:3]
     s = upscale_factor(h, w, min_side)
-    dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+    dis = cv2.DISOpticalFlow.create(PRESETS[preset])
     fw = np.zeros((max(t - 1, 0), h, w, 2), dtype)
     bw = np.zeros_like(fw)
     store = to_float16 if fw.dtype == np.float16 else (lambda f: f)  # numpy's own float16 cast is slow
     prev = _prepare(to_gray(frames[0]), s) if t > 1 else None
     for i in range(t - 1):
+        assert prev is not None  # set above when the clip has a pair
         nxt = _prepare(to_gray(frames[i + 1]), s)
         fw[i] = store(_calc(dis, prev, nxt, s, (w, h)))
         bw[i] = store(_calc(dis, nxt, prev, s, (w, h)))

@@ -216,24 +216,24 @@ class EmbeddedBackbone(Backbone):
         if kind == "frame_embedding":
             out = []
             for c in clips:  # per clip (clips differ in length and size), in chunks: long clips stay in memory
-                f = c.video.frames
+                f = c.frames
                 z = [m.embed_frames(frames_to_input(f[i:i + 64]).to(dev)).cpu().numpy() for i in range(0, len(f), 64)]
                 out.append({"value": np.concatenate(z)})
             return out
         if kind == "video_embedding":
-            x = torch.stack([video_to_input(c.video.frames) for c in clips]).to(dev)
+            x = torch.stack([video_to_input(c.frames) for c in clips]).to(dev)
             return [{"value": v} for v in m.embed_video(x).cpu().numpy()]
         if kind == "text_embedding":
             # batched only among prompts of equal token count: no padding, so a prompt's embedding
             # never depends on what else is in the batch
             toks = [m.tokenize([c.prompt])[0] for c in clips]
-            out = [None] * len(clips)
+            by_index: dict[int, dict[str, np.ndarray]] = {}
             for n in sorted({len(t) for t in toks}):
                 idx = [i for i, t in enumerate(toks) if len(t) == n]
                 z = m.embed_text(torch.stack([toks[i] for i in idx]).to(dev)).cpu().numpy()
                 for i, v in zip(idx, z):
-                    out[i] = {"value": v}
-            return out
+                    by_index[i] = {"value": v}
+            return [by_index[i] for i in range(len(clips))]
         if kind == "reference_embedding":
             out = []
             for c in clips:

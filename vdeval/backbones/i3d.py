@@ -75,7 +75,7 @@ class I3DBackbone(Backbone):
         return f"i3d@stylegan-v-{self.frames}f"
 
     def preprocess(self, clip: ClipInput) -> torch.Tensor:
-        f = clip.video.frames
+        f = clip.frames
         if len(f) < self.frames:
             raise FeatureError(f"i3d: clip has {len(f)} frames, the FVD protocol takes the first {self.frames}",
                                "generate longer clips, or set the i3d option frames to at most the clip length")
@@ -88,7 +88,7 @@ class I3DBackbone(Backbone):
         out = []
         for s in range(0, len(clips), self.batch_size):
             chunk = clips[s:s + self.batch_size]
-            shapes = {c.video.frames.shape[1:3] for c in chunk}
+            shapes = {c.frames.shape[1:3] for c in chunk}
             groups = [chunk] if len(shapes) == 1 else [[c] for c in chunk]  # mixed sizes: one at a time
             for g in groups:
                 x = torch.stack([self.preprocess(c) for c in g]).to(self.device)

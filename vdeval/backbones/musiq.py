@@ -297,7 +297,7 @@ class MusiqBackbone(Backbone):
         self.check_kind(kind)
         out = []
         for c in clips:
-            frames = c.video.frames
+            frames = c.frames
             scores = [self.net(vbench_longer(frames[i:i + self.batch_size]).to(self.device)).float().cpu()
                       for i in range(0, len(frames), self.batch_size)]
             value = torch.cat(scores).numpy() if scores else np.zeros(0, np.float32)

@@ -136,7 +136,7 @@ def frame_features(grey: np.ndarray) -> np.ndarray:
 
     h, w = grey.shape
     img = np.asarray(grey, np.float32)[: h - h % PATCH, : w - w % PATCH]
-    half = np.asarray(Image.fromarray(img, mode="F").resize((img.shape[1] // 2, img.shape[0] // 2), Image.BICUBIC), np.float32)
+    half = np.asarray(Image.fromarray(img, mode="F").resize((img.shape[1] // 2, img.shape[0] // 2), Image.Resampling.BICUBIC), np.float32)
     feats = []
     for im, p in ((mscn(img), PATCH), (mscn(half), PATCH // 2)):
         feats.append(np.stack([patch_features(im[y:y + p, x:x + p]) for y in range(0, im.shape[0] - p + 1, p)
@@ -192,7 +192,7 @@ class NiqeBackbone(Backbone):
         self.check_kind(kind)
         out = []
         for c in clips:
-            per_frame = [frame_features(g) for g in to_grey(c.video.frames)]
+            per_frame = [frame_features(g) for g in to_grey(c.frames)]
             scores = [niqe_distance(f, self.mu, self.cov) if len(f) >= 2 else np.nan for f in per_frame]
             pooled = np.concatenate(per_frame) if per_frame else np.zeros((0, 36))
             clip = niqe_distance(pooled, self.mu, self.cov) if len(pooled) >= 2 else np.nan

@@ -57,4 +57,4 @@ class PixelBackbone(Backbone):
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
         self.check_kind(kind)
-        return [{"value": colour_histogram_embedding(c.video.frames, self.bins)} for c in clips]
+        return [{"value": colour_histogram_embedding(c.frames, self.bins)} for c in clips]

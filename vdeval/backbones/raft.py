@@ -36,7 +36,8 @@ from vdeval.features import ClipInput
 
 DEFAULT_WEIGHTS = {"large": "C_T_SKHT_V2", "small": "C_T_V2"}
 MIN_SIDE = 128
-VBENCH = {"model": "large", "weights_tag": "C_T_V1", "iters": 20}
+VBENCH_MODEL, VBENCH_WEIGHTS_TAG, VBENCH_ITERS = "large", "C_T_V1", 20
+VBENCH = {"model": VBENCH_MODEL, "weights_tag": VBENCH_WEIGHTS_TAG, "iters": VBENCH_ITERS}
 
 
 def pad_to_multiple(x: torch.Tensor, k: int = 8) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
@@ -79,7 +80,7 @@ class RaftFlow(Backbone):
                 raise WeightsError(f"raft: the vbench protocol fixes model large, weights C_T_V1, 20 iters; got {', '.join(bad)}",
                                    "leave those options out, or use protocol vdeval")
             options["protocol"] = protocol
-            model, weights_tag, iters = VBENCH["model"], VBENCH["weights_tag"], VBENCH["iters"]
+            model, weights_tag, iters = VBENCH_MODEL, VBENCH_WEIGHTS_TAG, VBENCH_ITERS
         elif protocol != "vdeval":
             raise WeightsError(f"raft: unknown protocol {protocol!r}", "use vdeval or vbench")
         iters = 12 if iters is None else iters
@@ -136,14 +137,13 @@ class RaftFlow(Backbone):
 
         out = []
         for c in clips:
-            frames = c.video.frames[::step]
+            frames = c.frames[::step]
             t, h, w = frames.shape[:3]
             fw = np.zeros((max(t - 1, 0), h, w, 2), np.float32)
             bw = np.zeros_like(fw)
             for i in range(0, t - 1, self.batch_size):  # chunks of pairs: long clips stay in memory
                 x = to_input(frames[i:min(i + self.batch_size, t - 1) + 1])
-                both = self.pair_flow(torch.cat([x[:-1], x[1:]]), torch.cat([x[1:], x[:-1]]))
-                both = both.permute(0, 2, 3, 1).numpy()
+                both = self.pair_flow(torch.cat([x[:-1], x[1:]]), torch.cat([x[1:], x[:-1]])).permute(0, 2, 3, 1).numpy()
                 k = len(x) - 1
                 fw[i:i + k], bw[i:i + k] = both[:k], both[k:]
             out.append({"forward": fw, "backward": bw})

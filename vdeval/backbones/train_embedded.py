@@ -43,9 +43,7 @@ def labels_of(clip) -> dict:
         y["shape"][SHAPES.index(o.shape)] = 1
         y["size"][list(SIZES).index(o.size)] = 1
         y["motion"][MOTIONS.index(o.motion)] = 1
-    y["background"] = BACKGROUNDS.index(sc.background)
-    y["pan"] = PANS.index(sc.pan)
-    return y
+    return {**y, "background": BACKGROUNDS.index(sc.background), "pan": PANS.index(sc.pan)}
 
 
 class Heads(nn.Module):
@@ -58,13 +56,14 @@ class Heads(nn.Module):
 
 
 def head_loss(heads: nn.ModuleDict, z, y) -> torch.Tensor:
-    loss = 0.0
+    loss: torch.Tensor | float = 0.0
     for k, h in heads.items():
         logits = h(z)
         if k in ("background", "pan"):
             loss = loss + F.cross_entropy(logits, y[k])
         else:
             loss = loss + F.binary_cross_entropy_with_logits(logits, y[k])
+    assert isinstance(loss, torch.Tensor)  # heads are never empty
     return loss
 
 
@@ -121,15 +120,15 @@ def train(steps: int, batch: int, lr: float, log_every: int = 25, video_stem: st
 def evaluate(model, heads, n: int = 1000, spec: WorldSpec = TRAIN_SPEC) -> dict:
     model.eval()
     seeds = np.arange(EVAL_SEED0, EVAL_SEED0 + n)
-    zv, zf, zt, clips, ys = [], [], [], [], []
+    zvs, zfs, zts, clips, ys = [], [], [], [], []
     for i in range(0, n, 100):
         c, v, y = make_batch(seeds[i:i + 100], spec)
-        zv.append(model.embed_video(v))
-        zf.append(model.embed_frames(v.permute(0, 2, 1, 3, 4).reshape(-1, 3, E.SIZE, E.SIZE)).view(len(c), E.FRAMES, -1))
-        zt.append(torch.cat([model.embed_text(model.tokenize([x.caption])) for x in c]))
+        zvs.append(model.embed_video(v))
+        zfs.append(model.embed_frames(v.permute(0, 2, 1, 3, 4).reshape(-1, 3, E.SIZE, E.SIZE)).view(len(c), E.FRAMES, -1))
+        zts.append(torch.cat([model.embed_text(model.tokenize([x.caption])) for x in c]))
         clips += c
         ys.append(y)
-    zv, zf, zt = torch.cat(zv), torch.cat(zf), torch.cat(zt)
+    zv, zf, zt = torch.cat(zvs), torch.cat(zfs), torch.cat(zts)
     y = {k: torch.cat([b[k] for b in ys]) for k in ys[0]}
     captions = [c.caption for c in clips]
     out = {"n_clips": n, "eval_seeds": f"[{EVAL_SEED0}, {EVAL_SEED0 + n})"}
@@ -264,7 +263,7 @@ def fvd_sensitivity(model, n: int = 256) -> dict:
     real = [sample_clip(EVAL_SEED0 + 50_000 + s, TRAIN_SPEC) for s in range(n)]
     other = [sample_clip(EVAL_SEED0 + 60_000 + s, TRAIN_SPEC) for s in range(n)]
     y = embed([c.video for c in real])
-    out = {"n": n, "clean": frechet_distance_features(embed([c.video for c in other]), y)}
+    out: dict[str, float | list[float]] = {"n": n, "clean": frechet_distance_features(embed([c.video for c in other]), y)}
     for name in SENSITIVITY:
         out[name] = [frechet_distance_features(embed([CORRUPTIONS[name](c, s, i) for i, c in enumerate(other)]), y) for s in SEVERITIES]
     return out
@@ -275,7 +274,7 @@ def motion_by_pan(model, n: int = 1000) -> dict:
     """Zero-shot motion accuracy (text swap, as in `evaluate`) of single-object held-out clips,
     split by whether the camera pans."""
     model.eval()
-    ok = {"pan": [], "no_pan": []}
+    ok: dict[str, list[bool]] = {"pan": [], "no_pan": []}
     for s in range(EVAL_SEED0, EVAL_SEED0 + n):
         c = sample_clip(s, TRAIN_SPEC)
         if len(c.scene.objects) != 1:

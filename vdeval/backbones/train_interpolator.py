@@ -46,7 +46,11 @@ def triplets(step: int, batch: int, spec: WorldSpec) -> tuple[torch.Tensor, ...]
         t = int(rng.integers(0, spec.frames - 2))
         fw, _ = clip.flow_between([(t + 1, t), (t + 1, t + 2)])
         fr = clip.video.frames
-        f0.append(fr[t]), f1.append(fr[t + 1]), f2.append(fr[t + 2]), fl0.append(fw[0]), fl1.append(fw[1])
+        f0.append(fr[t])
+        f1.append(fr[t + 1])
+        f2.append(fr[t + 2])
+        fl0.append(fw[0])
+        fl1.append(fw[1])
     flows = lambda x: torch.from_numpy(np.stack(x)).permute(0, 3, 1, 2).float()  # noqa: E731
     return W.to_unit(np.stack(f0)), W.to_unit(np.stack(f1)), W.to_unit(np.stack(f2)), flows(fl0), flows(fl1)
 
@@ -72,7 +76,7 @@ def train(steps: int, out: Path, ckpt: Path, batch: int = 32, lr: float = 5e-4, 
     torch.set_num_threads(threads)
     torch.manual_seed(SEED)
     model = W.MidpointNet(**W.DEFAULT_CONFIG)
-    phases = []
+    phases: list[dict] = []
     if init is not None:
         model.load_state_dict(load_file(str(init)))
         before = Path(init).with_name(W.CONFIG_FILE)
@@ -84,7 +88,9 @@ def train(steps: int, out: Path, ckpt: Path, batch: int = 32, lr: float = 5e-4, 
     start = 0
     if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(state["model"]), opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
         start = state["step"]
     t0, running = time.time(), []
     for step in range(start, steps):

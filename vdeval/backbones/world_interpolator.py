@@ -191,4 +191,4 @@ class WorldInterpolator(Backbone):
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
         self.check_kind(kind)
-        return [{"value": midframes_even(self.model, c.video.frames, self.device)} for c in clips]
+        return [{"value": midframes_even(self.model, c.frames, self.device)} for c in clips]

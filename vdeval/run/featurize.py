@@ -15,7 +15,7 @@ from vdeval.backbones.base import Backbone
 from vdeval.errors import FeatureError
 from vdeval.features import UNCACHED_KINDS, ClipFeatures, ClipInput, FeatureRequest
 from vdeval.video.protocol import InputSpec
-from vdeval.video.source import HashMemo
+from vdeval.video.source import FileSource, HashMemo
 
 
 class BackbonePool:
@@ -58,6 +58,7 @@ class FeatureCache:
         return HashMemo(self.root / "file_hashes") if self.root else None
 
     def _path(self, backbone: Backbone, kind: str, key: str) -> Path:
+        assert self.root is not None  # load and save return first without a cache folder
         return self.root / backbone.cache_identity_hash()[:16] / kind / f"{key}.safetensors"
 
     @staticmethod
@@ -195,7 +196,7 @@ def featurize(
         for clip in clips:
             if req.key in clip.features:
                 continue
-            if memo is not None and getattr(clip.video, "memo", False) is None:
+            if memo is not None and isinstance(clip.video, FileSource) and clip.video.memo is None:
                 clip.video.memo = memo  # a file source remembers its hash beside the cache
             key = _input_key(clip, req.kind, spec)
             shared = (cid, req.kind, key)
@@ -242,7 +243,7 @@ def _compute_batches(todo, req: FeatureRequest, backbone: Backbone, spec: InputS
         inputs = [_input(clip, req.kind, spec, key) for clip, key in chunk]
         try:
             if req.kind == "frames":
-                outs = [{"value": inp.video.frames} for inp in inputs]
+                outs = [{"value": inp.frames} for inp in inputs]
             else:
                 with _autocast(backbone):
                     outs = backbone.compute(req.kind, inputs)

@@ -33,12 +33,14 @@ def build_prompts(suite: Suite, limit: int | None = None) -> list[PromptItem]:
     if p.source == "images":  # the user's own conditioning images, with a prompt each
         from vdeval.video.conditioning import read_conditioning
 
+        assert p.file is not None  # Prompts' validator requires `file:` for this source
         path = Path(p.file) if Path(p.file).is_absolute() else suite.suite_dir / p.file
         items = [PromptItem(t, img) for t, img in read_conditioning(path)]
         return items if limit is None else items[:limit]
     if p.source in ("sidecar", "folder"):
         lines = _file_prompts(suite)
     elif p.source == "file":
+        assert p.file is not None  # as above
         path = Path(p.file)
         if not path.is_absolute():
             path = suite.suite_dir / path
@@ -48,6 +50,7 @@ def build_prompts(suite: Suite, limit: int | None = None) -> list[PromptItem]:
         if not lines:
             raise VdevalError(f"prompts.file: {path} holds no prompts")
     else:
+        assert p.items is not None  # Prompts' validator requires `items:` for source list
         lines = list(p.items)
     return [PromptItem(t) for t in (lines if limit is None else lines[:limit])]
 
@@ -58,7 +61,9 @@ def _file_prompts(suite: Suite) -> list[str]:
     from vdeval.video.ingest import prompt_from_name, read_sidecar
 
     p = suite.prompts
-    where = Path(p.file if p.source == "sidecar" else p.path)
+    name = p.file if p.source == "sidecar" else p.path
+    assert name is not None  # Prompts' validator requires `file:` (sidecar) or `path:` (folder)
+    where = Path(name)
     where = where if where.is_absolute() else suite.suite_dir / where
     if p.source == "sidecar":
         return [prompt for _, prompt in read_sidecar(where)]

@@ -95,11 +95,13 @@ class Runner:
         and flow at a time, plus the small features set-level metrics need."""
         size = self.chunk_size
         chunks = [requests[i:i + size] for i in range(0, len(requests), size)]
-        rows, slim, failures = [], [], []
+        rows, failures = [], []
+        slim: list[ClipFeatures] = []
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(self.store.clips_for, gen, chunks[0]) if chunks else None
             for i in range(len(chunks)):
                 t = time.perf_counter()
+                assert pending is not None  # submitted before the loop or by the previous chunk
                 generated = pending.result()
                 timings.add("generate", t)
                 pending = pool.submit(self.store.clips_for, gen, chunks[i + 1]) if i + 1 < len(chunks) else None

@@ -88,6 +88,7 @@ def real_problems(suite: Suite) -> tuple[list[str], list[str]]:
     real = suite.real
     if real is None or real.kind != "folder":
         return [], []
+    assert real.path is not None  # Real's validator requires `path:` for kind folder
     folder = Path(real.path) if Path(real.path).is_absolute() else suite.suite_dir / real.path
     if not folder.is_dir():
         return [f"real.path: {folder} is not a folder"], []
