@@ -7,6 +7,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from safetensors import SafetensorError
@@ -103,7 +104,7 @@ def shipped_names() -> list[str]:
     return sorted(p.name for p in SHIPPED_DIR.iterdir() if (p / "config.json").is_file())
 
 
-def resolve_checkpoint(spec: str | Path, search_dirs: list[str | Path] = ()) -> Path:
+def resolve_checkpoint(spec: str | Path, search_dirs: Sequence[str | Path] = ()) -> Path:
     """'shipped:NAME', an absolute path, or a path relative to each of search_dirs, then the repo/package."""
     s = str(spec)
     if s.startswith("shipped:"):
@@ -122,7 +123,7 @@ def resolve_checkpoint(spec: str | Path, search_dirs: list[str | Path] = ()) -> 
                           "give a checkpoint directory with model.safetensors and config.json, or shipped:final")
 
 
-def load_checkpoint(spec: str | Path, search_dirs: list[str | Path] = (), device: str = "cpu") -> LoadedModel:
+def load_checkpoint(spec: str | Path, search_dirs: Sequence[str | Path] = (), device: str = "cpu") -> LoadedModel:
     path = resolve_checkpoint(spec, search_dirs)
     d = path if path.is_dir() else path.parent
     weights, cfg_path = d / "model.safetensors", d / "config.json"

@@ -68,7 +68,8 @@ class WorldStream:
 
     def batch(self, step: int, batch_size: int):
         rng = np.random.default_rng([self.seed, 0xDA7A, step])
-        frames, captions, masks, velocities = [], [], [], []
+        frames: list[np.ndarray] = []
+        captions, masks, velocities = [], [], []
         T = self.spec.frames
         k = 0
         while len(frames) < batch_size:

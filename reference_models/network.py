@@ -22,13 +22,15 @@ from torch import nn
 from vdeval.errors import CheckpointError
 
 
+@dataclass
 class JsonConfig:
     """Mixin for architecture dataclasses stored in config.json: `channels` is a JSON list, and
-    unknown fields (a checkpoint from another version) are one clear CheckpointError."""
+    unknown fields (a checkpoint from another version) are one clear CheckpointError. A dataclass
+    without fields of its own, so asdict and fields apply."""
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["channels"] = list(self.channels)
+        d["channels"] = list(d["channels"])
         return d
 
     @classmethod

@@ -107,6 +107,8 @@ class VideoSampler:
         if known is None:
             known = torch.zeros(b, frames, 3, self.height, self.width, device=self.device)
             mask = torch.zeros(b, frames, device=self.device)
+        elif mask is None:
+            raise ValueError("denoise: known frames need a mask saying which frames are known")
         known, mask = known.to(self.device, torch.float32), mask.to(self.device, torch.float32)
         pixels_known = known
         if self.vae is not None:

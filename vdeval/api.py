@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from vdeval import registry
 from vdeval.run.domains import load_metric_backbones, metric_backbone
@@ -26,6 +26,11 @@ from vdeval.run.featurize import BackbonePool, FeatureCache, featurize, memory_g
 from vdeval.run.scoring import empty_scores, score_clip
 from vdeval.video.core import as_video
 from vdeval.video.io import VIDEO_SUFFIXES
+
+if TYPE_CHECKING:
+    from vdeval.metrics.base import Metric
+    from vdeval.video import Video
+    from vdeval.video.source import VideoSource
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -37,7 +42,7 @@ def resolve_device(device: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _as_clips(videos, fps: float, value_range=None) -> list[tuple[str, object]]:
+def _as_clips(videos, fps: float, value_range=None) -> list[tuple[str, Video | VideoSource | VdevalError]]:
     """[(clip id, Video or source)]: ids are file names for files, clip indices otherwise."""
     from vdeval.generators.folder import list_videos, open_clip
 
@@ -48,7 +53,7 @@ def _as_clips(videos, fps: float, value_range=None) -> list[tuple[str, object]]:
         videos = list_videos(folder)
     if _is_tensor_batch(videos):
         videos = list(videos)
-    out = []
+    out: list[tuple[str, Video | VideoSource | VdevalError]] = []
     for i, v in enumerate(videos):
         if isinstance(v, (str, os.PathLike)):
             p = Path(v)
@@ -78,7 +83,7 @@ def _array_or_error(array, fps: float, index: int, value_range=None):
         return e
 
 
-def _metrics(metrics, backbones: dict | None, domain: str) -> dict[str, object]:
+def _metrics(metrics, backbones: dict | None, domain: str) -> dict[str, Metric]:
     out = {}
     for entry in metrics:
         name, params = (entry, {}) if isinstance(entry, str) else (entry["name"], dict(entry.get("params", {})))
@@ -111,7 +116,7 @@ def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = (
         if isinstance(v, VdevalError):
             rows[cid]["error"] = str(v)
         else:
-            feats.append(ClipFeatures(cid, v, rows[cid]["prompt"]))
+            feats.append(ClipFeatures(cid, v, prompts[i] if prompts else ""))
     for group in memory_groups(feats, requests, pool, memory_gb):
         featurize(group, requests, pool, cache, batch_size=batch_size)
         for c in group:

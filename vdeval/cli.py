@@ -53,8 +53,11 @@ def _usage_error_types() -> tuple[type, ...]:
 
 
 def _show_usage_error(e: Exception) -> None:
+    show = getattr(e, "show", None)  # a click exception, its class found at run time (_usage_error_types)
     try:
-        e.show()  # "Usage: ..." and "Error: ..." as click prints them
+        if show is None:
+            raise AttributeError("show")
+        show()  # "Usage: ..." and "Error: ..." as click prints them
     except Exception:  # pragma: no cover - a click exception without show()
         typer.echo(f"error: {e}", err=True)
 

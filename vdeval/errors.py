@@ -18,6 +18,8 @@ class VdevalError(Exception):
 class SuiteError(VdevalError):
     """A suite file that cannot be read or does not validate."""
 
+    problems: list[str]  # set where validation found several: each with its key path
+
 
 class VideoReadError(VdevalError):
     """A video file that cannot be decoded into frames."""

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from vdeval.errors import ResultsError
 from vdeval.store import RESULTS_FILE, RunDir, write_results as _write_files
 
-RESULTS_VERSION = 2
+RESULTS_VERSION: Literal[2] = 2
 Score = Optional[float]  # null in JSON stands for NaN: a metric that has no value for a clip
 
 

@@ -6,6 +6,7 @@ import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -76,7 +77,7 @@ def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
 
 
-def _sum_sqrt_eigvalsh(m: np.ndarray, uplo: str = "L") -> float:
+def _sum_sqrt_eigvalsh(m: np.ndarray, uplo: Literal["L", "U"] = "L") -> float:
     """Sum of the square roots of a symmetric PSD matrix's eigenvalues (read from one triangle).
     Eigenvalues within round-off of zero (n * eps * the largest) count as 0: the square root
     would lift their noise from 1e-16 to 1e-8 of the scale, and with it make the distance depend
@@ -200,12 +201,18 @@ class FeatureStats:
         self.sum_outer += a.T @ a
         return self
 
+    def _sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sum, sum_outer), which __post_init__ always sets."""
+        assert self.sum is not None and self.sum_outer is not None
+        return self.sum, self.sum_outer
+
     def merge(self, other: "FeatureStats") -> "FeatureStats":
         check_same_protocol(self, other)
-        return FeatureStats(self.dim, self.n + other.n, self.sum + other.sum, self.sum_outer + other.sum_outer, dict(self.identity))
+        (s, so), (o, oo) = self._sums(), other._sums()
+        return FeatureStats(self.dim, self.n + other.n, s + o, so + oo, dict(self.identity))
 
     def mean(self) -> np.ndarray:
-        return self.sum / self.n
+        return self._sums()[0] / self.n
 
     def cov(self, ddof: int = 1) -> np.ndarray:
         """ddof=1: unbiased (numpy, pytorch-fid); ddof=0: population (StyleGAN-V's FVD)."""
@@ -232,7 +239,8 @@ class FeatureStats:
         from vdeval.store import atomic_write_bytes
 
         meta = {"identity": json.dumps(self.identity, sort_keys=True), "n": str(self.n), "dim": str(self.dim)}
-        atomic_write_bytes(path, save({"sum": self.sum, "sum_outer": self.sum_outer}, metadata=meta))
+        s, so = self._sums()
+        atomic_write_bytes(path, save({"sum": s, "sum_outer": so}, metadata=meta))
 
     @classmethod
     def load(cls, path) -> "FeatureStats":

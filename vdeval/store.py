@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -314,7 +315,7 @@ class RunLock:
         from datetime import datetime, timezone
 
         make_dir(self.root)
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
+        info: dict[str, Any] = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
                 "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "token": os.urandom(8).hex()}
         payload = (json.dumps(info, indent=1) + "\n").encode()
         for _ in range(3):

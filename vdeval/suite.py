@@ -318,7 +318,8 @@ def validate_data(data: dict, source: str = "suite") -> tuple[Suite | None, list
             continue  # its Config would repeat the type error
         elif name in names_seen:
             problems.append(f"{where}.name: generator name {name!r} is used twice")
-        names_seen.add(name)
+        if name is not None:
+            names_seen.add(name)
         if kind is None:
             problems.append(f"{where}.kind: required key is missing (one of {', '.join(registry.names('generator'))})")
             continue
@@ -387,7 +388,8 @@ def _limit_problems(suite: Suite) -> list[str]:
                         f"(frames and flow; limit {CLIP_MEMORY_BUDGET / 2**30:.0f} GiB): use fewer frames or pixels")
     for i, g in enumerate(suite.generators):  # generators that make their own frame counts and sizes
         sizes = {k: g.get(k) for k in ("num_frames", "window")}
-        call = g.get("call_args") if isinstance(g.get("call_args"), dict) else {}
+        call = g.get("call_args")
+        call = call if isinstance(call, dict) else {}
         sizes.update({f"call_args.{k}": call.get(k) for k in ("num_frames", "height", "width")})
         for key, v in sizes.items():
             limit = MAX_SIDE if key.endswith(("height", "width")) else MAX_FRAMES
@@ -429,6 +431,7 @@ def load_suite(path: str | os.PathLike) -> Suite:
         err = SuiteError(f"{p}: {len(problems)} problem{'s' if len(problems) > 1 else ''}: " + "; ".join(problems))
         err.problems = problems
         raise err
+    assert suite is not None  # validate_data gives a suite where it finds no problems
     suite.source_path = str(p.resolve())
     return suite
 

@@ -114,7 +114,7 @@ def _evaluate(rule: Rule, index: int, g: str, run: Results, baseline: Results | 
     """One rule on one generator: bounds, then the comparison with the baseline or compare_to."""
     row = run.row(g, rule.metric)
     value = num(row.value if row is not None else None)
-    if not math.isfinite(value):
+    if row is None or not math.isfinite(value):
         return Outcome(rule, index, g, False, "no value in the run" + _no_value(row))
     ci = (num(row.ci_low), num(row.ci_high))
     ci_txt = f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if all(map(math.isfinite, ci)) else ""
@@ -139,6 +139,7 @@ def _compare(rule: Rule, index: int, g: str, row: SummaryRow, run: Results,
     of the baseline run."""
     ref, ref_g, ref_name = ((run, rule.compare_to, rule.compare_to) if rule.compare_to is not None
                             else (baseline, g, "the baseline run"))
+    assert ref is not None  # a rule that compares with the baseline run was checked for one (_check_baseline)
     brow = ref.row(ref_g, rule.metric)
     bb_base = brow.backbone if brow is not None else ""
     if row.backbone and bb_base and row.backbone != bb_base:
@@ -146,9 +147,10 @@ def _compare(rule: Rule, index: int, g: str, row: SummaryRow, run: Results,
                            f"from {bb_base}: the numbers are not comparable",
                            "re-run the baseline with the same suite metrics")
     bvalue = num(brow.value if brow is not None else None)
-    if not math.isfinite(bvalue):
+    if brow is None or not math.isfinite(bvalue):
         return False, f"no value for {ref_name}" + _no_value(brow)
-    ok, parts = True, []
+    ok = True
+    parts: list[str] = []
     if rule.max_regression is not None:
         passed, text = _regression(rule, num(row.value), bvalue, run.metrics[rule.metric].higher_is_better)
         ok, parts = ok and passed, parts + [text]
@@ -159,6 +161,7 @@ def _compare(rule: Rule, index: int, g: str, row: SummaryRow, run: Results,
 
 
 def _regression(rule: Rule, value: float, bvalue: float, hib: bool) -> tuple[bool, str]:
+    assert rule.max_regression is not None  # called only for rules that set it
     worse_by = (bvalue - value) if hib else (value - bvalue)
     rel = worse_by / abs(bvalue) if bvalue != 0 else (0.0 if worse_by <= 0 else math.inf)
     label = "baseline" if rule.compare_to is None else rule.compare_to
@@ -218,6 +221,7 @@ def _covered(rule: Rule, i: int, run: Results, baseline: Results | None, source:
     also has, when it compares with one), never compare_to itself."""
     gens = [rule.generator] if rule.generator else run.generator_names()
     if rule.needs_baseline and rule.generator is None:
+        assert baseline is not None  # checked by _check_baseline before any rule is evaluated
         gens = [g for g in gens if g in baseline.generator_names()]
     if rule.compare_to is not None:
         gens = [g for g in gens if g != rule.compare_to]

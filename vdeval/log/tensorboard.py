@@ -31,6 +31,8 @@ def write(content, dest: Path, project=None, name=None) -> str:
 
     log_dir = Path(dest) / (name or content.name)
     writer = SummaryWriter(log_dir=str(log_dir))
+    file_writer = writer.file_writer
+    assert file_writer is not None  # SummaryWriter opens it in __init__
     try:
         for s in content.scalars:
             writer.add_scalar(s.tag, s.value, s.step)
@@ -39,9 +41,9 @@ def write(content, dest: Path, project=None, name=None) -> str:
         writer.add_text("vdeval/clips", markdown_table(content.clips), step)
         writer.add_text("vdeval/params", markdown_table(pd.DataFrame([content.params])), step)
         for k, png in content.figures.items():
-            writer.file_writer.add_summary(_image(f"figures/{k}", png, step), step)
+            file_writer.add_summary(_image(f"figures/{k}", png, step), step)
         for k, gif in content.previews.items():
-            writer.file_writer.add_summary(_image(k, gif, step), step)
+            file_writer.add_summary(_image(k, gif, step), step)
     finally:
         writer.close()
     return str(log_dir)

@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import io
 import math
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg", force=True)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from vdeval.compare import Difference  # noqa: E402
 from vdeval.results import MetricRecord  # noqa: E402
 from vdeval.report.tables import Merged, num  # noqa: E402
 
+if TYPE_CHECKING:
+    from matplotlib.container import ErrorbarContainer
+    from matplotlib.lines import Line2D
+    from matplotlib.typing import RcKeyType
+
 DPI = 100
-_STYLE = {
+_STYLE: dict[RcKeyType, Any] = {
     "font.size": 8, "axes.titlesize": 9, "axes.spines.top": False, "axes.spines.right": False,
     "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": DPI, "savefig.dpi": DPI,
     "path.simplify": False, "svg.hashsalt": "vdeval",
 }
-_COLORS = plt.get_cmap("tab10").colors
+_TAB10 = plt.get_cmap("tab10")
+assert isinstance(_TAB10, ListedColormap)  # a list of ten colours
+_COLORS = [tuple(float(x) for x in c) for c in np.asarray(_TAB10.colors)]
 
 
 def _png(fig) -> bytes:
@@ -185,7 +194,7 @@ def steps_plot(merged: Merged, series: dict) -> bytes | None:
     if not series:
         return None
     lines = sorted({str(x) for df in series.values() for x in df["line"]})
-    handles = {}
+    handles: dict[str, ErrorbarContainer] = {}
     with plt.rc_context(_STYLE):
         fig, axes = _grid(len(series), h=2.7)
         for ax, (m, df) in zip(axes, series.items()):
@@ -222,7 +231,7 @@ def curves_plot(merged: Merged, curves: dict) -> bytes | None:
     if not curves:
         return None
     gens = list(merged.generators)
-    handles = {}
+    handles: dict[str, Line2D] = {}
     with plt.rc_context(_STYLE):
         fig, axes = _grid(len(curves), h=2.7)
         for ax, (m, per_g) in zip(axes, curves.items()):

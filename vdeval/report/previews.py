@@ -67,7 +67,7 @@ def gif_bytes(frames: np.ndarray, fps: float = DEFAULT_FPS, height: int = PREVIE
     picked = frames[::step]
     scale = min(height / H, max_width / W)
     w, height = max(1, round(W * scale)), max(1, round(H * scale))
-    images = [Image.fromarray(np.ascontiguousarray(f, dtype=np.uint8), "RGB").resize((w, height), Image.NEAREST)
+    images = [Image.fromarray(np.ascontiguousarray(f, dtype=np.uint8), "RGB").resize((w, height), Image.Resampling.NEAREST)
               for f in picked]
     # one shared palette from all frames so colours do not jump between frames
     strip = Image.new("RGB", (w, height * len(images)))
@@ -161,9 +161,10 @@ def _render(merged: Merged, display: str, clip_id: str) -> tuple[bytes | None, s
         if path.exists():
             frames = load_frames(path)
         else:  # a clip referenced by path (a folder of real videos), not copied into the run
-            frames, why = _referenced_frames(path.with_suffix(".json"))
-            if frames is None:
+            referenced, why = _referenced_frames(path.with_suffix(".json"))
+            if referenced is None:
                 return None, why
+            frames = referenced
         return gif_bytes(frames, _fps(gen.run.dir, gen.source, clip_id, gen.run.results.world_fps)), ""
     except Exception as e:  # a preview is best-effort: a bad file must not stop the report
         return None, f"unreadable frames ({type(e).__name__}: {str(e)[:80]})"

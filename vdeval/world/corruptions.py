@@ -338,6 +338,10 @@ MOTION_BLUR_EXPOSURE = 3.0  # frame intervals the shutter stays open at severity
 MOTION_BLUR_SAMPLES = 9  # sub-frame renders averaged per frame
 
 
+def _constant_shift(d: tuple[float, float]) -> Callable[[int], tuple[float, float]]:
+    return lambda t: d
+
+
 def motion_blur(clip: WorldClip, severity: float, seed: int = 0) -> Video:
     """Each frame is the mean of MOTION_BLUR_SAMPLES renders of the scene at times t + tau, tau evenly
     spaced over an exposure of MOTION_BLUR_EXPOSURE * severity frame intervals centred on t: an
@@ -359,7 +363,7 @@ def motion_blur(clip: WorldClip, severity: float, seed: int = 0) -> Video:
             v = o.velocity(spec.unit_speed)
             objs.append(replace(o, start=(o.start[0] + (v[0] - pan[0]) * tau, o.start[1] + (v[1] - pan[1]) * tau)))
         shifted = replace(scene, objects=tuple(objs))
-        acc += render_scene(shifted, spec, texture_shift_at=lambda t, d=(pan[0] * tau, pan[1] * tau): d).video.frames
+        acc += render_scene(shifted, spec, texture_shift_at=_constant_shift((pan[0] * tau, pan[1] * tau))).video.frames
     return _same(clip, acc / MOTION_BLUR_SAMPLES)
 
 
@@ -396,7 +400,10 @@ def compression(clip: WorldClip, severity: float, seed: int = 0) -> Video:
         ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), params)
         if not ok:  # cannot happen for uint8 RGB frames; kept so a failure is not silent
             raise RuntimeError("JPEG encoding failed")
-        out[t] = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        if decoded is None:  # as above
+            raise RuntimeError("JPEG decoding failed")
+        out[t] = decoded[..., ::-1]
     return Video(out, clip.video.fps)
 
 
@@ -431,7 +438,7 @@ def video_compression(clip: WorldClip, severity: float, seed: int = 0) -> Video:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")))
         out.mux(stream.encode())
     buf.seek(0)
-    with av.open(buf) as inp:
+    with av.open(buf, mode="r") as inp:
         decoded = np.stack([fr.to_ndarray(format="rgb24") for fr in inp.decode(video=0)])
     if decoded.shape != frames.shape:  # x264 needs even sizes; the world's are, other sizes say so
         raise ValueError(f"H.264 round trip gave {decoded.shape}, not {frames.shape}")

@@ -126,7 +126,7 @@ def render_scene(
     seed: int | None = None,
     color_at: Callable[[int, int], tuple[float, float, float]] | None = None,
     shape_at: Callable[[int, int], str] | None = None,
-    texture_shift_at: Callable[[int], tuple[int, int]] | None = None,
+    texture_shift_at: Callable[[int], tuple[float, float]] | None = None,
     pose_at: Callable[[int, int], "Pose"] | None = None,
 ) -> WorldClip:
     """Render `scene`. The optional callables let corruptions alter one property over time:

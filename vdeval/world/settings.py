@@ -5,6 +5,8 @@ It lives with the world, not in suite.py, so that generators and the suite both 
 """
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from vdeval.world.scene import WorldSpec
@@ -34,5 +36,5 @@ class WorldSettings(BaseModel):
     pan_probability: float = Field(0.0, ge=0, le=1)
 
     def spec(self) -> WorldSpec:
-        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in self.model_dump().items() if v is not None}
+        d: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in self.model_dump().items() if v is not None}
         return WorldSpec(**d)
