@@ -30,6 +30,7 @@ from vdeval.errors import FeatureError, SuiteError
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.metrics.base import Metric, SetScore
 
+
 class FVDProtocol(TypedDict):
     ddof: int  # the covariance's delta degrees of freedom
     backbone: str | None  # the backbone the protocol fixes (None: any)
