@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vdeval.errors import ResultsError
 from vdeval.store import RESULTS_FILE, RunDir, write_results as _write_files
+from vdeval.userfiles import read_json
 
 RESULTS_VERSION: Literal[2] = 2
 Score = Optional[float]  # null in JSON stands for NaN: a metric that has no value for a clip
@@ -255,19 +256,16 @@ def results_path(path: str | os.PathLike) -> Path:
     return p / RESULTS_FILE if p.is_dir() else p
 
 
+MAX_RESULTS_BYTES = 1 << 30  # 100,000 clips with curves fit well inside
+
+
 def load_results(path: str | os.PathLike) -> Results:
     """Read a results.json (or the one inside a run directory): upgraded if older, refused with
     one line (ResultsError) if newer, unknown or damaged."""
     p = results_path(path)
-    if not p.exists():
+    if not os.path.lexists(p):
         raise ResultsError(f"{p}: no results file", "give a run directory made by `vdeval run` or its results.json")
-    try:
-        data = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ResultsError(f"{p}: not valid JSON ({e})") from None
-    except OSError as e:
-        raise ResultsError(f"{p}: cannot read ({e.strerror or e})") from None
-    return parse_results(data, str(p))
+    return parse_results(read_json(p, MAX_RESULTS_BYTES, "results file", ResultsError), str(p))
 
 
 def write_results(run: RunDir, results: Results) -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from vdeval import registry
 from vdeval.errors import SuiteError, VdevalError
 from vdeval.rules import parse_rules
+from vdeval.userfiles import read_text
 from vdeval.video.ingest import IngestOptions
 from vdeval.world.settings import MAX_FRAMES, MAX_SIDE, WorldSettings
 
@@ -231,25 +232,22 @@ def _read_yaml(path: Path, seen: tuple = (), included_by: Path | None = None) ->
     by = f" (included by {included_by})" if included_by else ""
     if path.resolve() in seen:
         raise SuiteError(f"{path}: include cycle through {' -> '.join(map(str, seen))}")
-    if not path.exists():
-        raise SuiteError(f"{path}: no such suite file{by}")
-    if path.is_dir():
-        raise SuiteError(f"{path}: is a folder, not a suite file{by}")
+    if included_by is not None and path.suffix.lower() not in (".yaml", ".yml"):
+        # an include is a part of a suite: refusing other names keeps `include: /etc/shadow` from
+        # being read, and its lines from coming back as "unknown key" problems
+        raise SuiteError(f"{path}: an include must be a .yaml or .yml file{by}", "include suite parts only")
     try:
-        if path.stat().st_size > MAX_SUITE_BYTES:
-            raise SuiteError(f"{path}: {path.stat().st_size:,} bytes is too large for a suite file "
-                             f"(limit {MAX_SUITE_BYTES:,}){by}")
-        data = _safe_yaml(path.read_text(), path)
+        text = read_text(path, MAX_SUITE_BYTES, "suite file", SuiteError)
+    except SuiteError as e:
+        raise SuiteError(f"{e.message}{by}", e.hint) from None
+    try:
+        data = _safe_yaml(text, path)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise SuiteError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', None) or e}){by}") from None
-    except UnicodeDecodeError:
-        raise SuiteError(f"{path}: not a text file{by}") from None
     except RecursionError:
         raise SuiteError(f"{path}: the YAML is nested too deeply{by}") from None
-    except OSError as e:
-        raise SuiteError(f"{path}: cannot read ({e.strerror or e}){by}") from None
     if not isinstance(data, dict):
         raise SuiteError(f"{path}: a suite must be a YAML mapping (key: value), got {type(data).__name__}{by}")
     merged: dict = {}

@@ -100,7 +100,7 @@ def test_deep_reports_missing_weights_and_prompt_files(tmp_path, capsys, monkeyp
                              "real": {"kind": "world", "count": 4},
                              "metrics": [{"name": "fvd", "backbone": "i3d"}, {"name": "frame_difference"}]}, "suite.yaml")
     code, lines = _deep(path, capsys)
-    assert code == 2 and lines[1] == f"prompts: prompts.file: {tmp_path / 'prompts.txt'} does not exist"
+    assert code == 2 and lines[1] == f"prompts: prompts.file: {tmp_path / 'prompts.txt'}: no such prompts file"
     (tmp_path / "prompts.txt").write_text("a red circle\na blue square\n")
     code, lines = _deep(path, capsys)
     assert code == 2 and len(lines) == 3

@@ -33,16 +33,22 @@ from vdeval.errors import ResultsError, closest
 from vdeval.results import Results, SummaryRow, load_results
 from vdeval.rules import Rule, RulesError, parse_rules
 
+MAX_RULES_BYTES = 1 << 20  # a page of rules, like a suite file
+
+
 def load_rules(path: Path) -> list[Rule]:
     import yaml
 
+    from vdeval.userfiles import read_text
+
     p = Path(path)
-    if not p.is_file():
-        raise RulesError(f"rules file {p} does not exist")
+    text = read_text(p, MAX_RULES_BYTES, "rules file", RulesError)
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise RulesError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except RecursionError:
+        raise RulesError(f"{p}: the YAML is nested too deeply") from None
     return parse_rules(data, str(p))
 
 

@@ -11,6 +11,9 @@ import numpy as np
 from vdeval.errors import VdevalError
 from vdeval.generators.base import ClipRequest
 from vdeval.suite import Suite
+from vdeval.userfiles import read_text
+
+MAX_PROMPTS_BYTES = 64 << 20  # 100,000 prompts (the suite's limit) of several hundred characters
 from vdeval.world import sample_clip
 
 
@@ -44,9 +47,11 @@ def build_prompts(suite: Suite, limit: int | None = None) -> list[PromptItem]:
         path = Path(p.file)
         if not path.is_absolute():
             path = suite.suite_dir / path
-        if not path.exists():
-            raise VdevalError(f"prompts.file: {path} does not exist")
-        lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        try:
+            text = read_text(path, MAX_PROMPTS_BYTES, "prompts file")
+        except VdevalError as e:
+            raise VdevalError(f"prompts.file: {e.message}", e.hint) from None
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
         if not lines:
             raise VdevalError(f"prompts.file: {path} holds no prompts")
     else:

@@ -12,12 +12,12 @@ row.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
 
 from vdeval.errors import VdevalError
+from vdeval.video.ingest import MAX_SIDECAR_BYTES
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 SIDECARS = ("prompts.csv", "prompts.json")
@@ -36,19 +36,14 @@ def read_image(path: Path, where: str) -> np.ndarray:
 
 
 def _rows(sidecar: Path) -> list[dict]:
-    try:
-        text = sidecar.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise VdevalError(f"{sidecar}: cannot read ({e})") from None
+    from vdeval.userfiles import read_json, read_text
+
     if sidecar.suffix.lower() == ".json":
-        try:
-            rows = json.loads(text)
-        except ValueError as e:
-            raise VdevalError(f"{sidecar}: not valid JSON ({e})") from None
+        rows = read_json(sidecar, MAX_SIDECAR_BYTES, "sidecar")
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise VdevalError(f"{sidecar}: expected a list of {{\"image\": ..., \"prompt\": ...}} objects")
         return rows
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(read_text(sidecar, MAX_SIDECAR_BYTES, "sidecar").splitlines())
     if not reader.fieldnames or not {"image", "prompt"} <= set(reader.fieldnames):
         raise VdevalError(f"{sidecar}: the CSV header must name the columns image and prompt",
                           f"found {reader.fieldnames}")

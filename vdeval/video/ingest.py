@@ -14,7 +14,7 @@ sample index, so `a red car-3.mp4` is "a red car").
 from __future__ import annotations
 
 import csv
-import json
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -39,14 +39,21 @@ class IngestOptions(BaseModel):
                          window=self.window, stride=self.stride, fps=self.sample_fps, seed=self.seed)
 
 
+MAX_SIDECAR_BYTES = 64 << 20  # a row per file: 100,000 files with long prompts
+
+
 def read_sidecar(path: Path) -> list[tuple[str, str]]:
     """[(file name, prompt)] in the sidecar's order; a clear error for anything unreadable."""
-    if not path.is_file():
+    from vdeval.userfiles import read_json, read_text
+
+    if not os.path.lexists(path):
         raise VdevalError(f"sidecar {path} does not exist", "give a CSV (file,prompt) or JSON file")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-        rows = _json_rows(json.loads(text)) if path.suffix.lower() == ".json" else _csv_rows(text)
-    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as e:
+        if path.suffix.lower() == ".json":
+            rows = _json_rows(read_json(path, MAX_SIDECAR_BYTES, "sidecar"))
+        else:
+            rows = _csv_rows(read_text(path, MAX_SIDECAR_BYTES, "sidecar"))
+    except csv.Error as e:
         raise VdevalError(f"sidecar {path}: cannot read it ({type(e).__name__}: {e})".splitlines()[0]) from None
     except ValueError as e:
         raise VdevalError(f"sidecar {path}: {e}") from None

@@ -5,13 +5,17 @@ Write: mp4 (H.264, yuv420p) and GIF. Every failure is one VideoReadError naming 
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 
 from vdeval.errors import VideoReadError
+from vdeval.userfiles import read_bytes
 from vdeval.video.core import Video, as_video
+
+MAX_FRAME_BYTES = 512 << 20  # one PNG / JPEG frame: an 8K PNG is well under this
 
 CONTAINER_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif", ".m4v"}
 FRAME_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -27,6 +31,8 @@ def read_video(path: str | os.PathLike, fps: float | None = None) -> Video:
         raise VideoReadError(f"{p}: no such file or folder")
     if p.is_dir():
         return _read_frame_folder(p, fps or 8.0)
+    if not p.is_file():  # a FIFO would block the decoder, a device would never end
+        raise VideoReadError(f"{p}: not a regular file (a named pipe or a device)", "give a video file")
     if p.stat().st_size == 0:
         raise VideoReadError(f"{p}: the file is empty")
     suffix = p.suffix.lower()
@@ -66,8 +72,10 @@ def _read_frame_folder(p: Path, fps: float) -> Video:
         raise VideoReadError(f"{p}: the folder holds no PNG or JPEG frames")
     frames = []
     for f in files:
+        # through the user-file reader: a FIFO or device named like a frame would block or never end
+        data = io.BytesIO(read_bytes(f, MAX_FRAME_BYTES, "video frame", VideoReadError))
         try:
-            with Image.open(f) as im:
+            with Image.open(data) as im:
                 frames.append(np.asarray(im.convert("RGB")))
         except Exception as e:
             raise VideoReadError(f"{f}: cannot read frame ({type(e).__name__}: {e})".splitlines()[0]) from None
