@@ -84,8 +84,6 @@ class Generator(Generic[C]):
     def __init__(self, config: C, suite_dir: str | None = None):
         self.config: C = config
         self.suite_dir = suite_dir
-        # stores_frames False: clip id -> what an earlier run stored for it (fingerprint, hash)
-        self.known: dict[str, dict] = {}
 
     @property
     def name(self) -> str:

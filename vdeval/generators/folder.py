@@ -40,17 +40,17 @@ def list_videos(folder: Path) -> list[Path]:
     return out
 
 
-def open_clip(path: Path, ingest: IngestOptions | None = None, fps: float | None = None, known: dict | None = None):
-    """A source for one file: decoded on demand for containers, read whole otherwise. `known`
-    ({"fingerprint", "clip_hash"} stored by an earlier run) skips hashing an unchanged file."""
+def open_clip(path: Path, ingest: IngestOptions | None = None, fps: float | None = None):
+    """A source for one file: decoded on demand for containers, read whole otherwise. Its identity
+    is always the hash of the file's bytes, computed from the file (never a stored hash: a file
+    edited in place can keep its size, modification time and first bytes). The fingerprint is
+    kept only so report previews can tell whether the file is still the one scored."""
     spec = ingest.spec() if ingest else FULL
     if path.is_file() and path.suffix.lower() in CONTAINER_SUFFIXES:
         if path.stat().st_size == 0:
             raise VideoReadError(f"{path}: the file is empty")
-        fp = fingerprint(path)
-        reuse = known.get("clip_hash", "") if known and known.get("fingerprint") == fp else ""
-        src = FileSource(path, spec, fps=fps, known_hash=reuse)
-        src.fingerprint = fp
+        src = FileSource(path, spec, fps=fps)
+        src.fingerprint = fingerprint(path)
         return src
     video = read_video(path, fps=fps)
     if spec != FULL:
@@ -113,7 +113,7 @@ class FolderGenerator(Generator[FolderConfig]):
         for r in requests:
             try:
                 path, prompt = self._file_for(r, int(r.meta.get("index", 0)))
-                source = open_clip(path, self.config.ingest, self.config.fps, self.known.get(r.clip_id))
+                source = open_clip(path, self.config.ingest, self.config.fps)
             except VdevalError as e:
                 yield GeneratedClip(r, None, error=str(e))
                 continue

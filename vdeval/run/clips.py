@@ -87,17 +87,10 @@ class ClipStore:
         return None
 
     def _referenced(self, gen: Generator, requests: list[ClipRequest]) -> list[GeneratedClip]:
-        """Clips read from files: referenced by path and content hash, never copied. A file whose
-        fingerprint (size, mtime, head) matches the stored one keeps its stored hash; a changed
-        or replaced file is hashed again, so its features are recomputed."""
-        for r in requests:
-            meta_path = self.run.clip_meta_path(gen.name, r.clip_id)
-            try:
-                meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
-            except (OSError, ValueError):
-                meta = None
-            if meta and not meta.get("error") and meta.get("fingerprint"):
-                gen.known[r.clip_id] = meta
+        """Clips read from files: referenced by path and content hash, never copied. The hash is
+        computed from each file on every run, never read back from the run folder's records, so
+        an edited or replaced file (even one keeping its size and modification time) gets its
+        features computed again, and a tampered record changes nothing."""
         out = self.generate_safely(gen, requests)
         for g in out:
             self.store(gen.name, g, key=None)

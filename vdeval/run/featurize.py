@@ -15,7 +15,6 @@ from vdeval.backbones.base import Backbone
 from vdeval.errors import FeatureError
 from vdeval.features import UNCACHED_KINDS, ClipFeatures, ClipInput, FeatureRequest
 from vdeval.video.protocol import InputSpec
-from vdeval.video.source import FileSource, HashMemo
 
 
 class BackbonePool:
@@ -50,12 +49,6 @@ class FeatureCache:
     def __init__(self, root: str | os.PathLike | None):
         self.root = Path(root) if root else None
         self.rejected: list[str] = []  # "path: why" for every cached file refused in this process
-
-    @property
-    def hash_memo(self) -> HashMemo | None:
-        """Content hashes of the video files features were keyed on (file_hashes/ beside the
-        features), so a re-run does not hash unchanged files again."""
-        return HashMemo(self.root / "file_hashes") if self.root else None
 
     def _path(self, backbone: Backbone, kind: str, key: str) -> Path:
         assert self.root is not None  # load and save return first without a cache folder
@@ -192,12 +185,9 @@ def featurize(
         spec = backbone.input_spec(req.kind)
         cid = backbone.cache_identity_hash()
         todo: list[tuple[ClipFeatures, str]] = []
-        memo = cache.hash_memo
         for clip in clips:
             if req.key in clip.features:
                 continue
-            if memo is not None and isinstance(clip.video, FileSource) and clip.video.memo is None:
-                clip.video.memo = memo  # a file source remembers its hash beside the cache
             key = _input_key(clip, req.kind, spec)
             shared = (cid, req.kind, key)
             hit = clip.by_input.get(shared)

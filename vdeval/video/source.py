@@ -84,8 +84,9 @@ class ArraySource(VideoSource):
 
 
 def fingerprint(path: str | os.PathLike) -> str:
-    """Cheap identity of a file: size, modification time and a hash of its first 64 KiB. When it
-    matches a stored one the stored content hash is reused; otherwise the file is hashed whole."""
+    """Size, modification time and a hash of the first 64 KiB: enough for a report preview to
+    notice a file that was replaced, never an identity (an edit in place past the first 64 KiB
+    can keep all three); clips are identified by the hash of the whole file."""
     p = Path(path)
     st = p.stat()
     with open(p, "rb") as fh:
@@ -93,50 +94,12 @@ def fingerprint(path: str | os.PathLike) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}:{head}"
 
 
-class HashMemo:
-    """The sha256 of files already hashed, each under its fingerprint: a folder of small JSON
-    entries, one per file path, kept beside the feature cache. A re-run over unchanged files (a
-    real set of thousands) hashes none of them again; a file whose fingerprint changed is hashed
-    whole and its entry replaced."""
-
-    def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
-
-    def _entry(self, path: Path) -> tuple[Path, str]:
-        key = str(Path(path).resolve())
-        return self.root / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json", key
-
-    def get(self, path: Path, fp: str) -> str | None:
-        import json
-
-        entry, key = self._entry(path)
-        try:
-            rec = json.loads(entry.read_text())
-        except (OSError, ValueError):
-            return None
-        ok = isinstance(rec, dict) and rec.get("path") == key and rec.get("fingerprint") == fp
-        return rec.get("sha256") if ok and isinstance(rec.get("sha256"), str) else None
-
-    def put(self, path: Path, fp: str, sha256: str) -> None:
-        import json
-
-        from vdeval.store import atomic_write_bytes
-
-        entry, key = self._entry(path)
-        try:
-            atomic_write_bytes(entry, json.dumps({"path": key, "fingerprint": fp, "sha256": sha256}).encode(),
-                               durable=False)
-        except OSError:  # a memo that cannot be written only costs a hash next time
-            pass
-
-
 class FileSource(VideoSource):
     """A video container file (mp4, webm, mkv, mov, avi, gif) decoded on demand."""
 
     fingerprint: str | None = None  # size, mtime and head of the file, set by generators.folder.open_clip
 
-    def __init__(self, path: str | os.PathLike, view: InputSpec = FULL, fps: float | None = None,
-                 known_hash: str = ""):
+    def __init__(self, path: str | os.PathLike, view: InputSpec = FULL, fps: float | None = None):
         self.path = Path(path)
         self.view = view
         n, fps_src, h, w = probe(self.path)
@@ -145,10 +108,8 @@ class FileSource(VideoSource):
         self._view_idx, self.fps = select_indices(view, n, self.source_fps)
         self.num_frames = len(self._view_idx)
         self.height, self.width = output_size(view, h, w)
-        self._hash = known_hash
+        self._hash = ""
         self._fps_override = fps
-
-    memo: HashMemo | None = None  # where file hashes are remembered across runs (set by featurize)
 
     def content_hash(self) -> str:
         """sha256 of the file's bytes and of the view (and fps override) applied to it."""
@@ -158,23 +119,11 @@ class FileSource(VideoSource):
         return self._hash
 
     def _file_sha256(self) -> str:
-        """The file's sha256: from the memo when its fingerprint (size, mtime, first 64 KiB) is
-        unchanged, else read whole (and remembered if the file did not change while read)."""
+        """The file's sha256, read whole: the only identity a file has (size, modification time
+        and first bytes all survive an edit in place)."""
         from vdeval.store import sha256_file
 
-        if self.memo is None:
-            return sha256_file(self.path)
-        try:
-            fp = fingerprint(self.path)
-        except OSError:
-            return sha256_file(self.path)  # raises the same error with the file's name
-        known = self.memo.get(self.path, fp)
-        if known:
-            return known
-        digest = sha256_file(self.path)
-        if fingerprint(self.path) == fp:
-            self.memo.put(self.path, fp, digest)
-        return digest
+        return sha256_file(self.path)
 
     def decode(self, spec: InputSpec = FULL) -> Video:
         inner, fps = select_indices(spec, self.num_frames, self.fps)
