@@ -11,19 +11,32 @@ floats outside it are refused for that clip (see vdeval.video.as_video). Files a
 straight to each backbone's input size; the same featurize path, cache and metrics as `vdeval run`.
 Clips are not shapes-world clips unless `domain="world"`: a metric whose default backbone is the
 shapes-world `embedded` then uses its published backbone (see vdeval/run/domains.py).
+
+What a caller can rely on: the keyword arguments are checked first, all at once, by the suite's
+rules (vdeval.limits, vdeval.suite.metric_problems); anything wrong with them, and anything that
+stops every clip (missing weights, an unwritable cache_dir), is one VdevalError. Anything wrong
+with one clip (an unreadable or damaged file, a bad array, a backbone that cannot take its size)
+is that clip's row: `error` when no metric could run, NaN and `<metric>.note` for each metric
+that could not. Nothing else escapes.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vdeval import registry
 from vdeval.run.domains import load_metric_backbones, metric_backbone
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures
-from vdeval.run.featurize import BackbonePool, FeatureCache, featurize, memory_groups
+from vdeval.limits import BatchSize, FiniteFloat, Fps, MemoryGB, device_problem
+from vdeval.run.featurize import BackbonePool, FeatureCache, memory_groups
+from vdeval.run.featurizing import featurize_clips
+from vdeval.run.progress import one_line
 from vdeval.run.scoring import empty_scores, score_clip
+from vdeval.suite import MetricEntry, _pydantic_problems, metric_labels, metric_problems
 from vdeval.video.core import as_video
 from vdeval.video.io import VIDEO_SUFFIXES
 
@@ -34,46 +47,138 @@ if TYPE_CHECKING:
 
 
 def resolve_device(device: str = "auto") -> str:
-    """"auto": the first CUDA device when torch sees one, else the CPU."""
-    if device != "auto":
-        return device
+    """"auto": the first CUDA device when torch sees one, else the CPU. A device torch cannot
+    use here (cuda without CUDA, mps without Metal) is refused before any work."""
+    problem = device_problem(device)
+    if problem:
+        raise VdevalError(f"device {problem}, got {device!r}")
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise VdevalError(f"device {device!r} was asked for but torch sees no CUDA device", "use device='cpu'")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise VdevalError("device 'mps' was asked for but torch sees no Metal device", "use device='cpu'")
+    return device
+
+
+class CallArgs(BaseModel):
+    """The keyword arguments of evaluate / evaluate_set, judged by the rules suite files follow."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    metrics: list[MetricEntry] = Field(min_length=1)
+    prompts: list[str] | None = None
+    backbones: dict[str, str] | None = None
+    device: str = "auto"
+    cache_dir: Any = None
+    fps: Fps = 8.0
+    domain: Literal["natural", "world"] = "natural"
+    memory_gb: MemoryGB = 2.0
+    batch_size: BatchSize = 8
+    value_range: tuple[FiniteFloat, FiniteFloat] | None = None
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _entries(cls, v):
+        if isinstance(v, (str, bytes)) or not isinstance(v, (list, tuple)):
+            raise ValueError("must be a list of metric names, e.g. ['warping_error']")
+        return [{"name": e} if isinstance(e, str) else e for e in v]
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v):
+        problem = device_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _cache_dir(cls, v):
+        if v is not None and not isinstance(v, (str, os.PathLike)):
+            raise ValueError(f"must be a folder path or None, got {type(v).__name__}")
+        if v is not None and "\0" in os.fspath(v):
+            raise ValueError("contains a NUL byte")
+        return v
+
+    @model_validator(mode="after")
+    def _checks(self):
+        if self.value_range is not None and not self.value_range[0] < self.value_range[1]:
+            raise ValueError(f"value_range must be (low, high) with low < high, got {self.value_range}")
+        for name, bb in (self.backbones or {}).items():  # backbones={"metric": "name"} joins its entry
+            matching = [m for m in self.metrics if m.name == name]
+            if not matching:
+                raise ValueError(f"backbones names {name!r}, which is not one of the metrics")
+            for m in matching:
+                m.backbone = m.backbone or bb
+        return self
+
+
+def check_call(where: str, **kwargs) -> CallArgs:
+    """The arguments validated, or one VdevalError listing every problem."""
+    try:
+        args = CallArgs.model_validate(kwargs)
+    except ValidationError as e:
+        problems = _pydantic_problems(e)
+    else:
+        problems = metric_problems(args.metrics)
+    if problems:
+        raise VdevalError(f"vdeval.{where}: " + "; ".join(problems), "see help(vdeval.api) for the arguments")
+    return args
 
 
 def _as_clips(videos, fps: float, value_range=None) -> list[tuple[str, Video | VideoSource | VdevalError]]:
-    """[(clip id, Video or source)]: ids are file names for files, clip indices otherwise."""
+    """[(clip id, Video, source or the VdevalError that clip met)]: ids are file names for files
+    (the path as given where two names clash), clip indices otherwise."""
     from vdeval.generators.folder import list_videos, open_clip
 
     if isinstance(videos, (str, os.PathLike)):
         folder = Path(videos)
-        if not folder.is_dir():
+        try:
+            is_dir = folder.is_dir()
+        except (OSError, ValueError):
+            is_dir = False
+        if not is_dir:
             raise VdevalError(f"{folder}: not a folder of videos", "give a folder, a list of paths or arrays")
-        videos = list_videos(folder)
-    if _is_tensor_batch(videos):
+        try:
+            videos = list_videos(folder)
+        except OSError as e:
+            raise VdevalError(f"{folder}: cannot list the folder ({e.strerror or e})") from None
+    elif hasattr(videos, "ndim") and hasattr(videos, "shape"):
+        if videos.ndim != 5:
+            raise VdevalError(f"videos: one array of shape {tuple(videos.shape)}",
+                              "give a list of videos ([video] for one) or one (B, T, C, H, W) batch")
         videos = list(videos)
+    elif isinstance(videos, (list, tuple)):
+        videos = list(videos)
+    else:
+        raise VdevalError(f"videos: expected a folder, a list of paths or arrays, or a (B, T, C, H, W) batch; "
+                          f"got {type(videos).__name__}")
+    names = [Path(v).name if isinstance(v, (str, os.PathLike)) else None for v in videos]
     out: list[tuple[str, Video | VideoSource | VdevalError]] = []
     for i, v in enumerate(videos):
-        if isinstance(v, (str, os.PathLike)):
-            p = Path(v)
-            out.append((p.name, _open_or_error(p, open_clip)))
+        if names[i] is not None:
+            cid = names[i] if names.count(names[i]) == 1 else os.fspath(v)
+            if cid in (c for c, _ in out):  # the same path twice: each occurrence keeps its own row
+                cid = f"{cid}#{i}"
+            out.append((cid, _open_or_error(Path(v), open_clip)))
         else:
             out.append((f"clip{i:04d}", _array_or_error(v, fps, i, value_range)))
     return out
 
 
-def _is_tensor_batch(videos) -> bool:
-    return hasattr(videos, "ndim") and getattr(videos, "ndim", 0) == 5
-
-
 def _open_or_error(path: Path, open_clip):
-    if path.suffix.lower() not in VIDEO_SUFFIXES and not path.is_dir():
-        return VdevalError(f"{path}: not a video file")
     try:
+        if path.suffix.lower() not in VIDEO_SUFFIXES and not path.is_dir():
+            return VdevalError(f"{path}: not a video file")
         return open_clip(path)
     except VdevalError as e:
         return e
+    except MemoryError:
+        raise
+    except Exception as e:  # one file's trouble (permissions, a name the OS refuses) is its row
+        return VdevalError(f"{path}: {one_line(e)}")
 
 
 def _array_or_error(array, fps: float, index: int, value_range=None):
@@ -81,16 +186,25 @@ def _array_or_error(array, fps: float, index: int, value_range=None):
         return as_video(array, fps, source=f"video {index}", value_range=value_range)
     except VdevalError as e:
         return e
+    except MemoryError:
+        raise
+    except Exception as e:  # ragged lists, objects that are no array: that clip's row
+        return VdevalError(f"video {index}: not a video array ({one_line(e)})")
 
 
-def _metrics(metrics, backbones: dict | None, domain: str) -> dict[str, Metric]:
+def _metrics(entries: list[MetricEntry], domain: str) -> dict[str, Metric]:
     out = {}
-    for entry in metrics:
-        name, params = (entry, {}) if isinstance(entry, str) else (entry["name"], dict(entry.get("params", {})))
-        cls = registry.resolve("metric", name)
-        named = (backbones or {}).get(name) or (None if isinstance(entry, str) else entry.get("backbone"))
-        out[name] = cls(backbone=metric_backbone(cls, named, domain), **params)
+    for label, e in zip(metric_labels(entries), entries):
+        cls = registry.resolve("metric", e.name)
+        out[label] = cls(backbone=metric_backbone(cls, e.backbone, domain), **e.params)
     return out
+
+
+def _setup(args: CallArgs):
+    ms = _metrics(args.metrics, args.domain)
+    pool, cache = BackbonePool(resolve_device(args.device)), FeatureCache(args.cache_dir)
+    load_metric_backbones(ms, pool)
+    return ms, pool, cache
 
 
 def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = ("warping_error", "frozen_motion"),
@@ -102,27 +216,36 @@ def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = (
     in `error` (unreadable) or NaN and `<metric>.note` (a metric that has no value for it)."""
     import pandas as pd
 
-    clips = _as_clips(videos, fps, value_range)
-    if prompts is not None and len(prompts) != len(clips):
-        raise VdevalError(f"{len(prompts)} prompts for {len(clips)} videos", "give one prompt per video")
-    ms = _metrics(metrics, backbones, domain)
-    ms = {k: m for k, m in ms.items() if m.level == "clip"}
-    pool, cache = BackbonePool(resolve_device(device)), FeatureCache(cache_dir)
-    load_metric_backbones(ms, pool)
+    args = check_call("evaluate", metrics=metrics, prompts=prompts, backbones=backbones, device=device,
+                      cache_dir=cache_dir, fps=fps, domain=domain, memory_gb=memory_gb, batch_size=batch_size,
+                      value_range=value_range)
+    sets = [e.name for e in args.metrics if registry.resolve("metric", e.name).level == "set"]
+    if sets:
+        raise VdevalError(f"vdeval.evaluate: {', '.join(sets)}: set-level metrics", "score them with vdeval.evaluate_set")
+    clips = _as_clips(videos, args.fps, args.value_range)
+    if args.prompts is not None and len(args.prompts) != len(clips):
+        raise VdevalError(f"{len(args.prompts)} prompts for {len(clips)} videos", "give one prompt per video")
+    ms, pool, cache = _setup(args)
     requests = list(dict.fromkeys(r for m in ms.values() for r in m.requests()))
-    rows = {cid: {"clip": cid, "prompt": (prompts[i] if prompts else ""), "error": None} for i, (cid, _) in enumerate(clips)}
-    feats = []
+    rows = [{"clip": cid, "prompt": (args.prompts[i] if args.prompts else ""), "error": None}
+            for i, (cid, _) in enumerate(clips)]
+    feats, where = [], {}
     for i, (cid, v) in enumerate(clips):
         if isinstance(v, VdevalError):
-            rows[cid]["error"] = str(v)
+            rows[i]["error"] = str(v)
         else:
-            feats.append(ClipFeatures(cid, v, prompts[i] if prompts else ""))
-    for group in memory_groups(feats, requests, pool, memory_gb):
-        featurize(group, requests, pool, cache, batch_size=batch_size)
+            where[cid] = i
+            feats.append(ClipFeatures(cid, v, rows[i]["prompt"]))
+    for group in memory_groups(feats, requests, pool, args.memory_gb):
+        failed = featurize_clips(group, requests, pool, cache, batch_size=args.batch_size)
         for c in group:
-            rows[c.clip_id].update(_score(c, ms))
+            row = rows[where[c.clip_id]]
+            if c.clip_id in failed:
+                row["error"] = failed[c.clip_id]
+            else:
+                row.update(_score(c, ms))
             c.drop_features()
-    return pd.DataFrame(list(rows.values()))
+    return pd.DataFrame(rows)
 
 
 def _score(clip: ClipFeatures, metrics: dict) -> dict:
@@ -144,26 +267,33 @@ def evaluate_set(real, generated, metrics: Sequence[str] = ("fvd", "kvd"), backb
                  device: str = "auto", cache_dir: str | os.PathLike | None = None, fps: float = 8.0,
                  domain: str = "natural", batch_size: int = 8, value_range: tuple[float, float] | None = None):
     """Set-level metrics (FVD, KVD) of `generated` against `real`: a DataFrame with one row per
-    metric: value, 95% interval, n, n_real and the backbone that produced it."""
+    metric: value, 95% interval, n, n_real, the backbone that produced it, and `failures` (the
+    clips left out of either set, each with its error)."""
     import pandas as pd
 
-    ms = _metrics(metrics, backbones, domain)
-    per_clip = [n for n, m in ms.items() if m.level != "set"]
+    args = check_call("evaluate_set", metrics=metrics, backbones=backbones, device=device, cache_dir=cache_dir,
+                      fps=fps, domain=domain, batch_size=batch_size, value_range=value_range)
+    per_clip = [e.name for e in args.metrics if registry.resolve("metric", e.name).level != "set"]
     if per_clip:
         raise VdevalError(f"{', '.join(per_clip)}: per-clip metrics", "score them with vdeval.evaluate")
-    pool, cache = BackbonePool(resolve_device(device)), FeatureCache(cache_dir)
-    load_metric_backbones(ms, pool)
-    sets = {}
-    for which, videos in (("real", real), ("generated", generated)):
-        clips = [ClipFeatures(cid, v) for cid, v in _as_clips(videos, fps, value_range) if not isinstance(v, VdevalError)]
-        requests = list(dict.fromkeys(r for m in ms.values() for r in m.requests()))
-        featurize(clips, requests, pool, cache, batch_size=batch_size)
-        sets[which] = clips
+    inputs = {"real": _as_clips(real, args.fps, args.value_range),
+              "generated": _as_clips(generated, args.fps, args.value_range)}
+    ms, pool, cache = _setup(args)
+    requests = list(dict.fromkeys(r for m in ms.values() for r in m.requests()))
+    sets, failures = {}, []
+    for which, clips in inputs.items():
+        failures += [f"{which} {cid}: {v}" for cid, v in clips if isinstance(v, VdevalError)]
+        feats = [ClipFeatures(cid, v) for cid, v in clips if not isinstance(v, VdevalError)]
+        failed = featurize_clips(feats, requests, pool, cache, batch_size=args.batch_size)
+        failed.update({c.clip_id: next(iter(c.feature_errors.values())) for c in feats if c.feature_errors})
+        failures += [f"{which} {cid}: {e}" for cid, e in failed.items()]
+        sets[which] = [c for c in feats if c.clip_id not in failed]
     rows = []
     for name, m in ms.items():
         bb = ", ".join(pool.get(r.backbone, r.options).label() for r in m.requests())
         m.bind_backbones([pool.get(r.backbone, r.options) for r in m.requests()])
         s = m.score_set(sets["generated"], sets["real"])
         rows.append({"metric": name, "value": float(s.value), "ci_low": s.ci[0] if s.ci else None,
-                     "ci_high": s.ci[1] if s.ci else None, "n": s.n, "n_real": s.n_real, "backbone": bb})
+                     "ci_high": s.ci[1] if s.ci else None, "n": s.n, "n_real": s.n_real, "backbone": bb,
+                     "failures": "; ".join(failures) or None})
     return pd.DataFrame(rows)

@@ -103,6 +103,8 @@ class ClipFeatures:
     by_input: dict = field(default_factory=dict, repr=False)
 
     decoded_cache: dict = field(default_factory=dict, repr=False)  # InputSpec -> Video, this pass only
+    # feature key -> one-line error of a request that failed for this clip alone (the others stand)
+    feature_errors: dict = field(default_factory=dict, repr=False)
 
     def decoded(self, spec: InputSpec) -> Video:
         """The clip decoded to `spec`, once per pass: a spec that only selects frames from an
@@ -138,12 +140,17 @@ class ClipFeatures:
         """uint8 frames as `backbone`'s input protocol decoded them (the "frames" feature), so
         pixels line up with that backbone's features; a clip built by hand without that feature
         gives its own frames."""
+        if backbone and feature_key("frames", backbone, options) in self.feature_errors:
+            self.get("frames", backbone, options)  # raises with the error the frames request met
         got = self.features.get(feature_key("frames", backbone, options)) if backbone else None
         return got["value"] if got is not None else self.source.decode().frames
 
     def get(self, kind: str, backbone: str, options: tuple = ()) -> dict[str, np.ndarray]:
+        key = feature_key(kind, backbone, options)
+        if key in self.feature_errors:
+            raise FeatureError(f"{kind} from {backbone} failed for this clip ({self.feature_errors[key]})")
         try:
-            return self.features[feature_key(kind, backbone, options)]
+            return self.features[key]
         except KeyError:
             raise FeatureError(f"clip {self.clip_id}: feature {kind!r} from backbone {backbone!r} was not computed") from None
 

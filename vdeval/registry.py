@@ -223,6 +223,8 @@ def unavailable(kind: str) -> dict[str, str]:
 
 
 def check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str):  # `kind: [world]` in a suite: a list cannot name anything
+        raise UnknownNameError(f"a {kind} name must be text, got {type(name).__name__} {name!r}")
     table = entries(kind)
     if name in table and table[name].missing is not None:
         raise UnknownNameError(f"{kind} {name!r} cannot load here: {table[name].missing}")

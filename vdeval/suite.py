@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vdeval import registry
 from vdeval.errors import SuiteError, VdevalError
+from vdeval.limits import MAX_SEED, BatchSize, Count, MemoryGB, Seed
 from vdeval.rules import parse_rules
 from vdeval.userfiles import read_text
 from vdeval.video.ingest import IngestOptions
@@ -33,7 +34,6 @@ class _Strict(BaseModel):
 # e.g. 512 x 512 x 512 frames is about 2.4 GiB.
 MAX_COUNT = 100_000  # prompts, real clips
 MAX_SAMPLES = 1_000  # samples per prompt
-MAX_SEED = 2**32 - 1  # seeds plus clip offsets stay inside every RNG's range (numpy, torch)
 CLIP_MEMORY_BUDGET = 2 * 2**30  # bytes: one clip's frames plus its flow features
 MAX_SUITE_BYTES = 1 << 20  # a suite file is a page of YAML, not a data set
 MAX_YAML_NODES = 100_000  # after expanding aliases: refuses "billion laughs" documents
@@ -67,8 +67,8 @@ class Prompts(_Strict):
     see vdeval.video.conditioning)."""
 
     source: Literal["world", "file", "list", "sidecar", "folder", "images"] = "world"
-    count: int = Field(8, ge=1, le=MAX_COUNT)
-    seed: int = Field(0, ge=0, le=MAX_SEED)
+    count: Count = Field(8, ge=1, le=MAX_COUNT)
+    seed: Seed = 0
     file: str | None = None
     items: list[str] | None = None
     path: str | None = None
@@ -95,8 +95,8 @@ class RealSet(_Strict):
     """The reference set for distribution metrics (FVD, KVD)."""
 
     kind: Literal["world", "folder"] = "world"
-    count: int = Field(64, ge=2, le=MAX_COUNT)
-    seed: int = Field(100_000, ge=0, le=MAX_SEED)
+    count: Count = Field(64, ge=2, le=MAX_COUNT)
+    seed: Seed = 100_000
     path: str | None = None
     ingest: IngestOptions = Field(default_factory=IngestOptions)  # frames, window, size of each real video
 
@@ -110,9 +110,9 @@ class RealSet(_Strict):
 class Output(_Strict):
     dir: str | None = None  # relative to the suite file; default: runs/<suite name> in the working directory
     report: bool = True
-    batch_size: int = Field(8, ge=1, le=4096)
+    batch_size: BatchSize = 8
     # clips are featurized in groups whose frames and flow fit this (estimated at the backbones' input sizes)
-    memory_gb: float = Field(2.0, gt=0, le=1024)
+    memory_gb: MemoryGB = 2.0
     # features larger than this per clip (flow of long real footage) are recomputed on a re-run, not stored
     cache_max_mb: float = Field(32.0, ge=0)
 
@@ -122,8 +122,8 @@ class Suite(_Strict):
     description: str = ""
     world: WorldSettings = Field(default_factory=WorldSettings)
     prompts: Prompts = Field(default_factory=Prompts)
-    samples_per_prompt: int = Field(1, ge=1, le=MAX_SAMPLES)
-    seed: int = Field(0, ge=0, le=MAX_SEED)
+    samples_per_prompt: Count = Field(1, ge=1, le=MAX_SAMPLES)
+    seed: Seed = 0
     generators: list[dict[str, Any]] = Field(min_length=1)
     real: RealSet | None = None
     metrics: list[MetricEntry] = Field(min_length=1)
@@ -135,13 +135,10 @@ class Suite(_Strict):
 
     def generator_configs(self):
         """The generator entries as their kinds' validated Config objects."""
-        return [registry.resolve("generator", g["kind"]).Config(**g) for g in self.generators]
+        return [registry.resolve("generator", g["kind"]).Config.model_validate(g) for g in self.generators]
 
     def metric_labels(self) -> list[str]:
-        counts: dict[str, int] = {}
-        for m in self.metrics:
-            counts[m.name] = counts.get(m.name, 0) + 1
-        return [m.label or (m.name if counts[m.name] == 1 else f"{m.name}[{m.backbone or 'default'}]") for m in self.metrics]
+        return metric_labels(self.metrics)
 
     @property
     def suite_dir(self) -> Path:
@@ -298,11 +295,54 @@ def _model_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
+def metric_labels(metrics: list[MetricEntry]) -> list[str]:
+    """Each entry's column name: its label, else its name, or name[backbone] where names repeat."""
+    counts: dict[str, int] = {}
+    for m in metrics:
+        counts[m.name] = counts.get(m.name, 0) + 1
+    return [m.label or (m.name if counts[m.name] == 1 else f"{m.name}[{m.backbone or 'default'}]") for m in metrics]
+
+
+def metric_problems(metrics: list[MetricEntry], has_real: bool | None = None, prefix: str = "metrics") -> list[str]:
+    """What is wrong with metric entries: names, backbones each metric accepts, params, and (when
+    `has_real` is given) a real set for metrics that compare with one. Suites and
+    vdeval.evaluate / evaluate_set apply the same rules here."""
+    problems: list[str] = []
+    for i, m in enumerate(metrics):
+        where = f"{prefix}[{i}]"
+        try:
+            cls = registry.resolve("metric", m.name)
+        except VdevalError as e:
+            problems.append(f"{where}.name: {e}")
+            continue
+        if m.backbone is not None:
+            try:
+                registry.check_name("backbone", m.backbone)
+            except VdevalError as e:
+                problems.append(f"{where}.backbone: {e}")
+                continue
+            if cls.allowed_backbones == ():
+                problems.append(f"{where}.backbone: {m.name} takes no backbone; remove `backbone: {m.backbone}`")
+            elif cls.allowed_backbones is not None and m.backbone not in cls.allowed_backbones:
+                problems.append(f"{where}.backbone: {m.name} works with {', '.join(cls.allowed_backbones)}, not {m.backbone!r}")
+        try:
+            cls.Params.model_validate(m.params)
+        except ValidationError as e:
+            problems += _pydantic_problems(e, f"{where}.params", valid_keys=lambda loc, c=cls: list(c.Params.model_fields))
+        if getattr(cls, "needs_real", False) and has_real is False:
+            problems.append(f"{where}: {m.name} compares with a real set; add a `real:` section")
+    labels = metric_labels(metrics)
+    dup = {lab for lab in labels if labels.count(lab) > 1}
+    if dup:
+        problems.append(f"{prefix}: labels {sorted(dup)} repeat; give each entry a distinct `label:`")
+    return problems
+
+
 def validate_data(data: dict, source: str = "suite") -> tuple[Suite | None, list[str]]:
     """Every problem in a suite mapping, each as 'key.path: what is wrong'."""
     problems: list[str] = []
-    try:
-        suite = Suite(**data)
+    try:  # model_validate, not Suite(**data): a key that is not text (`5: x`) is a problem, not a TypeError
+        suite = Suite.model_validate(data)
     except ValidationError as e:
         return None, _pydantic_problems(e, valid_keys=lambda loc: _model_keys(Suite, loc))
     names_seen: set[str] = set()
@@ -327,32 +367,10 @@ def validate_data(data: dict, source: str = "suite") -> tuple[Suite | None, list
             problems.append(f"{where}.kind: {e}")
             continue
         try:
-            cls.Config(**g)
+            cls.Config.model_validate(g)
         except ValidationError as e:
             problems += _pydantic_problems(e, where, valid_keys=lambda loc, c=cls: _model_keys(c.Config, loc))
-    for i, m in enumerate(suite.metrics):
-        where = f"metrics[{i}]"
-        try:
-            cls = registry.resolve("metric", m.name)
-        except VdevalError as e:
-            problems.append(f"{where}.name: {e}")
-            continue
-        if m.backbone is not None:
-            try:
-                registry.check_name("backbone", m.backbone)
-            except VdevalError as e:
-                problems.append(f"{where}.backbone: {e}")
-                continue
-            if cls.allowed_backbones == ():
-                problems.append(f"{where}.backbone: {m.name} takes no backbone; remove `backbone: {m.backbone}`")
-            elif cls.allowed_backbones is not None and m.backbone not in cls.allowed_backbones:
-                problems.append(f"{where}.backbone: {m.name} works with {', '.join(cls.allowed_backbones)}, not {m.backbone!r}")
-        try:
-            cls.Params(**m.params)
-        except ValidationError as e:
-            problems += _pydantic_problems(e, f"{where}.params", valid_keys=lambda loc, c=cls: list(c.Params.model_fields))
-        if getattr(cls, "needs_real", False) and suite.real is None:
-            problems.append(f"{where}: {m.name} compares with a real set; add a `real:` section")
+    problems += metric_problems(suite.metrics, has_real=suite.real is not None)
     names = [g.get("name") for g in suite.generators]
     if suite.baseline is not None and suite.baseline not in names:
         guess = registry.closest(suite.baseline, [str(n) for n in names])
@@ -361,10 +379,6 @@ def validate_data(data: dict, source: str = "suite") -> tuple[Suite | None, list
     if suite.checks is not None:
         problems += _check_problems(suite)
     problems += _limit_problems(suite)
-    labels = suite.metric_labels()
-    dup = {lab for lab in labels if labels.count(lab) > 1}
-    if dup:
-        problems.append(f"metrics: labels {sorted(dup)} repeat; give each entry a distinct `label:`")
     try:
         suite.world.spec()
     except VdevalError as e:

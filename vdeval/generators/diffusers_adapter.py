@@ -42,11 +42,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Literal, cast
 
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from vdeval.errors import VdevalError
 from vdeval.generators.base import (ClipRequest, GeneratedClip, Generator, GeneratorConfig,
                                     GeneratorSetupError, remote_code_allowed)
+from vdeval.limits import Fps
 from vdeval.video import as_video
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class DiffusersConfig(GeneratorConfig):
     prompt_argument: str | None = "prompt"  # None for pipelines without text (StableVideoDiffusion)
     image_argument: str | None = None  # default: "image" when the pipeline takes one
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
-    fps: float = Field(8.0, gt=0)
+    fps: Fps = 8.0
     allow_download: bool = False  # offline by default: only local files / the local hub cache
     cpu_offload: bool = False
 
@@ -124,8 +125,15 @@ def _call_arg_problems(c: DiffusersConfig, params: dict | None, class_name: str)
     if c.call_args.get("num_videos_per_prompt", 1) != 1:
         out.append("call_args.num_videos_per_prompt: must be 1, each clip comes from its own seed; "
                    "use samples_per_prompt for more videos per prompt")
-    rates = {k: c.call_args[k] for k in FRAME_RATE_ARGS if k in c.call_args}
-    if "fps" in c.model_fields_set and any(float(v) != c.fps for v in rates.values()):
+    rates = {}
+    for k in FRAME_RATE_ARGS:  # read as the clip's frame rate: the same rule as `fps:`
+        if k in c.call_args:
+            try:
+                rates[k] = TypeAdapter(Fps).validate_python(c.call_args[k])
+            except ValidationError as e:
+                why = e.errors()[0]["msg"].removeprefix("Value error, ")
+                out.append(f"call_args.{k}: {why} (got {c.call_args[k]!r})")
+    if "fps" in c.model_fields_set and any(v != c.fps for v in rates.values()):
         k, v = next(iter(rates.items()))
         out.append(f"fps: {c.fps:g} disagrees with call_args.{k}: {v}; set one of them")
     if params is None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 from vdeval.errors import VdevalError, VideoReadError
+from vdeval.limits import Fps
 from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorConfig
 from vdeval.video.ingest import IngestOptions, read_sidecar
 from vdeval.video.io import CONTAINER_SUFFIXES, VIDEO_SUFFIXES, read_video
@@ -25,7 +26,7 @@ class FolderConfig(GeneratorConfig):
     path: str
     match: Literal["clip_id", "order", "sidecar"] = "clip_id"
     sidecar: str | None = None  # CSV (file,prompt) or JSON; relative to the suite file
-    fps: float | None = None  # override the files' frame rate
+    fps: Fps | None = None  # override the files' frame rate
     ingest: IngestOptions = IngestOptions()
 
 

@@ -41,17 +41,13 @@ def run(
         for target in log:  # a typo fails before the run, not after it
             if target not in TARGETS:
                 raise VdevalError(f"--log must be one of {', '.join(TARGETS)}, got {target!r}")
-    if not (device in ("auto", "cpu") or device.startswith("cuda")):
-        raise VdevalError(f"--device must be auto, cpu or cuda[:N], got {device!r}")
-    if device == "auto":
-        from vdeval.api import resolve_device
+    from vdeval.limits import device_problem
 
-        device = resolve_device(device)
-    if device.startswith("cuda"):
-        import torch
+    if device_problem(device):  # the same rule as vdeval.evaluate(device=...)
+        raise VdevalError(f"--device {device_problem(device)}, got {device!r}")
+    from vdeval.api import resolve_device
 
-        if not torch.cuda.is_available():
-            raise VdevalError("--device cuda was asked for but torch sees no CUDA device", "use --device cpu")
+    device = resolve_device(device)
     from vdeval.generators.base import allow_remote_code as remote_code
 
     with remote_code(allow_remote_code):

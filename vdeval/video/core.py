@@ -24,6 +24,8 @@ class Video:
             raise ValueError(f"Video frames must be uint8 (T, H, W, 3); got {dtype} {shape}")
         if f.shape[0] == 0:
             raise ValueError("Video has zero frames")
+        if f.shape[1] == 0 or f.shape[2] == 0:
+            raise ValueError(f"Video frames have no pixels: {f.shape[1]} x {f.shape[2]}")
         if not (self.fps > 0):
             raise ValueError(f"Video fps must be positive, got {self.fps}")
 
@@ -111,6 +113,8 @@ def _to_uint8(a: np.ndarray, value_range, integer: bool, source: str) -> np.ndar
     clipped into a plausible picture (0-255 floats read as [0, 1] would turn all white)."""
     if a.dtype == bool or not np.issubdtype(a.dtype, np.number):
         raise VideoReadError(f"{source}: unsupported dtype {a.dtype}")
+    if np.iscomplexobj(a):  # casting would drop the imaginary part without a word
+        raise VideoReadError(f"{source}: complex values ({a.dtype}); a video is real-valued")
     declared = value_range is not None
     lo, hi = (float(v) for v in (value_range if declared else ((0, 255) if integer else (0, 1))))
     if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
@@ -152,6 +156,8 @@ def as_video(array, fps: float = 8.0, source: str = "array", value_range: tuple[
     a = _channels_last(a, layout, source)
     if a.shape[0] == 0:
         raise VideoReadError(f"{source}: the video has zero frames")
+    if a.shape[1] == 0 or a.shape[2] == 0:
+        raise VideoReadError(f"{source}: frames of {a.shape[1]} x {a.shape[2]} pixels (a side of zero)")
     if a.dtype != np.uint8 or value_range not in (None, (0, 255)):
         a = _to_uint8(a, value_range, bool(np.issubdtype(a.dtype, np.integer)), source)
     if a.shape[-1] == 1:

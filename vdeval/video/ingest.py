@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vdeval.errors import VdevalError
+from vdeval.limits import Seed
 from vdeval.video.protocol import InputSpec
 
 
@@ -32,7 +33,7 @@ class IngestOptions(BaseModel):
     sample_fps: float | None = Field(None, gt=0)
     short_side: int | None = Field(None, ge=8, le=4320)
     max_short_side: int | None = Field(None, ge=8)
-    seed: int = Field(0, ge=0)
+    seed: Seed = 0
 
     def spec(self) -> InputSpec:
         return InputSpec(short_side=self.short_side, max_short_side=self.max_short_side, frames=self.frames,

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vdeval.limits import Fps
 from vdeval.world.scene import WorldSpec
 
 # Limits: a typo (an extra zero) must be refused in `validate`, not found by the OOM killer.
@@ -24,7 +25,7 @@ class WorldSettings(BaseModel):
     height: int = Field(32, ge=8, le=MAX_SIDE)
     width: int = Field(32, ge=8, le=MAX_SIDE)
     frames: int = Field(8, ge=1, le=MAX_FRAMES)
-    fps: float = Field(8.0, gt=0)
+    fps: Fps = 8.0
     min_objects: int = Field(1, ge=1, le=2)
     max_objects: int = Field(1, ge=1, le=2)
     shapes: list[str] | None = None
