@@ -98,3 +98,90 @@ def test_a_metric_that_raises_on_one_clip_gives_nan_and_a_note(monkeypatch):
     df = vdeval.evaluate(_world(3), metrics=["frame_difference"], device="cpu")
     assert np.isnan(df["frame_difference"][1]) and df["frame_difference.note"][1] == "IndexError: no such frame"
     assert np.isfinite(df["frame_difference"][[0, 2]]).all() and df["error"].isna().all()
+
+
+# ---- issue 24: arguments are checked by the suite's rules; one clip's trouble is its row --------
+
+BAD_ARGS = {
+    "batch_size=0 (never returned)": ({"batch_size": 0}, "batch_size: Input should be greater than or equal to 1"),
+    "batch_size=True": ({"batch_size": True}, "batch_size: must be a number, not true"),
+    "fps=inf": ({"fps": float("inf")}, "fps: must be a finite number"),
+    "fps=nan": ({"fps": float("nan")}, "fps: must be a finite number"),
+    "fps=1e300": ({"fps": 1e300}, "fps: Input should be less than or equal to 1000"),
+    "fps=0": ({"fps": 0}, "fps: Input should be greater than 0"),
+    "metrics=None": ({"metrics": None}, "metrics: must be a list of metric names"),
+    "metrics='fvd'": ({"metrics": "frame_difference"}, "metrics: must be a list of metric names"),
+    "metrics=[]": ({"metrics": []}, "metrics: List should have at least 1 item"),
+    "unknown metric": ({"metrics": ["frame_diference"]}, "did you mean 'frame_difference'"),
+    "bad params": ({"metrics": [{"name": "frame_difference", "params": {"nope": 1}}]}, "params.nope: unknown key"),
+    "memory_gb=0": ({"memory_gb": 0}, "memory_gb: Input should be greater than 0"),
+    "memory_gb=-1": ({"memory_gb": -1.0}, "memory_gb: Input should be greater than 0"),
+    "device='tpu'": ({"device": "tpu"}, "device: must be auto, cpu, mps, cuda or cuda:N"),
+    "value_range=(1, 0)": ({"value_range": (1, 0)}, "value_range must be (low, high) with low < high"),
+    "value_range=(0, inf)": ({"value_range": (0, float("inf"))}, "value_range[1]: must be a finite number"),
+    "domain='space'": ({"domain": "space"}, "domain: Input should be 'natural' or 'world'"),
+    "backbones for another metric": ({"backbones": {"warping_error": "dis"}}, "not one of the metrics"),
+    "prompts='abc'": ({"prompts": "abc"}, "prompts: Input should be a valid list"),
+    "cache_dir=5": ({"cache_dir": 5}, "cache_dir: must be a folder path"),
+}
+
+
+@pytest.mark.parametrize("kwargs,needle", list(BAD_ARGS.values()), ids=list(BAD_ARGS))
+def test_bad_arguments_are_one_vdeval_error_before_any_work(kwargs, needle):
+    call = {"metrics": ["frame_difference"], "device": "cpu", **kwargs}
+    with pytest.raises(VdevalError) as e:
+        vdeval.evaluate(_world(2), **call)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+    assert str(e.value).startswith("vdeval.evaluate: ")
+
+
+def test_set_level_metric_in_evaluate_and_a_lone_array_are_refused():
+    with pytest.raises(VdevalError, match="fvd: set-level metrics"):
+        vdeval.evaluate(_world(2), metrics=["fvd"], device="cpu")
+    with pytest.raises(VdevalError, match=r"one array of shape \(4, 32, 32, 3\)"):
+        vdeval.evaluate(_world(1)[0][:4], metrics=["frame_difference"], device="cpu")
+    with pytest.raises(VdevalError, match="expected a folder, a list"):
+        vdeval.evaluate(5, metrics=["frame_difference"], device="cpu")
+    with pytest.raises(VdevalError, match="vdeval.evaluate_set: batch_size"):
+        vdeval.evaluate_set(_world(2), _world(2), metrics=["fvd"], batch_size=0, device="cpu")
+
+
+def _undecodable(path: Path) -> Path:
+    """An mp4 whose header is intact (it probes) and whose frame data is zeroed: decoding it fails."""
+    data = bytearray((DATA / "carphone.mp4").read_bytes())
+    start, end = data.find(b"mdat") + 4, data.find(b"moov") - 4
+    data[start:end] = bytes(end - start)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_one_bad_clip_is_its_row_and_the_others_are_scored(tmp_path):
+    from vdeval.video.source import FileSource
+
+    broken = _undecodable(tmp_path / "broken.mp4")
+    FileSource(broken)  # the header reads: the failure comes while featurizing, as in the issue
+    wide = np.random.default_rng(0).integers(0, 256, (3, 5, 100001, 3), dtype=np.uint8)  # too wide for cv2.remap
+    inputs = [DATA / "carphone.mp4", broken, np.zeros((4, 0, 16, 3), np.uint8), wide,
+              np.zeros((4, 16, 16, 3), np.complex64), _world(1)[0]]
+    df = vdeval.evaluate(inputs, metrics=["frame_difference", "warping_error"], backbones={"warping_error": "dis"},
+                         device="cpu", batch_size=4)
+    assert len(df) == 6
+    assert df["error"].isna().tolist() == [True, False, False, True, False, True]
+    assert "broken.mp4" in df["error"][1] and "0 x 16 pixels" in df["error"][2] and "complex" in df["error"][4]
+    assert np.isfinite(df.loc[[0, 5], ["frame_difference", "warping_error"]].to_numpy()).all()
+    # the 3 x 100001 clip keeps the metric that can run; the one that cannot says why
+    assert np.isfinite(df["frame_difference"][3]) and np.isnan(df["warping_error"][3])
+    assert "flow from dis failed for this clip" in df["warping_error.note"][3]
+
+
+def test_same_file_name_in_two_folders_gives_two_rows(tmp_path):
+    import shutil
+
+    for sub, src in (("a", "carphone.mp4"), ("b", "bigbuckbunny_180p.mp4")):
+        (tmp_path / sub).mkdir()
+        shutil.copy(DATA / src, tmp_path / sub / "clip.mp4")
+    paths = [tmp_path / "a" / "clip.mp4", tmp_path / "b" / "clip.mp4", tmp_path / "a" / "clip.mp4"]
+    df = vdeval.evaluate(paths, metrics=["frame_difference"], device="cpu")
+    assert len(df) == 3 and len(set(df["clip"])) == 3 and df["error"].isna().all()
+    assert df["clip"][0] == str(paths[0]) and df["frame_difference"][0] == df["frame_difference"][2]
+    assert df["frame_difference"][0] != df["frame_difference"][1]

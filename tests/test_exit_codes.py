@@ -123,3 +123,52 @@ def test_audit_of_a_backbone_without_weights_is_not_a_silent_pass(tmp_path, monk
     err = capsys.readouterr().err
     assert code == 2, err
     assert "identity_drift [clip] cannot be audited: backbone unavailable: clip weights missing" in err
+
+
+# issue 24: each of these exited 1 "unexpected ..." where exit 2 and one line were promised
+SUITE_CASES = {
+    "an integer top-level key": (SUITE + "5: x\n", "[5]: Keys should be strings"),
+    "kind: [world]": (SUITE.replace("kind: world}", "kind: [world]}"),
+                      "generators[0].kind: a generator name must be text, got list ['world']"),
+    "kind: {a: 1}": (SUITE.replace("kind: world}", "kind: {a: 1}}"), "a generator name must be text"),
+    "call_args: {fps: [1]} beside fps": (SUITE.replace("kind: world}", "kind: diffusers, model: x, fps: 8, "
+                                                       "call_args: {fps: [1]}}"), "call_args.fps: Input should be a valid number"),
+    "seed: true": (SUITE + "seed: true\n", "seed: must be a number, not true"),
+    "prompts.seed: false": (SUITE.replace("count: 2}", "count: 2, seed: false}"), "prompts.seed: must be a number, not false"),
+    "world fps .inf": (SUITE.replace("frames: 4}", "frames: 4, fps: .inf}"), "world.fps: must be a finite number"),
+    "output.batch_size: true": (SUITE + "output: {batch_size: true}\n", "output.batch_size: must be a number"),
+}
+
+
+@pytest.mark.parametrize("text,needle", list(SUITE_CASES.values()), ids=list(SUITE_CASES))
+def test_suite_cases_exit_2_with_one_problem(tmp_path, capsys, text, needle):
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    code = cli_exit_code(["validate", str(p)])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err, err
+    assert "unexpected" not in err and "Traceback" not in err
+
+
+def test_undecodable_file_name_as_prompt_writes_every_file(tmp_path, capsys):
+    """A file name whose bytes are not UTF-8, under `prompts: {source: folder}`, wrote results.json
+    and then failed writing clips.csv: no clips.csv, no report, exit 1."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    videos = tmp_path / "vids"
+    videos.mkdir()
+    name = os.fsdecode(b"caf\xe9-1.mp4")
+    shutil.copy(Path(__file__).parent / "data" / "natural" / "carphone.mp4", videos / name)
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: und\nprompts: {source: folder, path: vids}\n"
+                     "generators: [{name: f, kind: folder, path: vids, match: order}]\n"
+                     "metrics: [{name: frame_difference}]\noutput: {dir: run}\n")
+    code = cli_exit_code(["run", str(suite), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    run = tmp_path / "run"
+    assert (run / "clips.csv").is_file() and (run / "report" / "index.html").is_file()
+    text = (run / "clips.csv").read_text(encoding="utf-8")
+    assert "caf\ufffd," in text  # the undecodable byte is U+FFFD in the prompt; the -1 sample suffix dropped

@@ -83,7 +83,9 @@ def _write_replace(p: Path, data: bytes, durable: bool) -> None:
 
 
 def atomic_write_text(path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    """UTF-8; a lone surrogate (a file name whose bytes are not UTF-8, as Python decodes it) is
+    written as its escape (\\udce9), so one odd name never stops a results file being written."""
+    return atomic_write_bytes(path, text.encode("utf-8", "backslashreplace"))
 
 
 def _json_safe(obj):

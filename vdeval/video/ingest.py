@@ -88,4 +88,7 @@ def prompt_from_name(path: Path) -> str:
     import re
 
     name = path.name if path.is_dir() else path.stem
+    # a name whose bytes are not UTF-8 reaches Python with lone surrogates, which are no text:
+    # the prompt keeps the readable part, with U+FFFD where a byte could not be decoded
+    name = os.fsencode(name).decode("utf-8", "replace")
     return re.sub(r"-\d+$", "", name)
