@@ -245,7 +245,7 @@ def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = (
             else:
                 row.update(_score(c, ms))
             c.drop_features()
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else ["clip", "prompt", "error", *ms])
 
 
 def _score(clip: ClipFeatures, metrics: dict) -> dict:

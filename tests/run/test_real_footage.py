@@ -408,3 +408,23 @@ def test_one_frame_and_mixed_size_files(tmp_path):
     assert df["error"].isna().all()
     assert np.isnan(df.loc[0, "frame_difference"]) and "one-frame" in df.loc[0, "frame_difference.note"]
     assert np.isfinite(df.loc[1:, "frame_difference"]).all()
+
+
+def test_a_clip_one_backbone_cannot_take_keeps_the_other_metrics_in_a_run(tmp_path):
+    """Issue 24: a 3 x 100001 clip failed whole, losing even frame_difference (OpenCV's warp takes
+    sides below 32767 only, so its flow fails; its frames are fine)."""
+    folder = tmp_path / "vids"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    np.save(folder / "p000_s0.npy", rng.integers(0, 256, (2, 5, 40000, 3), dtype=np.uint8))  # wider than 32767
+    np.save(folder / "p001_s0.npy", rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8))
+    out = _run(tmp_path, """
+        prompts: {source: list, items: [wide, small]}
+        generators: [{name: f, kind: folder, path: vids}]
+        metrics: [{name: frame_difference}, {name: warping_error, backbone: dis}]
+    """)
+    wide, small = out["clips"]
+    assert wide["error"] is None and wide["scores"]["frame_difference"] > 0
+    assert wide["scores"]["warping_error"] is None and "flow from dis failed" in wide["notes"]["warping_error"]
+    assert small["error"] is None and small["scores"]["warping_error"] is not None
+    assert out["failures"] == []
