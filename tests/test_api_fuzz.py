@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 DATA = Path(__file__).parent / "data" / "natural"
 DIMS = [0, 1, 2, 3, 4, 5, 8, 17]
 DTYPES = [np.uint8, np.uint8, np.uint8, np.int16, np.int64, np.float16, np.float32, np.float64, np.bool_,

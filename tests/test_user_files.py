@@ -10,14 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TINY_SUITE, cli_exit_code
+from helpers import TINY_SUITE, cli_exit_code, make_results, write_run
 from vdeval.errors import ResultsError, SuiteError, VdevalError
 from vdeval.userfiles import json_depth, read_bytes, read_json, read_text
-
-try:
-    from test_report import make_results, write_run
-except ImportError:  # tests/ as a package
-    from tests.test_report import make_results, write_run
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 
