@@ -81,6 +81,12 @@ def test_evaluate_set_matches_the_runner_definition():
     assert df.loc[0, "value"] == pytest.approx(expected) and df.loc[0, "n"] == 6 and df.loc[0, "backbone"] == "embedded@1"
     with pytest.raises(VdevalError, match="per-clip"):
         vdeval.evaluate_set(real, fake, metrics=["frame_difference"])
+    # an unreadable clip is left out of its set and named, never silently dropped
+    with pytest.warns(UserWarning):
+        again = vdeval.evaluate_set(real, fake + [np.zeros((4, 0, 8, 3), np.uint8)], metrics=["fvd"], domain="world",
+                                    device="cpu")
+    assert again.loc[0, "value"] == df.loc[0, "value"] and again.loc[0, "n"] == 6
+    assert again.loc[0, "failures"] == "generated clip0006: video 6: frames of 0 x 8 pixels (a side of zero)"
 
 
 def test_a_metric_that_raises_on_one_clip_gives_nan_and_a_note(monkeypatch):
