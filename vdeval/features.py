@@ -187,6 +187,8 @@ def input_fps(arrays: dict) -> dict[str, float]:
 def frames_seen(clip: ClipFeatures, request: FeatureRequest) -> int | None:
     """How many of the clip's frames a feature covers (after its backbone's frame selection);
     None when it is not computed or is not per frame (clip, text, image embeddings)."""
+    if request.key in clip.feature_errors:  # failed for this clip: the metric's get() says why
+        return None
     arrays = clip.features.get(request.key)
     if arrays is None:  # frames not decoded by a backbone are the clip's own (what frames_for reads)
         return int(clip.frames_for(None).shape[0]) if request.kind == "frames" else None
