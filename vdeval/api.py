@@ -22,16 +22,17 @@ that could not. Nothing else escapes.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vdeval import registry
-from vdeval.run.domains import load_metric_backbones, metric_backbone
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures
 from vdeval.limits import BatchSize, FiniteFloat, Fps, MemoryGB, device_problem
+from vdeval.run.domains import load_metric_backbones, metric_backbone
 from vdeval.run.featurize import BackbonePool, FeatureCache, memory_groups
 from vdeval.run.featurizing import featurize_clips
 from vdeval.run.progress import one_line
@@ -158,9 +159,10 @@ def _as_clips(videos, fps: float, value_range=None) -> list[tuple[str, Video | V
     names = [Path(v).name if isinstance(v, (str, os.PathLike)) else None for v in videos]
     out: list[tuple[str, Video | VideoSource | VdevalError]] = []
     for i, v in enumerate(videos):
-        if names[i] is not None:
-            cid = names[i] if names.count(names[i]) == 1 else os.fspath(v)
-            if cid in (c for c, _ in out):  # the same path twice: each occurrence keeps its own row
+        name = names[i]
+        if name is not None:
+            cid = name if names.count(name) == 1 else str(os.fspath(v))
+            if cid in {c for c, _ in out}:  # the same path twice: each occurrence keeps its own row
                 cid = f"{cid}#{i}"
             out.append((cid, _open_or_error(Path(v), open_clip)))
         else:
@@ -227,15 +229,16 @@ def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = (
         raise VdevalError(f"{len(args.prompts)} prompts for {len(clips)} videos", "give one prompt per video")
     ms, pool, cache = _setup(args)
     requests = list(dict.fromkeys(r for m in ms.values() for r in m.requests()))
-    rows = [{"clip": cid, "prompt": (args.prompts[i] if args.prompts else ""), "error": None}
-            for i, (cid, _) in enumerate(clips)]
+    prompts_of = args.prompts or [""] * len(clips)
+    rows: list[dict[str, Any]] = [{"clip": cid, "prompt": prompts_of[i], "error": None}
+                                  for i, (cid, _) in enumerate(clips)]
     feats, where = [], {}
     for i, (cid, v) in enumerate(clips):
         if isinstance(v, VdevalError):
             rows[i]["error"] = str(v)
         else:
             where[cid] = i
-            feats.append(ClipFeatures(cid, v, rows[i]["prompt"]))
+            feats.append(ClipFeatures(cid, v, prompts_of[i]))
     for group in memory_groups(feats, requests, pool, args.memory_gb):
         failed = featurize_clips(group, requests, pool, cache, batch_size=args.batch_size)
         for c in group:

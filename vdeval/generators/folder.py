@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 from vdeval.errors import VdevalError, VideoReadError
-from vdeval.limits import Fps
 from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorConfig
+from vdeval.limits import Fps
 from vdeval.video.ingest import IngestOptions, read_sidecar
 from vdeval.video.io import CONTAINER_SUFFIXES, VIDEO_SUFFIXES, read_video
 from vdeval.video.protocol import FULL
