@@ -182,10 +182,7 @@ def test_report_and_check_outputs_that_cannot_be_written_are_one_line(tmp_path, 
     with pytest.raises(WriteError, match="cannot write .*afile/x.txt") as e:
         atomic_write_text(tmp_path / "afile" / "x.txt", "y")
     assert isinstance(e.value, VdevalError) and isinstance(e.value, OSError)  # old `except OSError` still hold
-    try:
-        from test_report import make_results, write_run
-    except ImportError:
-        from tests.test_report import make_results, write_run
+    from helpers import make_results, write_run
     run = write_run(tmp_path / "run", make_results({"final": {"step": 1}}), with_clips=False)
     rules = _write(tmp_path, "- {metric: warping_error, max: 1}\n", "rules.yaml")
     code = cli_exit_code(["check", str(run), "--rules", str(rules), "--junit", str(tmp_path / "afile" / "j.xml")])

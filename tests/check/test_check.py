@@ -8,12 +8,7 @@ import pytest
 import yaml
 
 from vdeval.check import RulesError, parse_rules, run_check
-from helpers import cli_exit_code
-
-try:  # the results builder lives beside the report tests
-    from helpers import make_results, write_run
-except ImportError:  # tests/ as a package
-    from tests.test_report import make_results, write_run
+from helpers import cli_exit_code, make_results, write_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
