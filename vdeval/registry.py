@@ -72,6 +72,7 @@ METRICS = {
     "background_consistency": "vdeval.metrics.background_consistency:BackgroundConsistency",
     "world_background_consistency": "vdeval.metrics.background_consistency:WorldBackgroundConsistency",
     "motion_blur": "vdeval.metrics.motion_blur:MotionBlur",
+    "camera_motion": "vdeval.metrics.camera_motion:CameraMotion",
     "imaging_quality": "vdeval.metrics.imaging_quality:ImagingQuality",
     "aesthetic_quality": "vdeval.metrics.aesthetic_quality:AestheticQuality",
     "fvd": "vdeval.metrics.fvd:FVD",

@@ -10,6 +10,7 @@ from vdeval.audit.core import (
     AuditResult,
     auroc,
     default_metrics,
+    flag_accuracy,
     own_failure,
     run_audit,
     severity_spearman,
@@ -17,6 +18,6 @@ from vdeval.audit.core import (
 )
 from vdeval.audit.rendering import plot_heatmap, to_markdown, wide_table, write_audit
 
-__all__ = ["DEFAULT_METRICS", "TEXT_CORRUPTIONS", "AuditResult", "auroc", "default_metrics", "own_failure",
+__all__ = ["DEFAULT_METRICS", "TEXT_CORRUPTIONS", "AuditResult", "auroc", "default_metrics", "flag_accuracy", "own_failure",
            "run_audit", "severity_spearman", "swap_caption", "plot_heatmap", "to_markdown", "wide_table",
            "write_audit"]

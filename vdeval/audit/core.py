@@ -109,6 +109,18 @@ def auroc(clean, corrupted, higher_is_better: bool) -> float:
     return float(u / (a.size * b.size))
 
 
+def flag_accuracy(clean, corrupted, higher_is_better: bool) -> float:
+    """For a 0/1 score (a flag or a hit): the fraction of clips called right, clean clips given the
+    good value and corrupted ones the bad value; NaN when a score is not 0/1 or a side is empty."""
+    a = np.asarray(clean, np.float64)
+    b = np.asarray(corrupted, np.float64)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size == 0 or b.size == 0 or not np.isin(np.concatenate([a, b]), (0.0, 1.0)).all():
+        return float("nan")
+    good = 1.0 if higher_is_better else 0.0
+    return float(((a == good).sum() + (b != good).sum()) / (a.size + b.size))
+
+
 def severity_spearman(severities, scores, higher_is_better: bool) -> float:
     """Spearman rho of severity against badness (score negated when higher is better); NaN if undefined."""
     x = np.asarray(severities, np.float64)
@@ -350,7 +362,8 @@ def _table(scores, corr_names: list[str], sev: tuple, own: dict) -> list[dict]:
                 bad = gc[np.isclose(gc["severity"], v)]["value"].to_numpy()
                 n_same = int(gc_all[np.isclose(gc_all["severity"], v)]["unchanged"].sum())
                 table.append({"score": score, "metric": metric, "backbone": backbone, "corruption": c, "severity": v,
-                              "auroc": auroc(clean, bad, hib), "spearman": rho, "higher_is_better": hib,
+                              "auroc": auroc(clean, bad, hib), "accuracy": flag_accuracy(clean, bad, hib),
+                              "spearman": rho, "higher_is_better": hib,
                               "own_failure": own.get(score, own.get(metric)) == c,
                               "n_clean": int(np.isfinite(clean).sum()), "n_corrupted": int(np.isfinite(bad).sum()),
                               "n_unchanged": n_same})

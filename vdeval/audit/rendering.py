@@ -37,12 +37,13 @@ def to_markdown(result: AuditResult) -> str:
         lines.append(f"| {row} | " + " | ".join(str(v) for v in vals) + " |")
     own = result.own_failure(severity)
     if len(own):
-        lines += ["", "Own failure, AUROC by severity:", ""]
+        lines += ["", "Own failure, AUROC by severity (a 0/1 score also gives its accuracy: clean clips "
+                  "called good, corrupted bad):", ""]
         lines += ["| score | corruption | " + " | ".join(f"{s:g}" for s in result.severities) + " | rho |",
                   "|---|---|" + "---|" * (len(result.severities) + 1)]
         t = result.table
         for (score, backbone, c), g in t[t["own_failure"]].groupby(["score", "backbone", "corruption"], sort=False):
-            vals = [f"{g[np.isclose(g['severity'], s)]['auroc'].iloc[0]:.2f}" for s in result.severities]
+            vals = [_own_cell(g[np.isclose(g["severity"], s)].iloc[0]) for s in result.severities]
             rho = g["spearman"].iloc[0]
             lines.append(f"| {score} [{backbone}] | {c} | " + " | ".join(vals) + " | " + (f"{rho:+.2f}" if np.isfinite(rho) else "n/a") + " |")
     if result.skipped:
@@ -52,6 +53,11 @@ def to_markdown(result: AuditResult) -> str:
     lines += ["", "Features computed (clips): " + ", ".join(f"{k} {v}" for k, v in result.computed.items()),
               "", f"{result.seconds:.1f} s"]
     return "\n".join(lines) + "\n"
+
+
+def _own_cell(row) -> str:
+    acc = row.get("accuracy", float("nan"))
+    return f"{row['auroc']:.2f}" + (f" (acc {acc:.2f})" if np.isfinite(acc) else "")
 
 
 def plot_heatmap(result: AuditResult, path: Path) -> Path:

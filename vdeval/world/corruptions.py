@@ -23,11 +23,13 @@ Every corruption is `fn(clip: WorldClip, severity: float, seed: int) -> Video`, 
   color_wash      colours and contrast fade towards each frame's mean grey (washed-out frames)
   compression     every frame JPEG-compressed at a quality falling with severity (blocking, ringing)
   video_compression  the clip through H.264 (inter-frame prediction) at a CRF rising with severity
+  camera_pan      from late in the clip the camera pans in a direction the caption does not say
 The last five change only the top object (the last drawn, so the change is never hidden under
 another object); the physical ones act from frame k = T // 2 on (vanish: from T // 4).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -212,6 +214,30 @@ def texture_swim(clip: WorldClip, severity: float, seed: int = 0) -> Video:
         return (int(round(dx * speed * t)), int(round(dy * speed * t)))
 
     return render_scene(clip.scene, clip.spec, texture_shift_at=shift_at).video
+
+
+def camera_pan(clip: WorldClip, severity: float, seed: int = 0) -> Video:
+    """From frame k = round((1 - severity) * (T - 1)) the camera pans 1 px/frame (at 32 px, scaled) in
+    an axis direction other than the clip's own pan (which it replaces from k on); background and
+    objects move together by the camera's displacement, objects keep their own motion. The caption
+    is unchanged, so it no longer says what the camera does."""
+    s = _check(severity)
+    T = clip.spec.frames
+    if s == 0 or T < 2:
+        return clip.video
+    k = int(round((1.0 - s) * (T - 1)))
+    own = pan_velocity(clip.scene, clip.spec)
+    axes = [d for d in ("left", "right", "up", "down") if d != clip.scene.pan]
+    dx, dy = DIRECTIONS[axes[int(_rng(seed, "camera_pan").integers(len(axes)))]]
+    u = clip.spec.unit_speed
+
+    def cam(t: int) -> tuple[int, int]:
+        a, b = min(t, k), max(0, t - k)
+        return (own[0] * a + dx * u * b, own[1] * a + dy * u * b)
+
+    still = replace(clip.scene, pan=None)  # the camera's path is drawn through the shift and poses below
+    return render_scene(still, clip.spec, texture_shift_at=cam,
+                        pose_at=lambda t, i: Pose(offset=(-cam(t)[0], -cam(t)[1]))).video
 
 
 def stutter(clip: WorldClip, severity: float, seed: int = 0) -> Video:
@@ -466,6 +492,7 @@ CORRUPTIONS: dict[str, Callable[[WorldClip, float, int], Video]] = {
     "color_wash": color_wash,
     "compression": compression,
     "video_compression": video_compression,
+    "camera_pan": camera_pan,
 }
 
 
