@@ -20,7 +20,7 @@ _state = {"registered": False}
 
 # modules that add their own commands, each through its register(app)
 PLUGINS = ("vdeval.run.cli", "vdeval.run.validate", "vdeval.report.cli", "vdeval.check", "vdeval.backbones.weights", "vdeval.audit.cli",
-           "vdeval.log.cli")
+           "vdeval.log.cli", "vdeval.export.cli")
 
 
 @app.callback()
