@@ -62,19 +62,34 @@ class Prompts(_Strict):
     references), file (one prompt per line), list (inline `items`), sidecar (the prompts of a
     CSV `file,prompt` or JSON sidecar, in its order: pair with a folder generator's
     `match: sidecar`), folder (the file names of the videos in `path`, VBench's convention,
-    in sorted order: pair with `match: order`), or images (your own conditioning images for
+    in sorted order: pair with `match: order`), images (your own conditioning images for
     image-to-video: `file:` a CSV / JSON sidecar of image and prompt, or a folder of images;
-    see vdeval.video.conditioning)."""
+    see vdeval.video.conditioning), or vbench (VBench's prompt suite, the prompts of
+    `dimensions`, default all; five samples a prompt unless `samples_per_prompt` says; pair a
+    folder of VBench-named samples with `match: vbench`; see vdeval.prompt_suites)."""
 
-    source: Literal["world", "file", "list", "sidecar", "folder", "images"] = "world"
+    source: Literal["world", "file", "list", "sidecar", "folder", "images", "vbench"] = "world"
     count: Count = Field(8, ge=1, le=MAX_COUNT)
     seed: Seed = 0
     file: str | None = None
     items: list[str] | None = None
     path: str | None = None
+    dimensions: list[str] | None = None  # source vbench: VBench's dimensions whose prompts to take
 
     @model_validator(mode="after")
     def _needs(self):
+        if self.dimensions is not None and self.source != "vbench":
+            raise ValueError("`dimensions:` is for source 'vbench'")
+        if self.source == "vbench" and self.dimensions is not None:
+            from vdeval.errors import closest
+            from vdeval.prompt_suites import vbench_dimensions
+
+            known = vbench_dimensions()
+            for d in self.dimensions:
+                if d not in known:
+                    guess = closest(d, known)
+                    raise ValueError(f"unknown VBench dimension {d!r}" + (f": did you mean {guess!r}?" if guess else
+                                                                          f"; one of {', '.join(known)}"))
         if self.source in ("file", "sidecar", "images") and not self.file:
             raise ValueError(f"source {self.source!r} needs `file:`")
         if self.source == "folder" and not self.path:
@@ -132,6 +147,15 @@ class Suite(_Strict):
     baseline: str | None = None  # the generator reports compare the others with (a generator's name)
     # set by load_suite, not by users
     source_path: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _vbench_samples(self):
+        # VBench's protocol samples five videos a prompt: its default unless the suite says otherwise
+        if self.prompts.source == "vbench" and "samples_per_prompt" not in self.model_fields_set:
+            from vdeval.prompt_suites import VBENCH_SAMPLES
+
+            self.samples_per_prompt = VBENCH_SAMPLES
+        return self
 
     def generator_configs(self):
         """The generator entries as their kinds' validated Config objects."""

@@ -3,7 +3,8 @@
 Which file is which clip (`match`):
   clip_id  the file named `<clip_id>.<ext>` (clip ids are p<prompt index>_s<sample>, e.g. p003_s0.mp4);
   order    the i-th file in sorted order;
-  sidecar  the i-th row of `sidecar:` (CSV `file,prompt` or JSON), whose prompt the clip takes.
+  sidecar  the i-th row of `sidecar:` (CSV `file,prompt` or JSON), whose prompt the clip takes;
+  vbench   VBench's naming: sample i of a prompt is `<prompt>-<i>.<ext>` (e.g. "a cat-0.mp4").
 Ingestion options (frames, window, stride, sample_fps, short_side, ...; see video/ingest.py) are
 applied while decoding. Container files (mp4, webm, mkv, mov, avi, gif) are decoded on demand;
 frame folders and .npy / .pt arrays are read whole when the clip is made.
@@ -24,7 +25,7 @@ from vdeval.video.source import ArraySource, FileSource, fingerprint
 
 class FolderConfig(GeneratorConfig):
     path: str
-    match: Literal["clip_id", "order", "sidecar"] = "clip_id"
+    match: Literal["clip_id", "order", "sidecar", "vbench"] = "clip_id"
     sidecar: str | None = None  # CSV (file,prompt) or JSON; relative to the suite file
     fps: Fps | None = None  # override the files' frame rate
     ingest: IngestOptions = IngestOptions()
@@ -101,6 +102,12 @@ class FolderGenerator(Generator[FolderConfig]):
             if not path.exists():
                 raise VdevalError(f"{path}: named in the sidecar but missing from the folder")
             return path, prompt
+        if self.config.match == "vbench":
+            stem = f"{request.prompt}-{int(request.meta.get('sample', 0))}"
+            p = self.by_stem.get(stem)
+            if p is None:
+                raise VdevalError(f"{self.folder}: no video named {stem!r}.* for this clip (VBench's <prompt>-<i> naming)")
+            return p, None
         if self.config.match == "clip_id":
             p = self.by_stem.get(request.clip_id)
             if p is None:

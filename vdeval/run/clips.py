@@ -19,6 +19,7 @@ from vdeval.video import Video
 from vdeval.world import sample_clip
 
 REAL = "_real"
+VBENCH_VIDEOS = "vbench_videos"  # generated clips of VBench's prompts, named as VBench expects
 # generator fields that label clips without changing them: editing them keeps stored clips
 _LABEL_FIELDS = ("step", "remote_code_allowed")
 
@@ -128,10 +129,29 @@ class ClipStore:
             v = g.video
             if key is not None:
                 save_array(self.run.clip_path(gen_name, r.clip_id), v.frames)
+                if self.suite.prompts.source == "vbench":
+                    self._vbench_video(gen_name, r, v)
             else:
                 meta.update(file=g.meta.get("file"), fingerprint=g.meta.get("fingerprint"))
             meta.update(clip_hash=g.meta["clip_hash"], fps=v.fps, shape=[v.num_frames, v.height, v.width, 3])
         atomic_write_json(self.run.clip_meta_path(gen_name, r.clip_id), meta)
+
+    def _vbench_video(self, gen_name: str, r: ClipRequest, video: Video) -> None:
+        """Generated clips of VBench's prompts also go to vbench_videos/<generator>/<prompt>-<i>.mp4,
+        VBench's naming, so VBench can score the folder (and vdeval the same files: a folder
+        generator with match: vbench). H.264 at CRF 0 (lossless luma; 4:2:0 chroma, as any mp4
+        VBench reads), at the clip's frame rate."""
+        from vdeval.prompt_suites import vbench_video_name
+        from vdeval.video.io import write_video
+
+        path = self.run.root / VBENCH_VIDEOS / gen_name / vbench_video_name(r.prompt, int(r.meta.get("sample", 0)))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_video(video, path, crf=0)
+        except Exception as e:  # the clip itself is stored and scored; only VBench's copy is missing
+            import logging
+
+            logging.getLogger("vdeval.clips").warning("note: %s not written: %s", path.name, one_line(e))
 
     def real_clips(self) -> list[GeneratedClip]:
         """The suite's real set: world clips from their seeds, or the videos of a folder."""

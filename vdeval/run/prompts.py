@@ -1,5 +1,5 @@
 """Stage 0: what to make. The suite's prompts (a list, a file, a sidecar, a folder's file names,
-conditioning images, or world captions) become clip requests: one per prompt and sample, each
+conditioning images, world captions, or VBench's prompt suite) become clip requests: one per prompt and sample, each
 with its own seed (suite seed + prompt index * samples_per_prompt + sample)."""
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ def build_prompts(suite: Suite, limit: int | None = None) -> list[PromptItem]:
             clip = sample_clip(p.seed + i, spec)
             items.append(PromptItem(clip.caption, clip.reference_image, p.seed + i))
         return items
+    if p.source == "vbench":
+        from vdeval.prompt_suites import vbench_prompts
+
+        items = [PromptItem(t) for t, _ in vbench_prompts(p.dimensions)]
+        return items if limit is None else items[:limit]
     if p.source == "images":  # the user's own conditioning images, with a prompt each
         from vdeval.video.conditioning import read_conditioning
 

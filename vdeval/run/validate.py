@@ -33,9 +33,15 @@ def _one_line(e: VdevalError) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
-def folder_problems(where: str, gen, clip_ids: list[str], n_prompts: int, samples: int) -> list[str]:
-    """A folder generator's files against the clips the suite asks for."""
+def folder_problems(where: str, gen, clip_ids: list[str], n_prompts: int, samples: int,
+                    vbench_names: list[str] | None = None) -> list[str]:
+    """A folder generator's files against the clips the suite asks for (`vbench_names`: each
+    clip's VBench file stem, <prompt>-<sample>, for match: vbench)."""
     match, n_clips, files = gen.config.match, len(clip_ids), gen.files
+    if match == "vbench" and vbench_names is not None:
+        absent = [n for n in vbench_names if n not in gen.by_stem]
+        return [f"{where}: no file for {len(absent)} clip(s) in {gen.folder}: {_some(absent)} "
+                "(VBench's naming: <prompt>-<sample>.mp4)"] if absent else []
     if gen.rows is not None:  # a sidecar names the files
         out = []
         missing = [name for name, _ in gen.rows if not (gen.folder / name).exists()]
@@ -65,7 +71,8 @@ def folder_problems(where: str, gen, clip_ids: list[str], n_prompts: int, sample
     return out
 
 
-def generator_problems(suite: Suite, clip_ids: list[str], n_prompts: int, device: str) -> list[str]:
+def generator_problems(suite: Suite, clip_ids: list[str], n_prompts: int, device: str,
+                       vbench_names: list[str] | None = None) -> list[str]:
     """Each generator set up as the run sets it up; folders matched against the clips."""
     from vdeval.run.runner import make_generator  # deep mode only (see deep_problems)
 
@@ -79,7 +86,7 @@ def generator_problems(suite: Suite, clip_ids: list[str], n_prompts: int, device
             out.append(f"{where}: {_one_line(e)}")
             continue
         if isinstance(gen, FolderGenerator):
-            out += folder_problems(where, gen, clip_ids, n_prompts, suite.samples_per_prompt)
+            out += folder_problems(where, gen, clip_ids, n_prompts, suite.samples_per_prompt, vbench_names)
     return out
 
 
@@ -135,8 +142,10 @@ def deep_problems(suite: Suite, device: str = "cpu") -> tuple[list[str], list[st
         count_problem = [f"prompts.count: {suite.prompts.count} given, but the {suite.prompts.source} source holds "
                          f"{len(prompts)} prompts and all are used (count applies to world prompts; remove it, or "
                          "use --limit N)"]
-    clip_ids = [r.clip_id for r in build_requests(suite, prompts)]
-    problems = generator_problems(suite, clip_ids, len(prompts), device)
+    requests = build_requests(suite, prompts)
+    clip_ids = [r.clip_id for r in requests]
+    vbench_names = [f"{r.prompt}-{r.meta['sample']}" for r in requests]
+    problems = generator_problems(suite, clip_ids, len(prompts), device, vbench_names)
     real, notes = real_problems(suite)
     return count_problem + problems + real + weights_problems(suite, device), notes
 
