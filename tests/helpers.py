@@ -191,3 +191,21 @@ STEPS = {"ckpt_1k": {"step": 1000, "shift": {"warping_error": 0.006, "clip_score
          "ckpt_4k": {"step": 4000, "shift": {"warping_error": 0.0, "clip_score": 0.0, "fvd": 1.0}}}
 
 
+def virtual_camera(frames: np.ndarray, n: int, out_hw: tuple[int, int], shift=(0.0, 0.0), zoom: float = 1.0):
+    """n frames seen through a window of out_hw pixels over `frames` (frame t, or the last one):
+    its centre moves `shift` source pixels a frame and its scale grows by `zoom` a frame (> 1: the
+    window shrinks, so the content grows: a zoom in). Bilinear, borders reflected. A Video at 8 fps."""
+    import cv2
+
+    from vdeval.video import Video
+
+    H, W = frames.shape[1:3]
+    oh, ow = out_hw
+    out = []
+    for t in range(n):
+        s = zoom ** t
+        cx, cy = (W - 1) / 2 + shift[0] * t, (H - 1) / 2 + shift[1] * t
+        m = np.array([[1 / s, 0, cx - (ow - 1) / 2 / s], [0, 1 / s, cy - (oh - 1) / 2 / s]])
+        out.append(cv2.warpAffine(frames[min(t, len(frames) - 1)], m, (ow, oh),
+                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT))
+    return Video(np.stack(out), 8.0)

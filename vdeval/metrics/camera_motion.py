@@ -130,16 +130,19 @@ def fit_similarity(flow: np.ndarray, mask: np.ndarray | None = None, inlier_px: 
 
     Where a camera's motion shows is the frame's border: a moving hypothesis is admissible only
     when its inliers reach blocks on two opposite sides of the border ring (RING_DEPTH blocks
-    deep in a BLOCKS x BLOCKS grid), at least `min_spread` of the ring blocks holding any evidence and MIN_COVER of all
-    ring blocks. An object, even a large one, touches the border on one or two adjacent sides.
+    deep in a BLOCKS x BLOCKS grid), at least `min_spread` of the ring blocks holding any evidence
+    and MIN_COVER of all ring blocks. An object, even a large one, touches the border on one or two adjacent sides.
     "No motion" is always admissible and wins ties, so a pair without evidence of camera motion
-    (flat or one-directional texture at the border) reads as a still camera."""
+    (flat or one-directional texture at the border) reads as a still camera; a pair with no finite
+    flow at all gives (nan, nan, 0)."""
     f = widen_half(flow)
     h, w = f.shape[:2]
     tol = inlier_px if inlier_px is not None else max(0.5, min(h, w) / 128)
     yi, xi = _grid(h, w, max_points)
     d = f[yi, xi].astype(np.float64)
     ok = np.isfinite(d).all(axis=1)
+    if not ok.any():  # no flow at all: nothing is known, not even that the camera is still
+        return complex(np.nan, np.nan), complex(np.nan, np.nan), 0.0
     if mask is not None:
         ok &= mask[yi, xi]
     p = (xi - (w - 1) / 2.0) + 1j * (yi - (h - 1) / 2.0)
@@ -336,7 +339,15 @@ def misalignment(components: dict[str, float], requested: frozenset[str], factor
     return float(total)
 
 
-class CameraMotion(Metric):
+class CameraMotionParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    factor: float = Field(FACTOR, gt=0)  # VBench-2.0's displacement threshold, fraction of min(H, W)
+    inlier_px: float | None = Field(None, gt=0)  # None: max(0.5, min(H, W) / 128)
+    texture: float = Field(TEXTURE, ge=0)  # structure-tensor eigenvalue of a trackable pixel
+    min_spread: float = Field(MIN_SPREAD, ge=0, le=1)  # share of blocks a camera motion must reach
+
+
+class CameraMotion(Metric[CameraMotionParams]):
     name = "camera_motion"
     version = "1"
     higher_is_better = True
@@ -348,12 +359,7 @@ class CameraMotion(Metric):
     audit_corruption = "camera_pan"
     audit_extras = {"misalignment": False}
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        factor: float = Field(FACTOR, gt=0)  # VBench-2.0's displacement threshold, fraction of min(H, W)
-        inlier_px: float | None = Field(None, gt=0)  # None: max(0.5, min(H, W) / 128)
-        texture: float = Field(TEXTURE, ge=0)  # structure-tensor eigenvalue of a trackable pixel
-        min_spread: float = Field(MIN_SPREAD, ge=0, le=1)  # share of blocks a camera motion must reach
+    Params = CameraMotionParams
 
     def requests(self) -> list[FeatureRequest]:
         # the frames as the flow backbone saw them: texture is read at the flow's pixels
@@ -362,8 +368,6 @@ class CameraMotion(Metric):
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         flow = clip.get("flow", self.backbone)
         fw = flow["forward"]
-        if fw.shape[0] < 1:
-            return ClipScore(float("nan"), note="one-frame clip: no camera motion to read")
         h, w = fw.shape[1], fw.shape[2]
         frames = clip.frames_for(self.backbone)
         fits = [fit_similarity(fw[t], trackable(frames[t], self.params.texture), self.params.inlier_px,

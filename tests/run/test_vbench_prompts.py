@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_camera_motion import virtual_camera
+from helpers import virtual_camera
 from vdeval.errors import SuiteError
 from vdeval.generators.callable import register
 from vdeval.metrics.camera_motion import requested_motion
 from vdeval.prompt_suites import VBENCH_DIR, vbench_camera_labels, vbench_dimensions, vbench_prompts, vbench_video_name
-from vdeval.runner import Runner
+from vdeval.run.runner import Runner
 from vdeval.suite import Suite, load_suite
 from vdeval.video.source import FileSource
 
-DATA = Path(__file__).parent / "data" / "natural"
+DATA = Path(__file__).parents[1] / "data" / "natural"
 STILL = FileSource(DATA / "bigbuckbunny_180p.mp4").decode().frames[:1]
 MOVES = {"static": ((0, 0), 1.0), "pan_left": ((-1.5, 0), 1.0), "pan_right": ((1.5, 0), 1.0),
          "tilt_up": ((0, -1.5), 1.0), "tilt_down": ((0, 1.5), 1.0), "zoom_in": ((0, 0), 1.015),

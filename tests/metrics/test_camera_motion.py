@@ -4,13 +4,13 @@ camera of known motion (a crop window sliding and scaling over the frame); objec
 still camera, which must read as static; and the audit's camera_pan corruption."""
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
+from helpers import virtual_camera
 from vdeval.audit import flag_accuracy, run_audit
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics import camera_motion as cm
 from vdeval.video import Video
 from vdeval.video.source import FileSource
@@ -18,7 +18,7 @@ from vdeval.world import WorldSpec, sample_clip
 from vdeval.world.corruptions import camera_pan
 from vdeval.world.scene import DIRECTIONS
 
-DATA = Path(__file__).parent / "data" / "natural"
+DATA = Path(__file__).parents[1] / "data" / "natural"
 POOL = BackbonePool()
 
 
@@ -158,22 +158,6 @@ def test_camera_pan_corruption_is_caught_on_textured_backgrounds():
 
 # ---- natural footage moved by a virtual camera ----------------------------------------------------
 
-def virtual_camera(frames: np.ndarray, n: int, out_hw: tuple[int, int], shift=(0.0, 0.0), zoom: float = 1.0) -> Video:
-    """n frames seen through a window of out_hw pixels over `frames` (frame t, or the last one):
-    its centre moves `shift` source pixels a frame and its scale grows by `zoom` a frame (> 1: the
-    window shrinks, so the content grows: a zoom in). Bilinear, borders reflected."""
-    H, W = frames.shape[1:3]
-    oh, ow = out_hw
-    out = []
-    for t in range(n):
-        s = zoom ** t
-        cx, cy = (W - 1) / 2 + shift[0] * t, (H - 1) / 2 + shift[1] * t
-        m = np.array([[1 / s, 0, cx - (ow - 1) / 2 / s], [0, 1 / s, cy - (oh - 1) / 2 / s]])
-        out.append(cv2.warpAffine(frames[min(t, len(frames) - 1)], m, (ow, oh),
-                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT))
-    return Video(np.stack(out), 8.0)
-
-
 MOVES = [  # (classes, shift px/frame, zoom per frame); 12 frames: 11 pairs
     ({"static"}, (0, 0), 1.0), ({"pan_left"}, (-1.5, 0), 1.0), ({"pan_right"}, (1.5, 0), 1.0),
     ({"tilt_up"}, (0, -1.5), 1.0), ({"tilt_down"}, (0, 1.5), 1.0), ({"zoom_in"}, (0, 0), 1.015),
@@ -236,3 +220,13 @@ def test_audit_grid_on_textured_world_clips():
 def test_raft_is_an_allowed_backbone():
     m = cm.CameraMotion(backbone="raft")
     assert [(r.kind, r.backbone) for r in m.requests()] == [("flow", "raft"), ("frames", "raft")]
+
+
+def test_nan_flow_is_not_read_as_a_still_camera():
+    z, c, inl = cm.fit_similarity(np.full((32, 32, 2), np.nan, np.float32))
+    assert np.isnan(z) and np.isnan(c) and inl == 0.0
+    clip = ClipFeatures("n", Video(np.zeros((3, 32, 32, 3), np.uint8), 8.0), "Garden, pan left.")
+    flow = np.full((2, 32, 32, 2), np.nan, np.float32)
+    clip.features[("flow", "dis")] = {"forward": flow, "backward": flow}
+    s = cm.CameraMotion().score_clip(clip)
+    assert np.isnan(s.value) and "no finite flow" in s.note
