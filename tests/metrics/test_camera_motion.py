@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import virtual_camera
+
 from vdeval.audit import flag_accuracy, run_audit
 from vdeval.features import ClipFeatures
-from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics import camera_motion as cm
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.video import Video
 from vdeval.video.source import FileSource
 from vdeval.world import WorldSpec, sample_clip

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import virtual_camera
+
 from vdeval.errors import SuiteError
 from vdeval.generators.callable import register
 from vdeval.metrics.camera_motion import requested_motion

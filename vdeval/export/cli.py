@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,7 +11,7 @@ FORMATS = ("vbench",)
 def export(
     run: Path = typer.Argument(..., help="Run directory (or its results.json) to export."),
     format: str = typer.Option(..., "--format", "-f", help="Output format: vbench."),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output directory (default: RUN/export-FORMAT)."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Output directory (default: RUN/export-FORMAT)."),
 ) -> None:
     """Write a run's numbers in another tool's results layout (VBench: {generator}_eval_results.json)."""
     from vdeval.errors import VdevalError, closest

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from vdeval.results import BackboneRecord, ClipRecord, MetricRecord, Results, load_results, results_path
 
@@ -167,24 +167,24 @@ def _video_path(run_dir: Path | None, clip: ClipRecord, meta: dict) -> str:
 
 def _aggregate(kind: str, values: list, clips: list[ClipRecord], label: str) -> float:
     if kind == "pairs":
-        w = [(c.extras.get(label) or {}).get("n_pairs") for c in clips]
-        return float(sum(v * n for v, n in zip(values, w)) / sum(w))
+        w = [float((c.extras.get(label) or {}).get("n_pairs") or 0.0) for c in clips]
+        return float(sum(float(v) * n for v, n in zip(values, w)) / sum(w))
     mean = sum(float(v) for v in values) / len(values)
     return mean / 100.0 if kind == "mean/100" else mean
 
 
-def _metric_for(res: Results, dim: Dimension) -> tuple[str, MetricRecord] | tuple[None, str]:
-    """(label, record) of the run's metric that runs this dimension's protocol, or (None, why)."""
+def _metric_for(res: Results, dim: Dimension) -> tuple[str | None, MetricRecord | None, str]:
+    """(label, record, "") of the run's metric that runs this dimension's protocol, or (None, None, why)."""
     seen = []
     for label, rec in res.metrics.items():
         if rec.name != dim.metric:
             continue
         if rec.backbone == dim.backbone:
-            return label, rec
+            return label, rec, ""
         seen.append(f"{label} ran on {rec.backbone!r}")
     if seen:
-        return None, f"{dim.metric} is VBench's protocol on {dim.backbone!r} only; " + "; ".join(seen)
-    return None, f"the run has no {dim.metric} metric (on {dim.backbone!r})"
+        return None, None, f"{dim.metric} is VBench's protocol on {dim.backbone!r} only; " + "; ".join(seen)
+    return None, None, f"the run has no {dim.metric} metric (on {dim.backbone!r})"
 
 
 def export_vbench(run: str | Path, out: str | Path) -> dict:
@@ -203,11 +203,14 @@ def export_vbench(run: str | Path, out: str | Path) -> dict:
         clips = [c for c in res.clips if c.generator == gen and c.error is None]
         failed = sum(1 for c in res.clips if c.generator == gen and c.error is not None) \
             + sum(1 for f in res.failures if f.generator == gen)
-        done, skipped, eval_results, prompts = {}, {}, {}, {}
+        done: dict[str, dict] = {}
+        skipped: dict[str, str] = {}
+        eval_results: dict[str, list] = {}
+        prompts: dict[str, dict] = {}
         for dim in DIMENSIONS:
-            label, rec = _metric_for(res, dim)
-            if label is None:
-                skipped[dim.name] = rec
+            label, rec, absent = _metric_for(res, dim)
+            if label is None or rec is None:
+                skipped[dim.name] = absent
                 continue
             why = _why_not(res, dim, label, rec, clips, failed, run_dir)
             if why:
@@ -236,14 +239,17 @@ def export_vbench(run: str | Path, out: str | Path) -> dict:
     return summary
 
 
+def _no_value(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
 def _why_not(res: Results, dim: Dimension, label: str, rec: MetricRecord, clips: list[ClipRecord], failed: int,
              run_dir: Path) -> str | None:
     if not clips:
         return "no clips"
     if failed:
         return f"{failed} clips could not be made: VBench scores every sampled video"
-    missing = [c.clip_id for c in clips if dim.per_video(c, label) is None
-               or (isinstance(dim.per_video(c, label), float) and math.isnan(dim.per_video(c, label)))]
+    missing = [c.clip_id for c in clips if _no_value(dim.per_video(c, label))]
     if missing:
         return f"{len(missing)} clips have no {label} value (e.g. {missing[0]}): VBench scores every video"
     bb = res.backbones.get(rec.backbone_label or "")

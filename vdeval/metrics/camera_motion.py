@@ -89,7 +89,7 @@ def _ring() -> tuple[np.ndarray, np.ndarray]:
     """(BLOCKS x BLOCKS index of each block on the border ring, RING_DEPTH blocks deep, -1 inside;
     the ring blocks' sides as a (n_ring, 4) 0/1 matrix: top, bottom, left, right)."""
     ids = np.full((BLOCKS, BLOCKS), -1, np.int64)
-    sides = []
+    sides: list[list[bool]] = []
     last = BLOCKS - RING_DEPTH
     for y in range(BLOCKS):
         for x in range(BLOCKS):
@@ -118,8 +118,9 @@ def trackable(frame: np.ndarray, threshold: float = TEXTURE) -> np.ndarray:
     `threshold`), so their flow is determined: not on flat colour, not along a straight edge."""
     import cv2
 
-    grey = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    return cv2.cornerMinEigenVal(grey, 5, 3) >= threshold
+    grey = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    grey *= np.float32(1 / 255.0)
+    return np.asarray(cv2.cornerMinEigenVal(grey, 5, ksize=3)) >= threshold
 
 
 def fit_similarity(flow: np.ndarray, mask: np.ndarray | None = None, inlier_px: float | None = None,
@@ -167,19 +168,20 @@ def fit_similarity(flow: np.ndarray, mask: np.ndarray | None = None, inlier_px: 
     order = on_ring[np.argsort(block[on_ring], kind="stable")]
     blocks, starts = np.unique(block[order], return_index=True)
     sides = _RING_SIDES[blocks]  # the sides of the blocks holding evidence
-    counts, admissible = [], []
+    count_parts: list[np.ndarray] = []
+    admissible_parts: list[np.ndarray] = []
     for k in range(0, z.size, 32):  # in blocks of hypotheses: the working set stays small
         r = np.abs(z[k:k + 32, None] * p + c[k:k + 32, None] - q)
-        counts.append(-np.square(np.minimum(r, tol)).sum(axis=1))  # MSAC: truncated squared residuals
+        count_parts.append(-np.square(np.minimum(r, tol)).sum(axis=1))  # MSAC: truncated squared residuals
         if blocks.size == 0:
-            admissible.append(np.zeros(r.shape[0], bool))
+            admissible_parts.append(np.zeros(r.shape[0], bool))
             continue
         hit = np.logical_or.reduceat(r[:, order] <= tol, starts, axis=1)  # (hypotheses, blocks held)
         n_hit = hit.sum(axis=1)
         on = (hit.astype(np.float64) @ sides) > 0  # top, bottom, left, right
         opposite = (on[:, 0] & on[:, 1]) | (on[:, 2] & on[:, 3])
-        admissible.append((n_hit >= min_spread * blocks.size) & (n_hit >= MIN_COVER * n_ring) & opposite)
-    counts, admissible = np.concatenate(counts), np.concatenate(admissible)
+        admissible_parts.append((n_hit >= min_spread * blocks.size) & (n_hit >= MIN_COVER * n_ring) & opposite)
+    counts, admissible = np.concatenate(count_parts), np.concatenate(admissible_parts)
     admissible[0] = True
     counts[~admissible] = -np.inf
     best = int(np.argmax(counts))
