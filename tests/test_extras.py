@@ -14,7 +14,7 @@ from vdeval import extras
 from vdeval.errors import MissingExtraError
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTIONAL = ("open_clip", "timm")
+OPTIONAL = ("open_clip", "timm", "dlib")
 NOT_NEEDED = OPTIONAL + ("transformers", "accelerate")  # the diffusers extra: only the diffusers generator
 
 # run first in a fresh interpreter: the blocked libraries look not installed (find_spec finds
@@ -101,8 +101,8 @@ def test_each_extra_is_declared_in_pyproject():
     declared = project["optional-dependencies"]
     for extra, dist in extras.EXTRAS.values():
         assert any(r.startswith(dist) for r in declared[extra]), (extra, dist)
-    assert "vdeval[clip,dino,diffusers]" in declared["test"]
-    assert not any(r.startswith(("open-clip", "timm", "transformers")) for r in project["dependencies"])
+    assert "vdeval[clip,dino,face,diffusers]" in declared["test"]
+    assert not any(r.startswith(("open-clip", "timm", "transformers", "dlib")) for r in project["dependencies"])
 
 
 def test_backbones_say_which_extra(monkeypatch):

@@ -16,6 +16,7 @@ EXTRAS = {
     "open_clip": ("clip", "open-clip-torch"),
     "timm": ("dino", "timm"),
     "huggingface_hub": ("dino", "huggingface-hub"),
+    "dlib": ("face", "dlib-bin"),
 }
 
 

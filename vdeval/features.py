@@ -14,7 +14,10 @@ Feature kinds and their arrays (float32 unless noted):
   frame_embedding    {"value": (T, D)}   one embedding per frame
   video_embedding    {"value": (D,)}     one embedding per clip (sees motion)
   text_embedding     {"value": (D,)}     the clip's prompt, in the space of the backbone's image side
-  reference_embedding{"value": (D,)}     the clip's reference image (image-to-video)
+  reference_embedding{"value": (D,)}     the clip's reference image (image-to-video); from the face
+                                          backbone: (N, 128), one row per face, with "box" and "score"
+  face_embedding     {"value": (N, 128), "frame": int32 (N,), "box": (N, 4), "score": (N,),
+                     "n_frames": int32 (1,)}  every face found in every frame (backbones/face.py)
   frame_score        {"value": (T,)}     one quality score per frame (a backbone may add clip-level arrays)
   frames             {"value": uint8 (T, H, W, 3)}  the clip as the backbone's input protocol decodes
                      it (its size and frame selection): metrics that read pixels beside a
@@ -37,7 +40,7 @@ from vdeval.video.protocol import InputSpec, output_size
 from vdeval.video.source import ArraySource, VideoSource
 
 FEATURE_KINDS = ("flow", "flow_even", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding",
-                 "frame_score", "frames", "midframes_even")
+                 "frame_score", "frames", "midframes_even", "face_embedding")
 UNCACHED_KINDS = ("frames",)
 
 

@@ -53,6 +53,7 @@ BACKBONES = {
     "amt": "vdeval.backbones.amt:AMTBackbone",
     "world_interpolator": "vdeval.backbones.world_interpolator:WorldInterpolator",
     "pixels": "vdeval.backbones.pixels:PixelBackbone",
+    "face": "vdeval.backbones.face:FaceBackbone",
 }
 
 METRICS = {
@@ -77,16 +78,17 @@ METRICS = {
     "aesthetic_quality": "vdeval.metrics.aesthetic_quality:AestheticQuality",
     "fvd": "vdeval.metrics.fvd:FVD",
     "kvd": "vdeval.metrics.kvd:KVD",
+    "face_identity": "vdeval.metrics.face_identity:FaceIdentity",
 }
 
 # optional libraries a built-in entry imports when it loads, and what installs each
 REQUIRES = {
     "backbone": {"clip": ("open_clip",), "laion_aesthetic": ("open_clip",), "dino": ("timm",),
-                 "dino_vbench": ("timm",)},
+                 "dino_vbench": ("timm",), "face": ("dlib",)},
     "generator": {"diffusers": ("diffusers",)},
     "metric": {},
 }
-INSTALL = {"open_clip": "open-clip-torch", "timm": "timm", "diffusers": "diffusers"}
+INSTALL = {"open_clip": "open-clip-torch", "timm": "timm", "diffusers": "diffusers", "dlib": "'vdeval[face]'"}
 
 _TABLES = {"generator": GENERATORS, "backbone": BACKBONES, "metric": METRICS}
 GROUPS = {"metric": "vdeval.metrics", "backbone": "vdeval.backbones", "generator": "vdeval.generators"}

@@ -18,6 +18,12 @@ MUSIQ files (pyiqa never checks their name suffix) and AMT-S (amt-s.pth: its REA
 Baidu and Hugging Face copies, none with a hash) no sha256 is published that we could find:
 `sha256` is None, the install records and prints the file's hash, and
 `vdeval weights verify` compares later reads against that record.
+
+dlib's face models (backbone `face`) come with a Python package, face_recognition_models on PyPI
+(fetch "package"): its files are used where the package installed them, unless a copy is installed
+in the weights directory; `--download` copies them from the installed package (no network). dlib
+publishes no hash for them: the recorded sha256 are those of the files in face_recognition_models
+0.3.0, checked on every load (31 MB, about 0.1 s).
 """
 from __future__ import annotations
 
@@ -40,7 +46,7 @@ class WeightsEntry:
     name: str  # what the CLI takes, e.g. "raft-small-C_T_V2"
     backbone: str  # the registry backbone that loads it
     filename: str
-    fetch: str  # "url" (torch hub download), "torchvision", "open_clip", "timm"
+    fetch: str  # "url" (torch hub download), "torchvision", "open_clip", "timm", "package" (a Python package's file)
     source: str  # URL or hub id, for people
     sha256: str | None = None  # full published sha256, when one is published
     sha256_prefix: str | None = None  # published prefix (torchvision file names)
@@ -96,6 +102,14 @@ ENTRIES: dict[str, WeightsEntry] = {e.name: e for e in [
                    f"https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/{fname}", note=note)
       for tag, fname, note in [("spaq", "musiq_spaq_ckpt-358bb6af.pth", "pyiqa's MUSIQ trained on SPAQ: VBench's imaging_quality"),
                                ("koniq", "musiq_koniq_ckpt-e95806b9.pth", "pyiqa's MUSIQ trained on KonIQ-10k: pyiqa's `musiq`")]),
+    *(WeightsEntry(name, "face", fname, "package", f"face_recognition_models (PyPI) models/{fname}", sha256=sha, note=note)
+      for name, fname, sha, note in [
+          ("face-resnet-v1", "dlib_face_recognition_resnet_model_v1.dat",
+           "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30", "dlib's face recognition ResNet: 128-d descriptors"),
+          ("face-landmarks-5", "shape_predictor_5_face_landmarks.dat",
+           "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888", "dlib's 5-point face landmarks (alignment)"),
+          ("face-mmod-detector", "mmod_human_face_detector.dat",
+           "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6", "dlib's CNN (MMOD) face detector")]),
     WeightsEntry("amt-s", "amt", "amt-s.pth", "url", "https://huggingface.co/lalala125/AMT/resolve/main/amt-s.pth",
                  note="AMT-S frame interpolator (MCG-NKU/AMT, Vimeo90k): VBench's motion_smoothness; no sha256 published"),
 ]}
@@ -142,10 +156,44 @@ def file_sha256(p: Path, use_record: bool = True) -> str:
     return sha256_file(p)
 
 
+PACKAGE = "face_recognition_models"  # the package the "package" entries' files come with
+
+
+def package_file(name: str) -> Path | None:
+    """Where the installed package holds the file of a "package" entry; None when it is not installed.
+    Found without importing the package (it imports pkg_resources, gone from recent setuptools)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        p = Path(root) / "models" / entry(name).filename
+        if p.is_file():
+            return p
+    return None
+
+
+def _require_package_file(name: str) -> tuple[Path, str]:
+    e = entry(name)
+    p = package_file(name)
+    if p is None:
+        raise WeightsError(f"{e.backbone} weights missing: {e.filename} is neither at {path_of(name)} nor in an installed {PACKAGE}",
+                           "install them with `pip install 'vdeval[face]'`")
+    sha = sha256_file(p)
+    if not e.matches(sha):
+        raise WeightsError(f"{e.backbone} weights {p} have sha256 {sha[:16]}..., expected {e.published_hash()}",
+                           f"this {PACKAGE} is not the recorded 0.3.0; install a known copy with `vdeval weights install {name} FILE`")
+    return p, sha
+
+
 def require(name: str) -> tuple[Path, str]:
     """The installed file of `name` and its sha256; WeightsError if missing or not the file installed."""
     e = entry(name)
     p = path_of(name)
+    if not p.is_file() and e.fetch == "package":
+        return _require_package_file(name)
     if not p.is_file():
         raise WeightsError(
             f"{e.backbone} weights missing: {e.filename} expected at {p}",
@@ -203,6 +251,8 @@ def download(name: str) -> tuple[Path, str]:
 
     e = entry(name)
     with tempfile.TemporaryDirectory(prefix="vdeval-dl-") as tmp:
+        if e.fetch == "package":  # from the installed Python package: nothing to fetch
+            return install(name, _require_package_file(name)[0])
         if e.fetch in ("url", "torchvision"):
             import torch.hub
 
@@ -229,6 +279,8 @@ def status(name: str) -> dict:
     e = entry(name)
     p = path_of(name)
     rec = _read_sidecar(p) if p.is_file() else {}
+    if not p.is_file() and e.fetch == "package" and package_file(name) is not None:
+        p = package_file(name)  # used in place from its package (see require)
     return {"name": name, "backbone": e.backbone, "file": e.filename, "installed": p.is_file(), "path": str(p),
             "published_sha256": e.published_hash(), "sha256": rec.get("sha256"), "custom": rec.get("custom", False)}
 
@@ -237,6 +289,9 @@ def verify(name: str) -> str:
     """Re-hash an installed file; returns a one-word verdict or raises WeightsError."""
     e = entry(name)
     p = path_of(name)
+    if not p.is_file() and e.fetch == "package":
+        _require_package_file(name)  # hashes the package's file
+        return "ok"
     if not p.is_file():
         raise WeightsError(f"{e.backbone} weights missing: {e.filename} expected at {p}",
                            f"install with `vdeval weights install {name} FILE` or `vdeval weights install {name} --download`")
