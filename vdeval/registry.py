@@ -54,6 +54,7 @@ BACKBONES = {
     "world_interpolator": "vdeval.backbones.world_interpolator:WorldInterpolator",
     "pixels": "vdeval.backbones.pixels:PixelBackbone",
     "face": "vdeval.backbones.face:FaceBackbone",
+    "videomae": "vdeval.backbones.videomae:VideoMAEBackbone",
 }
 
 METRICS = {

@@ -27,7 +27,7 @@ def test_weights_dir_default_and_override(monkeypatch, tmp_path):
 
 def test_table_has_every_published_backbone_and_known_hashes():
     backbones = {e.backbone for e in weights.ENTRIES.values()}
-    assert backbones == {"i3d", "clip", "raft", "dino", "laion_aesthetic", "musiq", "amt", "face"}
+    assert backbones == {"i3d", "clip", "raft", "dino", "laion_aesthetic", "musiq", "amt", "face", "videomae"}
     # OpenAI publishes the full sha256 in its URL; torchvision a prefix in the file name
     e = weights.ENTRIES["clip-vit-b-32-openai"]
     assert e.sha256 and e.sha256 in e.source and len(e.sha256) == 64

@@ -15,7 +15,8 @@ checks it), so those are recorded in full. torchvision file names end in the fir
 the file's sha256 (torch.hub check_hash verifies them); only that prefix is published, so it is
 what we check. For the StyleGAN-V I3D, the open_clip LAION checkpoints, timm DINO and pyiqa's
 MUSIQ files (pyiqa never checks their name suffix) and AMT-S (amt-s.pth: its README links Google Drive,
-Baidu and Hugging Face copies, none with a hash) no sha256 is published that we could find:
+Baidu and Hugging Face copies, none with a hash) and cd-fvd's VideoMAE-v2 checkpoint (cd-fvd downloads it
+from the URL below without a check) no sha256 is published that we could find:
 `sha256` is None, the install records and prints the file's hash, and
 `vdeval weights verify` compares later reads against that record.
 
@@ -110,6 +111,10 @@ ENTRIES: dict[str, WeightsEntry] = {e.name: e for e in [
            "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888", "dlib's 5-point face landmarks (alignment)"),
           ("face-mmod-detector", "mmod_human_face_detector.dat",
            "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6", "dlib's CNN (MMOD) face detector")]),
+    WeightsEntry("videomae-v2-g-ssv2", "videomae", "vit_g_hybrid_pt_1200e_ssv2_ft.pth", "url",
+                 "https://pjlab-gvm-data.oss-cn-shanghai.aliyuncs.com/internvideo/videomaev2/vit_g_hybrid_pt_1200e_ssv2_ft.pth",
+                 note="VideoMAE-v2 ViT-g/14, hybrid pre-training, SSv2 fine-tuned: content-debiased FVD's network (cd-fvd's "
+                      "download URL); no sha256 published"),
     WeightsEntry("amt-s", "amt", "amt-s.pth", "url", "https://huggingface.co/lalala125/AMT/resolve/main/amt-s.pth",
                  note="AMT-S frame interpolator (MCG-NKU/AMT, Vimeo90k): VBench's motion_smoothness; no sha256 published"),
 ]}

@@ -7,9 +7,14 @@ backbones or sample counts are refused by `vdeval.stats.check_comparable`):
               TorchScript Kinetics-400 I3D, 400 logits before softmax), the first 16 consecutive
               frames of each clip, frames resized to 224x224 by the detector, values in [-1, 1],
               population covariance (divide by n), 2048 clips per set in the paper ("fvd2048_16f").
+  cd-fvd      content-debiased FVD (Ge et al., CVPR 2024; the `cd-fvd` package): backbone "videomae"
+              (VideoMAE-v2 ViT-g fine-tuned on SSv2, 1408 features: the fc_norm of the mean token),
+              the first 16 frames, each resized to 224x224 in [0, 1] (vdeval/backbones/videomae.py),
+              population covariance (cd-fvd's FeatureStats divides by n). Its features weigh motion
+              more and per-frame content less than I3D's.
   vdeval      any backbone with its own written protocol (default: the embedded backbone),
               unbiased covariance (divide by n - 1).
-  auto        stylegan-v for backbone "i3d", vdeval otherwise.
+  auto        stylegan-v for backbone "i3d", cd-fvd for "videomae", vdeval otherwise.
 
 The maths lives in vdeval.stats (float64, eigenvalue trace of the matrix square root). FVD is
 biased upwards at small n: compare values only at equal sample counts. With fewer clips than
@@ -40,13 +45,15 @@ class FVDProtocol(TypedDict):
 PROTOCOLS: dict[str, FVDProtocol] = {
     "stylegan-v": {"ddof": 0, "backbone": "i3d",
                    "text": "I3D (StyleGAN-V TorchScript), first 16 frames, 224x224, [-1, 1], population covariance"},
+    "cd-fvd": {"ddof": 0, "backbone": "videomae",
+               "text": "VideoMAE-v2 ViT-g (SSv2, cd-fvd), first 16 frames, 224x224, [0, 1], population covariance"},
     "vdeval": {"ddof": 1, "backbone": None, "text": "backbone's own protocol, unbiased covariance"},
 }
 
 
 def resolve_protocol(protocol: str, backbone: str) -> str:
     if protocol == "auto":
-        return "stylegan-v" if backbone == "i3d" else "vdeval"
+        return {"i3d": "stylegan-v", "videomae": "cd-fvd"}.get(backbone, "vdeval")
     if protocol not in PROTOCOLS:
         raise SuiteError(f"unknown FVD protocol {protocol!r}", f"one of {', '.join(PROTOCOLS)} or auto")
     want = PROTOCOLS[protocol]["backbone"]
@@ -92,7 +99,7 @@ def stack_embeddings(clips: list[ClipFeatures], backbone: str, which: str) -> np
 
 class FVDParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    protocol: Literal["auto", "stylegan-v", "vdeval"] = "auto"
+    protocol: Literal["auto", "stylegan-v", "cd-fvd", "vdeval"] = "auto"
     n_bootstrap: int = Field(200, ge=0, description="clip resamples for the bias-shifted 95% interval; 0 for none")
     stats_cache: str | None = Field(None, description="folder caching the real set's statistics")
     real_name: str | None = Field(None, description="name of the real data set in the cache key")
