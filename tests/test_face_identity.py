@@ -271,3 +271,15 @@ def test_cnn_detector_option_finds_the_same_face(clean):
     assert f["value"].shape == (1, 128) and iou(f["box"], hog["box"][:1])[0, 0] > 0.5
     assert np.linalg.norm(f["value"][0] - hog["value"][0]) < 0.2  # measured: 0.07 (another box, the same landmarks)
     assert FaceIdentity(detector="cnn").requests()[0].options == (("detector", "cnn"),)
+
+
+def test_world_audit_skips_it_with_its_reason():
+    """The shapes world has no faces: `vdeval audit` leaves face_identity out with its reason,
+    rather than reporting NaN AUROCs (asked for by name, it is audited and shows them)."""
+    from vdeval.audit import _live_metrics
+
+    live, skipped = _live_metrics(["face_identity", "frame_difference"], {}, False, POOL)
+    assert [m.name for m in live] == ["frame_difference"]
+    assert skipped == [f"face_identity: not audited on the world: {FaceIdentity.audit_exempt}"]
+    live, _ = _live_metrics(["face_identity"], {}, True, POOL)
+    assert [m.name for m in live] == ["face_identity"]

@@ -239,6 +239,9 @@ def _live_metrics(metric_names: list[str], chosen: dict[str, str], named: bool, 
         if cls.level != "clip":
             skipped.append(f"{name}: set-level metric, the audit scores per-clip metrics")
             continue
+        if getattr(cls, "audit_exempt", None) and not (name in chosen or named):
+            skipped.append(f"{name}: not audited on the world: {cls.audit_exempt}")  # e.g. no faces in the world
+            continue
         metric = cls(backbone=chosen.get(name))
         if cls.allowed_backbones and metric.backbone not in cls.allowed_backbones:
             raise VdevalError(f"{name} works with {', '.join(cls.allowed_backbones)}, not {metric.backbone!r}")
