@@ -18,7 +18,7 @@ import argparse
 import numpy as np
 
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.featurize import BackbonePool, featurize
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.fvd import FVD
 from vdeval.video import Video
 from vdeval.world import WorldSpec, sample_clip

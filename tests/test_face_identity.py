@@ -16,7 +16,7 @@ from vdeval.backbones import face as face_backbone
 from vdeval.backbones import weights
 from vdeval.errors import WeightsError
 from vdeval.features import ClipFeatures
-from vdeval.featurize import BackbonePool, FeatureCache, featurize
+from vdeval.run.featurize import BackbonePool, FeatureCache, featurize
 from vdeval.metrics.face_identity import SAME_PERSON, FaceIdentity, iou, track_faces
 from vdeval.video import Video
 from vdeval.video.protocol import FULL
@@ -276,7 +276,7 @@ def test_cnn_detector_option_finds_the_same_face(clean):
 def test_world_audit_skips_it_with_its_reason():
     """The shapes world has no faces: `vdeval audit` leaves face_identity out with its reason,
     rather than reporting NaN AUROCs (asked for by name, it is audited and shows them)."""
-    from vdeval.audit import _live_metrics
+    from vdeval.audit.core import _live_metrics
 
     live, skipped = _live_metrics(["face_identity", "frame_difference"], {}, False, POOL)
     assert [m.name for m in live] == ["frame_difference"]
