@@ -95,7 +95,9 @@ def test_weights_are_the_packages_files_checked_by_sha256(tmp_path, monkeypatch)
     ident = POOL.get("face").identity()
     assert ident["weights"] == {weights.ENTRIES[n].filename: weights.ENTRIES[n].sha256
                                 for n in (face_backbone.RESNET, face_backbone.LANDMARKS)}
-    assert ident["tier"] == "published" and ident["dlib"]
+    import dlib
+
+    assert ident["tier"] == "published" and ident["version"] == f"dlib-resnet-v1+dlib-{dlib.__version__}"
     # `--download` copies them from the package into the weights directory, which then takes precedence
     p, sha = weights.download(face_backbone.LANDMARKS)
     assert p.parent == tmp_path / "weights" / "face" and sha == weights.ENTRIES[face_backbone.LANDMARKS].sha256
@@ -283,3 +285,25 @@ def test_world_audit_skips_it_with_its_reason():
     assert skipped == [f"face_identity: not audited on the world: {FaceIdentity.audit_exempt}"]
     live, _ = _live_metrics(["face_identity"], {}, True, POOL)
     assert [m.name for m in live] == ["face_identity"]
+
+
+def test_a_suite_run_records_scores_notes_and_the_backbones_provenance(tmp_path):
+    import shutil
+
+    from vdeval.run.runner import Runner
+    from vdeval.suite import load_suite
+
+    (tmp_path / "vids").mkdir()
+    shutil.copy(DATA / "carphone_pristine_16f.mp4", tmp_path / "vids" / "p000_s0.mp4")
+    shutil.copy(DISTORTED, tmp_path / "vids" / "p001_s0.mp4")
+    (tmp_path / "s.yaml").write_text("name: faces\nprompts: {source: list, items: [a man talking, the same compressed]}\n"
+                                     "generators: [{name: f, kind: folder, path: vids}]\n"
+                                     "metrics: [{name: face_identity}]\noutput: {dir: run}\n")
+    Runner(load_suite(tmp_path / "s.yaml"), out=tmp_path / "run", progress=False, log=lambda *a: None).execute()
+    r = json.loads((tmp_path / "run" / "results.json").read_text())
+    pristine, distorted = r["clips"]
+    assert 0 < pristine["scores"]["face_identity"] < SAME_PERSON and pristine["extras"]["face_identity"]["face_share"] == 1.0
+    assert distorted["scores"]["face_identity"] is None and distorted["notes"]["face_identity"].startswith("no face")
+    record = r["backbones"]["face@dlib/hog"]
+    assert record["tier"] == "published" and record["weights"]["dlib_face_recognition_resnet_model_v1.dat"] == \
+        weights.ENTRIES[face_backbone.RESNET].sha256

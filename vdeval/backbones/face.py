@@ -98,7 +98,7 @@ class FaceBackbone(Backbone):
 
     def identity(self) -> dict:
         ident = super().identity()
-        ident["dlib"] = self.dlib_version  # the HOG detector's model is compiled into dlib itself
+        ident["version"] = f"{self.version}+dlib-{self.dlib_version}"  # the HOG detector's model is compiled into dlib
         return ident
 
     def weights_sha256(self) -> dict[str, str]:
