@@ -5,7 +5,7 @@ published video backbone whose features see motion more and per-frame appearance
 The network is cd-fvd's vit_giant_patch14_224 (cdfvd/third_party/VideoMAEv2/videomaev2_finetune.py),
 re-implemented here with the same parameter names so its released checkpoint loads unchanged and
 vdeval does not depend on cd-fvd (which downloads its checkpoint by itself, unchecked);
-tests/test_cdfvd.py compares this forward pass and the FVD with cd-fvd's own code path on the
+tests/metrics/test_cdfvd.py compares this forward pass and the FVD with cd-fvd's own code path on the
 same random weights.
 
 Protocol (cd-fvd's `cdfvd.compute_fvd` on uint8 (B, T, H, W, C) arrays, get_videomae_features):

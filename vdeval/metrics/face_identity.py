@@ -23,7 +23,7 @@ Features: every face of every frame with its 128-d dlib descriptor and detector 
            (tracks scored), n_pairs (faces compared).
 NaN with a note: no face in any frame; no track seen in two frames (anchor "first"); no face in
 the reference image (anchor "reference").
-Not tested on the shapes world (it has no faces): tests/test_face_identity.py scores real footage
+Not tested on the shapes world (it has no faces): tests/metrics/test_face_identity.py scores real footage
 with dlib's real weights, and its identity failure is a real face pasted over the clip's.
 """
 from __future__ import annotations
@@ -129,7 +129,7 @@ class FaceIdentity(Metric):
     allowed_backbones = ("face",)
     failure_mode = "identity drift of a person's face (another person's face over the clip, or not the reference's)"
     audit_exempt = ("the shapes world has no faces: its identity failure (a real face pasted over a real clip's) "
-                    "is scored with dlib's real weights in tests/test_face_identity.py")
+                    "is scored with dlib's real weights in tests/metrics/test_face_identity.py")
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -22,7 +22,7 @@ from vdeval.video import Video
 from vdeval.video.protocol import FULL
 from vdeval.video.source import FileSource
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 CARPHONE = DATA / "natural" / "carphone.mp4"  # 176 x 144, 48 frames: one face of about 50 px
 DISTORTED = DATA / "carphone_distorted_16f.mp4"  # heavy compression: dlib finds no face in it
 ASTRONAUT = DATA / "natural" / "astronaut_face.png"

@@ -158,7 +158,7 @@ def test_content_bias_with_published_weights():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).parent.parent / "benchmarks" / "bench_cdfvd_content_bias.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_cdfvd_content_bias.py"
     spec = importlib.util.spec_from_file_location("bench_cdfvd_content_bias", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
