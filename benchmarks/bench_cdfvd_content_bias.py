@@ -18,8 +18,8 @@ import argparse
 import numpy as np
 
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.fvd import FVD
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.video import Video
 from vdeval.world import WorldSpec, sample_clip
 from vdeval.world.corruptions import corrupt

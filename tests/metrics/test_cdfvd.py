@@ -18,8 +18,8 @@ from vdeval.backbones import weights
 from vdeval.backbones.videomae import GIANT, VideoMAEBackbone, VideoMAEv2, config_of, preprocess
 from vdeval.errors import SuiteError, WeightsError
 from vdeval.features import ClipFeatures, ClipInput, FeatureRequest
-from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.fvd import FVD
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.video import Video
 from vdeval.world import WorldSpec, sample_clip
 

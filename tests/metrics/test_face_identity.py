@@ -16,8 +16,8 @@ from vdeval.backbones import face as face_backbone
 from vdeval.backbones import weights
 from vdeval.errors import WeightsError
 from vdeval.features import ClipFeatures
-from vdeval.run.featurize import BackbonePool, FeatureCache, featurize
 from vdeval.metrics.face_identity import SAME_PERSON, FaceIdentity, iou, track_faces
+from vdeval.run.featurize import BackbonePool, FeatureCache, featurize
 from vdeval.video import Video
 from vdeval.video.protocol import FULL
 from vdeval.video.source import FileSource

