@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vdeval import registry
 from vdeval.errors import VdevalError
-from vdeval.features import ClipFeatures
+from vdeval.features import ClipFeatures, merge_requests
 from vdeval.limits import BatchSize, FiniteFloat, Fps, MemoryGB, device_problem
 from vdeval.run.domains import load_metric_backbones, metric_backbone
 from vdeval.run.featurize import BackbonePool, FeatureCache, memory_groups
@@ -228,7 +228,7 @@ def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = (
     if args.prompts is not None and len(args.prompts) != len(clips):
         raise VdevalError(f"{len(args.prompts)} prompts for {len(clips)} videos", "give one prompt per video")
     ms, pool, cache = _setup(args)
-    requests = list(dict.fromkeys(r for m in ms.values() for r in m.requests()))
+    requests = merge_requests(r for m in ms.values() for r in m.requests())
     prompts_of = args.prompts or [""] * len(clips)
     rows: list[dict[str, Any]] = [{"clip": cid, "prompt": prompts_of[i], "error": None}
                                   for i, (cid, _) in enumerate(clips)]
@@ -282,7 +282,7 @@ def evaluate_set(real, generated, metrics: Sequence[str] = ("fvd", "kvd"), backb
     inputs = {"real": _as_clips(real, args.fps, args.value_range),
               "generated": _as_clips(generated, args.fps, args.value_range)}
     ms, pool, cache = _setup(args)
-    requests = list(dict.fromkeys(r for m in ms.values() for r in m.requests()))
+    requests = merge_requests(r for m in ms.values() for r in m.requests())
     sets, failures = {}, []
     for which, clips in inputs.items():
         failures += [f"{which} {cid}: {v}" for cid, v in clips if isinstance(v, VdevalError)]

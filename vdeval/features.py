@@ -42,6 +42,8 @@ from vdeval.video.source import ArraySource, VideoSource
 FEATURE_KINDS = ("flow", "flow_even", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding",
                  "frame_score", "frames", "midframes_even", "face_embedding")
 UNCACHED_KINDS = ("frames",)
+FLOW_KINDS = ("flow", "flow_even")
+FLOW_DIRECTIONS = ("forward", "backward")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class FeatureRequest:
     kind: str
     backbone: str
     options: tuple = ()  # sorted (key, value) pairs of backbone options, part of its identity
+    # flow kinds: the directions the metric reads, e.g. ("forward",); () = both. Not part of the
+    # key: one array set serves every reader, computed in the union of their directions
+    directions: tuple = ()
 
     @property
     def key(self) -> tuple:
@@ -57,6 +62,37 @@ class FeatureRequest:
     def __post_init__(self):
         if self.kind not in FEATURE_KINDS:
             raise ValueError(f"unknown feature kind {self.kind!r}; one of {FEATURE_KINDS}")
+        if self.directions:
+            if self.kind not in FLOW_KINDS or not set(self.directions) <= set(FLOW_DIRECTIONS):
+                raise ValueError(f"directions {self.directions!r} need a flow kind and a subset of {FLOW_DIRECTIONS}")
+            both = set(self.directions) == set(FLOW_DIRECTIONS)  # normalised: () is both
+            object.__setattr__(self, "directions", () if both else tuple(d for d in FLOW_DIRECTIONS if d in self.directions))
+
+    @property
+    def arrays(self) -> tuple[str, ...]:
+        """The arrays of the feature this request reads (flow directions); () = whatever it has."""
+        if self.kind not in FLOW_KINDS:
+            return ()
+        return self.directions or FLOW_DIRECTIONS
+
+    def served_by(self, arrays: dict | None) -> bool:
+        """Whether computed or cached `arrays` hold everything this request reads (a forward-only
+        flow does not serve a request for both directions)."""
+        return arrays is not None and all(a in arrays for a in self.arrays)
+
+
+def merge_requests(requests) -> list[FeatureRequest]:
+    """The distinct requests, in order of first appearance, one per feature key: flow requests of
+    the same key merge to the union of their directions (any request for both gives both)."""
+    out: dict[tuple, FeatureRequest] = {}
+    for r in requests:
+        have = out.get(r.key)
+        if have is None:
+            out[r.key] = r
+        elif have.directions and have.directions != r.directions:
+            union = () if not r.directions else tuple(set(have.directions) | set(r.directions))
+            out[r.key] = replace(have, directions=union)
+    return list(out.values())
 
 
 @dataclass

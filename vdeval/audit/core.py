@@ -305,11 +305,11 @@ def _featurize_all(clips: list[ClipFeatures], live, pool, cache, failures: list[
     raises): first one clip per distinct input (the same video, prompt or reference image recurs
     across corruptions), then all clips, whose features then come from the cache. Returns the
     computed counts and the ids of clips whose features failed (recorded in `failures`)."""
-    from vdeval.features import ClipInput
+    from vdeval.features import ClipInput, merge_requests
 
     computed: dict = {}
     failed: dict[str, str] = {}
-    for req in dict.fromkeys(r for m in live for r in m.requests()):
+    for req in merge_requests(r for m in live for r in m.requests()):
         todo = [c for c in clips if c.clip_id not in failed]
         reps: dict[str, ClipFeatures] = {}
         for clip in todo:

@@ -32,6 +32,9 @@ class Backbone:
     # bytes per flow component this backbone stores (4 = float32; DIS keeps float16): the runner's
     # memory groups size a clip's flow with it
     flow_itemsize: ClassVar[int] = 4
+    # whether compute(kind, clips, directions=...) computes flow in only the directions asked
+    # (featurize passes them when no metric reads the other); otherwise both are computed
+    flow_directions: ClassVar[bool] = False
 
     def __init__(self, device: str = "cpu", **options):
         self.device = device

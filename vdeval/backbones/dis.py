@@ -82,8 +82,9 @@ def dis_flow_pair(gray_a: np.ndarray, gray_b: np.ndarray, preset: str = "medium"
 
 
 def dis_flow_video(frames: np.ndarray, preset: str = "medium", min_side: int = 128,
-                   dtype=np.float32) -> dict[str, np.ndarray]:
-    """{"forward", "backward"}: (T-1, H, W, 2) `dtype` (float32 unless asked) for uint8 frames (T, H, W, 3).
+                   dtype=np.float32, directions: tuple[str, ...] = ("forward", "backward")) -> dict[str, np.ndarray]:
+    """{"forward", "backward"} (those in `directions`): (T-1, H, W, 2) `dtype` (float32 unless asked)
+    for uint8 frames (T, H, W, 3).
 
     Each frame is converted and upscaled once, as its pair comes up, and one DIS instance serves
     the clip (it keeps no flow between calls without an initial flow): the same numbers as
@@ -91,17 +92,18 @@ def dis_flow_video(frames: np.ndarray, preset: str = "medium", min_side: int = 1
     t, h, w = frames.shape[:3]
     s = upscale_factor(h, w, min_side)
     dis = cv2.DISOpticalFlow.create(PRESETS[preset])
-    fw = np.zeros((max(t - 1, 0), h, w, 2), dtype)
-    bw = np.zeros_like(fw)
-    store = to_float16 if fw.dtype == np.float16 else (lambda f: f)  # numpy's own float16 cast is slow
+    out = {d: np.zeros((max(t - 1, 0), h, w, 2), dtype) for d in ("forward", "backward") if d in directions}
+    store = to_float16 if np.dtype(dtype) == np.float16 else (lambda f: f)  # numpy's own float16 cast is slow
     prev = _prepare(to_gray(frames[0]), s) if t > 1 else None
     for i in range(t - 1):
         assert prev is not None  # set above when the clip has a pair
         nxt = _prepare(to_gray(frames[i + 1]), s)
-        fw[i] = store(_calc(dis, prev, nxt, s, (w, h)))
-        bw[i] = store(_calc(dis, nxt, prev, s, (w, h)))
+        if "forward" in out:
+            out["forward"][i] = store(_calc(dis, prev, nxt, s, (w, h)))
+        if "backward" in out:
+            out["backward"][i] = store(_calc(dis, nxt, prev, s, (w, h)))
         prev = nxt
-    return {"forward": fw, "backward": bw}
+    return out
 
 
 def _workers() -> int:
@@ -138,12 +140,15 @@ class DISFlow(Backbone):
         super().__init__(device, **options)
         self.preset, self.min_side = preset, min_side
 
-    def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
+    flow_directions = True
+
+    def compute(self, kind: str, clips: list[ClipInput],
+                directions: tuple[str, ...] = ("forward", "backward")) -> list[dict[str, np.ndarray]]:
         self.check_kind(kind)
         step = 2 if kind == "flow_even" else 1
 
-        def one(c):
-            return dis_flow_video(c.video.frames[::step], self.preset, self.min_side, FLOW_DTYPE)
+        def one(c):  # only the directions asked: forward-only flow is half the DIS calls
+            return dis_flow_video(c.frames[::step], self.preset, self.min_side, FLOW_DTYPE, directions)
 
         if len(clips) < 2:
             return [one(c) for c in clips]

@@ -128,7 +128,12 @@ class RaftFlow(Backbone):
             flow = F.interpolate(flow, size=(h, w), mode="area") / s
         return flow
 
-    def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
+    flow_directions = True
+
+    def compute(self, kind: str, clips: list[ClipInput],
+                directions: tuple[str, ...] = ("forward", "backward")) -> list[dict[str, np.ndarray]]:
+        """Flow in `directions` only (forward: frame t -> t+1, backward: t+1 -> t): a metric that
+        reads forward flow alone costs one RAFT pass per pair, not two."""
         self.check_kind(kind)
         step = 2 if kind == "flow_even" else 1  # flow_even: the same protocol on frames 0, 2, 4, ...
 
@@ -139,14 +144,17 @@ class RaftFlow(Backbone):
         for c in clips:
             frames = c.frames[::step]
             t, h, w = frames.shape[:3]
-            fw = np.zeros((max(t - 1, 0), h, w, 2), np.float32)
-            bw = np.zeros_like(fw)
+            arrays = {d: np.zeros((max(t - 1, 0), h, w, 2), np.float32) for d in ("forward", "backward") if d in directions}
             for i in range(0, t - 1, self.batch_size):  # chunks of pairs: long clips stay in memory
                 x = to_input(frames[i:min(i + self.batch_size, t - 1) + 1])
-                both = self.pair_flow(torch.cat([x[:-1], x[1:]]), torch.cat([x[1:], x[:-1]])).permute(0, 2, 3, 1).numpy()
                 k = len(x) - 1
-                fw[i:i + k], bw[i:i + k] = both[:k], both[k:]
-            out.append({"forward": fw, "backward": bw})
+                # the asked directions' pairs in one batch: forward (x[t], x[t+1]), backward swapped
+                firsts = [x[:-1] if d == "forward" else x[1:] for d in arrays]
+                seconds = [x[1:] if d == "forward" else x[:-1] for d in arrays]
+                flows = self.pair_flow(torch.cat(firsts), torch.cat(seconds)).permute(0, 2, 3, 1).numpy()
+                for j, a in enumerate(arrays.values()):
+                    a[i:i + k] = flows[j * k:(j + 1) * k]
+            out.append(arrays)
         return out
 
 

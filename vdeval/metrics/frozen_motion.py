@@ -116,7 +116,7 @@ class FrozenMotion(Metric[FrozenMotionParams]):
         return (("fps", float(fps)),) if fps else ()
 
     def requests(self) -> list[FeatureRequest]:
-        return [FeatureRequest("flow", self.backbone, self._options())]
+        return [FeatureRequest("flow", self.backbone, self._options(), directions=("forward",))]
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         flow = clip.get("flow", self.backbone, self._options())

@@ -100,7 +100,7 @@ class MotionBlur(Metric[MotionBlurParams]):
 
     def requests(self) -> list[FeatureRequest]:
         # the frames as the flow backbone saw them: on real footage both are at its working size
-        return [FeatureRequest("flow", self.backbone), FeatureRequest("frames", self.backbone)]
+        return [FeatureRequest("flow", self.backbone, directions=("forward",)), FeatureRequest("frames", self.backbone)]
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         frames = clip.frames_for(self.backbone)

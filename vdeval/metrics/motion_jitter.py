@@ -43,7 +43,7 @@ class MotionJitter(Metric[NoParams]):
     failure_mode = "camera shake"
 
     def requests(self) -> list[FeatureRequest]:
-        return [FeatureRequest("flow", self.backbone)]
+        return [FeatureRequest("flow", self.backbone, directions=("forward",))]
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         arrays = clip.get("flow", self.backbone)

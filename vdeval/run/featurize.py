@@ -13,7 +13,7 @@ import numpy as np
 from vdeval import registry
 from vdeval.backbones.base import Backbone
 from vdeval.errors import FeatureError
-from vdeval.features import UNCACHED_KINDS, ClipFeatures, ClipInput, FeatureRequest
+from vdeval.features import UNCACHED_KINDS, ClipFeatures, ClipInput, FeatureRequest, merge_requests
 from vdeval.video.protocol import InputSpec
 
 
@@ -175,7 +175,7 @@ def featurize(
     kept in memory for this pass but not written to the cache, so run folders stay small."""
     cache = cache or FeatureCache(None)
     computed: dict[tuple[str, str], int] = {}
-    for req in dict.fromkeys(requests):  # de-duplicate, keep order
+    for req in merge_requests(requests):  # de-duplicate, keep order; flow in the directions read
         backbone = pool.get(req.backbone, req.options)
         if req.kind not in backbone.provides and req.kind != "frames":
             raise FeatureError(
@@ -186,14 +186,14 @@ def featurize(
         cid = backbone.cache_identity_hash()
         todo: list[tuple[ClipFeatures, str]] = []
         for clip in clips:
-            if req.key in clip.features:
+            if req.served_by(clip.features.get(req.key)):
                 continue
             key = _input_key(clip, req.kind, spec)
             shared = (cid, req.kind, key)
             hit = clip.by_input.get(shared)
-            if hit is None and req.kind not in UNCACHED_KINDS:
+            if not req.served_by(hit) and req.kind not in UNCACHED_KINDS:
                 hit = cache.load(backbone, req.kind, key)
-            if hit is not None:
+            if req.served_by(hit):  # a cached forward-only flow does not serve a request for both
                 clip.features[req.key] = clip.by_input[shared] = hit
             else:
                 todo.append((clip, key))
@@ -236,7 +236,7 @@ def _compute_batches(todo, req: FeatureRequest, backbone: Backbone, spec: InputS
                 outs = [{"value": inp.frames} for inp in inputs]
             else:
                 with _autocast(backbone):
-                    outs = backbone.compute(req.kind, inputs)
+                    outs = _compute(backbone, req, inputs)
         except Exception as e:
             if not _is_out_of_memory(e) or size == 1:
                 raise
@@ -253,6 +253,13 @@ def _compute_batches(todo, req: FeatureRequest, backbone: Backbone, spec: InputS
             clip.features[req.key] = clip.by_input[(cid, req.kind, key)] = arrays
 
 
+def _compute(backbone: Backbone, req: FeatureRequest, inputs: list[ClipInput]) -> list[dict]:
+    """backbone.compute, asking a flow backbone that can skip a direction for only those read."""
+    if req.directions and backbone.flow_directions:
+        return backbone.compute(req.kind, inputs, directions=req.directions)
+    return backbone.compute(req.kind, inputs)
+
+
 def clip_bytes(clip: ClipFeatures, requests: list[FeatureRequest], pool: BackbonePool) -> int:
     """Estimated bytes of a clip's pixel-sized features (frames and flow) at their input specs:
     uint8 RGB frames, and forward + backward (dx, dy) flow per pair (of consecutive frames, or of
@@ -266,7 +273,7 @@ def clip_bytes(clip: ClipFeatures, requests: list[FeatureRequest], pool: Backbon
                 total += t * h * w * 3
             else:
                 pairs = max(t - 1, 0) if req.kind == "flow" else max((t + 1) // 2 - 1, 0)
-                total += pairs * h * w * 4 * backbone.flow_itemsize
+                total += pairs * h * w * 2 * len(req.arrays) * backbone.flow_itemsize
     return total
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from vdeval.errors import VideoReadError, WeightsError, WriteError
 from vdeval.run.featurize import BackbonePool, CacheWriteError, FeatureCache, featurize, memory_groups
-from vdeval.features import ClipFeatures, FeatureRequest
+from vdeval.features import ClipFeatures, FeatureRequest, merge_requests
 from vdeval.metrics.base import Metric
 from vdeval.run.progress import one_line, progress_bar
 
 
 def feature_requests(metrics, level: str | None = None) -> list[FeatureRequest]:
-    """The distinct requests of `metrics` (only those of one level when given), in order."""
-    reqs = [r for m in metrics if level is None or m.level == level for r in m.requests()]
-    return list(dict.fromkeys(reqs))
+    """The distinct requests of `metrics` (only those of one level when given), in order; flow
+    requests of one feature merged to the directions their readers need together."""
+    return merge_requests(r for m in metrics if level is None or m.level == level for r in m.requests())
 
 
 def bind_backbones(metrics, pool: BackbonePool) -> None:

@@ -1,0 +1,105 @@
+"""Flow in the directions the metrics read: a request carries them, requests of one feature merge to
+their union, RAFT and DIS compute only those, and the cache never serves a forward-only flow to a
+request that reads backward flow."""
+import numpy as np
+import pytest
+import torch
+
+from vdeval import registry
+from vdeval.backbones import weights
+from vdeval.features import ClipFeatures, ClipInput, FeatureRequest, merge_requests
+from vdeval.run.featurize import BackbonePool, FeatureCache, featurize
+from vdeval.run.featurizing import feature_requests
+from vdeval.video import Video
+
+FWD = ("forward",)
+
+
+def _moving(t=5, h=48, w=64, seed=0):
+    """A textured frame panning right 2 px a frame: flow a detector can follow."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (h, w + 2 * t, 3), dtype=np.uint8)
+    base = np.repeat(np.repeat(base[::4, ::4], 4, 0), 4, 1)[:h, : w + 2 * t]
+    return Video(np.stack([base[:, 2 * i: 2 * i + w] for i in range(t)]))
+
+
+def test_requests_merge_to_the_union_of_directions():
+    fwd, both = FeatureRequest("flow", "dis", directions=FWD), FeatureRequest("flow", "dis")
+    assert FeatureRequest("flow", "dis", directions=("backward", "forward")) == both  # normalised
+    assert merge_requests([fwd, fwd]) == [fwd]
+    assert merge_requests([fwd, both]) == [both] and merge_requests([both, fwd]) == [both]
+    back = FeatureRequest("flow", "dis", directions=("backward",))
+    assert merge_requests([fwd, back]) == [both]
+    other = FeatureRequest("flow", "dis", (("fps", 8.0),), directions=FWD)  # another key: kept apart
+    assert merge_requests([fwd, other, both]) == [both, other]
+    with pytest.raises(ValueError, match="flow kind"):
+        FeatureRequest("frame_embedding", "clip", directions=FWD)
+    with pytest.raises(ValueError, match="subset"):
+        FeatureRequest("flow", "dis", directions=("sideways",))
+    # the metrics: frozen motion, jitter and blur read forward flow; warping error both
+    ms = [registry.resolve("metric", n)() for n in ("frozen_motion", "motion_jitter", "motion_blur")]
+    flows = [r for r in feature_requests(ms) if r.kind == "flow"]
+    assert len({r.key for r in flows}) == len(flows) and all(r.directions == FWD for r in flows)
+    ms.append(registry.resolve("metric", "warping_error")())
+    merged = {r.key: r.directions for r in feature_requests(ms) if r.kind == "flow"}
+    assert merged[("flow", "dis")] == ()  # jitter and blur share warping error's flow: both directions
+
+
+def test_dis_forward_only_is_the_forward_of_both_and_half_the_work():
+    from vdeval.backbones.dis import dis_flow_video
+
+    frames = _moving().frames
+    both = dis_flow_video(frames)
+    fwd = dis_flow_video(frames, directions=FWD)
+    assert set(fwd) == {"forward"} and np.array_equal(fwd["forward"], both["forward"])
+    assert float(np.median(both["forward"][..., 0])) == pytest.approx(-2.0, abs=0.5) or \
+        float(np.median(both["forward"][..., 0])) == pytest.approx(2.0, abs=0.5)
+
+
+def test_cached_forward_only_flow_never_serves_a_request_for_both(tmp_path):
+    pool, cache = BackbonePool(), FeatureCache(tmp_path / "cache")
+    fwd, both = FeatureRequest("flow", "dis", directions=FWD), FeatureRequest("flow", "dis")
+    video = _moving()
+
+    a = ClipFeatures("a", video)
+    assert featurize([a], [fwd], pool, cache) == {("flow", "dis"): 1}
+    assert set(a.get("flow", "dis")) >= {"forward"} and "backward" not in a.get("flow", "dis")
+
+    b = ClipFeatures("b", video)  # a later run reads the cache: forward-only is served, both is not
+    assert featurize([b], [fwd], pool, cache) == {("flow", "dis"): 0}
+    assert featurize([b], [both], pool, cache) == {("flow", "dis"): 1}
+    got = b.get("flow", "dis")
+    assert np.array_equal(got["forward"], a.get("flow", "dis")["forward"]) and got["backward"].shape == got["forward"].shape
+
+    c = ClipFeatures("c", video)  # the cache now holds both directions: it serves both requests
+    assert featurize([c], [both, fwd], pool, cache) == {("flow", "dis"): 0}
+    assert not cache.rejected
+
+    d = ClipFeatures("d", video)  # within one pass, a forward-only result does not serve both either
+    assert featurize([d], [fwd], pool) == {("flow", "dis"): 1}
+    assert featurize([d], [both], pool) == {("flow", "dis"): 1} and "backward" in d.get("flow", "dis")
+
+
+def test_raft_forward_only_runs_one_pass_per_pair_with_the_same_forward_flow(tmp_path, monkeypatch):
+    from torchvision.models.optical_flow import raft_small
+
+    from vdeval.backbones.raft import RaftFlow
+
+    monkeypatch.setenv(weights.ENV, str(tmp_path / "weights"))
+    torch.manual_seed(0)
+    f = tmp_path / "raft_small.pth"
+    torch.save(raft_small(weights=None).state_dict(), f)
+    weights.install("raft-small-C_T_V2", f, custom=True)
+    b = RaftFlow(model="small", iters=2)
+    seen = []
+    net = b.model
+    b.model = lambda x, y, num_flow_updates: seen.append(x.shape[0]) or net(x, y, num_flow_updates=num_flow_updates)
+    clip = ClipInput(_moving(t=4, h=32, w=40))
+    both = b.compute("flow", [clip])[0]
+    fwd = b.compute("flow", [clip], directions=FWD)[0]
+    back = b.compute("flow", [clip], directions=("backward",))[0]
+    assert seen == [6, 3, 3]  # 3 pairs: both directions in one batch of 6, one direction 3
+    assert set(fwd) == {"forward"} and set(back) == {"backward"}
+    # the same pairs through the network in a smaller batch: equal up to float32 round-off
+    np.testing.assert_allclose(fwd["forward"], both["forward"], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(back["backward"], both["backward"], rtol=0, atol=1e-4)
