@@ -113,3 +113,23 @@ def test_motion_smoothness_with_amt_records_its_interpolator(tmp_path, monkeypat
     s = m.score_clip(cf)
     assert len(s.curve) == 2 and all(199 <= d <= 200 for d in s.curve)
     assert s.value == pytest.approx((255 - np.mean(s.curve)) / 255)
+
+
+def test_pairs_batched_give_the_midpoints_of_one_pair_at_a_time():
+    """VBench runs AMT-S one pair at a time; vdeval batches pairs (pairs_per_batch). The network is
+    per-sample, so midpoints agree up to float round-off, which VBench's truncation to uint8 can
+    turn into a flip of one level on a few pixels."""
+    from vdeval.backbones.amt import AMTS, interpolate_midframes, pairs_per_batch
+
+    torch.manual_seed(0)
+    m = AMTS().eval()
+    rng = np.random.default_rng(0)
+    h, w = 128, 160
+    base = np.repeat(np.repeat(rng.integers(0, 256, (h // 4 + 4, w // 4 + 8, 3), dtype=np.uint8), 4, 0), 4, 1)
+    f = np.stack([base[i:i + h, 2 * i:2 * i + w] for i in range(9)])  # 4 even pairs, moving
+    one = interpolate_midframes(m, f, batch=1)
+    assert pairs_per_batch(h, w) >= 4  # all four in one forward
+    batched = interpolate_midframes(m, f)
+    d = np.abs(one.astype(int) - batched.astype(int))
+    assert d.max() <= 1 and (d > 0).mean() < 1e-4
+    assert pairs_per_batch(720, 1280) == 1 and pairs_per_batch(160, 256) == 8

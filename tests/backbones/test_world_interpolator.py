@@ -113,3 +113,12 @@ def test_missing_weights_say_what_to_do(tmp_path):
     with pytest.raises(WeightsError, match="weights missing") as e:
         W.load_model(tmp_path)
     assert "train_interpolator" in e.value.hint
+
+
+def test_pairs_batched_give_the_midpoints_of_one_pair_at_a_time():
+    from vdeval.world import WorldSpec, sample_clip
+
+    net, _ = W.load_model()
+    for seed in range(4):
+        v = sample_clip(seed, WorldSpec()).video.frames
+        assert np.array_equal(W.midframes_even(net, v, batch=1), W.midframes_even(net, v))

@@ -281,18 +281,36 @@ def pad_to_multiple(x: torch.Tensor, m: int = 16) -> tuple[torch.Tensor, tuple[i
     return F.pad(x, pad, mode="replicate"), pad
 
 
+# all-pairs correlation at 1/8 size (and its transpose and pyramids, ~2.7x) bounds a batch of pairs
+CORR_BUDGET = 1 << 30
+MAX_PAIRS = 8
+
+
+def pairs_per_batch(h: int, w: int, budget: int = CORR_BUDGET) -> int:
+    """How many frame pairs go through AMT-S at once: up to MAX_PAIRS while their correlation
+    volumes fit `budget` (one pair at a time at 720p, where a pair's volume alone is ~2 GB)."""
+    cells = -(-h // 16) * 2 * (-(-w // 16) * 2)  # 1/8 of the 16-padded size
+    per_pair = int(cells * cells * 4 * 2.7)
+    return max(1, min(MAX_PAIRS, budget // max(per_pair, 1)))
+
+
 @torch.no_grad()
-def interpolate_midframes(model: AMTS, frames: np.ndarray, device="cpu") -> np.ndarray:
-    """uint8 (n, H, W, 3) midpoints of consecutive even frames of uint8 (T, H, W, 3) (VBench's loop)."""
+def interpolate_midframes(model: AMTS, frames: np.ndarray, device="cpu", batch: int | None = None) -> np.ndarray:
+    """uint8 (n, H, W, 3) midpoints of consecutive even frames of uint8 (T, H, W, 3) (VBench's loop,
+    with `batch` pairs per forward: default pairs_per_batch; the network is per-sample, so a
+    midpoint does not depend on its batch beyond float round-off)."""
     even = frames[::2]
     h, w = frames.shape[1:3]
-    embt = torch.full((1, 1, 1, 1), 0.5, device=device)
-    out = np.empty((max(len(even) - 1, 0), h, w, 3), np.uint8)
-    for i in range(len(even) - 1):
-        pair = torch.from_numpy(np.ascontiguousarray(even[i:i + 2])).permute(0, 3, 1, 2).float().div(255.0).to(device)
-        padded, (l, _, t, _) = pad_to_multiple(pair)
-        mid = model(padded[:1], padded[1:], embt)[0, :, t:t + h, l:l + w]
-        out[i] = (mid * 255.0).permute(1, 2, 0).cpu().numpy().clip(0, 255).astype(np.uint8)  # truncates, as VBench
+    n = max(len(even) - 1, 0)
+    batch = batch or pairs_per_batch(h, w)
+    out = np.empty((n, h, w, 3), np.uint8)
+    for i in range(0, n, batch):
+        k = min(batch, n - i)
+        x = torch.from_numpy(np.ascontiguousarray(even[i:i + k + 1])).permute(0, 3, 1, 2).float().div(255.0).to(device)
+        padded, (l, _, t, _) = pad_to_multiple(x)
+        embt = torch.full((k, 1, 1, 1), 0.5, device=device)
+        mid = model(padded[:-1], padded[1:], embt)[:, :, t:t + h, l:l + w]
+        out[i:i + k] = (mid * 255.0).permute(0, 2, 3, 1).cpu().numpy().clip(0, 255).astype(np.uint8)  # truncates, as VBench
     return out
 
 

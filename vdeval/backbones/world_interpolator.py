@@ -146,16 +146,20 @@ def to_unit(frames: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def midframes_even(model: MidpointNet, frames: np.ndarray, device="cpu") -> np.ndarray:
-    """uint8 (n, H, W, 3) midpoints of consecutive even frames of uint8 (T, H, W, 3), one pair at a
-    time (its matching costs hold (2r+1)^2 planes of the frame: about 0.3 GB a pair at 720p)."""
+def midframes_even(model: MidpointNet, frames: np.ndarray, device="cpu", batch: int | None = None) -> np.ndarray:
+    """uint8 (n, H, W, 3) midpoints of consecutive even frames of uint8 (T, H, W, 3), `batch` pairs
+    per forward (default: up to 8 while their matching costs, (2r+1)^2 planes of the frame, about
+    0.3 GB a pair at 720p, fit 1 GB: one pair at a time at 720p)."""
     even = frames[::2]
     h, w = frames.shape[1:3]
-    out = np.empty((max(len(even) - 1, 0), h, w, 3), np.uint8)
-    for i in range(len(out)):
-        x, (left, _, top, _) = pad_to_multiple(to_unit(even[i:i + 2]).to(device), MULTIPLE)
-        mid = model.midpoint(x[:1], x[1:])[0, :, top:top + h, left:left + w]
-        out[i] = ((mid + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    n = max(len(even) - 1, 0)
+    batch = batch or max(1, min(8, int((1 << 30) // (0.3e9 * h * w / (720 * 1280)))))
+    out = np.empty((n, h, w, 3), np.uint8)
+    for i in range(0, n, batch):
+        k = min(batch, n - i)
+        x, (left, _, top, _) = pad_to_multiple(to_unit(even[i:i + k + 1]).to(device), MULTIPLE)
+        mid = model.midpoint(x[:-1], x[1:])[:, :, top:top + h, left:left + w]
+        out[i:i + k] = ((mid + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return out
 
 
