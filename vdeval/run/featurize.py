@@ -6,6 +6,8 @@ This is the only place backbones run. The runner, the audit and benchmarks all c
 from __future__ import annotations
 
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,19 +19,82 @@ from vdeval.features import UNCACHED_KINDS, ClipFeatures, ClipInput, FeatureRequ
 from vdeval.video.protocol import InputSpec
 
 
-class BackbonePool:
-    """One instance per (backbone name, options) for the life of a run: weights load once."""
+@dataclass(frozen=True)
+class BackboneCard:
+    """What a run reads of a backbone besides `compute` (label, identity, input specs), under the
+    same method names, kept by the pool after the network itself is freed: reading it never
+    rebuilds the network."""
 
-    def __init__(self, device: str = "cpu"):
-        self.device = device
-        self._live: dict[tuple, Backbone] = {}
+    name: str
+    provides: tuple
+    domain: str
+    flow_itemsize: int
+    _label: str
+    _identity: dict
+    _hashes: tuple  # (identity_hash, cache_identity_hash)
+    _specs: dict  # feature kind -> the InputSpec it decodes to
+
+    @classmethod
+    def of(cls, bb: Backbone) -> "BackboneCard":
+        specs = {k: bb.input_spec(k) for k in (*bb.provides, "frames")}
+        return cls(bb.name, tuple(bb.provides), bb.domain, bb.flow_itemsize, bb.label(), bb.identity(),
+                   (bb.identity_hash(), bb.cache_identity_hash()), specs)
+
+    def label(self) -> str:
+        return self._label
+
+    def identity(self) -> dict:
+        return self._identity
+
+    def identity_hash(self) -> str:
+        return self._hashes[0]
+
+    def cache_identity_hash(self) -> str:
+        return self._hashes[1]
+
+    def input_spec(self, kind: str) -> InputSpec:
+        return self._specs[kind]
+
+
+class BackbonePool:
+    """One instance per (backbone name, options): built on its first `get`. With `hold`, at most
+    that many are held at once: a `get` of another frees the least recently used first, so
+    featurizing one backbone's requests after another peaks at the largest backbone (hold=1), as
+    a peer's per-dimension loops do; None holds every backbone for the life of the pool."""
+
+    def __init__(self, device: str = "cpu", hold: int | None = None):
+        self.device, self.hold = device, hold
+        self._live: dict[tuple, Backbone] = {}  # least recently used first
+        self._cards: dict[tuple, BackboneCard] = {}
+        self.built = 0  # constructions so far (each loads its weights)
 
     def get(self, name: str, options: tuple = ()) -> Backbone:
         key = (name, options)
-        if key not in self._live:
-            cls = registry.resolve("backbone", name)
-            self._live[key] = cls(device=self.device, **dict(options))
-        return self._live[key]
+        if key in self._live:
+            self._live[key] = self._live.pop(key)  # now the most recently used
+            return self._live[key]
+        if self.hold is not None:
+            while self._live and len(self._live) >= max(self.hold, 1):
+                self.release(*next(iter(self._live)))
+        cls = registry.resolve("backbone", name)
+        bb = self._live[key] = cls(device=self.device, **dict(options))
+        self._cards[key] = BackboneCard.of(bb)
+        self.built += 1
+        return bb
+
+    def card(self, name: str, options: tuple = ()) -> BackboneCard:
+        """The backbone's card; built (and, under `hold`, perhaps freed again) only if never built."""
+        if (name, options) not in self._cards:
+            self.get(name, options)
+        return self._cards[(name, options)]
+
+    def release(self, name: str, options: tuple = ()) -> None:
+        """Free the backbone's network (its card stays); a later `get` builds it again."""
+        if self._live.pop((name, options), None) is not None and "torch" in sys.modules:
+            _free_cuda()
+
+    def held(self) -> list[tuple]:
+        return list(self._live)
 
 
 class CacheWriteError(FeatureError):
@@ -176,7 +241,8 @@ def featurize(
     cache = cache or FeatureCache(None)
     computed: dict[tuple[str, str], int] = {}
     for req in merge_requests(requests):  # de-duplicate, keep order; flow in the directions read
-        backbone = pool.get(req.backbone, req.options)
+        # the card for specs and cache keys; the network is built only when a clip needs it
+        backbone = pool.card(req.backbone, req.options)
         if req.kind not in backbone.provides and req.kind != "frames":
             raise FeatureError(
                 f"backbone {req.backbone!r} does not compute {req.kind!r}",
@@ -197,6 +263,8 @@ def featurize(
                 clip.features[req.key] = clip.by_input[shared] = hit
             else:
                 todo.append((clip, key))
+        if todo and req.kind != "frames":  # frames are decoded, not computed: no network for them
+            backbone = pool.get(req.backbone, req.options)
         _compute_batches(todo, req, backbone, spec, cid, cache, batch_size, cache_max_bytes)
         computed[(req.kind, req.backbone)] = computed.get((req.kind, req.backbone), 0) + len(todo)
     return computed
@@ -267,7 +335,7 @@ def clip_bytes(clip: ClipFeatures, requests: list[FeatureRequest], pool: Backbon
     total = 0
     for req in requests:
         if req.kind in ("flow", "flow_even", "frames"):
-            backbone = pool.get(req.backbone, req.options)
+            backbone = pool.card(req.backbone, req.options)  # specs only: never rebuilds a freed network
             t, h, w = clip.source.output_geometry(backbone.input_spec(req.kind))
             if req.kind == "frames":
                 total += t * h * w * 3

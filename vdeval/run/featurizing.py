@@ -23,9 +23,20 @@ def feature_requests(metrics, level: str | None = None) -> list[FeatureRequest]:
 
 
 def bind_backbones(metrics, pool: BackbonePool) -> None:
-    """Hand each metric the backbones serving its requests (see Metric.bind_backbones)."""
+    """Hand each metric that keeps something of them (see Metric.bind_backbones) the backbones
+    serving its requests; the others keep nothing, so no network is built for them here."""
     for m in metrics:
-        m.bind_backbones([pool.get(r.backbone, r.options) for r in m.requests()])
+        if type(m).bind_backbones is not Metric.bind_backbones:
+            m.bind_backbones([pool.get(r.backbone, r.options) for r in m.requests()])
+
+
+def by_backbone(requests: list[FeatureRequest], first: list[tuple] = ()) -> list[FeatureRequest]:
+    """`requests` with each backbone's together (in order of their first request; backbones in
+    `first`, e.g. the one a pool still holds, first): a pool holding one network at a time then
+    builds each once per pass."""
+    order = list(dict.fromkeys([k for k in first if any((r.backbone, r.options) == k for r in requests)]
+                               + [(r.backbone, r.options) for r in requests]))
+    return sorted(requests, key=lambda r: order.index((r.backbone, r.options)))
 
 
 # errors about the run, not about one clip: retrying clip by clip would only repeat them
@@ -68,7 +79,7 @@ def featurize_clips(clips: list[ClipFeatures], requests: list[FeatureRequest], p
     if not requests or not clips:
         return failed
     bar = progress_bar(len(requests), f"features {what}", progress)
-    for req in requests:
+    for req in by_backbone(requests, pool.held()):  # each network built once per pass
         live = [c for c in clips if c.clip_id not in failed]
         for cid, e in _featurize_each(live, [req], pool, cache, **kwargs)[1].items():
             clip = next(c for c in live if c.clip_id == cid)

@@ -66,7 +66,9 @@ class Runner:
         self.chunk_size = chunk_size
         self.limit = limit
         self.run = RunDir(out or suite.output_dir())
-        self.pool = BackbonePool(self.device)  # the rank's own GPU under torchrun
+        # the rank's own GPU under torchrun; one network held at a time: each is built when its
+        # first request comes and freed when another is needed (peak: the largest, not the sum)
+        self.pool = BackbonePool(self.device, hold=1)
         self.progress = progress and self.ranks.is_main
         self.log = log
         self.labels = suite.metric_labels()

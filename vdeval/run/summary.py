@@ -22,7 +22,7 @@ def metric_backbone_label(metric: Metric, pool: BackbonePool, domain: str) -> st
     other footage."""
     labels = []
     for r in metric.requests():
-        bb = pool.get(r.backbone, r.options)
+        bb = pool.card(r.backbone, r.options)  # label and domain: no network rebuilt
         world_only = bb.domain == "world" and domain != "world"
         labels.append(bb.label() + (" (shapes-world backbone)" if world_only else ""))
     return ", ".join(dict.fromkeys(labels)) or "none"
