@@ -204,7 +204,8 @@ def _metrics(entries: list[MetricEntry], domain: str) -> dict[str, Metric]:
 
 def _setup(args: CallArgs):
     ms = _metrics(args.metrics, args.domain)
-    pool, cache = BackbonePool(resolve_device(args.device)), FeatureCache(args.cache_dir)
+    # one network held at a time: built at its first request, freed when the next is needed
+    pool, cache = BackbonePool(resolve_device(args.device), hold=1), FeatureCache(args.cache_dir)
     load_metric_backbones(ms, pool)
     return ms, pool, cache
 
@@ -293,7 +294,7 @@ def evaluate_set(real, generated, metrics: Sequence[str] = ("fvd", "kvd"), backb
         sets[which] = [c for c in feats if c.clip_id not in failed]
     rows = []
     for name, m in ms.items():
-        bb = ", ".join(pool.get(r.backbone, r.options).label() for r in m.requests())
+        bb = ", ".join(pool.card(r.backbone, r.options).label() for r in m.requests())
         m.bind_backbones([pool.get(r.backbone, r.options) for r in m.requests()])
         s = m.score_set(sets["generated"], sets["real"])
         rows.append({"metric": name, "value": float(s.value), "ci_low": s.ci[0] if s.ci else None,
