@@ -258,7 +258,6 @@ def peer(clips: list[Path], shared: bool) -> dict:
 
 def vdeval_side(clips: list[Path], shared: bool) -> dict:
     import vdeval
-
     from vdeval.features import ClipFeatures
     from vdeval.run import featurize as fz
 

@@ -6,12 +6,13 @@ Each part is the cumulative time of the functions that do it (cProfile's own ove
 Python-heavy parts a little, so shares are what to read, not seconds):
 
   decode    vdeval.video.source.decode_frames less its resize (PyAV demux, decode, RGB conversion)
-  resize    vdeval.video.protocol.resize_frames and PyAV's reformat (resize in the decoder)
+  resize    vdeval.video.protocol.resize_frames (in-memory clips); files are resized by PyAV's
+            frame conversion inside the decode, so for files it is counted in decode
   forwards  every backbone's compute (DIS flow, colour histograms, the networks)
-  metrics   every metric's score_clip
+  metrics   the score stage (every metric's score_clip, through vdeval.run.scoring)
   hashing   content hashes of the files (sha256 of their bytes)
   cache     FeatureCache.load and save (safetensors, integrity records, atomic writes)
-  results   the per-clip rows and the DataFrame
+  results   the per-clip rows (less the metrics' maths inside them) and the DataFrame
   rest      everything else inside evaluate (requests, groups, bookkeeping): the overhead
             beside decode, resize and forwards is rest + metrics + hashing + cache + results
 
@@ -33,7 +34,7 @@ PARTS = {
     "decode": [("vdeval/video/source.py", "decode_frames")],
     "resize": [("vdeval/video/protocol.py", "resize_frames"), ("~", "<method 'reformat' of 'av.video.frame.VideoFrame' objects>")],
     "forwards": [("vdeval/backbones/", "compute")],
-    "metrics": [("vdeval/metrics/", "score_clip")],
+    "metrics": [("vdeval/run/scoring.py", "score_clip")],
     "hashing": [("vdeval/video/source.py", "content_hash"), ("vdeval/store.py", "sha256_file")],
     "cache": [("vdeval/run/featurize.py", "load"), ("vdeval/run/featurize.py", "save")],
     "results": [("vdeval/api.py", "_score"), ("pandas/core/frame.py", "__init__")],
@@ -63,6 +64,7 @@ def main() -> None:
                         if any(path in f.replace(os.sep, "/") and fn == name for path, name in anchors))
     got["decode"] -= min(got["decode"], sum(v[3] for (f, _, fn), v in st.stats.items()
                                              if fn == "resize_frames" or "reformat" in fn))
+    got["results"] -= got["metrics"]  # _score (the per-clip row) calls every score_clip
     got["rest"] = total - sum(got.values())
     print(f"files: {', '.join(Path(f).name for f in files)}; metrics: {', '.join(a.metrics)}; "
           f"load average {os.getloadavg()[0]:.1f}")

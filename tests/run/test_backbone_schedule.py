@@ -71,6 +71,7 @@ def test_one_network_held_at_a_time_and_each_built_once_per_pass(stand_ins):
 
 def test_the_runner_holds_one_network_at_a_time(tmp_path):
     from helpers import make_suite
+
     from vdeval.run.runner import Runner
 
     suite = make_suite(tmp_path, """

@@ -35,7 +35,7 @@ class BackboneCard:
     _specs: dict  # feature kind -> the InputSpec it decodes to
 
     @classmethod
-    def of(cls, bb: Backbone) -> "BackboneCard":
+    def of(cls, bb: Backbone) -> BackboneCard:
         specs = {k: bb.input_spec(k) for k in (*bb.provides, "frames")}
         return cls(bb.name, tuple(bb.provides), bb.domain, bb.flow_itemsize, bb.label(), bb.identity(),
                    (bb.identity_hash(), bb.cache_identity_hash()), specs)
