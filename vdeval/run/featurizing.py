@@ -10,9 +10,9 @@ NaN with its error as their note (ClipFeatures.feature_errors).
 from __future__ import annotations
 
 from vdeval.errors import VideoReadError, WeightsError, WriteError
-from vdeval.run.featurize import BackbonePool, CacheWriteError, FeatureCache, featurize, memory_groups
 from vdeval.features import ClipFeatures, FeatureRequest, merge_requests
 from vdeval.metrics.base import Metric
+from vdeval.run.featurize import BackbonePool, CacheWriteError, FeatureCache, featurize, memory_groups
 from vdeval.run.progress import one_line, progress_bar
 
 
