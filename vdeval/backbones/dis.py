@@ -92,7 +92,7 @@ def dis_flow_video(frames: np.ndarray, preset: str = "medium", min_side: int = 1
     t, h, w = frames.shape[:3]
     s = upscale_factor(h, w, min_side)
     dis = cv2.DISOpticalFlow.create(PRESETS[preset])
-    out = {d: np.zeros((max(t - 1, 0), h, w, 2), dtype) for d in ("forward", "backward") if d in directions}
+    out: dict[str, np.ndarray] = {d: np.zeros((max(t - 1, 0), h, w, 2), dtype) for d in ("forward", "backward") if d in directions}
     store = to_float16 if np.dtype(dtype) == np.float16 else (lambda f: f)  # numpy's own float16 cast is slow
     prev = _prepare(to_gray(frames[0]), s) if t > 1 else None
     for i in range(t - 1):

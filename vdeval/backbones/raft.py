@@ -144,7 +144,7 @@ class RaftFlow(Backbone):
         for c in clips:
             frames = c.frames[::step]
             t, h, w = frames.shape[:3]
-            arrays = {d: np.zeros((max(t - 1, 0), h, w, 2), np.float32) for d in ("forward", "backward") if d in directions}
+            arrays: dict[str, np.ndarray] = {d: np.zeros((max(t - 1, 0), h, w, 2), np.float32) for d in ("forward", "backward") if d in directions}
             for i in range(0, t - 1, self.batch_size):  # chunks of pairs: long clips stay in memory
                 x = to_input(frames[i:min(i + self.batch_size, t - 1) + 1])
                 k = len(x) - 1

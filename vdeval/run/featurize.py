@@ -9,6 +9,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -115,7 +116,7 @@ class FeatureCache:
         self.root = Path(root) if root else None
         self.rejected: list[str] = []  # "path: why" for every cached file refused in this process
 
-    def _path(self, backbone: Backbone, kind: str, key: str) -> Path:
+    def _path(self, backbone: Backbone | BackboneCard, kind: str, key: str) -> Path:
         assert self.root is not None  # load and save return first without a cache folder
         return self.root / backbone.cache_identity_hash()[:16] / kind / f"{key}.safetensors"
 
@@ -123,7 +124,7 @@ class FeatureCache:
     def _index_path(path: Path) -> Path:
         return path.with_suffix(".json")
 
-    def load(self, backbone: Backbone, kind: str, key: str) -> dict[str, np.ndarray] | None:
+    def load(self, backbone: Backbone | BackboneCard, kind: str, key: str) -> dict[str, np.ndarray] | None:
         if self.root is None:
             return None
         p = self._path(backbone, kind, key)
@@ -170,7 +171,7 @@ class FeatureCache:
         self.rejected.append(f"{p}: {why}")
         logging.getLogger("vdeval.run.featurize").warning("note: cached features %s: %s; recomputing", p, why)
 
-    def save(self, backbone: Backbone, kind: str, key: str, arrays: dict[str, np.ndarray]) -> None:
+    def save(self, backbone: Backbone | BackboneCard, kind: str, key: str, arrays: dict[str, np.ndarray]) -> None:
         if self.root is None:
             return
         import hashlib
@@ -242,14 +243,14 @@ def featurize(
     computed: dict[tuple[str, str], int] = {}
     for req in merge_requests(requests):  # de-duplicate, keep order; flow in the directions read
         # the card for specs and cache keys; the network is built only when a clip needs it
-        backbone = pool.card(req.backbone, req.options)
-        if req.kind not in backbone.provides and req.kind != "frames":
+        card = pool.card(req.backbone, req.options)
+        if req.kind not in card.provides and req.kind != "frames":
             raise FeatureError(
                 f"backbone {req.backbone!r} does not compute {req.kind!r}",
-                f"it provides {', '.join(backbone.provides)}",
+                f"it provides {', '.join(card.provides)}",
             )
-        spec = backbone.input_spec(req.kind)
-        cid = backbone.cache_identity_hash()
+        spec = card.input_spec(req.kind)
+        cid = card.cache_identity_hash()
         todo: list[tuple[ClipFeatures, str]] = []
         for clip in clips:
             if req.served_by(clip.features.get(req.key)):
@@ -258,14 +259,14 @@ def featurize(
             shared = (cid, req.kind, key)
             hit = clip.by_input.get(shared)
             if not req.served_by(hit) and req.kind not in UNCACHED_KINDS:
-                hit = cache.load(backbone, req.kind, key)
+                hit = cache.load(card, req.kind, key)
             if req.served_by(hit):  # a cached forward-only flow does not serve a request for both
                 clip.features[req.key] = clip.by_input[shared] = hit
             else:
                 todo.append((clip, key))
-        if todo and req.kind != "frames":  # frames are decoded, not computed: no network for them
-            backbone = pool.get(req.backbone, req.options)
-        _compute_batches(todo, req, backbone, spec, cid, cache, batch_size, cache_max_bytes)
+        # frames are decoded, not computed: no network for them
+        worker = pool.get(req.backbone, req.options) if todo and req.kind != "frames" else card
+        _compute_batches(todo, req, worker, spec, cid, cache, batch_size, cache_max_bytes)
         computed[(req.kind, req.backbone)] = computed.get((req.kind, req.backbone), 0) + len(todo)
     return computed
 
@@ -292,7 +293,7 @@ def _rates(clip: ClipFeatures, inp: ClipInput) -> dict[str, np.ndarray]:
             "source_fps": np.array([clip.source.source_fps], np.float64)}
 
 
-def _compute_batches(todo, req: FeatureRequest, backbone: Backbone, spec: InputSpec, cid: str,
+def _compute_batches(todo, req: FeatureRequest, backbone: Backbone | BackboneCard, spec: InputSpec, cid: str,
                      cache: FeatureCache, batch_size: int, cache_max_bytes: int | None = None) -> None:
     size = batch_size
     start = 0
@@ -303,6 +304,7 @@ def _compute_batches(todo, req: FeatureRequest, backbone: Backbone, spec: InputS
             if req.kind == "frames":
                 outs = [{"value": inp.frames} for inp in inputs]
             else:
+                assert isinstance(backbone, Backbone)  # the network is built whenever one must run
                 with _autocast(backbone):
                     outs = _compute(backbone, req, inputs)
         except Exception as e:
@@ -321,10 +323,14 @@ def _compute_batches(todo, req: FeatureRequest, backbone: Backbone, spec: InputS
             clip.features[req.key] = clip.by_input[(cid, req.kind, key)] = arrays
 
 
+class _DirectionalFlow(Protocol):
+    def compute(self, kind: str, clips: list[ClipInput], directions: tuple[str, ...] = ...) -> list[dict]: ...
+
+
 def _compute(backbone: Backbone, req: FeatureRequest, inputs: list[ClipInput]) -> list[dict]:
     """backbone.compute, asking a flow backbone that can skip a direction for only those read."""
-    if req.directions and backbone.flow_directions:
-        return backbone.compute(req.kind, inputs, directions=req.directions)
+    if req.directions and backbone.flow_directions:  # its compute takes `directions` (dis, raft)
+        return cast(_DirectionalFlow, backbone).compute(req.kind, inputs, directions=req.directions)
     return backbone.compute(req.kind, inputs)
 
 

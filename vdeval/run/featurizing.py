@@ -9,6 +9,8 @@ NaN with its error as their note (ClipFeatures.feature_errors).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from vdeval.errors import VideoReadError, WeightsError, WriteError
 from vdeval.features import ClipFeatures, FeatureRequest, merge_requests
 from vdeval.metrics.base import Metric
@@ -30,7 +32,7 @@ def bind_backbones(metrics, pool: BackbonePool) -> None:
             m.bind_backbones([pool.get(r.backbone, r.options) for r in m.requests()])
 
 
-def by_backbone(requests: list[FeatureRequest], first: list[tuple] = ()) -> list[FeatureRequest]:
+def by_backbone(requests: list[FeatureRequest], first: Sequence[tuple] = ()) -> list[FeatureRequest]:
     """`requests` with each backbone's together (in order of their first request; backbones in
     `first`, e.g. the one a pool still holds, first): a pool holding one network at a time then
     builds each once per pass."""
