@@ -114,10 +114,7 @@ def test_loop_hook_with_accelerate_evaluates_on_the_main_process_only(tmp_path):
         assert sorted(ev.runs) == ([0, 3, 6] if main else []) and acc.waits == 3  # everyone waits at 0, 3, 6
 
 
-def test_lightning_callback(tmp_path):
-    pl = pytest.importorskip("lightning.pytorch", reason="lightning is not installed")
-    from vdeval.training.callbacks import lightning_callback
-
+def _lightning_module(pl):
     class Module(pl.LightningModule):
         def __init__(self):
             super().__init__()
@@ -129,18 +126,79 @@ def test_lightning_callback(tmp_path):
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.25)
 
-    module = Module()
+    return Module()
+
+
+def _recording_logger(pl):
+    from lightning.pytorch.loggers import Logger
+
+    class Recorder(Logger):
+        """The trainer's logger, as a user's TensorBoard / W&B logger receives calls."""
+
+        def __init__(self):
+            super().__init__()
+            self.points: list[tuple[int, dict]] = []
+
+        name, version = "recorder", 0
+
+        def log_metrics(self, metrics, step=None):
+            self.points.append((step, dict(metrics)))
+
+        def log_hyperparams(self, params, *args, **kwargs):
+            pass
+
+    return Recorder()
+
+
+def test_lightning_callback_logs_through_the_trainer_at_its_global_step(tmp_path):
+    pl = pytest.importorskip("lightning.pytorch", reason="lightning is not installed")
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from vdeval.training.callbacks import lightning_callback
+
+    module = _lightning_module(pl)
     ev = vdeval.Evaluator(module.net.sample, PROMPTS[:1], metrics=["frame_difference"], every=2,
                           out=tmp_path / "eval")
+    logger = _recording_logger(pl)
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="vdeval/frame_difference", mode="min",
+                           every_n_train_steps=2, save_top_k=1)
     loader = torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=1)
-    trainer = pl.Trainer(max_steps=4, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, callbacks=[lightning_callback(ev)])
+    trainer = pl.Trainer(max_steps=4, accelerator="cpu", logger=logger, callbacks=[lightning_callback(ev), ckpt],
+                         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1)
     trainer.fit(module, loader)
     # global_step after each optimiser step: 1, 2, 3, 4 -> evaluations at 2 and 4, amp 40 * 0.5^step
     assert sorted(ev.runs) == [2, 4]
+    F = 15 / 16
     vals = [json.loads((ev.runs[s] / "results.json").read_text())["summary"][0]["value"] for s in (2, 4)]
-    assert vals == pytest.approx([10 * 15 / 16, 2 * 15 / 16])
+    assert vals == pytest.approx([10 * F, 2 * F])
+    # the trainer's own logger got the values at the trainer's steps (what TensorBoard / W&B plot)
+    ours = [(step, m["vdeval/frame_difference"]) for step, m in logger.points if "vdeval/frame_difference" in m]
+    assert ours == [(2, pytest.approx(10 * F)), (4, pytest.approx(2 * F))]
+    # ModelCheckpoint(monitor=...) saw them: the best checkpoint is step 4's, with its score
+    assert float(ckpt.best_model_score) == pytest.approx(2 * F) and "step=4" in ckpt.best_model_path
     assert module.training
+
+
+def test_lightning_callback_under_gradient_accumulation_skips_the_untrained_model(tmp_path):
+    pl = pytest.importorskip("lightning.pytorch", reason="lightning is not installed")
+    from vdeval.training.callbacks import lightning_callback
+
+    module = _lightning_module(pl)
+    ev = vdeval.Evaluator(module.net.sample, PROMPTS[:1], metrics=["frame_difference"], every=1,
+                          out=tmp_path / "eval")
+    logger = _recording_logger(pl)
+    loader = torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=1)
+    trainer = pl.Trainer(max_steps=2, accelerator="cpu", logger=logger, accumulate_grad_batches=2,
+                         enable_checkpointing=False, callbacks=[lightning_callback(ev)],
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, loader)
+    # 4 batches, 2 optimiser steps: evaluated after each step (1, 2), never at 0 before any step.
+    # Lightning scales each batch's loss by 1/2, so a step's gradient is 2 * amp (as without
+    # accumulation) and amp halves per optimiser step: 20 after step 1, 10 after step 2
+    assert sorted(ev.runs) == [1, 2]
+    assert [s for s, m in logger.points if "vdeval/frame_difference" in m] == [1, 2]
+    assert [m["vdeval/frame_difference"] for _, m in logger.points if "vdeval/frame_difference" in m] == \
+        pytest.approx([20 * 15 / 16, 10 * 15 / 16])
 
 
 def test_evaluator_logs_each_step_to_one_tensorboard_run(tmp_path):
