@@ -81,7 +81,8 @@ def run_action(inputs: dict, workdir: Path) -> dict:
     shim.write_text(f"#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m vdeval \"$@\"\n")
     shim.chmod(0o755)
     ctx = {"inputs": full, "steps": {}, "ok": True, "ran": [], "rc": {}}
-    summary = workdir / "step_summary.md"
+    summary = workdir / "step_summary.md"  # each job has its own summary file
+    summary.unlink(missing_ok=True)
     for step in ACTION["runs"]["steps"]:
         if not _condition(step.get("if"), ctx):
             continue
@@ -120,6 +121,27 @@ def test_action_runs_checks_summarises_and_passes(work):
     assert ctx["steps"]["run"]["run-dir"] == "runs/first" and ctx["steps"]["check"]["exit-code"] == "0"
     assert "vdeval check: ✅ all 1 passed" in ctx["summary"] and "### Summary" in ctx["summary"]
     assert (work / "runs/first/report/index.html").exists() and (work / "runs/first/check.xml").exists()
+
+
+def test_a_check_that_cannot_judge_replaces_the_earlier_verdict_in_the_summary(work):
+    if not (work / "runs/first/check.md").exists():  # run alone: make the earlier verdict first
+        assert run_action({"suite": "tiny.yaml", "out": "runs/first", "install": "", "report-name": ""}, work)["ok"]
+    # the same folder again (the run resumes), now against a baseline that does not exist: exit 2
+    ctx = run_action({"suite": "tiny.yaml", "out": "runs/first", "install": "", "baseline": "runs/none",
+                      "report-name": ""}, work)
+    assert not ctx["ok"] and ctx["steps"]["check"]["exit-code"] == "2"
+    assert "Write the step summary" in ctx["ran"]
+    assert "all 1 passed" not in ctx["summary"]  # the earlier check.md is gone, not shown as this verdict
+    assert not (work / "runs/first/check.md").exists() and not (work / "runs/first/check.xml").exists()
+    assert "vdeval check could not judge the run (exit 2)" in ctx["summary"] and "runs/none" in ctx["summary"]
+
+
+def test_a_failed_run_puts_its_error_in_the_summary(work):
+    ctx = run_action({"suite": "tiny.yml", "out": "runs/typo", "install": "", "report-name": ""}, work)
+    assert not ctx["ok"] and ctx["ran"] == ["Install vdeval", "Run the suite", "Write the step summary"]
+    assert ctx["steps"]["run"]["exit-code"] == "2"
+    assert "### vdeval run failed (exit 2)" in ctx["summary"] and "tiny.yml" in ctx["summary"]
+    assert "```" in ctx["summary"] and "### Summary" not in ctx["summary"]
 
 
 @pytest.mark.slow  # a second suite run through the action (~25 s here)
