@@ -67,6 +67,26 @@ def test_tensorboard_event_files_read_back(run, results, tmp_path):
     assert "| ckpt_2k | p01-s1 |" not in text  # the failed clip has no scores
 
 
+def test_tensorboard_logging_twice_to_one_destination_keeps_one_point_per_step(run, results, tmp_path):
+    pytest.importorskip("tensorboard", reason="the `tensorboard` extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for _ in range(2):
+        assert cli_exit_code(["log", str(run), "--to", "tensorboard", "--dest", str(tmp_path)]) == 0
+    assert len(list((tmp_path / "nightly").glob("events.out.tfevents.*"))) == 2
+    acc = EventAccumulator(str(tmp_path / "nightly"), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("by_step/clip_score/nightly/value")] == [1000, 2000, 4000]
+    assert [e.step for e in acc.Scalars("warping_error/ckpt_4k/value")] == [4000]
+    # what the TensorBoard server reads (its accumulator purges text and images too)
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator as Server
+
+    srv = Server(str(tmp_path / "nightly"), size_guidance={"tensors": 0})
+    srv.Reload()
+    assert [e.step for e in srv.Tensors("vdeval/clips/text_summary")] == [4000]
+    assert [e.step for e in srv.Tensors("by_step/clip_score/nightly/value")] == [1000, 2000, 4000]
+
+
 def _wandb_records(path: str):
     """Records of a W&B run file (its LevelDB-style log: 7-byte header, 32 KiB blocks)."""
     data = Path(path).read_bytes()

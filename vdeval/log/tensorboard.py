@@ -1,5 +1,10 @@
 """TensorBoard: event files under a log dir. Scalars with their steps, figures and animated
-preview GIFs as image summaries (TensorBoard shows GIFs animated), tables as Markdown text."""
+preview GIFs as image summaries (TensorBoard shows GIFs animated), tables as Markdown text.
+
+Idempotent per run and step, the way TensorBoard handles a restarted training run: the writer
+opens with `purge_step` = the first step it logs, so readers drop what earlier files of the same
+log dir hold at that step and after. Logging the same results twice gives each point once;
+logging step 2000 after step 1000 (an Evaluator) keeps step 1000."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,7 +35,8 @@ def write(content, dest: Path, project=None, name=None) -> str:
     from torch.utils.tensorboard import SummaryWriter
 
     log_dir = Path(dest) / (name or content.name)
-    writer = SummaryWriter(log_dir=str(log_dir))
+    first = min([s.step for s in content.scalars], default=0)
+    writer = SummaryWriter(log_dir=str(log_dir), purge_step=first)
     file_writer = writer.file_writer
     assert file_writer is not None  # SummaryWriter opens it in __init__
     try:
