@@ -257,6 +257,17 @@ def test_svd_under_the_default_class_gets_the_reference_image_and_its_fps(tmp_pa
     assert "disagrees" in _problems(pipeline="LTXPipeline", fps=8.0, call_args={"frame_rate": 25})
 
 
+def test_results_record_the_fps_the_clips_carry(svd_dir):
+    """The generator's record in results.json (its info()) has the clips' fps: SVD's default 7 or
+    the given call argument, not the config's default 8."""
+    img = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    for call_args, fps in ((SVD_ARGS, 7.0), ({**SVD_ARGS, "fps": 5}, 5.0)):
+        gen = _gen(svd_dir, pipeline="DiffusionPipeline", prompt_argument=None, call_args=call_args)
+        gen.prepare("cpu")
+        assert gen.info()["fps"] == fps
+        assert next(gen.generate([ClipRequest("a", "", 1, img)], "cpu")).video.fps == fps
+
+
 def test_own_conditioning_images_drive_an_svd_run(tmp_path, svd_dir):
     from PIL import Image
 
@@ -318,10 +329,10 @@ def test_custom_code_is_refused_unless_the_command_line_allows_it(tmp_path, caps
     assert marker.exists()
 
 
-def test_custom_component_code_is_refused(tmp_path, t2v_dir):
+def test_custom_component_code_is_refused(tmp_path, t2v_dir, capsys):
     import shutil
 
-    folder = tmp_path / "m"
+    folder = tmp_path / "models" / "m"
     shutil.copytree(t2v_dir, folder)
     index = json.loads((folder / "model_index.json").read_text())
     index["scheduler"] = ["my_sched", "MySched"]
@@ -330,9 +341,32 @@ def test_custom_component_code_is_refused(tmp_path, t2v_dir):
     (folder / "scheduler" / "my_sched.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n"
                                                      "from diffusers import DDIMScheduler\n"
                                                      "class MySched(DDIMScheduler):\n    pass\n")
-    with pytest.raises(GeneratorSetupError, match="ships Python code.*--allow-remote-code"):
-        list(_gen(folder).generate([ClipRequest("a", "a red circle", 1)], "cpu"))
-    assert not marker.exists()
+    # validate (fast) refuses the folder, as the run would at load
+    suite = _suite(tmp_path, folder)
+    assert cli_exit_code(["validate", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert "component scheduler (scheduler/my_sched.py) ships Python code" in err and "--allow-remote-code" in err
+    assert cli_exit_code(["validate", str(suite), "--allow-remote-code"]) == 0
+    # a folder relative to the suite file: the fast check cannot see it, --deep and the run do
+    (tmp_path / "sub").mkdir()
+    rel = _suite(tmp_path / "sub", "../models/m")
+    assert cli_exit_code(["validate", str(rel)]) == 0
+    capsys.readouterr()
+    assert cli_exit_code(["validate", str(rel), "--deep"]) == 2
+    assert "ships Python code" in capsys.readouterr().err
+    assert _run(rel, tmp_path / "run") == 2
+    assert "ships Python code" in capsys.readouterr().err and not marker.exists()
+    # a transformers component with auto_map (trust_remote_code) is code too
+    shutil.rmtree(folder / "scheduler")
+    shutil.copytree(t2v_dir / "scheduler", folder / "scheduler")
+    index["scheduler"] = json.loads((t2v_dir / "model_index.json").read_text())["scheduler"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    config = json.loads((folder / "text_encoder" / "config.json").read_text())
+    (folder / "text_encoder" / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModel": "m.M"}}))
+    with pytest.raises(GeneratorSetupError, match=r"text_encoder \(text_encoder/config.json auto_map\)"):
+        DiffusersGenerator(DiffusersConfig(name="tiny", kind="diffusers", model="../models/m",
+                                           pipeline="TextToVideoSDPipeline", call_args=T2V_ARGS),
+                           suite_dir=str(tmp_path / "sub")).prepare("cpu")
 
 
 def test_python_path_allows_remote_code_only_in_the_block(tmp_path):

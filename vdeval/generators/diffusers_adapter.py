@@ -17,7 +17,8 @@ What is checked when (so a wrong configuration costs no model load and no clip):
                     `output_type` is np, pt or pil (never latent); `num_videos_per_prompt` is 1
                     (use `samples_per_prompt`: each clip has its own seed); `fps` agrees with a
                     frame-rate call argument; no `load_args` that run code shipped with a model
-                    (custom_pipeline, trust_remote_code) unless a person allowed it on the
+                    (custom_pipeline, trust_remote_code), and no local model folder whose
+                    components ship code (code_components), unless a person allowed it on the
                     command line (`vdeval run --allow-remote-code`).
   before any clip   (`prepare`) the model folder or cached hub snapshot exists, its saved class
                     is known, the dtype fits the device; the pipeline then loads once, and a load
@@ -30,7 +31,7 @@ request's reference image is passed as a PIL image under `image_argument` (defau
 The output layout follows `output_type` as diffusers documents it: np (B, T, H, W, C) and pt
 (B, T, C, H, W) floats in [0, 1], pil lists of frames. The recorded fps is `fps` when set, else
 the pipeline's own frame-rate argument (LTX `frame_rate`, SVD `fps`, given or its default),
-else 8. Results record the weights' content hash (vdeval.generators.model_files), and it is
+else 8, and results.json records that fps for the generator. Results record the weights' content hash (vdeval.generators.model_files), and it is
 part of every clip's request key: new weights in the same folder make new clips.
 """
 from __future__ import annotations
@@ -160,6 +161,40 @@ def _saved_class_name(model: str):
         return None
 
 
+def code_components(folder: Path) -> list[str]:
+    """Components of a saved pipeline whose loading would run Python shipped in the folder, as
+    diffusers decides it: model_index.json names `[module, Class]` with `<component>/<module>.py`
+    present, or a component's config.json carries transformers' `auto_map`. ("component (file)")"""
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+    except (OSError, ValueError):
+        return []
+    out = []
+    for name, entry in (index.items() if isinstance(index, dict) else ()):
+        if name.startswith("_") or not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
+            continue
+        code = folder / name / f"{entry[0]}.py"
+        if code.is_file():
+            out.append(f"{name} ({name}/{code.name})")
+            continue
+        try:
+            config = json.loads((folder / name / "config.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(config, dict) and config.get("auto_map"):
+            out.append(f"{name} ({name}/config.json auto_map)")
+    return out
+
+
+def code_component_problem(folder: Path, allowed: bool) -> str | None:
+    """One line refusing a folder with code components, unless the person allowed remote code."""
+    found = code_components(folder)
+    if not found or allowed:
+        return None
+    return (f"model: {folder}: component{'s' if len(found) > 1 else ''} {', '.join(found)} ships Python code that "
+            "would run on loading; refused (run with --allow-remote-code if you trust it)")
+
+
 def config_problems(c: DiffusersConfig, cls: type | None = None) -> list[str]:
     """Everything wrong with a config that can be seen without loading the model. Under the
     generic DiffusionPipeline, a local folder's saved class is what gets checked."""
@@ -169,6 +204,10 @@ def config_problems(c: DiffusersConfig, cls: type | None = None) -> list[str]:
             cls = resolve_class(c.pipeline)
         except VdevalError as e:
             return out + [f"pipeline: {e}"]
+        local = Path(c.model).expanduser()
+        problem = code_component_problem(local, remote_code_allowed()) if local.is_dir() else None
+        if problem:  # the run checks the folder again as it resolves it (relative to the suite, hub)
+            out.append(problem)
         saved = _saved_class_name(c.model) if cls.__name__ == "DiffusionPipeline" else None
         if isinstance(saved, list) and not remote_code_allowed():
             out.append(f"model: {c.model} names a custom pipeline {saved!r} whose code would run; refused "
@@ -326,6 +365,8 @@ class DiffusersGenerator(Generator[DiffusersConfig]):
         self._folder = self._find_folder()
         cls = self._saved_class(self._folder)
         problems = config_problems(c, cls)
+        code = code_component_problem(self._folder, self.remote_code)  # before any load runs it
+        problems = ([code] if code else []) + problems
         if problems:
             raise GeneratorSetupError(f"generator {c.name} ({cls.__name__}): " + "; ".join(problems))
         from vdeval.generators.model_files import fingerprint
@@ -336,7 +377,9 @@ class DiffusersGenerator(Generator[DiffusersConfig]):
         import diffusers
 
         self._identify()
-        return {**super().info(), "diffusers": diffusers.__version__, "resolved_model": str(self._folder),
+        # fps as the clips carry it (the pipeline's frame-rate argument), not the config's default
+        return {**super().info(), "fps": self.fps_for(self._saved_class(self._folder)),
+                "diffusers": diffusers.__version__, "resolved_model": str(self._folder),
                 "weights": self._weights, "remote_code_allowed": self.remote_code}
 
     # -- loading -------------------------------------------------------------------------------
