@@ -154,3 +154,24 @@ def test_two_gloo_ranks_equal_one_process_even_with_empty_ranks(tmp_path):
     r = subprocess.run(cmd, cwd=os.getcwd(), env=_env(), capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     assert r.stdout.count("OK") == 2
+
+
+def test_video_input_depends_on_the_batch_split_only_at_float32_rounding():
+    """Ranks embed their own batches: with videos (not features) in, the float32 backbone's
+    embeddings, so the values, move with the split by float32 rounding (README: ~1e-8 relative)."""
+    fake, real = _videos(6, 0), _videos(6, 100)
+    as_tensor = lambda vs: torch.from_numpy(np.stack([v.frames for v in vs])).permute(0, 1, 4, 2, 3)  # noqa: E731
+
+    def value(cls, split, **kw):
+        m = cls(backbone="embedded", **kw)
+        for vids, is_real in ((fake, False), (real, True)):
+            for part in split(vids):
+                m.update(as_tensor(part), real=is_real)
+        out = m.compute()
+        return float(out[0] if isinstance(out, tuple) else out)
+
+    one, two_ranks = (lambda v: [v]), (lambda v: [v[0::2], v[1::2]])  # clip i to rank i mod 2
+    fvd = value(FrechetVideoDistance, one)
+    assert value(FrechetVideoDistance, two_ranks) == pytest.approx(fvd, rel=1e-6, abs=0)
+    kvd = value(KernelVideoDistance, one, subset_size=4, n_subsets=3)
+    assert value(KernelVideoDistance, two_ranks, subset_size=4, n_subsets=3) == pytest.approx(kvd, rel=0, abs=1e-7)
