@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from typing import Optional
 
 import typer
@@ -62,9 +63,20 @@ def _show_usage_error(e: Exception) -> None:
         typer.echo(f"error: {e}", err=True)
 
 
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None, _seen=set()):
+    """Warnings as a command line shows them: `warning: message`, once each, without the source
+    line Python adds (the full form with --debug)."""
+    text = str(message).strip()
+    if text not in _seen:
+        _seen.add(text)
+        print(f"warning: {text}", file=sys.stderr)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     _register_plugins()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    if argv is None and not debug:  # the console entry only: a caller passing argv keeps its own handling
+        warnings.showwarning = _one_line_warnings
     try:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:  # click returns typer.Exit codes in non-standalone mode

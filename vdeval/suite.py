@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -362,15 +363,84 @@ def metric_problems(metrics: list[MetricEntry], has_real: bool | None = None, pr
     return problems
 
 
+class _PartialSuite(Suite):
+    """What remains of a suite once the parts that failed its schema are left out, so that the
+    checks after the schema run on it too and every problem is listed at once (not in rounds)."""
+
+    name: str = "suite"
+    generators: list[dict[str, Any]] = Field(default_factory=list)
+    metrics: list[MetricEntry] = Field(default_factory=list)
+
+
+def partial_suite(data: dict, err: ValidationError) -> tuple[Suite | None, dict]:
+    """(the suite without what `err` names, {"generators"/"metrics": original index of each kept
+    item}); None when even that does not parse (a top level that is no mapping)."""
+    bad_top: set = set()
+    bad_items: dict[str, set] = {"generators": set(), "metrics": set()}
+    for e in err.errors():
+        loc = e["loc"]
+        if not loc:
+            return None, {}
+        if loc[0] in bad_items and len(loc) > 1 and isinstance(loc[1], int):
+            bad_items[str(loc[0])].add(loc[1])
+        else:
+            bad_top.add(loc[0])
+    kept = {k: v for k, v in data.items() if k not in bad_top}
+    index = {}
+    for key, bad in bad_items.items():
+        items = kept.get(key)
+        if isinstance(items, list):
+            index[key] = [i for i in range(len(items)) if i not in bad]
+            kept[key] = [items[i] for i in index[key]]
+    try:
+        return _PartialSuite.model_validate(kept), index
+    except (ValidationError, TypeError):
+        return None, {}
+
+
+@dataclass
+class Checked:
+    """A suite mapping's problems, and the part of it the later checks (`validate --deep`) can
+    still look at: `partial` with `index[key][j]` the original position of its j-th entry."""
+
+    problems: list[str]
+    partial: Suite | None
+    index: dict = field(default_factory=dict)
+
+    @property
+    def suite(self) -> Suite | None:
+        return self.partial if not self.problems else None
+
+    def position(self, key: str, j: int) -> int:
+        return self.index[key][j] if key in self.index else j
+
+
 def validate_data(data: dict, source: str = "suite") -> tuple[Suite | None, list[str]]:
     """Every problem in a suite mapping, each as 'key.path: what is wrong'."""
+    checked = check_data(data, source)
+    return checked.suite, checked.problems
+
+
+def check_data(data: dict, source: str = "suite") -> Checked:
+    """Every problem at once. When the schema fails, the later checks still run on the rest of
+    the suite (partial_suite); cross-references into a section left out whole are not reported,
+    since they may be right."""
     problems: list[str] = []
+    index: dict = {}
+    suite: Suite | None
     try:  # model_validate, not Suite(**data): a key that is not text (`5: x`) is a problem, not a TypeError
         suite = Suite.model_validate(data)
     except ValidationError as e:
-        return None, _pydantic_problems(e, valid_keys=lambda loc: _model_keys(Suite, loc))
+        problems = _pydantic_problems(e, valid_keys=lambda loc: _model_keys(Suite, loc))
+        suite, index = partial_suite(data, e) if isinstance(data, dict) else (None, {})
+    if suite is None:
+        return Checked(problems, None)
+    left_out = {k: [x for i, x in enumerate(data.get(k) or []) if i not in v]
+                for k, v in index.items() if isinstance(data.get(k), list)}
+    gen_index = index.get("generators", range(len(suite.generators)))
+    metric_index = index.get("metrics", range(len(suite.metrics)))
     names_seen: set[str] = set()
-    for i, g in enumerate(suite.generators):
+    for i, g in zip(gen_index, suite.generators):
         where = f"generators[{i}]"
         kind, name = g.get("kind"), g.get("name")
         if name is None:
@@ -394,20 +464,29 @@ def validate_data(data: dict, source: str = "suite") -> tuple[Suite | None, list
             cls.Config.model_validate(g)
         except ValidationError as e:
             problems += _pydantic_problems(e, where, valid_keys=lambda loc, c=cls: _model_keys(c.Config, loc))
-    problems += metric_problems(suite.metrics, has_real=suite.real is not None)
-    names = [g.get("name") for g in suite.generators]
-    if suite.baseline is not None and suite.baseline not in names:
+    # each metric problem at the entry's own position in the file (a partial suite left some out)
+    problems += [re.sub(r"^metrics\[(\d+)\]", lambda m: f"metrics[{metric_index[int(m.group(1))]}]", x)
+                 for x in metric_problems(suite.metrics, has_real=suite.real is not None or "real" in data)]
+    # names of left-out entries still count for cross-references; with a whole section left out
+    # a reference may be right, so none into it is reported
+    named = lambda items: [x.get("label") or x.get("name") for x in items if isinstance(x, dict)  # noqa: E731
+                           and isinstance(x.get("label") or x.get("name"), str)]
+    extra = {k: named(v) for k, v in left_out.items()}
+    gens_complete = "generators" in suite.model_fields_set
+    metrics_complete = "metrics" in suite.model_fields_set
+    names = [g.get("name") for g in suite.generators] + extra.get("generators", [])
+    if suite.baseline is not None and suite.baseline not in names and gens_complete:
         guess = registry.closest(suite.baseline, [str(n) for n in names])
         problems.append(f"baseline: {suite.baseline!r} is not a generator of this suite"
                         + (f" (did you mean {guess!r}?)" if guess else f" (generators: {', '.join(map(str, names))})"))
     if suite.checks is not None:
-        problems += _check_problems(suite)
+        problems += _check_problems(suite, gens_complete, metrics_complete, extra)
     problems += _limit_problems(suite)
     try:
         suite.world.spec()
     except VdevalError as e:
         problems.append(f"world: {e.message.removeprefix('invalid world spec: ')}")
-    return (suite if not problems else None), problems
+    return Checked(problems, suite, index)
 
 
 def _limit_problems(suite: Suite) -> list[str]:
@@ -437,26 +516,43 @@ def _limit_problems(suite: Suite) -> list[str]:
     return problems
 
 
-def _check_problems(suite: Suite) -> list[str]:
+def _check_problems(suite: Suite, gens_complete: bool = True, metrics_complete: bool = True,
+                    extra: dict | None = None) -> list[str]:
     """`checks:` must parse and name this suite's metrics and generators: a rule on a name the
-    run never produces could only fail later, in CI, with a confusing message."""
+    run never produces could only fail later, in CI, with a confusing message. Every rule is
+    looked at, so one bad rule does not hide the next."""
     try:
-        rules = parse_rules(suite.checks, "checks")
+        parse_rules(suite.checks, "checks")
     except VdevalError as e:
-        return [str(e)]
-    problems = []
-    labels = suite.metric_labels()
-    gens = [str(g.get("name")) for g in suite.generators]
-    for i, rule in enumerate(rules):
-        if rule.metric not in labels:
+        if not isinstance(suite.checks, list) or not suite.checks:
+            return [str(e)]
+    problems, rules = [], []
+    for i, raw in enumerate(suite.checks or []):
+        try:
+            rules.append((i, parse_rules([raw], f"checks[{i}]")[0]))
+        except VdevalError as e:
+            problems.append(str(e).replace(f"checks[{i}]: rule 1", f"checks[{i}]", 1))
+    labels = suite.metric_labels() + (extra or {}).get("metrics", [])
+    gens = [str(g.get("name")) for g in suite.generators] + (extra or {}).get("generators", [])
+    for i, rule in rules:
+        if rule.metric not in labels and metrics_complete:
             guess = registry.closest(rule.metric, labels)
             problems.append(f"checks[{i}].metric: {rule.metric!r} is not a metric of this suite"
                             + (f" (did you mean {guess!r}?)" if guess else f" (its metrics: {', '.join(labels)})"))
-        if rule.generator is not None and rule.generator not in gens:
+        if rule.generator is not None and rule.generator not in gens and gens_complete:
             guess = registry.closest(rule.generator, gens)
             problems.append(f"checks[{i}].generator: {rule.generator!r} is not a generator of this suite"
                             + (f" (did you mean {guess!r}?)" if guess else f" (its generators: {', '.join(gens)})"))
     return problems
+
+
+def check_suite(path: str | os.PathLike) -> Checked:
+    """A suite file's problems, every one at once (a file that is not YAML raises SuiteError)."""
+    p = Path(path)
+    checked = check_data(_read_yaml(p), str(p))
+    if checked.partial is not None:
+        checked.partial.source_path = str(p.resolve())
+    return checked
 
 
 def load_suite(path: str | os.PathLike) -> Suite:

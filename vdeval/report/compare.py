@@ -15,6 +15,7 @@ import pandas as pd
 
 from vdeval.compare import (ALPHA, Difference, clip_values, num, pair_values, paired_difference, set_difference,
                             unjudged)
+from vdeval.report import rules
 from vdeval.report.tables import Merged
 from vdeval.stats import BOOTSTRAP_SEED
 
@@ -72,13 +73,16 @@ class Best:
 
 
 def best_marks(merged: Merged, alpha: float = ALPHA) -> dict[str, Best]:
-    """Per metric with two or more generators: the best point value (by the metric's direction),
-    significant only when its difference to every other generator is (paired test or set CIs)."""
+    """Per metric, rule 3 of vdeval/report/rules.py: among the generators that may take it (no
+    reference, control, or frozen generator on a metric a still clip wins), two or more, the best
+    point value by the metric's direction, significant only when its difference to each other
+    one is (paired test or set CIs)."""
     rows = {(r["generator"], r["metric"]): r for r in merged.summary.to_dict("records")}
+    frozen = rules.frozen_fractions(merged)
     out = {}
     for m, meta in merged.metrics.items():
         hib = meta.higher_is_better
-        vals = [(num((rows.get((g, m)) or {}).get("value")), g) for g in merged.generators]
+        vals = [(num((rows.get((g, m)) or {}).get("value")), g) for g in rules.may_be_best(merged, m, frozen)]
         vals = [(v, g) for v, g in vals if math.isfinite(v)]
         if len(vals) < 2 or len({v for v, _ in vals}) == 1:  # one generator, or all alike: no best
             continue
@@ -96,23 +100,9 @@ def best_marks(merged: Merged, alpha: float = ALPHA) -> dict[str, Best]:
     return out
 
 
-def near_zero(d: Difference) -> bool:
-    """True when the baseline is too close to 0 for a relative difference to mean anything:
-    exactly 0, or nearer to 0 than the difference's own uncertainty (half its CI's width)."""
-    b = d.baseline_value
-    if not math.isfinite(b) or b == 0:
-        return True
-    half = abs(d.ci_high - d.ci_low) / 2 if math.isfinite(d.ci_low) and math.isfinite(d.ci_high) else 0.0
-    return abs(b) <= half or abs(b) < 1e-12 * max(1.0, abs(d.value) if math.isfinite(d.value) else 1.0)
-
-
-def relative_text(d: Difference) -> str:
-    """The relative difference for tables, or why it is not shown."""
-    if not math.isfinite(d.diff):
-        return "—"
-    if near_zero(d):
-        return "n/a (baseline ≈ 0)"
-    return f"{d.rel_diff:+.1%}"
+def relative_text(d: Difference, merged: Merged) -> str:
+    """The relative difference for tables, or why it is not shown (rule 4 of report/rules.py)."""
+    return rules.relative_text(d.diff, d.rel_diff, d.baseline_value, rules.metric_scale(merged, d.metric))
 
 
 def discriminating_prompts(merged: Merged, k: int = 4) -> list[str]:

@@ -15,6 +15,7 @@ import json
 import math
 
 from vdeval.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference
+from vdeval.report import rules
 from vdeval.report.compare import Best, headline, relative_text
 from vdeval.report.previews import Preview
 from vdeval.report.tables import Merged, direction, fmt, fmt_ci
@@ -33,6 +34,8 @@ th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .better{color:#1a7f37;font-weight:600}.worse{color:#cf222e;font-weight:600}.ns{color:#8c959f}
 td.best-sig{background:#dafbe1}td.best-ns{background:#f6f8fa}
 .mark{font-weight:700;color:#1a7f37;white-space:nowrap}.mark-ns{color:#57606a;white-space:nowrap}
+.role{font-weight:normal;font-size:11px;color:#57606a;font-style:italic}
+.frozen{font-size:11px;color:#9a6700;background:#fff8c5;border-radius:3px;padding:0 3px;white-space:nowrap}
 .meta{color:#57606a;font-size:12px}nav a{margin-right:12px}
 img.plot{max-width:100%;border:1px solid #eaeef2}
 .strip{display:flex;flex-wrap:wrap;gap:10px;margin:4px 0 10px}.pair{display:flex;flex-wrap:wrap;gap:10px 40px}
@@ -64,10 +67,22 @@ def _img(png: bytes | None, alt: str) -> str:
     return f'<p><img class="plot" alt="{esc(alt)}" src="{data_uri("image/png", png)}"></p>'
 
 
+def _name(merged: Merged, g: str) -> str:
+    """A generator's name with its role (reference, control: ...) under it (rules.py rule 1)."""
+    label = rules.role_label(merged, g)
+    return esc(g) + (f"<br><span class='role'>{esc(label)}</span>" if label else "")
+
+
+def _frozen(merged: Merged, g: str, m: str, frozen: dict) -> str:
+    flag = rules.frozen_flag(merged, g, m, frozen)
+    return (f' <span class="frozen" title="{esc(rules.LEGEND_FROZEN)}">{esc(flag)}</span>') if flag else ""
+
+
 def _summary_table(merged: Merged, best: dict[str, Best]) -> str:
     gens = list(merged.generators)
     rows = {(r["generator"], r["metric"]): r for r in merged.summary.to_dict("records")}
-    head = "".join(f"<th>{esc(g)}</th>" for g in gens)
+    frozen = rules.frozen_fractions(merged)
+    head = "".join(f"<th>{_name(merged, g)}</th>" for g in gens)
     out = [f"<div class='scroll'><table class='summary'><thead><tr><th>metric</th><th>better</th>{head}</tr>"
            "</thead><tbody>"]
     for m, meta in merged.metrics.items():
@@ -94,7 +109,7 @@ def _summary_table(merged: Merged, best: dict[str, Best]) -> str:
                     mark = (f'<span class="mark-ns" title="best value, not significantly better than '
                             f'{esc(", ".join(b.ties))}">☆ best (n.s.)</span> ')
             cells.append(
-                f'<td class="{cls}">{mark}<span class="v nb">{esc(fmt(r["value"]))}</span> '
+                f'<td class="{cls}">{mark}<span class="v nb">{esc(fmt(r["value"]))}</span>{_frozen(merged, g, m, frozen)} '
                 f'<span class="small nb">{esc(fmt_ci(r["ci_low"], r["ci_high"]))}</span><br>'
                 f'<span class="small">{esc(n_part)} · {esc(r["backbone"] or "no backbone")}</span>{why}</td>')
         out.append(f'<tr><th>{esc(m)}<br><span class="small">{esc(meta.level)}-level'
@@ -103,10 +118,9 @@ def _summary_table(merged: Merged, best: dict[str, Best]) -> str:
     out.append("</tbody></table></div>")
     out.append('<p class="small">Each cell: mean (per-clip metrics) or value (set-level), its 95% bootstrap '
                'confidence interval, the number of clips it rests on and the backbone that produced it. '
-               f'<span class="mark">★ best</span>: best value in the metric\'s direction and significantly better '
-               f'than every other generator ({esc(PAIRED_TEST)} on clips paired by prompt and seed, p &lt; {ALPHA}; '
-               'set-level: the intervals). <span class="mark-ns">☆ best (n.s.)</span>: best value, but not '
-               'significantly ahead of all others.</p>')
+               + " ".join(esc(x) for x in rules.legend(merged))
+               + f' Significance: {esc(PAIRED_TEST)} on clips paired by prompt and seed, p &lt; {ALPHA}; set-level '
+               'metrics: the intervals.</p>')
     return "\n".join(out)
 
 
@@ -151,13 +165,14 @@ def sortable_table(tid: str, columns: list[str], rows: list[list[str]], keys: li
 def _leaderboard(merged: Merged, best: dict[str, Best]) -> str:
     """Generators as rows, metrics as columns, sortable by any metric: a leaderboard view."""
     rows_by = {(r["generator"], r["metric"]): r for r in merged.summary.to_dict("records")}
+    frozen = rules.frozen_fractions(merged)
     metrics = list(merged.metrics)
     cols = ["generator", "step"] + metrics
     hib = [False, False] + [merged.metrics[m].higher_is_better for m in metrics]
     rows, keys = [], []
     for g, gen in merged.generators.items():
         step = gen.step
-        cells = [f"<th>{esc(g)}</th>", f"<td class='num'>{'—' if step is None else esc(format(step, 'g'))}</td>"]
+        cells = [f"<th>{_name(merged, g)}</th>", f"<td class='num'>{'—' if step is None else esc(format(step, 'g'))}</td>"]
         k = [g, step]
         for m in metrics:
             v = (rows_by.get((g, m)) or {}).get("value")
@@ -165,7 +180,7 @@ def _leaderboard(merged: Merged, best: dict[str, Best]) -> str:
             mark = ""
             if b is not None and b.generator == g:
                 mark = ' <span class="mark">★</span>' if b.significant else ' <span class="mark-ns">☆</span>'
-            cells.append(f"<td class='num'><span class='nb'>{esc(fmt(v))}</span>{mark}</td>")
+            cells.append(f"<td class='num'><span class='nb'>{esc(fmt(v))}</span>{mark}{_frozen(merged, g, m, frozen)}</td>")
             k.append(v)
         rows.append(cells)
         keys.append(k)
@@ -196,7 +211,7 @@ def _headline(diffs: list[Difference]) -> str:
     return f"<ul>{''.join(items)}</ul>"
 
 
-def _comparison_table(diffs: list[Difference]) -> str:
+def _comparison_table(diffs: list[Difference], merged: Merged) -> str:
     if not diffs:
         return ""
     out = ["<table><thead><tr><th>metric</th><th>generator</th><th>n</th><th>baseline</th><th>generator value</th>"
@@ -208,7 +223,7 @@ def _comparison_table(diffs: list[Difference]) -> str:
             f"<tr><td>{esc(d.metric)}</td><td>{esc(d.generator)}</td><td class='num'>{d.n}</td>"
             f"<td class='num'>{esc(fmt(d.baseline_value))}</td><td class='num'>{esc(fmt(d.value))}</td>"
             f"<td class='{cls}'>{esc(fmt(d.diff))} {esc(fmt_ci(d.ci_low, d.ci_high))}</td>"
-            f"<td class='{cls}'>{esc(relative_text(d))}</td>"
+            f"<td class='{cls}'>{esc(relative_text(d, merged))}</td>"
             f"<td class='num'>{esc(p)}</td><td class='small'>{esc(d.test)}</td>{_verdict_cell(d)}</tr>")
     out.append("</tbody></table>")
     out.append(f'<p class="small">Per-clip metrics: clips paired by prompt and seed; difference = generator − '
@@ -335,7 +350,7 @@ def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str
     if diffs:
         why = f" ({esc(baseline_why)}; choose another with <code>--baseline</code> or the suite's <code>baseline:</code>)"
         parts += [f"<p>Baseline: <b>{esc(baseline)}</b>{why if baseline_why else ''}.</p>", _headline(diffs),
-                  _comparison_table(diffs), _img(plots.get("differences"), "differences to the baseline")]
+                  _comparison_table(diffs, merged), _img(plots.get("differences"), "differences to the baseline")]
     else:
         parts.append("<p>One generator only: nothing to compare.</p>")
     parts += ["<h2 id='grid'>Same prompt, every generator</h2>", _grid(grid or [], merged, grid_why)]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 
 from vdeval.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference
+from vdeval.report import rules
 from vdeval.report.compare import Best, headline, relative_text
 from vdeval.report.tables import Merged, fmt, fmt_ci
 
@@ -38,10 +39,15 @@ def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str
     lines = [f"## {md(title)}", "",
              f"Runs: {md(', '.join(r.name for r in merged.runs))} · {len(merged.clips)} clips, {n_failed} failed", ""]
 
+    def head(g: str) -> str:
+        label = rules.role_label(merged, g)
+        return md(g) + (f" <sub>{md(label)}</sub>" if label else "")
+
     lines += ["### Summary", "",
-              "| metric | better | " + " | ".join(md(g) for g in gens) + " |",
+              "| metric | better | " + " | ".join(head(g) for g in gens) + " |",
               "|---|---|" + "---|" * len(gens)]
     rows = {(r["generator"], r["metric"]): r for r in merged.summary.to_dict("records")}
+    frozen = rules.frozen_fractions(merged)
     for m, meta in merged.metrics.items():
         cells = []
         for g in gens:
@@ -51,14 +57,16 @@ def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str
                 continue
             n_part = f"n={int(r['n'])}" + (f", {int(r['n_failed'])} failed" if r.get("n_failed") else "")
             b = (best or {}).get(m)
-            mark = "" if b is None or b.generator != g else ("★ " if b.significant else "☆ ")
-            cells.append(f"{mark}**{md(fmt(r['value']))}** {md(fmt_ci(r['ci_low'], r['ci_high']))} "
+            mark = "" if b is None or b.generator != g else (f"{rules.STAR} " if b.significant else f"{rules.HOLLOW} ")
+            flag = rules.frozen_flag(merged, g, m, frozen)
+            cells.append(f"{mark}**{md(fmt(r['value']))}**{' ' + md(flag) if flag else ''} "
+                         f"{md(fmt_ci(r['ci_low'], r['ci_high']))} "
                          f"<sub>{md(n_part)} · {md(r['backbone'] or 'no backbone')}</sub>"
                          + (f" ({md(r['error'])})" if r.get("error") else ""))
         arrow = "↑ higher" if meta.higher_is_better else "↓ lower"
         lines.append(f"| {md(m)} | {arrow} | " + " | ".join(cells) + " |")
-    lines += ["", "Mean (or set-level value) with its 95% bootstrap CI, sample count and backbone. "
-                  "★ best and significantly better than every other generator; ☆ best value, not significantly.", ""]
+    lines += ["", " ".join(["Mean (or set-level value) with its 95% bootstrap CI, sample count and backbone."]
+                           + rules.legend(merged)), ""]
 
     if diffs:
         lines += [f"### Compared with baseline {md(baseline)}", ""]
@@ -75,7 +83,7 @@ def render(merged: Merged, *, title: str, diffs: list[Difference], baseline: str
         for d in diffs:
             p = "—" if d.p_value is None else f"{d.p_value:.3g}"
             lines.append(f"| {md(d.metric)} | {md(d.generator)} | {d.n} | {md(fmt(d.diff))} "
-                         f"{md(fmt_ci(d.ci_low, d.ci_high))} | {md(relative_text(d))} "
+                         f"{md(fmt_ci(d.ci_low, d.ci_high))} | {md(relative_text(d, merged))} "
                          f"| {md(p)} | {_VERDICT[d.verdict]} |")
         lines += ["", f"Per-clip metrics: paired by prompt and seed, {PAIRED_TEST} test (significant at p < {ALPHA}, each comparison on its own); "
                       f"set-level metrics: {SET_TEST}.", ""]

@@ -66,6 +66,7 @@ UNITS = {
     "prompt_drift": "cosine drop over the clip",
     "scene_cuts": "cuts per clip",
     "motion_jitter": "px at 256 px short side",
+    "motion_smoothness": "(255 − interpolation error) / 255",
     "fvd": "Fréchet distance",
     "kvd": "MMD² (unbiased)",
 }
@@ -76,10 +77,17 @@ CURVE_UNITS = {
     "warping_error": ("frame pair", "mean squared error, RGB in [0, 1]"),
     "frame_difference": ("frame pair", "mean |Δ| per pixel, 0–255"),
     "motion_jitter": ("frame pair", "px at 256 px short side"),
+    "motion_smoothness": ("odd frame", "interpolation error, mean |Δ| 0–255"),
     "identity_drift": ("frame", "cosine to first frame"),
     "reference_fidelity": ("frame", "cosine to reference"),
     "prompt_drift": ("frame", "cosine to prompt"),
 }
+
+
+# a curve's own better direction where it differs from its metric's value: motion_smoothness's
+# curve is the interpolation error (lower is better) of a value where higher is better;
+# frozen_motion's is the amount of motion (no better direction); prompt_drift's the cosine itself
+CURVE_ARROWS = {"motion_smoothness": "↓", "frozen_motion": "", "prompt_drift": "↑"}
 
 
 def unit(metric: str, meta: MetricRecord | None) -> str:
@@ -91,10 +99,11 @@ def _short(name: str, limit: int = 18) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
-def _title(ax, metric: str, meta: MetricRecord, backbone: str | None = None):
-    arrow = "↑" if meta.higher_is_better else "↓"
+def _title(ax, metric: str, meta: MetricRecord, backbone: str | None = None, arrow: str | None = None):
+    """The panel's metric, the better direction of what it plots (the value's unless `arrow`), backbone."""
+    arrow = ("↑" if meta.higher_is_better else "↓") if arrow is None else arrow
     bb = backbone or meta.backbone_label or meta.backbone or ""
-    ax.set_title(f"{metric} {arrow}" + (f"  [{bb}]" if bb else ""), loc="left")
+    ax.set_title(f"{metric}{' ' + arrow if arrow else ''}" + (f"  [{bb}]" if bb else ""), loc="left")
 
 
 def _flat_axis(ax, values, axis: str = "y") -> None:
@@ -226,6 +235,14 @@ def steps_plot(merged: Merged, series: dict) -> bytes | None:
         return _png(fig)
 
 
+def curve_axes(metric: str, meta: MetricRecord) -> tuple[str, str, str]:
+    """(title arrow, what one point is, y unit) of a metric's per-frame curve panel."""
+    name = meta.name or metric
+    arrow = CURVE_ARROWS.get(name, "↑" if meta.higher_is_better else "↓")
+    xname, yunit = CURVE_UNITS.get(name, ("frame", unit(metric, meta)))
+    return arrow, xname, yunit
+
+
 def curves_plot(merged: Merged, curves: dict) -> bytes | None:
     """Each metric's per-frame curve averaged over clips, band = 95% bootstrap CI."""
     if not curves:
@@ -235,9 +252,8 @@ def curves_plot(merged: Merged, curves: dict) -> bytes | None:
     with plt.rc_context(_STYLE):
         fig, axes = _grid(len(curves), h=2.7)
         for ax, (m, per_g) in zip(axes, curves.items()):
-            _title(ax, m, merged.metrics[m])
-            name = merged.metrics[m].name or m
-            xname, yunit = CURVE_UNITS.get(name, ("frame", unit(m, merged.metrics[m])))
+            arrow, xname, yunit = curve_axes(m, merged.metrics[m])
+            _title(ax, m, merged.metrics[m], arrow=arrow)
             ys = []
             for g, (mean, lo, hi, _count) in per_g.items():
                 c = _COLORS[gens.index(g) % 10]

@@ -79,12 +79,10 @@ def _run_locked(s, run_dir: Path, device, limit, cache_dir, report, progress, ra
         distributed.finish(ranks)
     if not ranks.is_main:
         return
-    import shutil
-    import sys
+    from vdeval.report.terminal import output_width
 
-    # a terminal's own width; a log file or pipe gets the table's natural width (up to 200)
-    width = max(80, shutil.get_terminal_size().columns) if sys.stdout.isatty() else 200
-    typer.echo(render_summary(outcome.results, width=width))
+    # the terminal's width ($COLUMNS); a log file or pipe gets a fixed default, not 200 columns
+    typer.echo(render_summary(outcome.results, width=output_width()))
     typer.echo(f"\n{outcome.n_clips} clips, {outcome.n_failed} failed, {outcome.seconds:.1f} s; results: {outcome.run_dir / 'results.json'}")
     if report and s.output.report and importlib.util.find_spec("vdeval.report") is not None:
         from vdeval.report import write_report
