@@ -70,8 +70,8 @@ def check_rules(res: Results, tmp_path: Path) -> None:
     legend = " ".join(text.split("↑/↓ better direction", 1)[1].split())
     for sentence in rules.legend(merged):
         assert sentence in legend
-    run = tmp_path / "run"
-    run.mkdir()
+    run = tmp_path / "results_only"
+    run.mkdir(parents=True)
     (run / "results.json").write_text(res.model_dump_json())
     index = write_report([run], tmp_path / "report", baseline="final")
     md, html = (tmp_path / "report" / "summary.md").read_text(), index.read_text()

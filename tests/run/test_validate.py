@@ -99,15 +99,16 @@ def test_deep_reports_missing_weights_and_prompt_files(tmp_path, capsys, monkeyp
                                             {"name": "ref", "kind": "reference", "checkpoint": "ckpt/none"}],
                              "real": {"kind": "world", "count": 4},
                              "metrics": [{"name": "fvd", "backbone": "i3d"}, {"name": "frame_difference"}]}, "suite.yaml")
-    code, lines = _deep(path, capsys)
-    assert code == 2 and lines[1] == f"prompts: prompts.file: {tmp_path / 'prompts.txt'}: no such prompts file"
+    code, lines = _deep(path, capsys)  # every problem at once: an unreadable prompt file hides nothing
+    assert code == 2 and len(lines) == 4 and lines[0].endswith("3 problems")
+    assert lines[1] == f"prompts: prompts.file: {tmp_path / 'prompts.txt'}: no such prompts file"
+    assert lines[2].startswith("generators[1] (ref): reference checkpoint 'ckpt/none' not found")
+    assert lines[3].startswith("metrics[0]: metric fvd: i3d weights missing: i3d_torchscript.pt expected at "
+                               f"{tmp_path / 'weights' / 'i3d' / 'i3d_torchscript.pt'}")
+    assert "vdeval weights install i3d" in lines[3]
     (tmp_path / "prompts.txt").write_text("a red circle\na blue square\n")
     code, lines = _deep(path, capsys)
-    assert code == 2 and len(lines) == 3
-    assert lines[1].startswith("generators[1] (ref): reference checkpoint 'ckpt/none' not found")
-    assert lines[2].startswith("metrics[0]: metric fvd: i3d weights missing: i3d_torchscript.pt expected at "
-                               f"{tmp_path / 'weights' / 'i3d' / 'i3d_torchscript.pt'}")
-    assert "vdeval weights install i3d" in lines[2]
+    assert code == 2 and len(lines) == 3  # the two others, nothing new
 
 
 def test_deep_passes_a_world_suite(tmp_path, capsys):
@@ -119,3 +120,54 @@ def test_deep_passes_a_world_suite(tmp_path, capsys):
                              "metrics": [{"name": "fvd"}, {"name": "warping_error"}]}, "suite.yaml")
     code, lines = _deep(path, capsys)
     assert code == 0 and lines == [f"{path}: ok (2 generators, 2 metrics; prompts, folders, generators and weights checked)"]
+
+
+BROKEN = {
+    "name": "broken", "world": {"height": -3, "width": 32, "frames": 8}, "prompts": {"source": "world", "count": 2},
+    "generators": [{"name": "a", "kind": "world", "corruptoin": {"name": "flicker"}}, {"name": "b", "kind": "wrold"},
+                   7, {"name": "r", "kind": "reference", "checkpoint": "ckpt/none"}],
+    "metrics": [{"name": "frame_difference", "backbnoe": "dis"}, {"name": "warp_error"}, {"name": "fvd"},
+                {"name": "fvd", "label": "fvd_i3d", "backbone": "i3d"}],
+    "checks": [{"metric": "frame_diference", "max": 1}, {"metric": "frame_difference", "mx": 1},
+               {"metric": "frame_difference", "generator": "zz", "max": 1}],
+    "baseline": "c",
+}
+FIXED = {
+    "name": "broken", "world": {"height": 16, "width": 32, "frames": 8}, "prompts": {"source": "world", "count": 2},
+    "generators": [{"name": "a", "kind": "world", "corruption": {"name": "flicker"}}, {"name": "b", "kind": "world"},
+                   {"name": "r", "kind": "reference", "checkpoint": "shipped:final"}],
+    "real": {"kind": "world", "count": 4},
+    "metrics": [{"name": "frame_difference"}, {"name": "warping_error"}, {"name": "fvd"}],
+    "checks": [{"metric": "frame_difference", "max": 1}, {"metric": "frame_difference", "max": 1},
+               {"metric": "frame_difference", "generator": "a", "max": 1}],
+    "baseline": "a",
+}
+
+
+def test_validate_lists_every_problem_at_once_not_in_rounds(tmp_path, capsys):
+    """Schema errors (a bad world size, an unknown key in a metric, a generator that is no mapping)
+    no longer hide the checks after the schema: the names, kinds, checks and baseline."""
+    path = write_suite(tmp_path, BROKEN, "suite.yaml")
+    assert cli_exit_code(["validate", str(path)]) == 2
+    lines = [ln.strip() for ln in capsys.readouterr().err.splitlines()]
+    assert lines[0].endswith("suite.yaml: 12 problems") and len(lines) == 13
+    for needle in ("world.height:", "generators[2]: Input should be a valid dictionary", "metrics[0].backbnoe: unknown key",
+                   "generators[0].corruptoin: unknown key", "generators[1].kind: unknown generator 'wrold'",
+                   "metrics[1].name: unknown metric 'warp_error'", "metrics[2]: fvd compares with a real set",
+                   "metrics[3]: fvd compares with a real set",
+                   "baseline: 'c' is not a generator", "checks[0].metric: 'frame_diference'",
+                   "checks[1]: unknown key 'mx'", "checks[2].generator: 'zz'"):
+        assert sum(ln.startswith(needle) for ln in lines[1:]) == 1, needle
+    # fixing exactly what was listed leaves nothing: no second round
+    assert cli_exit_code(["validate", str(write_suite(tmp_path, FIXED, "suite.yaml"))]) == 0
+
+
+def test_deep_adds_its_problems_to_the_fast_ones(tmp_path, capsys, monkeypatch):
+    """--deep checks the parts that parsed even when the fast check found problems: one list."""
+    monkeypatch.setenv("VDEVAL_WEIGHTS_DIR", str(tmp_path / "weights"))
+    path = write_suite(tmp_path, {**BROKEN, "real": {"kind": "world", "count": 4}}, "suite.yaml")
+    code, lines = _deep(path, capsys)
+    assert code == 2 and lines[0].endswith("suite.yaml: 12 problems") and len(lines) == 13
+    deep = lines[-2:]  # after the fast ones, with the entries' own positions
+    assert deep[0].startswith("generators[3] (r): reference checkpoint 'ckpt/none' not found")
+    assert deep[1].startswith("metrics[3]: metric fvd_i3d: i3d weights missing")

@@ -2,7 +2,8 @@
 
 Fast (always): the suite as data (schema, names, params, limits, `checks:`), without importing torch
 or any backbone, so it runs in a second in CI or a pre-commit hook.
-Deep (`--deep`, after the fast checks pass): what the run would find only once it started. The
+Deep (`--deep`, on every part of the suite the fast checks could read, so both lists come at
+once): what the run would find only once it started. The
 prompts are built (files, sidecars, folders); each generator is set up as the run sets it up (a
 missing folder or checkpoint, diffusers arguments); folder generators are matched against the
 clips (files that match no clip, clips with no file, file counts against prompt counts); the real
@@ -15,11 +16,14 @@ from pathlib import Path
 
 import typer
 
-from vdeval.errors import SuiteError, VdevalError
+from pydantic import ValidationError
+
+from vdeval import registry
+from vdeval.errors import VdevalError
 from vdeval.generators.base import allow_remote_code as remote_code
 from vdeval.generators.folder import FolderGenerator, list_videos
 from vdeval.run.cli import _REMOTE_CODE_HELP
-from vdeval.suite import Suite, load_suite
+from vdeval.suite import Checked, Suite, check_suite
 
 MAX_LISTED = 5  # file names shown per problem line
 
@@ -71,21 +75,26 @@ def folder_problems(where: str, gen, clip_ids: list[str], n_prompts: int, sample
     return out
 
 
-def generator_problems(suite: Suite, clip_ids: list[str], n_prompts: int, device: str,
-                       vbench_names: list[str] | None = None) -> list[str]:
-    """Each generator set up as the run sets it up; folders matched against the clips."""
+def generator_problems(suite: Suite, clip_ids: list[str] | None, n_prompts: int, device: str,
+                       vbench_names: list[str] | None = None, position=lambda key, j: j) -> list[str]:
+    """Each generator set up as the run sets it up; folders matched against the clips (when the
+    prompts could be built). Entries whose config the fast check refused are skipped."""
     from vdeval.run.runner import make_generator  # deep mode only (see deep_problems)
 
     out = []
-    for i, config in enumerate(suite.generator_configs()):
-        where = f"generators[{i}] ({config.name})"
+    for j, entry in enumerate(suite.generators):
+        try:
+            config = registry.resolve("generator", entry.get("kind")).Config(**entry)
+        except (VdevalError, ValidationError, TypeError):
+            continue  # listed by the fast check
+        where = f"generators[{position('generators', j)}] ({config.name})"
         try:
             gen = make_generator(config, suite)
             gen.prepare(device)
         except VdevalError as e:
             out.append(f"{where}: {_one_line(e)}")
             continue
-        if isinstance(gen, FolderGenerator):
+        if isinstance(gen, FolderGenerator) and clip_ids is not None:
             out += folder_problems(where, gen, clip_ids, n_prompts, suite.samples_per_prompt, vbench_names)
     return out
 
@@ -107,47 +116,65 @@ def real_problems(suite: Suite) -> tuple[list[str], list[str]]:
     return [], []
 
 
-def weights_problems(suite: Suite, device: str) -> list[str]:
+def weights_problems(suite: Suite, device: str, position=lambda key, j: j, partial: bool = False) -> list[str]:
     """Every metric's backbone loaded as the run loads it: missing weights, one line per metric."""
-    from vdeval import registry
     from vdeval.run.domains import load_metric_backbones, metric_backbone, suite_domain
     from vdeval.run.featurize import BackbonePool  # deep mode only (see deep_problems)
 
-    domain = suite_domain([g["kind"] for g in suite.generators], suite.real.kind if suite.real else None)
+    # the domain from the generators whose kind exists (a misspelt one is the fast check's problem)
+    kinds = [g.get("kind") for g in suite.generators if g.get("kind") in registry.names("generator")]
+    domain = suite_domain(kinds, suite.real.kind if suite.real else None)
     pool, out = BackbonePool(device), []
-    for i, (label, entry) in enumerate(zip(suite.metric_labels(), suite.metrics)):
+    for j, (label, entry) in enumerate(zip(suite.metric_labels(), suite.metrics)):
+        where = f"metrics[{position('metrics', j)}]"
         try:
             cls = registry.resolve("metric", entry.name)
             metric = cls(backbone=metric_backbone(cls, entry.backbone, domain), **entry.params)
+        except (VdevalError, ValidationError, TypeError) as e:
+            if not partial:  # with fast problems, the fast check has listed this entry's
+                out.append(f"{where}: {_one_line(e) if isinstance(e, VdevalError) else e}")
+            continue
+        try:
             load_metric_backbones({label: metric}, pool, {label: entry.backbone})
         except VdevalError as e:
-            out.append(f"metrics[{i}]: {_one_line(e)}")
+            out.append(f"{where}: {_one_line(e)}")
     return out
 
 
-def deep_problems(suite: Suite, device: str = "cpu") -> tuple[list[str], list[str]]:
-    """(problems, notes) that only reading files and loading backbones finds."""
+def deep_problems(suite: Suite, device: str = "cpu", checked: Checked | None = None) -> tuple[list[str], list[str]]:
+    """(problems, notes) that only reading files and loading backbones finds; every one at once:
+    a prompt source that cannot be read still lets the generators, real set and weights be checked.
+    `checked` (check_suite's answer) when the suite had fast problems: its parts that parsed."""
     # imported here, not at the top: every CLI command registers this module, and the fast check
     # must not pay for the runner and the backbones
     from vdeval.run.runner import build_prompts, build_requests
 
+    position = checked.position if checked is not None else (lambda key, j: j)
+    partial = checked is not None and bool(checked.problems)
+    out: list[str] = []
+    prompts = None
     try:
         prompts = build_prompts(suite)
+        if not prompts:
+            out.append("prompts: the prompt source gives no prompts")
     except VdevalError as e:
-        return [f"prompts: {_one_line(e)}"], []
-    if not prompts:
-        return ["prompts: the prompt source gives no prompts"], []
-    count_problem = []
-    if suite.prompts.source != "world" and "count" in suite.prompts.model_fields_set and suite.prompts.count != len(prompts):
-        count_problem = [f"prompts.count: {suite.prompts.count} given, but the {suite.prompts.source} source holds "
-                         f"{len(prompts)} prompts and all are used (count applies to world prompts; remove it, or "
-                         "use --limit N)"]
-    requests = build_requests(suite, prompts)
-    clip_ids = [r.clip_id for r in requests]
-    vbench_names = [f"{r.prompt}-{r.meta['sample']}" for r in requests]
-    problems = generator_problems(suite, clip_ids, len(prompts), device, vbench_names)
+        out.append(f"prompts: {_one_line(e)}")
+    if prompts and suite.prompts.source != "world" and "count" in suite.prompts.model_fields_set \
+            and suite.prompts.count != len(prompts):
+        out.append(f"prompts.count: {suite.prompts.count} given, but the {suite.prompts.source} source holds "
+                   f"{len(prompts)} prompts and all are used (count applies to world prompts; remove it, or "
+                   "use --limit N)")
+    clip_ids, vbench_names = None, None
+    if prompts:
+        try:
+            requests = build_requests(suite, prompts)
+            clip_ids = [r.clip_id for r in requests]
+            vbench_names = [f"{r.prompt}-{r.meta['sample']}" for r in requests]
+        except VdevalError as e:
+            out.append(f"prompts: {_one_line(e)}")
+    out += generator_problems(suite, clip_ids, len(prompts or []), device, vbench_names, position)
     real, notes = real_problems(suite)
-    return count_problem + problems + real + weights_problems(suite, device), notes
+    return out + real + weights_problems(suite, device, position, partial), notes
 
 
 def _report(suite_path: Path, problems: list[str]) -> None:
@@ -163,21 +190,20 @@ def validate(suite: Path = typer.Argument(..., help="Suite YAML file."),
              device: str = typer.Option("cpu", "--device", help="With --deep: the device generators are set up for."),
              allow_remote_code: bool = typer.Option(False, "--allow-remote-code", help=_REMOTE_CODE_HELP)):
     """Check a suite file and list every problem with its key path."""
-    try:
+    with remote_code(allow_remote_code):
+        checked = check_suite(suite)  # a file that is not YAML raises its one problem
+    problems = list(checked.problems)
+    s = checked.partial
+    if deep and s is not None:  # on what parsed, so --deep adds its problems instead of waiting a round
         with remote_code(allow_remote_code):
-            s = load_suite(suite)
-    except SuiteError as e:
-        if not getattr(e, "problems", None):
-            raise
-        _report(suite, e.problems)
-    summary = f"{len(s.generators)} generators, {len(s.metrics)} metrics"
-    if deep:
-        with remote_code(allow_remote_code):
-            problems, notes = deep_problems(s, device)
+            found, notes = deep_problems(s, device, checked)
         for note in notes:
             typer.echo(f"note: {note}", err=True)
-        if problems:
-            _report(suite, problems)
+        problems += found
+    if problems:
+        _report(suite, problems)
+    summary = f"{len(s.generators)} generators, {len(s.metrics)} metrics"
+    if deep:
         summary += "; prompts, folders, generators and weights checked"
     typer.echo(f"{suite}: ok ({summary})")
 
