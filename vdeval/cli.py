@@ -16,7 +16,9 @@ import typer
 
 from vdeval.errors import VdevalError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Evaluate and compare video diffusion models.")
+# plain help, as click prints it: flags read `--report / --no-report`, not `--report <bool>` in a box
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Evaluate and compare video diffusion models.")
 _state = {"registered": False}
 
 # modules that add their own commands, each through its register(app)
@@ -29,12 +31,31 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show full traceback
     """Declares --debug; main() reads it from argv itself, as errors can come before this runs."""
 
 
+class Command(typer.core.TyperCommand):
+    """Usage lines as click writes them: arguments by their upper-case names (`vdeval run [OPTIONS]
+    SUITE`, optional ones in brackets), not typer's `{suite}`."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, typer.core.TyperArgument):
+                name = (param.metavar or param.name or "").upper() + ("..." if param.nargs != 1 else "")
+                pieces.append(name if param.required else f"[{name}]")
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+
 def _register_plugins() -> None:
     if _state.get("registered"):  # main() may run many times in one process (tests, embedding)
         return
     _state["registered"] = True
     for name in PLUGINS:
         importlib.import_module(name).register(app)
+    for group in [app] + [g.typer_instance for g in app.registered_groups]:
+        for info in group.registered_commands:
+            if info.cls in (None, typer.core.TyperCommand):
+                info.cls = Command
 
 
 def _usage_error_types() -> tuple[type, ...]:

@@ -21,8 +21,9 @@ def run(
     device: str = typer.Option("auto", "--device", help="auto (CUDA when torch sees it, else cpu), cpu or cuda[:N]."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache shared across runs (default: inside the run)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML/Markdown report into the run directory."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
-    log: Optional[List[str]] = typer.Option(None, "--log", help="Also log to tensorboard, wandb or mlflow "
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr (--no-progress "
+                                  "for CI logs)."),
+    log: Optional[List[str]] = typer.Option(None, "--log", metavar="TOOL", help="Also log to tensorboard, wandb or mlflow "
                                             "(repeat for several; see `vdeval log`)."),
     allow_remote_code: bool = typer.Option(False, "--allow-remote-code", help=_REMOTE_CODE_HELP),
 ):
