@@ -1,5 +1,5 @@
 """How the report reads results: the rules every view (HTML, Markdown, terminal) follows, stated
-once here and tested on the smoke run (tests/test_report_rules.py).
+once here and tested on the smoke run (tests/report/test_report_rules.py).
 
 1. Roles. World clips without a corruption are the *reference* (clean world: what good looks
    like); world clips with a corruption are a *control* (a known failure the metrics should

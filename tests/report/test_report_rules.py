@@ -15,8 +15,8 @@ from vdeval.report.compare import best_marks, compare_generators, relative_text
 from vdeval.report.tables import fmt, merge_results
 from vdeval.results import Results, load_results
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = Path(__file__).parent / "data" / "smoke_results.json"
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / "tests" / "data" / "smoke_results.json"
 CANDIDATES = {"early", "final", "ablation"}
 
 
@@ -144,7 +144,7 @@ def test_terminal_width_without_a_terminal(monkeypatch, smoke):
 
 @pytest.mark.slow  # runs suites/smoke.yaml on 6 prompts with a 16-clip real set (~1-2 minutes on 2 cores)
 def test_report_rules_on_a_fresh_smoke_run(tmp_path):
-    from vdeval.runner import Runner
+    from vdeval.run.runner import Runner
     from vdeval.suite import load_suite
 
     suite = (ROOT / "suites" / "smoke.yaml").read_text().replace("count: 256", "count: 16")
