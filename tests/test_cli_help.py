@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from helpers import cli_exit_code
 
 COMMANDS = [["run"], ["validate"], ["report"], ["check"], ["audit"], ["log"], ["weights", "list"],

@@ -84,12 +84,15 @@ def _show_usage_error(e: Exception) -> None:
         typer.echo(f"error: {e}", err=True)
 
 
-def _one_line_warnings(message, category, filename, lineno, file=None, line=None, _seen=set()):
+_warned: set[str] = set()
+
+
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None):
     """Warnings as a command line shows them: `warning: message`, once each, without the source
     line Python adds (the full form with --debug)."""
     text = str(message).strip()
-    if text not in _seen:
-        _seen.add(text)
+    if text not in _warned:
+        _warned.add(text)
         print(f"warning: {text}", file=sys.stderr)
 
 

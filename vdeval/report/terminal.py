@@ -134,7 +134,7 @@ def render(results: Results, width: int = 120, color: bool = False) -> str:
     if gens and not groups:
         text = _stacked(cells, width)
     else:
-        for i, group in enumerate(groups or [[]]):
+        for group in groups or [[]]:
             part = f" ({gens.index(group[0]) + 1}-{gens.index(group[-1]) + 1} of {len(gens)} generators)" \
                 if len(groups) > 1 else ""
             console.print(_table(cells, group, "vdeval summary" + part))

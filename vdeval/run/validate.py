@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
 from pydantic import ValidationError
 
 from vdeval import registry
