@@ -155,5 +155,5 @@ def test_report_rules_on_a_fresh_smoke_run(tmp_path):
     check_rules(outcome.results, tmp_path / "views")
     # the checked-in file is this suite's output: same generators, metrics and roles
     stored = json.loads(SMOKE.read_text())
-    assert list(stored["generators"]) == list(outcome.results.generators)
+    assert set(stored["generators"]) == set(outcome.results.generators)
     shutil.rmtree(tmp_path / "run" / "clips", ignore_errors=True)
