@@ -52,7 +52,7 @@ def _register_plugins() -> None:
     _state["registered"] = True
     for name in PLUGINS:
         importlib.import_module(name).register(app)
-    for group in [app] + [g.typer_instance for g in app.registered_groups]:
+    for group in [app] + [g.typer_instance for g in app.registered_groups if g.typer_instance is not None]:
         for info in group.registered_commands:
             if info.cls in (None, typer.core.TyperCommand):
                 info.cls = Command

@@ -377,6 +377,7 @@ class DiffusersGenerator(Generator[DiffusersConfig]):
         import diffusers
 
         self._identify()
+        assert self._folder is not None  # _identify found it
         # fps as the clips carry it (the pipeline's frame-rate argument), not the config's default
         return {**super().info(), "fps": self.fps_for(self._saved_class(self._folder)),
                 "diffusers": diffusers.__version__, "resolved_model": str(self._folder),

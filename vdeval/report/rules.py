@@ -67,7 +67,7 @@ def role_label(merged: Merged, g: str) -> str:
 def frozen_fractions(merged: Merged) -> dict[str, float]:
     """Generators flagged frozen (rule 2) -> their frozen_motion value."""
     labels = [m for m, meta in merged.metrics.items() if (meta.name or m) == "frozen_motion"]
-    out = {}
+    out: dict[str, float] = {}
     for r in merged.summary.to_dict("records"):
         v = num(r["value"])
         if r["metric"] in labels and math.isfinite(v) and v >= FROZEN_AT:

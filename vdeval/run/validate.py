@@ -83,7 +83,7 @@ def generator_problems(suite: Suite, clip_ids: list[str] | None, n_prompts: int,
     out = []
     for j, entry in enumerate(suite.generators):
         try:
-            config = registry.resolve("generator", entry.get("kind")).Config(**entry)
+            config = registry.resolve("generator", str(entry.get("kind"))).Config(**entry)
         except (VdevalError, ValidationError, TypeError):
             continue  # listed by the fast check
         where = f"generators[{position('generators', j)}] ({config.name})"
@@ -121,7 +121,7 @@ def weights_problems(suite: Suite, device: str, position=lambda key, j: j, parti
     from vdeval.run.featurize import BackbonePool  # deep mode only (see deep_problems)
 
     # the domain from the generators whose kind exists (a misspelt one is the fast check's problem)
-    kinds = [g.get("kind") for g in suite.generators if g.get("kind") in registry.names("generator")]
+    kinds = [str(g.get("kind")) for g in suite.generators if g.get("kind") in registry.names("generator")]
     domain = suite_domain(kinds, suite.real.kind if suite.real else None)
     pool, out = BackbonePool(device), []
     for j, (label, entry) in enumerate(zip(suite.metric_labels(), suite.metrics)):
@@ -199,8 +199,9 @@ def validate(suite: Path = typer.Argument(..., help="Suite YAML file."),
         for note in notes:
             typer.echo(f"note: {note}", err=True)
         problems += found
-    if problems:
+    if problems or s is None:
         _report(suite, problems)
+    assert s is not None  # no problems: the whole suite parsed
     summary = f"{len(s.generators)} generators, {len(s.metrics)} metrics"
     if deep:
         summary += "; prompts, folders, generators and weights checked"
