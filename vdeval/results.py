@@ -129,6 +129,11 @@ class Failure(_Record):
     clip_id: str
     stage: str
     error: str
+    # set where known (a clip that ran out of memory): the metric(s) and backbone it failed in and
+    # what to change
+    metric: str | None = None
+    backbone: str | None = None
+    hint: str | None = None
 
 
 class RealRecord(_Record):

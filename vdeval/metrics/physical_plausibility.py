@@ -158,6 +158,11 @@ class PhysicalPlausibility(Metric[NoParams]):
     audit_extra_corruptions = {"reversals": "reverse", "vanishings": "vanish", "size_changes": "resize",
                                "shape_changes": "geometry_collapse"}
 
+    def working_set(self, frames: int, height: int, width: int) -> int:
+        # the tracker's clip-long planes: int8 labels, and per palette colour (up to eight) its
+        # masks and two grown copies, the others' union (bool); the last two clips' tracks are kept
+        return 64 * frames * height * width
+
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest("frames", self.backbone)]  # the pixels as decoded, nothing learned
 

@@ -108,8 +108,8 @@ class Runner:
                 failures += [Failure(generator=gen.name, clip_id=g.request.clip_id, stage="generate", error=g.error)
                              for g in generated if g.error]
                 scored, failed = self._featurize_and_score(gen.name, generated, slim, timings)
-                failures += [Failure(generator=gen.name, clip_id=cid, stage="featurize", error=e)
-                             for cid, e in failed.items()]
+                failures += [Failure(generator=gen.name, clip_id=cid, stage="featurize", error=e,
+                                     **self.features.details.get(cid, {})) for cid, e in failed.items()]
                 rows += [_clip_record(gen.name, g, scored.get(g.request.clip_id), failed.get(g.request.clip_id))
                          for g in generated]
         return rows, slim, failures
@@ -142,7 +142,8 @@ class Runner:
         real = [g for g in self.ranks.shard(self.store.real_clips()) if g.video is not None]
         mine = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt) for g in real]
         failed = self.features.run(mine, "real set", self.features.set_requests)  # set-level features only
-        self.real_failures = [Failure(generator=REAL, clip_id=cid, stage="featurize", error=e) for cid, e in failed.items()]
+        self.real_failures = [Failure(generator=REAL, clip_id=cid, stage="featurize", error=e,
+                                      **self.features.details.get(cid, {})) for cid, e in failed.items()]
         mine = [c for c in mine if c.clip_id not in failed]
         out = _merge_ranks(distributed.gather(self.ranks, [self.features.slim(c) for c in mine]))
         timings.add("real_set", t)
