@@ -22,7 +22,9 @@ from vdeval import registry
 from vdeval.run.domains import load_metric_backbones, metric_backbone
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures
-from vdeval.run.featurize import BackbonePool, FeatureCache, featurize, memory_groups
+from vdeval.run.featurize import BackbonePool, FeatureCache
+from vdeval.run.featurizing import FeatureStage
+from vdeval.run.progress import progress_bar
 from vdeval.run.scoring import empty_scores, score_clip
 from vdeval.video.core import as_video
 from vdeval.video.io import VIDEO_SUFFIXES
@@ -93,36 +95,59 @@ def _metrics(metrics, backbones: dict | None, domain: str) -> dict[str, Metric]:
     return out
 
 
-def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = ("warping_error", "frozen_motion"),
+def evaluate(videos, prompts: Sequence[str] | str | None = None, metrics: Sequence = ("warping_error", "frozen_motion"),
              backbones: dict[str, str] | None = None, device: str = "auto", cache_dir: str | os.PathLike | None = None,
              fps: float = 8.0, domain: str = "natural", memory_gb: float = 2.0, batch_size: int = 8,
-             value_range: tuple[float, float] | None = None):
+             value_range: tuple[float, float] | None = None, progress: bool = True):
     """A pandas DataFrame, one row per clip: `clip`, `prompt`, `error`, one column per metric, and
     `<metric>.<extra>` columns. A clip that cannot be read or scored keeps its row, with the reason
-    in `error` (unreadable) or NaN and `<metric>.note` (a metric that has no value for it)."""
+    in `error` (unreadable, or out of memory: with what to change) or NaN and `<metric>.note` (a
+    metric that has no value for it). `prompts`: one per video, or "from_names" for VBench-style
+    file names (`a red car-3.mp4` is "a red car"). `progress`: bars with clip counts, rate and
+    time left (tqdm.auto: a widget in a notebook); False silences them."""
     import pandas as pd
 
     clips = _as_clips(videos, fps, value_range)
-    if prompts is not None and len(prompts) != len(clips):
-        raise VdevalError(f"{len(prompts)} prompts for {len(clips)} videos", "give one prompt per video")
+    prompts = _prompts(prompts, videos, clips)
     ms = _metrics(metrics, backbones, domain)
     ms = {k: m for k, m in ms.items() if m.level == "clip"}
     pool, cache = BackbonePool(resolve_device(device)), FeatureCache(cache_dir)
     load_metric_backbones(ms, pool)
-    requests = list(dict.fromkeys(r for m in ms.values() for r in m.requests()))
     rows = {cid: {"clip": cid, "prompt": (prompts[i] if prompts else ""), "error": None} for i, (cid, _) in enumerate(clips)}
     feats = []
     for i, (cid, v) in enumerate(clips):
         if isinstance(v, VdevalError):
             rows[cid]["error"] = str(v)
         else:
-            feats.append(ClipFeatures(cid, v, prompts[i] if prompts else ""))
-    for group in memory_groups(feats, requests, pool, memory_gb):
-        featurize(group, requests, pool, cache, batch_size=batch_size)
+            feats.append(ClipFeatures(cid, v, rows[cid]["prompt"]))
+    stage = FeatureStage(ms, pool, cache, batch_size, None, memory_gb, progress)
+    bar = progress_bar(len(feats), f"scoring {', '.join(ms)}", progress, unit="clip")
+    for group in stage.groups(feats):
+        failed = stage.run(group, "videos")
         for c in group:
-            rows[c.clip_id].update(_score(c, ms))
+            if c.clip_id in failed:
+                rows[c.clip_id]["error"] = failed[c.clip_id]
+            else:
+                rows[c.clip_id].update(_score(c, ms))
             c.drop_features()
+        bar.update(len(group))
+    bar.close()
     return pd.DataFrame(list(rows.values()))
+
+
+def _prompts(prompts, videos, clips) -> list[str] | None:
+    """One prompt per clip: as given, or from VBench-style file names with "from_names"."""
+    if isinstance(prompts, str):
+        if prompts != "from_names":
+            raise VdevalError(f"prompts={prompts!r}: give one prompt per video or \"from_names\"")
+        from vdeval.video.ingest import prompt_from_name
+
+        from vdeval.video.core import Video
+
+        return ["" if isinstance(v, Video) else prompt_from_name(Path(cid)) for cid, v in clips]
+    if prompts is not None and len(prompts) != len(clips):
+        raise VdevalError(f"{len(prompts)} prompts for {len(clips)} videos", "give one prompt per video")
+    return prompts
 
 
 def _score(clip: ClipFeatures, metrics: dict) -> dict:
@@ -142,9 +167,11 @@ def _score(clip: ClipFeatures, metrics: dict) -> dict:
 
 def evaluate_set(real, generated, metrics: Sequence[str] = ("fvd", "kvd"), backbones: dict[str, str] | None = None,
                  device: str = "auto", cache_dir: str | os.PathLike | None = None, fps: float = 8.0,
-                 domain: str = "natural", batch_size: int = 8, value_range: tuple[float, float] | None = None):
+                 domain: str = "natural", batch_size: int = 8, value_range: tuple[float, float] | None = None,
+                 progress: bool = True):
     """Set-level metrics (FVD, KVD) of `generated` against `real`: a DataFrame with one row per
-    metric: value, 95% interval, n, n_real and the backbone that produced it."""
+    metric: value, 95% interval, n, n_real and the backbone that produced it. `progress`: as in
+    `evaluate`."""
     import pandas as pd
 
     ms = _metrics(metrics, backbones, domain)
@@ -153,12 +180,12 @@ def evaluate_set(real, generated, metrics: Sequence[str] = ("fvd", "kvd"), backb
         raise VdevalError(f"{', '.join(per_clip)}: per-clip metrics", "score them with vdeval.evaluate")
     pool, cache = BackbonePool(resolve_device(device)), FeatureCache(cache_dir)
     load_metric_backbones(ms, pool)
+    stage = FeatureStage(ms, pool, cache, batch_size, None, 2.0, progress)
     sets = {}
     for which, videos in (("real", real), ("generated", generated)):
         clips = [ClipFeatures(cid, v) for cid, v in _as_clips(videos, fps, value_range) if not isinstance(v, VdevalError)]
-        requests = list(dict.fromkeys(r for m in ms.values() for r in m.requests()))
-        featurize(clips, requests, pool, cache, batch_size=batch_size)
-        sets[which] = clips
+        failed = stage.run(clips, which)
+        sets[which] = [c for c in clips if c.clip_id not in failed]
     rows = []
     for name, m in ms.items():
         bb = ", ".join(pool.get(r.backbone, r.options).label() for r in m.requests())

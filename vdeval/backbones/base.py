@@ -77,7 +77,7 @@ class Backbone:
         """Peak bytes that computing `kind` for one clip takes beyond its decoded input (`frames` x
         `height` x `width` x 3 uint8, the geometry `input_spec` gives): the backbone's temporaries
         and its output. The memory contract: every built-in backbone declares it and
-        tests/test_memory_contract.py holds each to it on long 1080p clips; memory groups and the
+        tests/run/test_memory_contract.py holds each to it on long 1080p clips; memory groups and the
         pre-flight memory check size clips with it. The default, for plugins that declare
         nothing, allows four float32 copies of the input."""
         return 16 * frames * height * width * 3

@@ -111,7 +111,7 @@ class Metric(Generic[P]):
     def working_set(self, frames: int, height: int, width: int) -> int:
         """Peak bytes `score_clip` takes beyond the features it reads, for a clip whose pixel
         features are `frames` x `height` x `width` (its first request's input). Part of the
-        memory contract (tests/test_memory_contract.py): the default allows a pair of frames as
+        memory contract (tests/run/test_memory_contract.py): the default allows a pair of frames as
         float64 planes at a time; a metric that holds more declares it."""
         return 64 * height * width + 64 * frames
 

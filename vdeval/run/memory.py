@@ -22,7 +22,7 @@ from vdeval.features import ClipFeatures, FeatureRequest
 
 GIB = 1 << 30
 # bytes kept free beyond a group's estimate: the decoder's frames at source size, threads' stacks,
-# the allocator's slack (measured: under 100 MB on 1080p clips, tests/test_memory_contract.py)
+# the allocator's slack (measured: under 100 MB on 1080p clips, tests/run/test_memory_contract.py)
 HEADROOM = 256 << 20
 _NO_PIXELS = ("text_embedding", "reference_embedding")
 HINT = ("lower ingest.max_short_side (or ingest.frames) of the generator or real set to decode less, "
