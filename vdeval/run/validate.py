@@ -33,20 +33,24 @@ def _one_line(e: VdevalError) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
-def folder_problems(where: str, gen, clip_ids: list[str], n_prompts: int, samples: int) -> list[str]:
-    """A folder generator's files against the clips the suite asks for."""
+def folder_problems(where: str, gen, requests: list, n_prompts: int, samples: int) -> list[str]:
+    """A folder generator's files against the clips the suite asks for: paired by prompt text and
+    sample (a sidecar's or VBench-style names' prompts against the suite's), the first mismatching
+    files named."""
+    clip_ids = [r.clip_id for r in requests]
     match, n_clips, files = gen.config.match, len(clip_ids), gen.files
+    mode = gen.pairing()
+    out = []
     if gen.rows is not None:  # a sidecar names the files
-        out = []
         missing = [name for name, _ in gen.rows if not (gen.folder / name).exists()]
         if missing:
             out.append(f"{where}.sidecar: names {len(missing)} file(s) missing from {gen.folder}: {_some(missing)}")
         if gen.unlisted():
             out.append(f"{where}: {len(gen.unlisted())} file(s) in {gen.folder} match no clip (not in the sidecar): "
                        f"{_some(gen.unlisted())}")
-        if match == "sidecar" and len(gen.rows) < n_clips:
-            out.append(f"{where}.sidecar: lists {len(gen.rows)} files for {n_clips} clips "
-                       f"({n_prompts} prompts x {samples} samples)")
+    if mode in ("sidecar", "names"):
+        return out + content_problems(where, gen, requests, mode)
+    if gen.rows is not None:
         return out
     if match == "order":
         if len(files) != n_clips:
@@ -65,7 +69,31 @@ def folder_problems(where: str, gen, clip_ids: list[str], n_prompts: int, sample
     return out
 
 
-def generator_problems(suite: Suite, clip_ids: list[str], n_prompts: int, device: str) -> list[str]:
+def content_problems(where: str, gen, requests: list, mode: str) -> list[str]:
+    """Files whose prompt (sidecar row or VBench-style name) the suite does not ask for, and clips
+    with no file of their prompt and sample: each with the first one named."""
+    from vdeval.generators.folder import occurrence
+
+    source = "sidecar" if mode == "sidecar" else "file name"
+    wanted = {r.prompt for r in requests}
+    have = gen.by_prompt()
+    foreign = [(name, p) for p, rows in have.items() if p not in wanted for name, _ in rows]
+    out = []
+    if foreign:
+        name, p = foreign[0]
+        near = sorted(wanted)[:1]
+        out.append(f"{where}: {len(foreign)} file(s) whose {source} prompt is not among the suite's prompts, first "
+                   f"{name!r} ({p!r}{f'; the suite has e.g. {near[0]!r}' if near else ''}): clips are paired by prompt "
+                   "text and sample, never by position")
+    absent = [r for r in requests if occurrence(r) >= len(have.get(r.prompt, []))]
+    if absent:
+        r = absent[0]
+        out.append(f"{where}: no file for {len(absent)} clip(s), first {r.clip_id} (prompt {r.prompt!r}, sample "
+                   f"{occurrence(r)})")
+    return out
+
+
+def generator_problems(suite: Suite, requests: list, n_prompts: int, device: str) -> list[str]:
     """Each generator set up as the run sets it up; folders matched against the clips."""
     from vdeval.run.runner import make_generator  # deep mode only (see deep_problems)
 
@@ -79,7 +107,7 @@ def generator_problems(suite: Suite, clip_ids: list[str], n_prompts: int, device
             out.append(f"{where}: {_one_line(e)}")
             continue
         if isinstance(gen, FolderGenerator):
-            out += folder_problems(where, gen, clip_ids, n_prompts, suite.samples_per_prompt)
+            out += folder_problems(where, gen, requests, n_prompts, suite.samples_per_prompt)
     return out
 
 
@@ -135,8 +163,7 @@ def deep_problems(suite: Suite, device: str = "cpu") -> tuple[list[str], list[st
         count_problem = [f"prompts.count: {suite.prompts.count} given, but the {suite.prompts.source} source holds "
                          f"{len(prompts)} prompts and all are used (count applies to world prompts; remove it, or "
                          "use --limit N)"]
-    clip_ids = [r.clip_id for r in build_requests(suite, prompts)]
-    problems = generator_problems(suite, clip_ids, len(prompts), device)
+    problems = generator_problems(suite, build_requests(suite, prompts), len(prompts), device)
     real, notes = real_problems(suite)
     return count_problem + problems + real + weights_problems(suite, device), notes
 
