@@ -213,6 +213,8 @@ def long_clips(tmp_path_factory):
     d = tmp_path_factory.mktemp("long")
     return {"landscape": make_long_clip(d / "landscape.mp4", 1920, 1080),
             "portrait": make_long_clip(d / "portrait.mp4", 1080, 1920),
+            "landscape_short": make_long_clip(d / "landscape_short.mp4", 1920, 1080, frames=24),
+            "portrait_short": make_long_clip(d / "portrait_short.mp4", 1080, 1920, frames=24),
             "small": make_long_clip(d / "small.mp4", 320, 180, frames=12)}
 
 
@@ -227,9 +229,13 @@ def _probe(code: str, *args) -> dict:
 @pytest.mark.parametrize("orientation", ["landscape", "portrait"])
 def test_offline_backbones_stay_within_their_declared_memory(long_clips, orientation):
     for name, kind in _offline_backbones():
-        if name == "world_interpolator" and orientation == "portrait":
-            continue  # a world backbone at full 1080p size: one orientation is enough (minutes a clip)
-        r = _probe(PROBE_BACKBONE, long_clips[orientation], name, kind)
+        clip = long_clips[orientation]
+        if name == "world_interpolator":
+            # a world backbone that reads frames at their own size: its working set is one pair's
+            # and its output grows with the frames; 1080p pairs take seconds each on a CPU, so it
+            # runs on the first 24 frames
+            clip = long_clips[f"{orientation}_short"]
+        r = _probe(PROBE_BACKBONE, clip, name, kind)
         assert r["used"] <= r["declared"] + SLACK, (name, kind, orientation, r)
 
 

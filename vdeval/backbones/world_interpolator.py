@@ -195,7 +195,7 @@ class WorldInterpolator(Backbone):
         # and the network's float32 feature maps (about 0.3 GB a pair at 720p)
         pairs = max((frames + 1) // 2 - 1, 0)
         r = DEFAULT_CONFIG["radius"]
-        return pairs * height * width * 3 + (3 * (2 * r + 1) ** 2 + 160) * height * width * 4
+        return pairs * height * width * 3 + ((2 * r + 1) ** 2 + 40) * height * width * 4
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
         self.check_kind(kind)
