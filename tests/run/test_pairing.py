@@ -11,7 +11,7 @@ import numpy as np
 import yaml
 
 from helpers import cli_exit_code
-from vdeval.runner import Runner
+from vdeval.run.runner import Runner
 from vdeval.suite import load_suite
 
 COLOURS = {"a man talks in a car": (200, 30, 30), "a rabbit walks": (30, 200, 30), "zebra at dusk": (30, 30, 200)}
