@@ -20,8 +20,6 @@ pairs frozen and a stretch of k / fps seconds.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from vdeval.features import ClipFeatures, input_fps
 from vdeval.metrics.base import ClipScore
 from vdeval.metrics.frozen_motion import THRESHOLD_SCALE, FrozenMotion, dynamic_rule, frozen_runs, motion_scores

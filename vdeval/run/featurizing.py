@@ -47,9 +47,11 @@ def featurize_safely(clips: list[ClipFeatures], requests: list[FeatureRequest], 
             return {}, {c.clip_id: one_line(e) for c in clips}
     computed: dict = {}
     failed: dict[str, str] = {}
-    on_done = kwargs.pop("on_done", None)  # counted once per clip here: the failed pass counted some already
+    on_done = kwargs.pop("on_done", None)  # counted once per clip here (the failed pass may have counted some)
     for clip in clips:
         counts, bad = featurize_safely([clip], requests, pool, cache, **kwargs)
+        if on_done is not None:
+            on_done(1)
         for key, n in counts.items():
             computed[key] = computed.get(key, 0) + n
         failed.update(bad)
