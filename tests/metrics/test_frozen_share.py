@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from vdeval.features import ClipFeatures
-from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.frozen_motion import FrozenMotion, frozen_runs
 from vdeval.metrics.frozen_share import FrozenSeconds, FrozenShare
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.video.core import Video
 from vdeval.world import WorldSpec, sample_clip
 

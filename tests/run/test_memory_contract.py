@@ -81,8 +81,8 @@ def test_readme_decode_table_lists_every_backbone():
 def test_planner_counts_inputs_features_and_working_sets():
     """A 1080p clip of 240 frames through dis and colorfulness: decoded inputs at 256 and 512 px,
     float16 flow, and the larger working set on top; groups split long 1080p clips."""
-    from vdeval.run.featurize import BackbonePool
     from vdeval.features import ClipFeatures, FeatureRequest
+    from vdeval.run.featurize import BackbonePool
     from vdeval.run.memory import clip_need, plan_groups
     from vdeval.video.core import Video
     from vdeval.video.source import ArraySource

@@ -9,8 +9,8 @@ import shutil
 
 import numpy as np
 import yaml
-
 from helpers import cli_exit_code
+
 from vdeval.run.runner import Runner
 from vdeval.suite import load_suite
 

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import yaml
-
 from helpers import cli_exit_code
 
 NATURAL = Path(__file__).resolve().parents[1] / "data" / "natural"

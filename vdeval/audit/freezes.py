@@ -10,9 +10,9 @@ import numpy as np
 
 from vdeval.audit.core import auroc
 from vdeval.features import ClipFeatures
-from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.frozen_motion import FrozenMotion
 from vdeval.metrics.frozen_share import FrozenSeconds, FrozenShare
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.video.core import Video
 
 SHARES = (0.25, 0.5, 0.75)

@@ -124,7 +124,7 @@ def plan_groups(clips: list[ClipFeatures], requests: list[FeatureRequest], pool,
 
 
 def shortage(clip: ClipFeatures, requests: list[FeatureRequest], pool, free: int | None,
-             metrics_of=None, metrics=()) -> "MemoryShortage | None":
+             metrics_of=None, metrics=()) -> MemoryShortage | None:
     """A MemoryShortage when `clip` alone needs more than `free` bytes (None when it fits or when
     free memory is unknown)."""
     if free is None:

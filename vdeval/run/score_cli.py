@@ -13,7 +13,6 @@ prompt records that clip as failed (exit 3).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -111,13 +110,13 @@ def _unique(name: str, used: set[str]) -> str:
 
 
 def score(
-    paths: List[Path] = typer.Argument(..., help="Folders of videos (one generator each) or video files."),
+    paths: list[Path] = typer.Argument(..., help="Folders of videos (one generator each) or video files."),
     metrics: str = typer.Option(..., "--metrics", "-m", help="Comma-separated metric names."),
-    prompts: Optional[Path] = typer.Option(None, "--prompts", help="CSV `file,prompt` or JSON sidecar: the prompts, "
+    prompts: Path | None = typer.Option(None, "--prompts", help="CSV `file,prompt` or JSON sidecar: the prompts, "
                                            "paired by text across generators."),
     prompts_from_names: bool = typer.Option(False, "--prompts-from-names", help="Prompts from VBench-style file "
                                             "names (`a red car-3.mp4` is 'a red car'); the default without --prompts."),
-    real: Optional[Path] = typer.Option(None, "--real", help="Folder of real videos (FVD, KVD)."),
+    real: Path | None = typer.Option(None, "--real", help="Folder of real videos (FVD, KVD)."),
     out: Path = typer.Option(Path("runs/score"), "--out", "-o", help="Run folder (default runs/score)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:N]."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML/Markdown report."),
