@@ -24,6 +24,12 @@ load, and the fastest of several rounds is the least disturbed.
 
     python benchmarks/bench_real_video.py            # all sizes and lengths (several minutes)
     python benchmarks/bench_real_video.py --quick    # 144p and 720p, 1x length
+    python benchmarks/bench_real_video.py --per-metric DIR   # every offline metric on DIR's videos
+
+--per-metric: for every per-clip metric that runs offline here (its default backbone on natural
+footage needs no weights), `vdeval.evaluate(DIR's videos, [metric])` alone in a fresh process,
+cold cache: wall time, seconds per clip-second of video, peak RSS, and clips that failed or
+scored NaN; so each metric's cost includes computing its own features.
 """
 from __future__ import annotations
 
@@ -220,6 +226,62 @@ def _fmt(r: dict) -> str:
             f"({r['vdeval_s']:.1f} s vs {r['by_hand_s']:.1f} s)")
 
 
+def offline_metrics() -> list[str]:
+    """Per-clip metrics whose backbone on natural footage (vdeval.evaluate's default domain) loads here."""
+    from vdeval import registry
+    from vdeval.api import _metrics
+    from vdeval.errors import VdevalError
+    from vdeval.run.featurize import BackbonePool
+
+    out, pool = [], BackbonePool("cpu")
+    for name in sorted(registry.names("metric")):
+        try:
+            ms = _metrics([name], None, "natural")
+            if all(m.level == "clip" for m in ms.values()):
+                for m in ms.values():
+                    for r in m.requests():
+                        pool.get(r.backbone, r.options)
+                out.append(name)
+        except VdevalError:
+            continue
+    return out
+
+
+def _metric_child(folder: str, metric: str) -> dict:
+    import resource
+
+    import vdeval
+    from vdeval.generators.folder import list_videos
+
+    files = list_videos(Path(folder))
+    t = time.perf_counter()
+    df = vdeval.evaluate(files, metrics=[metric], device="cpu", progress=False)
+    wall = time.perf_counter() - t
+    return {"metric": metric, "seconds": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "failed": int(df["error"].notna().sum()), "nan": int(df[metric].isna().sum()), "clips": len(df)}
+
+
+def per_metric(folder: Path) -> list[dict]:
+    from vdeval.generators.folder import list_videos
+    from vdeval.video.source import probe
+
+    video_s = sum(n / (fps or 8.0) for n, fps, _, _ in (probe(p) for p in list_videos(folder)))
+    rows = []
+    print(f"{len(list_videos(folder))} clips, {video_s:.1f} s of video; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print("| metric | wall s | s per video s | peak RSS MB | failed | NaN |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+    for m in offline_metrics():
+        p = subprocess.run([sys.executable, __file__, "--metric-child", str(folder), m], capture_output=True, text=True,
+                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if p.returncode:
+            print(f"| {m} | exit {p.returncode}: {p.stderr.strip().splitlines()[-1:]} | | | | |", flush=True)
+            continue
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        rows.append(r)
+        print(f"| {m} | {r['seconds']:.1f} | {r['seconds'] / video_s:.2f} | {r['peak_rss_mb']:.0f} | {r['failed']} | "
+              f"{r['nan']} of {r['clips']} |", flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -230,7 +292,15 @@ def main() -> None:
     ap.add_argument("--no-natural", action="store_true", help="skip the natural clips themselves")
     ap.add_argument("--memory-only", action="store_true", help="peak RSS only, no timings")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--per-metric", type=Path, help="folder of videos: every offline metric on them, one at a time")
+    ap.add_argument("--metric-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.metric_child:
+        print(json.dumps(_metric_child(*args.metric_child)))
+        return
+    if args.per_metric:
+        per_metric(args.per_metric)
+        return
     global REPEAT
     REPEAT = args.repeat
     if args.child:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from vdeval import registry
 from vdeval.errors import VdevalError
@@ -35,15 +35,15 @@ from vdeval.limits import BatchSize, FiniteFloat, Fps, MemoryGB, device_problem
 from vdeval.run.domains import load_metric_backbones, metric_backbone
 from vdeval.run.featurize import BackbonePool, FeatureCache, memory_groups
 from vdeval.run.featurizing import featurize_clips
-from vdeval.run.progress import one_line
+from vdeval.run.progress import one_line, progress_bar
+from vdeval.video.ingest import prompt_from_name
 from vdeval.run.scoring import empty_scores, score_clip
 from vdeval.suite import MetricEntry, _pydantic_problems, metric_labels, metric_problems
-from vdeval.video.core import as_video
+from vdeval.video.core import Video, as_video
 from vdeval.video.io import VIDEO_SUFFIXES
 
 if TYPE_CHECKING:
     from vdeval.metrics.base import Metric
-    from vdeval.video import Video
     from vdeval.video.source import VideoSource
 
 
@@ -69,7 +69,7 @@ class CallArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
     metrics: list[MetricEntry] = Field(min_length=1)
-    prompts: list[str] | None = None
+    prompts: list[str] | Literal["from_names"] | None = None
     backbones: dict[str, str] | None = None
     device: str = "auto"
     cache_dir: Any = None
@@ -78,6 +78,7 @@ class CallArgs(BaseModel):
     memory_gb: MemoryGB = 2.0
     batch_size: BatchSize = 8
     value_range: tuple[FiniteFloat, FiniteFloat] | None = None
+    progress: StrictBool = True
 
     @field_validator("metrics", mode="before")
     @classmethod
@@ -210,27 +211,33 @@ def _setup(args: CallArgs):
     return ms, pool, cache
 
 
-def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = ("warping_error", "frozen_motion"),
+def evaluate(videos, prompts: Sequence[str] | str | None = None, metrics: Sequence = ("warping_error", "frozen_motion"),
              backbones: dict[str, str] | None = None, device: str = "auto", cache_dir: str | os.PathLike | None = None,
              fps: float = 8.0, domain: str = "natural", memory_gb: float = 2.0, batch_size: int = 8,
-             value_range: tuple[float, float] | None = None):
+             value_range: tuple[float, float] | None = None, progress: bool = True):
     """A pandas DataFrame, one row per clip: `clip`, `prompt`, `error`, one column per metric, and
     `<metric>.<extra>` columns. A clip that cannot be read or scored keeps its row, with the reason
-    in `error` (unreadable) or NaN and `<metric>.note` (a metric that has no value for it)."""
+    in `error` (unreadable, or out of memory: with what to change) or NaN and `<metric>.note` (a
+    metric that has no value for it). `prompts`: one per video, or "from_names" for VBench-style
+    file names (`a red car-3.mp4` is "a red car"). `progress`: bars with clip counts, rate and
+    time left (tqdm.auto: a widget in a notebook); False silences them."""
     import pandas as pd
 
     args = check_call("evaluate", metrics=metrics, prompts=prompts, backbones=backbones, device=device,
                       cache_dir=cache_dir, fps=fps, domain=domain, memory_gb=memory_gb, batch_size=batch_size,
-                      value_range=value_range)
+                      value_range=value_range, progress=progress)
     sets = [e.name for e in args.metrics if registry.resolve("metric", e.name).level == "set"]
     if sets:
         raise VdevalError(f"vdeval.evaluate: {', '.join(sets)}: set-level metrics", "score them with vdeval.evaluate_set")
     clips = _as_clips(videos, args.fps, args.value_range)
-    if args.prompts is not None and len(args.prompts) != len(clips):
+    if args.prompts == "from_names":  # VBench's naming, as suites read it: `a red car-3.mp4` is "a red car"
+        prompts_of = ["" if isinstance(v, Video) else prompt_from_name(Path(cid)) for cid, v in clips]
+    elif args.prompts is not None and len(args.prompts) != len(clips):
         raise VdevalError(f"{len(args.prompts)} prompts for {len(clips)} videos", "give one prompt per video")
+    else:
+        prompts_of = args.prompts or [""] * len(clips)
     ms, pool, cache = _setup(args)
     requests = merge_requests(r for m in ms.values() for r in m.requests())
-    prompts_of = args.prompts or [""] * len(clips)
     rows: list[dict[str, Any]] = [{"clip": cid, "prompt": prompts_of[i], "error": None}
                                   for i, (cid, _) in enumerate(clips)]
     feats, where = [], {}
@@ -240,8 +247,10 @@ def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = (
         else:
             where[cid] = i
             feats.append(ClipFeatures(cid, v, prompts_of[i]))
+    bar = progress_bar(len(feats), f"scoring {', '.join(ms)}", args.progress, unit="clip")
     for group in memory_groups(feats, requests, pool, args.memory_gb):
-        failed = featurize_clips(group, requests, pool, cache, batch_size=args.batch_size)
+        failed = featurize_clips(group, requests, pool, cache, progress=args.progress, what="videos",
+                                 batch_size=args.batch_size)
         for c in group:
             row = rows[where[c.clip_id]]
             if c.clip_id in failed:
@@ -249,6 +258,8 @@ def evaluate(videos, prompts: Sequence[str] | None = None, metrics: Sequence = (
             else:
                 row.update(_score(c, ms))
             c.drop_features()
+        bar.update(len(group))
+    bar.close()
     return pd.DataFrame(rows, columns=None if rows else ["clip", "prompt", "error", *ms])
 
 
@@ -269,14 +280,15 @@ def _score(clip: ClipFeatures, metrics: dict) -> dict:
 
 def evaluate_set(real, generated, metrics: Sequence[str] = ("fvd", "kvd"), backbones: dict[str, str] | None = None,
                  device: str = "auto", cache_dir: str | os.PathLike | None = None, fps: float = 8.0,
-                 domain: str = "natural", batch_size: int = 8, value_range: tuple[float, float] | None = None):
+                 domain: str = "natural", batch_size: int = 8, value_range: tuple[float, float] | None = None,
+                 progress: bool = True):
     """Set-level metrics (FVD, KVD) of `generated` against `real`: a DataFrame with one row per
     metric: value, 95% interval, n, n_real, the backbone that produced it, and `failures` (the
-    clips left out of either set, each with its error)."""
+    clips left out of either set, each with its error). `progress`: as in `evaluate`."""
     import pandas as pd
 
     args = check_call("evaluate_set", metrics=metrics, backbones=backbones, device=device, cache_dir=cache_dir,
-                      fps=fps, domain=domain, batch_size=batch_size, value_range=value_range)
+                      fps=fps, domain=domain, batch_size=batch_size, value_range=value_range, progress=progress)
     per_clip = [e.name for e in args.metrics if registry.resolve("metric", e.name).level != "set"]
     if per_clip:
         raise VdevalError(f"{', '.join(per_clip)}: per-clip metrics", "score them with vdeval.evaluate")
@@ -288,7 +300,8 @@ def evaluate_set(real, generated, metrics: Sequence[str] = ("fvd", "kvd"), backb
     for which, clips in inputs.items():
         failures += [f"{which} {cid}: {v}" for cid, v in clips if isinstance(v, VdevalError)]
         feats = [ClipFeatures(cid, v) for cid, v in clips if not isinstance(v, VdevalError)]
-        failed = featurize_clips(feats, requests, pool, cache, batch_size=args.batch_size)
+        failed = featurize_clips(feats, requests, pool, cache, progress=args.progress, what=which,
+                                 batch_size=args.batch_size)
         failed.update({c.clip_id: next(iter(c.feature_errors.values())) for c in feats if c.feature_errors})
         failures += [f"{which} {cid}: {e}" for cid, e in failed.items()]
         sets[which] = [c for c in feats if c.clip_id not in failed]

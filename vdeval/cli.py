@@ -22,8 +22,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 _state = {"registered": False}
 
 # modules that add their own commands, each through its register(app)
-PLUGINS = ("vdeval.run.cli", "vdeval.run.validate", "vdeval.report.cli", "vdeval.check", "vdeval.backbones.weights", "vdeval.audit.cli",
-           "vdeval.log.cli", "vdeval.export.cli")
+PLUGINS = ("vdeval.run.cli", "vdeval.run.score_cli", "vdeval.run.validate", "vdeval.report.cli", "vdeval.check",
+           "vdeval.backbones.weights", "vdeval.audit.cli", "vdeval.log.cli", "vdeval.export.cli")
 
 
 @app.callback()

@@ -60,6 +60,8 @@ BACKBONES = {
 METRICS = {
     "frame_difference": "vdeval.metrics.frame_difference:FrameDifference",
     "frozen_motion": "vdeval.metrics.frozen_motion:FrozenMotion",
+    "frozen_share": "vdeval.metrics.frozen_share:FrozenShare",
+    "frozen_seconds": "vdeval.metrics.frozen_share:FrozenSeconds",
     "warping_error": "vdeval.metrics.warping_error:WarpingError",
     "identity_drift": "vdeval.metrics.identity_drift:IdentityDrift",
     "reference_fidelity": "vdeval.metrics.identity_drift:ReferenceFidelity",

@@ -122,6 +122,9 @@ class ClipRecord(_Record):
     scores: dict[str, Score] = Field(default_factory=dict)
     extras: dict[str, dict[str, Score]] = Field(default_factory=dict)
     curves: dict[str, list[Score]] = Field(default_factory=dict)
+    # points per second of each curve (the frame rate its frames were sampled at): curves are
+    # drawn against time in seconds, each clip at its own rate
+    curve_fps: dict[str, float] = Field(default_factory=dict)
     notes: dict[str, str] = Field(default_factory=dict)  # why a score is null, or a caveat
 
 
@@ -130,6 +133,11 @@ class Failure(_Record):
     clip_id: str
     stage: str
     error: str
+    # set where known (a clip that ran out of memory): the metric(s) and backbone it failed in and
+    # what to change
+    metric: str | None = None
+    backbone: str | None = None
+    hint: str | None = None
 
 
 class RealRecord(_Record):

@@ -208,7 +208,7 @@ def test_sidecar_prompts_and_ingestion_options(tmp_path):
     shutil.copy(BUNNY, folder / "bunny.mp4")
     (tmp_path / "prompts.csv").write_text("file,prompt\nbunny.mp4,a rabbit in a meadow\ncar.mp4,a man in a car\n")
     out = _run(tmp_path, """
-        prompts: {source: list, items: [x, y]}
+        prompts: {source: list, items: [a rabbit in a meadow, a man in a car]}
         generators:
           - {name: f, kind: folder, path: vids, match: sidecar, sidecar: prompts.csv,
              ingest: {frames: 16, window: centre, max_short_side: 96}}
@@ -226,7 +226,7 @@ def test_sidecar_naming_a_missing_file_fails_that_clip_only(tmp_path):
     (tmp_path / "p.json").write_text(json.dumps([{"file": "car.mp4", "prompt": "car"},
                                                  {"file": "gone.mp4", "prompt": "gone"}]))
     out = _run(tmp_path, """
-        prompts: {source: list, items: [x, y]}
+        prompts: {source: list, items: [car, gone]}
         generators: [{name: f, kind: folder, path: vids, match: sidecar, sidecar: p.json}]
         metrics: [{name: frame_difference}]
     """)

@@ -34,6 +34,27 @@ def _natural(given: list[Path], out: Path) -> Path:
     return path
 
 
+def _partial_freezes(world_videos: list, natural_files: list[Path], out: Path) -> Path:
+    """Partial freezes (25/50/75% at start, middle, end) on world and natural clips (audit/freezes.py)."""
+    import pandas as pd
+
+    from vdeval.audit.freezes import partial_freeze_audit
+    from vdeval.video.protocol import InputSpec
+    from vdeval.video.source import FileSource
+
+    rows = partial_freeze_audit(world_videos, "world")
+    if natural_files:
+        rows += partial_freeze_audit([FileSource(f).decode(InputSpec(max_short_side=256)) for f in natural_files], "natural")
+    path = out / "partial_freezes.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    typer.echo("partial freezes: true share, frozen_share measured, its AUROC, longest stretch (s), caught by "
+               "frozen_motion (VBench's clip rule)")
+    for r in rows:
+        typer.echo(f"  {r['domain']:7s} {r['share']:.0%} at {r['where']:6s}: share {r['frozen_share']:.2f}, AUROC "
+                   f"{r['frozen_share_auroc']:.2f}, {r['frozen_seconds']:.2f} s, frozen_motion {r['frozen_motion_caught']:.0%}")
+    return path
+
+
 def audit_command(
     out: Path = typer.Option(Path("audit"), "--out", "-o", help="Directory for audit.csv/.md/.png and scores.csv."),
     n: int = typer.Option(32, "--n", min=2, help="Clean world clips."),
@@ -65,8 +86,17 @@ def audit_command(
         typer.echo(f"note: clip left out: {f}", err=True)
     paths = write_audit(result, out)
     typer.echo(to_markdown(result))
+    from vdeval.generators.folder import list_videos
+    from vdeval.world import sample_clip
+
+    natural_files = [f for g in natural or [] for f in (list_videos(g) if g.is_dir() else [g])]
     if natural:
         paths["natural"] = _natural(natural, out)
+    asked = _split(metrics)
+    if asked is None or any(m in ("frozen_share", "frozen_seconds", "frozen_motion") for m in asked):
+        world = [sample_clip(seed + i, WorldSpec(height=height, width=width, frames=max(frames, 16),
+                                                 pan_probability=pan_probability)).video for i in range(min(n, 16))]
+        paths["partial_freezes"] = _partial_freezes(world, natural_files, out)
     typer.echo("written: " + ", ".join(str(p) for p in paths.values()))
 
 

@@ -331,6 +331,14 @@ class AMTBackbone(Backbone):
     protocol = ("RGB uint8 /255 at the clip's size, replicate-padded to multiples of 16 (AMT InputPadder); AMT-S "
                 "(amt-s.pth) at embt 0.5, scale 1, float32; cropped; (x*255).clip(0,255) truncated to uint8 (VBench)")
 
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        # frames at their own size (VBench's protocol): the uint8 midpoints it returns and one pair
+        # at a time through AMT-S (float32 feature pyramids and 4-level correlation volumes of
+        # 1/8-size maps). Declared from the architecture, not measured here (needs the weights).
+        pairs = max((frames + 1) // 2 - 1, 0)
+        p8 = (height // 8 + 1) * (width // 8 + 1)
+        return pairs * height * width * 3 + 400 * height * width * 4 + 2 * p8 * p8 * 4
+
     def __init__(self, device: str = "cpu", **options):
         super().__init__(device, **options)
         path, self._sha = weights.require(WEIGHTS)

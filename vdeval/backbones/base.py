@@ -76,6 +76,15 @@ class Backbone:
         Decoding to it happens before `compute`; the backbone's own preprocessing then applies."""
         return FULL
 
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        """Peak bytes that computing `kind` for one clip takes beyond its decoded input (`frames` x
+        `height` x `width` x 3 uint8, the geometry `input_spec` gives): the backbone's temporaries
+        and its output. The memory contract: every built-in backbone declares it and
+        tests/run/test_memory_contract.py holds each to it on long 1080p clips; memory groups and the
+        pre-flight memory check size clips with it. The default, for plugins that declare
+        nothing, allows four float32 copies of the input."""
+        return 16 * frames * height * width * 3
+
     def label(self) -> str:
         """Short human label for reports, e.g. 'dis@1' or 'i3d@stylegan-v'."""
         return f"{self.name}@{self.version}"

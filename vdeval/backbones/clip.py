@@ -71,6 +71,13 @@ class ClipBackbone(Backbone):
     def input_spec(self, kind: str) -> InputSpec:
         return InputSpec(max_short_side=448)
 
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        # a batch of frames at a time: float32 copies at the decoded size and at 224 px, the ViT's
+        # activations (up to ViT-L/14 for laion_aesthetic) and the (T, D) output. Declared, not
+        # measured here (needs the weights).
+        b = min(self.batch_size, max(frames, 1))
+        return b * (2 * 12 * height * width + 400 * 224 * 224 * 4) + frames * 1024 * 4
+
     def __init__(self, device: str = "cpu", model: str = "ViT-B-32", pretrained: str = "laion2b_s34b_b79k",
                  batch_size: int = 32, **options):
         super().__init__(device, model=model, pretrained=pretrained, **options)

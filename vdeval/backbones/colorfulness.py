@@ -1,6 +1,8 @@
 """Colourfulness and contrast per frame: the weight-free tier of aesthetic_quality (backbone `colorfulness`).
 
-Protocol (version 1), per RGB uint8 frame on 0-255, as float64:
+Protocol (version 2), per RGB uint8 frame on 0-255, as float64, frames decoded at a short side of
+at most 512 (area; version 1 read them at source size, an 11 GiB float64 copy of a 240-frame
+1080p clip; clips of up to 512 px score as before, larger ones within about 1% of it):
   M = Hasler & Suesstrunk's colourfulness ("Measuring colourfulness in natural images", SPIE 2003):
       rg = R - G, yb = (R + G) / 2 - B, M = sqrt(std(rg)^2 + std(yb)^2) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2)
       (population std and mean over the frame's pixels);
@@ -20,32 +22,41 @@ import numpy as np
 
 from vdeval.backbones.base import Backbone
 from vdeval.features import ClipInput
+from vdeval.video.protocol import InputSpec
 
 LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def colourfulness(frames: np.ndarray) -> np.ndarray:
-    """Hasler & Suesstrunk's M per frame of uint8 (T, H, W, 3), float64 (T,)."""
-    f = frames.astype(np.float64)
-    rg = f[..., 0] - f[..., 1]
-    yb = 0.5 * (f[..., 0] + f[..., 1]) - f[..., 2]
-    spread = np.sqrt(rg.std(axis=(1, 2)) ** 2 + yb.std(axis=(1, 2)) ** 2)
-    centre = np.sqrt(rg.mean(axis=(1, 2)) ** 2 + yb.mean(axis=(1, 2)) ** 2)
-    return spread + 0.3 * centre
+    """Hasler & Suesstrunk's M per frame of uint8 (T, H, W, 3), float64 (T,); a frame at a time."""
+    out = np.empty(len(frames))
+    for i, frame in enumerate(frames):
+        f = frame.astype(np.float64)
+        rg = f[..., 0] - f[..., 1]
+        yb = 0.5 * (f[..., 0] + f[..., 1]) - f[..., 2]
+        out[i] = np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
+    return out
 
 
 def rms_contrast(frames: np.ndarray) -> np.ndarray:
-    """Population std of BT.601 luma per frame of uint8 (T, H, W, 3), float64 (T,)."""
-    return (frames.astype(np.float64) @ LUMA).std(axis=(1, 2))
+    """Population std of BT.601 luma per frame of uint8 (T, H, W, 3), float64 (T,); a frame at a time."""
+    return np.array([(frame.astype(np.float64) @ LUMA).std() for frame in frames])
 
 
 class ColorfulnessBackbone(Backbone):
     name = "colorfulness"
-    version = "1"
+    version = "2"
     provides = ("frame_score",)
     tier = "embedded"
-    protocol = ("RGB uint8 frames at full size; per frame (Hasler-Suesstrunk colourfulness M + RMS contrast of "
+    protocol = ("RGB uint8 frames at a short side of at most 512 (area); per frame (Hasler-Suesstrunk colourfulness M + RMS contrast of "
                 "BT.601 luma) / 10, float64; weight-free")
+
+    def input_spec(self, kind: str) -> InputSpec:
+        return InputSpec(max_short_side=512)
+
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        # a frame at a time: its float64 copy (24 bytes a pixel) and three float64 planes
+        return 48 * height * width + frames * 24
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
         self.check_kind(kind)

@@ -81,6 +81,13 @@ class DinoBackbone(Backbone):
     def input_spec(self, kind: str) -> InputSpec:
         return InputSpec(max_short_side=448)
 
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        # a batch of frames at a time: float32 copies at the decoded size and the ViT-B/16's
+        # activations (a frame's whole length at 224 px short side for dino_vbench) and the (T, 768)
+        # output. Declared, not measured here (needs the weights).
+        b = min(self.batch_size, max(frames, 1))
+        return b * (2 * 12 * height * width + 300 * 224 * max(224, 224 * width // max(height, 1)) * 4) + frames * 768 * 4
+
     def __init__(self, device: str = "cpu", batch_size: int = 32, protocol: str = "vdeval", **options):
         if protocol not in PROTOCOLS:
             raise WeightsError(f"dino: unknown protocol {protocol!r}", f"one of {', '.join(PROTOCOLS)}")

@@ -130,6 +130,13 @@ class DISFlow(Backbone):
         fps = self.options.get("fps")
         return InputSpec(max_short_side=int(self.options.get("max_short_side", 256)), fps=float(fps) if fps else None)
 
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        # the float16 forward and backward flow it returns, and per pair two upscaled grey frames,
+        # DIS's own pyramids and two float32 flows at the upscaled size (one clip, one thread)
+        pairs = max(frames - 1, 0) if kind == "flow" else max((frames + 1) // 2 - 1, 0)
+        s = upscale_factor(height, width, int(self.options.get("min_side", 128)))
+        return pairs * height * width * 4 * self.flow_itemsize + 48 * height * width * s * s
+
     def __init__(self, device: str = "cpu", **options):
         preset = options.get("preset", "medium")
         if preset not in PRESETS:

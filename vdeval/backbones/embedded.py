@@ -200,6 +200,12 @@ class EmbeddedBackbone(Backbone):
     def input_spec(self, kind: str) -> InputSpec:
         return InputSpec(max_short_side=64)
 
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        # 64 frames at a time as float32 at the decoded size (and their 32 x 32 copies), the
+        # network's activations at 32 x 32 and the (T, 128) output
+        chunk = min(frames, 64)
+        return 2 * chunk * 12 * height * width + chunk * 3 * 32 * 32 * 4 * 64 + frames * 128 * 4
+
     def __init__(self, device: str = "cpu", weights_dir: str | None = None, **options):
         if weights_dir is not None:
             options["weights_dir"] = str(weights_dir)

@@ -62,6 +62,11 @@ class I3DBackbone(Backbone):
         # the first `frames` frames at a short side of at most 448; the protocol then resizes to 224 x 224
         return InputSpec(max_short_side=448, frames=self.frames)
 
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        # its `frames` frames as float32 at the decoded size and at 224 x 224 and I3D's activations
+        # (one clip of a batch). Declared, not measured here (needs the weights).
+        return 2 * frames * 12 * height * width + frames * 224 * 224 * 4 * 200
+
     def __init__(self, device: str = "cpu", frames: int = 16, batch_size: int = 8, **options):
         super().__init__(device, frames=int(frames), **options)
         self.frames, self.batch_size = int(frames), int(batch_size)

@@ -286,6 +286,13 @@ class MusiqBackbone(Backbone):
         cap = self.options["max_short_side"]
         return InputSpec(max_short_side=cap) if cap > 0 else FULL
 
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        # a batch of frames at a time: float32 copies at the decoded size (longer side 512 by
+        # VBench's resize) and the multi-scale patch transformer's activations. Declared, not
+        # measured here (needs the weights).
+        b = min(self.batch_size, max(frames, 1))
+        return b * (2 * 12 * height * width + 300 * 512 * 512 * 4) + frames * 8
+
     def weights_sha256(self) -> dict[str, str]:
         return {self._file: self._sha}
 

@@ -73,7 +73,7 @@ def pristine_model() -> tuple[np.ndarray, np.ndarray, str]:
 
 def fit_pristine(videos) -> tuple[np.ndarray, np.ndarray]:
     """(mu, cov) of the NIQE patch features of every frame of `videos` (uint8 T x H x W x 3 arrays)."""
-    feats = np.concatenate([frame_features(g) for v in videos for g in to_grey(v)])
+    feats = np.concatenate([frame_features(g) for v in videos for g in grey_frames(v)])
     return feats.mean(0), np.cov(feats.T)
 
 
@@ -104,6 +104,7 @@ def aggd(x: np.ndarray) -> tuple[float, float, float, float]:
     """(alpha, N, bl, br) of an asymmetric generalised Gaussian fitted by moment matching on a grid."""
     from scipy.special import gamma
 
+    ratio = _ratio_grid()
     x = np.asarray(x).ravel()  # float32 as scikit-video computes it: the alpha grid search is sensitive
     sq = x * x
     left = math.sqrt(sq[x < 0].mean()) if (x < 0).any() else 0.0
@@ -111,11 +112,18 @@ def aggd(x: np.ndarray) -> tuple[float, float, float, float]:
     g = left / right if right != 0 else np.inf
     r = np.abs(x).mean() ** 2 / sq.mean() if sq.mean() != 0 else np.inf
     r_norm = r * ((g ** 3 + 1) * (g + 1)) / (g ** 2 + 1) ** 2
-    ratio = gamma(2.0 / _GAMMAS) ** 2 / (gamma(1.0 / _GAMMAS) * gamma(3.0 / _GAMMAS))
     alpha = float(_GAMMAS[np.argmin((ratio - r_norm) ** 2)])
     g1, g2, g3 = gamma(1.0 / alpha), gamma(2.0 / alpha), gamma(3.0 / alpha)
     bl, br = math.sqrt(g1) / math.sqrt(g3) * left, math.sqrt(g1) / math.sqrt(g3) * right
     return alpha, (br - bl) * (g2 / g1), bl, br
+
+
+@lru_cache(maxsize=1)
+def _ratio_grid() -> np.ndarray:
+    """Gamma(2/a)^2 / (Gamma(1/a) Gamma(3/a)) over the alpha grid: the same for every fit, made once."""
+    from scipy.special import gamma
+
+    return gamma(2.0 / _GAMMAS) ** 2 / (gamma(1.0 / _GAMMAS) * gamma(3.0 / _GAMMAS))
 
 
 def patch_features(m: np.ndarray) -> np.ndarray:
@@ -153,11 +161,18 @@ def niqe_distance(feats: np.ndarray, mu_p: np.ndarray, cov_p: np.ndarray) -> flo
 
 
 def to_grey(frames: np.ndarray) -> np.ndarray:
-    """uint8 (T, H, W, 3) -> float32 (T, H', W') luma, upscaled (nearest, integer) to a 96 px short side."""
-    f = np.asarray(frames, np.float32)
-    grey = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
-    k = math.ceil(PATCH / min(grey.shape[1:]))
-    return np.repeat(np.repeat(grey, k, axis=1), k, axis=2) if k > 1 else grey
+    """uint8 (T, H, W, 3) -> float32 (T, H', W'): grey_frames of a short clip as one array."""
+    return np.stack(list(grey_frames(frames)))
+
+
+def grey_frames(frames: np.ndarray):
+    """uint8 (T, H, W, 3) -> float32 (H', W') luma of each frame in turn, upscaled (nearest,
+    integer) to a 96 px short side: a frame at a time, never a clip-sized float copy."""
+    k = math.ceil(PATCH / min(frames.shape[1:3]))
+    for frame in frames:
+        f = np.asarray(frame, np.float32)
+        grey = 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
+        yield np.repeat(np.repeat(grey, k, axis=0), k, axis=1) if k > 1 else grey
 
 
 class NiqeBackbone(Backbone):
@@ -178,6 +193,14 @@ class NiqeBackbone(Backbone):
         # so numbers on larger footage are those of its 512 px version, as MUSIQ's 512 px in VBench
         return InputSpec(max_short_side=512)
 
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        # a frame at a time: float32 luma, its half-size copy and the MSCN filter planes (about 16
+        # float32 planes); and every frame's (patches, 36) float64 features, kept for the clip NIQE
+        k = math.ceil(PATCH / max(1, min(height, width)))
+        h, w = height * k, width * k
+        patches = (h // PATCH) * (w // PATCH) + (h // 2 // (PATCH // 2)) * (w // 2 // (PATCH // 2))
+        return 64 * h * w + frames * patches * 36 * 8 + frames * 8
+
     def __init__(self, device: str = "cpu", **options):
         super().__init__(device, **options)
         self.mu, self.cov, self._sha = world_model() if self.pristine == "world" else pristine_model()
@@ -192,7 +215,7 @@ class NiqeBackbone(Backbone):
         self.check_kind(kind)
         out = []
         for c in clips:
-            per_frame = [frame_features(g) for g in to_grey(c.frames)]
+            per_frame = [frame_features(g) for g in grey_frames(c.frames)]
             scores = [niqe_distance(f, self.mu, self.cov) if len(f) >= 2 else np.nan for f in per_frame]
             pooled = np.concatenate(per_frame) if per_frame else np.zeros((0, 36))
             clip = niqe_distance(pooled, self.mu, self.cov) if len(pooled) >= 2 else np.nan

@@ -48,6 +48,10 @@ class PixelBackbone(Backbone):
     def input_spec(self, kind: str) -> InputSpec:
         return InputSpec(max_short_side=256)
 
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        # a frame at a time: one intp index plane (8 bytes a pixel) and the float64 histograms
+        return 8 * height * width + frames * self.bins ** 3 * 12
+
     def __init__(self, device: str = "cpu", **options):
         bins = int(options.get("bins", 16))
         if not 2 <= bins <= 32:

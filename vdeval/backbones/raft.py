@@ -71,6 +71,15 @@ class RaftFlow(Backbone):
         fps = self.options.get("fps")
         return InputSpec(max_short_side=self.options.get("max_short_side"), fps=float(fps) if fps else None)
 
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        # float32 forward and backward flow it returns, and per batch of pairs RAFT's all-pairs
+        # correlation volume of 1/8-size maps (its pyramid adds a third) and its feature maps.
+        # Declared from the architecture, not measured here (needs the weights).
+        pairs = max(frames - 1, 0) if kind == "flow" else max((frames + 1) // 2 - 1, 0)
+        p8 = (height // 8 + 1) * (width // 8 + 1)
+        batch = min(self.batch_size, max(pairs, 1))
+        return pairs * height * width * 16 + batch * (2 * p8 * p8 * 4 + 300 * height * width * 4)
+
     def __init__(self, device: str = "cpu", model: str = "large", weights_tag: str | None = None, iters: int | None = None,
                  batch_size: int = 8, protocol: str = "vdeval", **options):
         if protocol == "vbench":

@@ -1,9 +1,15 @@
 """Kind `folder`: videos made elsewhere, referenced by path and content hash (never copied).
 
-Which file is which clip (`match`):
+Which file is which clip (`match`): by content, never by position, wherever the files say
+what they show, so that clips of different generators with the same id show the same prompt and
+sample (seed):
   clip_id  the file named `<clip_id>.<ext>` (clip ids are p<prompt index>_s<sample>, e.g. p003_s0.mp4);
-  order    the i-th file in sorted order;
-  sidecar  the i-th row of `sidecar:` (CSV `file,prompt` or JSON), whose prompt the clip takes;
+  sidecar  by prompt text: the k-th clip asking for prompt P takes the k-th row of `sidecar:` (CSV
+           `file,prompt` or JSON, in its order) whose prompt is P;
+  order    files named VBench-style (`{prompt}-{i}.mp4`, every name ending in -<digits>): by
+           prompt text, the k-th clip asking for P takes the file of P with the k-th smallest i;
+           files whose names carry no prompt: the i-th file in sorted order (by position: the
+           only case, and `vdeval validate --deep` says so).
   vbench   VBench's naming: sample i of a prompt is `<prompt>-<i>.<ext>` (e.g. "a cat-0.mp4").
 Ingestion options (frames, window, stride, sample_fps, short_side, ...; see video/ingest.py) are
 applied while decoding. Container files (mp4, webm, mkv, mov, avi, gif) are decoded on demand;
@@ -11,13 +17,14 @@ frame folders and .npy / .pt arrays are read whole when the clip is made.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator, Literal
 
 from vdeval.errors import VdevalError, VideoReadError
 from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorConfig
 from vdeval.limits import Fps
-from vdeval.video.ingest import IngestOptions, read_sidecar
+from vdeval.video.ingest import IngestOptions, prompt_from_name, read_sidecar
 from vdeval.video.io import CONTAINER_SUFFIXES, VIDEO_SUFFIXES, read_video
 from vdeval.video.protocol import FULL
 from vdeval.video.source import ArraySource, FileSource, fingerprint
@@ -60,6 +67,15 @@ def open_clip(path: Path, ingest: IngestOptions | None = None, fps: float | None
     return ArraySource(video)
 
 
+_VBENCH_NAME = re.compile(r".+-\d+")
+
+
+def occurrence(request: ClipRequest) -> int:
+    """Which of the clips asking for the same prompt text this one is (0, 1, ...): the sample
+    index, counted across prompt indices when a prompt is listed twice (set by build_requests)."""
+    return int(request.meta.get("occurrence", request.meta.get("sample", 0)))
+
+
 class FolderGenerator(Generator[FolderConfig]):
     kind = "folder"
     Config = FolderConfig
@@ -93,11 +109,41 @@ class FolderGenerator(Generator[FolderConfig]):
         named = {name for name, _ in self.rows}
         return [p.name for p in self.files if p.name not in named]
 
+    def pairing(self) -> str:
+        """How files become clips: "clip_id" (by name), "sidecar" or "names" (by prompt text and
+        sample), or "order" (by position: only for files whose names carry no prompt)."""
+        if self.config.match in ("clip_id", "sidecar"):
+            return self.config.match
+        stems = [p.stem if p.is_file() else p.name for p in self.files]
+        return "names" if stems and all(_VBENCH_NAME.fullmatch(s) for s in stems) else "order"
+
+    def by_prompt(self) -> dict[str, list[tuple[str, str]]]:
+        """{prompt: [(file name, prompt), ...] in sample order} of a sidecar or of VBench-style names."""
+        if getattr(self, "_by_prompt", None) is None:
+            out: dict[str, list] = {}
+            if self.pairing() == "sidecar":
+                for name, prompt in self.rows or []:
+                    out.setdefault(prompt, []).append((name, prompt))
+            else:
+                def sample(p: Path) -> tuple[int, str]:
+                    stem = p.stem if p.is_file() else p.name
+                    return int(stem.rsplit("-", 1)[1]), p.name
+
+                for p in sorted(self.files, key=sample):
+                    out.setdefault(prompt_from_name(p), []).append((p.name, prompt_from_name(p)))
+            self._by_prompt = out
+        return self._by_prompt
+
     def _file_for(self, request: ClipRequest, index: int) -> tuple[Path, str | None]:
-        if self.rows is not None and self.config.match == "sidecar":
-            if index >= len(self.rows):
-                raise VdevalError(f"{self.config.sidecar}: lists {len(self.rows)} files, clip {index + 1} was asked for")
-            name, prompt = self.rows[index]
+        mode = self.pairing()
+        if mode in ("sidecar", "names"):
+            k = occurrence(request)
+            have = self.by_prompt().get(request.prompt, [])
+            if k >= len(have):
+                where = f"the sidecar {self.config.sidecar}" if mode == "sidecar" else f"the file names in {self.folder}"
+                raise VdevalError(f"no file for prompt {request.prompt!r} (sample {k}): {where} hold {len(have)} for it",
+                                  "clips are paired by prompt text and sample, never by position")
+            name, prompt = have[k]
             path = self.folder / name
             if not path.exists():
                 raise VdevalError(f"{path}: named in the sidecar but missing from the folder")

@@ -108,6 +108,13 @@ class Metric(Generic[P]):
     def score_set(self, fake: list[ClipFeatures], real: list[ClipFeatures]) -> SetScore:
         raise NotImplementedError(f"{self.name} is a per-clip metric")
 
+    def working_set(self, frames: int, height: int, width: int) -> int:
+        """Peak bytes `score_clip` takes beyond the features it reads, for a clip whose pixel
+        features are `frames` x `height` x `width` (its first request's input). Part of the
+        memory contract (tests/run/test_memory_contract.py): the default allows a pair of frames as
+        float64 planes at a time; a metric that holds more declares it."""
+        return 64 * height * width + 64 * frames
+
     def bind_backbones(self, backbones: list) -> None:
         """Called once before scoring with the backbone serving each of `requests()`, in order.
         A metric that records the exact backbone it used (FVD: its cached real-set statistics are

@@ -15,8 +15,10 @@ with fewer than 2 frames after sampling scores NaN with a note (VBench: static).
 judged on every third frame, and a clip moving 2.5 px per frame moves 7.5 px per judged pair.
 Value: 1.0 when frozen, 0.0 when dynamic (lower is better; a generator's mean is the fraction of
 frozen clips). extras: motion_score (mean over pairs of the per-pair score, pixels), threshold,
-count, and frozen_fraction (the fraction of pairs at or under the threshold). curve: per-pair
-motion scores.
+count, frozen_fraction (the fraction of pairs at or under the threshold) and longest_frozen_s (the
+longest run of such pairs, in seconds). curve: per-pair motion scores. The same two numbers are
+first-class metrics of their own, `frozen_share` and `frozen_seconds` (metrics/frozen_share.py),
+on the same features: this metric is VBench's clip-level dynamic-degree protocol, by name.
 
 The VBench rule calls a clip dynamic when a quarter of its pairs move, so a clip that moves for
 its first half and then stops is "dynamic" by design: the flag catches whole-clip freezes (world
@@ -80,6 +82,19 @@ def dynamic_rule(height: int, width: int, frames: int, scale: float, fps: float 
     return factor * scale * min(height, width) / 256.0, max(1, round(4 * frames / 16))
 
 
+def frozen_runs(scores: np.ndarray, threshold: float) -> tuple[float, int]:
+    """(share of pairs at or under `threshold`, longest run of such consecutive pairs); NaN
+    scores count as frozen (no finite motion)."""
+    frozen = ~(np.nan_to_num(np.asarray(scores, np.float64), nan=0.0) > threshold)
+    if frozen.size == 0:
+        return float("nan"), 0
+    longest = run = 0
+    for f in frozen:
+        run = run + 1 if f else 0
+        longest = max(longest, run)
+    return float(frozen.mean()), longest
+
+
 def is_dynamic(scores: np.ndarray, threshold: float, count: int) -> bool:
     return int(np.sum(np.nan_to_num(scores, nan=0.0) > threshold)) >= count
 
@@ -132,5 +147,6 @@ class FrozenMotion(Metric[FrozenMotionParams]):
         frozen = not is_dynamic(scores, thr, count)
         extras = {"motion_score": float(np.nanmean(scores)), "threshold": thr, "count": float(count),
                   "frozen_fraction": float(np.mean(~(np.nan_to_num(scores, nan=0.0) > thr))),
+                  "longest_frozen_s": frozen_runs(scores, thr)[1] / input_fps(flow).get("fps", fps),
                   "sampled_frames": float(forward.shape[0] + 1), **input_fps(flow)}
         return ClipScore(1.0 if frozen else 0.0, curve=[float(s) for s in scores], extras=extras)

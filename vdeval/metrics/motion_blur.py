@@ -59,23 +59,27 @@ def pair_sharpness(gray: np.ndarray, flow: np.ndarray, min_speed: float, radius:
 def motion_blur_score(frames: np.ndarray, flow: np.ndarray, min_speed: float = 0.5, radius: int = 2,
                       min_contrast: float = 0.1) -> tuple[float, list[float], dict, str | None]:
     """(value, per-pair curve, extras, note) for uint8 frames (T, H, W, 3) and forward flow (T-1, H, W, 2)."""
-    gray = np.asarray(frames, np.float64).mean(-1) / 255.0
-    along, across, curve, moving = [], [], [], 0
-    for t in range(min(len(flow), len(gray) - 1)):
-        a, c, n = pair_sharpness(gray[t], widen_half(flow[t]), min_speed, radius, min_contrast)
-        along.append(a)
-        across.append(c)
+    # sums and counts, not every profile's sharpness: a long clip's moving pixels would be
+    # hundreds of MB of float64
+    sums = np.zeros(2)
+    counts = np.zeros(2, np.int64)
+    curve, moving = [], 0
+    pairs = min(len(flow), len(frames) - 1)
+    for t in range(pairs):  # a frame at a time: a clip-sized float64 copy is 8x the frames
+        gray = np.asarray(frames[t], np.float64).mean(-1) / 255.0
+        a, c, n = pair_sharpness(gray, widen_half(flow[t]), min_speed, radius, min_contrast)
+        sums += (a.sum(), c.sum())
+        counts += (a.size, c.size)
         moving += n
         curve.append(1.0 - a.mean() / c.mean() if a.size and c.size and c.mean() > 0 else float("nan"))
-    a = np.concatenate(along) if along else np.zeros(0)
-    c = np.concatenate(across) if across else np.zeros(0)
-    frac = moving / max(1, gray[:-1].size)
+    frac = moving / max(1, pairs * frames.shape[1] * frames.shape[2])
     if moving == 0:
         return float("nan"), curve, {"moving_fraction": 0.0}, "nothing moves: no motion to blur"
-    if a.size == 0 or c.size == 0 or c.mean() == 0:
+    if counts.min() == 0 or sums[1] == 0:
         return float("nan"), curve, {"moving_fraction": frac}, "moving pixels have no contrast in one direction"
-    extras = {"along": float(a.mean()), "across": float(c.mean()), "moving_fraction": frac}
-    return float(1.0 - a.mean() / c.mean()), curve, extras, None
+    along, across = sums / counts
+    extras = {"along": float(along), "across": float(across), "moving_fraction": frac}
+    return float(1.0 - along / across), curve, extras, None
 
 
 class MotionBlurParams(BaseModel):

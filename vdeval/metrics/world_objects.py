@@ -29,15 +29,17 @@ def min_area(height: int, width: int) -> int:
 
 
 def palette_labels(frames: np.ndarray) -> np.ndarray:
-    """int (T, H, W): palette index of each object pixel, -1 for background."""
-    f = np.asarray(frames, np.float64)
-    chroma = f.max(-1) - f.min(-1)
-    candidate = (chroma > 50) | (f.min(-1) > 200)
-    out = np.full(candidate.shape, -1, np.int64)
-    px = f[candidate]  # only coloured pixels need the palette search
-    d2 = (px * px).sum(-1)[:, None] - 2 * px @ PALETTE.T + (PALETTE * PALETTE).sum(-1)
-    idx = d2.argmin(-1)
-    out[candidate] = np.where(d2.min(-1) < 80 ** 2, idx, -1)
+    """int8 (T, H, W): palette index of each object pixel, -1 for background; a frame at a time
+    (a clip-sized float64 copy of a long clip would be gigabytes)."""
+    out = np.full(frames.shape[:3], -1, np.int8)
+    for t, frame in enumerate(frames):
+        f = np.asarray(frame, np.float64)
+        chroma = f.max(-1) - f.min(-1)
+        candidate = (chroma > 50) | (f.min(-1) > 200)
+        px = f[candidate]  # only coloured pixels need the palette search
+        d2 = (px * px).sum(-1)[:, None] - 2 * px @ PALETTE.T + (PALETTE * PALETTE).sum(-1)
+        idx = d2.argmin(-1)
+        out[t][candidate] = np.where(d2.min(-1) < 80 ** 2, idx, -1)
     return out
 
 
@@ -98,7 +100,7 @@ def track_objects(frames: np.ndarray, margin: int | None = None) -> list[ObjectT
 
     key = (frames.shape, margin, hashlib.sha1(np.ascontiguousarray(frames).tobytes()).hexdigest())
     if key not in _RECENT:
-        if len(_RECENT) >= 8:
+        if len(_RECENT) >= 2:  # the metrics of one clip read it in turn; tracks of a long clip are large
             _RECENT.pop(next(iter(_RECENT)))
         _RECENT[key] = _track(frames, margin)
     return _RECENT[key]
@@ -127,10 +129,9 @@ def _track(frames: np.ndarray, margin: int | None) -> list[ObjectTrack]:
             if c2 != c:
                 others |= m2
         area = m.reshape(T, -1).sum(1).astype(np.float64)
-        ys, xs = np.mgrid[0:H, 0:W]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cx = (m * xs).reshape(T, -1).sum(1) / area
-            cy = (m * ys).reshape(T, -1).sum(1) / area
+        with np.errstate(invalid="ignore", divide="ignore"):  # through row and column counts: no (T, H, W) int copy
+            cx = m.sum(1, dtype=np.int64) @ np.arange(W, dtype=np.float64) / area
+            cy = m.sum(2, dtype=np.int64) @ np.arange(H, dtype=np.float64) / area
         # asarray: numpy's stubs type .any(axis) as a bool or an array
         border = np.asarray(m[:, 0, :].any(1) | m[:, -1, :].any(1) | m[:, :, 0].any(1) | m[:, :, -1].any(1))
         near = np.asarray((near_zone[c] & others).reshape(T, -1).any(1))

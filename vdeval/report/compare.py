@@ -153,7 +153,8 @@ def curve_band(curves: list[list], n_boot: int = 1000, level: float = 0.95, seed
     """Mean of curves along the clip and a percentile-bootstrap band (clips resampled).
 
     Curves may differ in length and hold nulls: each position averages the clips that have a
-    finite value there. Returns (mean, low, high, count) arrays, or None without 2 curves."""
+    finite value there, to the end of the longest (a long clip's tail is drawn from it alone,
+    its band a line). Returns (mean, low, high, count) arrays, or None without 2 curves."""
     rows = [np.array([num(v) for v in c], np.float64) for c in curves if c]
     if len(rows) < 2:
         return None
@@ -162,7 +163,7 @@ def curve_band(curves: list[list], n_boot: int = 1000, level: float = 0.95, seed
     for i, r in enumerate(rows):
         X[i, : len(r)] = r
     count = np.isfinite(X).sum(axis=0)
-    keep = count >= 2
+    keep = count >= 1
     if not keep.any():
         return None
     X = X[:, : int(np.nonzero(keep)[0][-1]) + 1]
@@ -179,22 +180,48 @@ def curve_band(curves: list[list], n_boot: int = 1000, level: float = 0.95, seed
     return mean, lo, hi, count
 
 
+MAX_CURVE_POINTS = 2000
+
+
+def time_grid(curves: list[tuple[list, float]]) -> np.ndarray:
+    """Times in seconds for curves of clips at different rates ([(values, points per second)]):
+    the finest rate among them (at most MAX_CURVE_POINTS points), to the end of the longest."""
+    end = max(len(v) / fps for v, fps in curves)
+    step = max(1.0 / max(fps for _, fps in curves), end / MAX_CURVE_POINTS)
+    return np.arange(0.0, end - 1e-9, step)
+
+
+def at_times(values: list, fps: float, t: np.ndarray) -> list:
+    """A curve's value in force at each time of `t` (point k covers [k / fps, (k + 1) / fps)),
+    None after its end."""
+    k = np.floor(t * fps + 1e-9).astype(int)
+    return [values[i] if i < len(values) else None for i in k]
+
+
 def curves_by_metric(merged: Merged) -> dict[str, dict[str, tuple]]:
-    """{metric: {generator: curve_band(...)}} for metrics whose clips carry curves."""
+    """{metric: {generator: (mean, low, high, count, x, in_seconds)}} for metrics whose clips carry
+    curves: against time in seconds when every clip records its curve's rate (each clip at its
+    own frame rate, so 24, 30 and 60 fps clips line up), else against the point index."""
     gathered: dict[str, dict[str, list]] = {}
     for c in merged.clips:
         if c.error:
             continue
         for m, curve in c.curves.items():
             if m in merged.metrics and curve:
-                gathered.setdefault(m, {}).setdefault(c.generator, []).append(curve)
+                gathered.setdefault(m, {}).setdefault(c.generator, []).append((curve, c.curve_fps.get(m)))
     out = {}
     for m in merged.metrics:
+        every = [x for g in gathered.get(m, {}).values() for x in g]
+        timed = bool(every) and all(fps for _, fps in every)
+        grid = time_grid(every) if timed else None
         per_g = {}
         for g in merged.generators:
-            band = curve_band(gathered.get(m, {}).get(g, []))
+            got = gathered.get(m, {}).get(g, [])
+            curves = [at_times(v, fps, grid) for v, fps in got] if grid is not None else [v for v, _ in got]
+            band = curve_band(curves)
             if band is not None:
-                per_g[g] = band
+                x = grid[: band[0].size] if grid is not None else np.arange(band[0].size)
+                per_g[g] = (*band, x, timed)
         if per_g:
             out[m] = per_g
     return out

@@ -255,16 +255,16 @@ def curves_plot(merged: Merged, curves: dict) -> bytes | None:
             arrow, xname, yunit = curve_axes(m, merged.metrics[m])
             _title(ax, m, merged.metrics[m], arrow=arrow)
             ys = []
-            for g, (mean, lo, hi, _count) in per_g.items():
+            seconds = False
+            for g, (mean, lo, hi, _count, x, seconds) in per_g.items():
                 c = _COLORS[gens.index(g) % 10]
-                x = np.arange(mean.size)
                 (h,) = ax.plot(x, mean, color=c, lw=1.2)
                 ax.fill_between(x, lo, hi, color=c, alpha=0.2, lw=0)
                 handles.setdefault(g, h)
                 ys += list(mean) + list(lo) + list(hi)
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=not seconds))
             _flat_axis(ax, ys)
-            ax.set_xlabel(f"{xname} index")
+            ax.set_xlabel(f"time in the clip (s), per {xname}" if seconds else f"{xname} index")
             ax.set_ylabel(_short(yunit, 34))
         fig.tight_layout()
         _legend_below(fig, list(handles.values()), [_short(g, 30) for g in handles])

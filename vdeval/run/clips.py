@@ -37,7 +37,8 @@ def request_key(gen_info: dict, r: ClipRequest) -> str:
     """What a stored clip was made from: it is reused only while this stays the same."""
     ref = None if r.reference_image is None else sha256_json(r.reference_image.tolist())
     making = {k: v for k, v in gen_info.items() if k not in _LABEL_FIELDS}
-    return sha256_json({"generator": making, "prompt": r.prompt, "seed": r.seed, "reference": ref, "meta": r.meta})
+    meta = {k: v for k, v in r.meta.items() if k != "occurrence"}  # derived from the prompts: keys stay as before
+    return sha256_json({"generator": making, "prompt": r.prompt, "seed": r.seed, "reference": ref, "meta": meta})
 
 
 class ClipStore:

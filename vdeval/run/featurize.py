@@ -216,12 +216,16 @@ def _is_out_of_memory(e: Exception) -> bool:
             return True
     except ImportError:  # pragma: no cover
         pass
-    return isinstance(e, RuntimeError) and "out of memory" in str(e)
+    # host memory too: a batch that does not fit is halved before a clip is given up
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "out of memory" in str(e))
 
 
 def _free_cuda() -> None:
+    import gc
+
     import torch
 
+    gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
@@ -233,12 +237,14 @@ def featurize(
     cache: FeatureCache | None = None,
     batch_size: int = 16,
     cache_max_bytes: int | None = None,
+    on_done=None,
 ) -> dict[tuple[str, str], int]:
     """Fill each clip's features for every request; returns how many were computed (not read from
     cache) per (kind, backbone). Each distinct request is computed once per clip. Clips are
     decoded straight to the backbone's input spec, one batch at a time, and dropped after.
     A computed feature larger than `cache_max_bytes` (pixel-sized flow of long real footage) is
-    kept in memory for this pass but not written to the cache, so run folders stay small."""
+    kept in memory for this pass but not written to the cache, so run folders stay small.
+    `on_done(n)`, when given, is called as each n clips of a request are done (progress bars)."""
     cache = cache or FeatureCache(None)
     computed: dict[tuple[str, str], int] = {}
     for req in merge_requests(requests):  # de-duplicate, keep order; flow in the directions read
@@ -264,9 +270,11 @@ def featurize(
                 clip.features[req.key] = clip.by_input[shared] = hit
             else:
                 todo.append((clip, key))
+        if on_done is not None and len(clips) - len(todo):
+            on_done(len(clips) - len(todo))
         # frames are decoded, not computed: no network for them
         worker = pool.get(req.backbone, req.options) if todo and req.kind != "frames" else card
-        _compute_batches(todo, req, worker, spec, cid, cache, batch_size, cache_max_bytes)
+        _compute_batches(todo, req, worker, spec, cid, cache, batch_size, cache_max_bytes, on_done)
         computed[(req.kind, req.backbone)] = computed.get((req.kind, req.backbone), 0) + len(todo)
     return computed
 
@@ -294,7 +302,8 @@ def _rates(clip: ClipFeatures, inp: ClipInput) -> dict[str, np.ndarray]:
 
 
 def _compute_batches(todo, req: FeatureRequest, backbone: Backbone | BackboneCard, spec: InputSpec, cid: str,
-                     cache: FeatureCache, batch_size: int, cache_max_bytes: int | None = None) -> None:
+                     cache: FeatureCache, batch_size: int, cache_max_bytes: int | None = None,
+                     on_done=None) -> None:
     size = batch_size
     start = 0
     while start < len(todo):
@@ -321,6 +330,8 @@ def _compute_batches(todo, req: FeatureRequest, backbone: Backbone | BackboneCar
             if req.kind not in UNCACHED_KINDS and small:
                 cache.save(backbone, req.kind, key, arrays)
             clip.features[req.key] = clip.by_input[(cid, req.kind, key)] = arrays
+        if on_done is not None:
+            on_done(len(chunk))
 
 
 class _DirectionalFlow(Protocol):
@@ -352,18 +363,9 @@ def clip_bytes(clip: ClipFeatures, requests: list[FeatureRequest], pool: Backbon
 
 
 def memory_groups(clips: list[ClipFeatures], requests: list[FeatureRequest], pool: BackbonePool,
-                  memory_gb: float) -> list[list[ClipFeatures]]:
-    """Consecutive groups of clips whose estimated features fit `memory_gb` (at least one clip
-    each), to be featurized and scored one group at a time: 32-pixel clips go in one group,
-    1080p clips of 250 frames one or two at a time."""
-    budget = int(memory_gb * (1 << 30))
-    groups: list[list[ClipFeatures]] = [[]]
-    size = 0
-    for c in clips:
-        b = clip_bytes(c, requests, pool)
-        if groups[-1] and size + b > budget:
-            groups.append([])
-            size = 0
-        groups[-1].append(c)
-        size += b
-    return [g for g in groups if g]
+                  memory_gb: float, metrics=()) -> list[list[ClipFeatures]]:
+    """Consecutive groups of clips whose decoded inputs, features and largest backbone working
+    set fit `memory_gb` (at least one clip each); see vdeval/run/memory.py."""
+    from vdeval.run.memory import plan_groups
+
+    return plan_groups(clips, requests, pool, memory_gb, metrics)

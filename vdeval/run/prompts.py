@@ -88,9 +88,11 @@ def _file_prompts(suite: Suite) -> list[str]:
 def build_requests(suite: Suite, prompts: list[PromptItem]) -> list[ClipRequest]:
     out = []
     n = suite.samples_per_prompt
+    seen: dict[str, int] = {}  # prompt text -> clips asked for it so far: folders pair by content
     for i, item in enumerate(prompts):
         for j in range(n):
-            meta = {"prompt_index": i, "sample": j, "index": i * n + j}
+            k = seen[item.prompt] = seen.get(item.prompt, -1) + 1
+            meta = {"prompt_index": i, "sample": j, "index": i * n + j, "occurrence": k}
             if item.world_seed is not None:
                 meta["world_seed"] = item.world_seed
             out.append(ClipRequest(f"p{i:03d}_s{j}", item.prompt, suite.seed + i * n + j, item.reference_image, meta))

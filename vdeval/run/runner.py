@@ -29,6 +29,7 @@ from vdeval.metrics.base import Metric
 from vdeval.run.clips import REAL, ClipStore, make_generator
 from vdeval.run.featurizing import FeatureStage, bind_backbones
 from vdeval.run.prompts import build_prompts, build_requests
+from vdeval.run.progress import progress_bar
 from vdeval.run.scoring import empty_scores, score_clips
 from vdeval.run.summary import metric_backbone_label, provenance, summarise
 from vdeval.results import (BackboneRecord, ClipRecord, Failure, MetricRecord, Provenance, RealRecord, Results,
@@ -78,6 +79,7 @@ class Runner:
             cls = registry.resolve("metric", entry.name)
             self.metrics[label] = cls(backbone=metric_backbone(cls, entry.backbone, self.domain), **entry.params)
         self.store = ClipStore(self.run, suite, self.device, self.progress)
+        self._bar = progress_bar(0, "", False)  # the clips bar of the generator being processed
         self.real_failures: list[Failure] = []  # real-set clips whose features failed
         out_cfg = suite.output
         self.features = FeatureStage(self.metrics, self.pool, FeatureCache(cache_dir or self.run.features),
@@ -99,6 +101,9 @@ class Runner:
         chunks = [requests[i:i + size] for i in range(0, len(requests), size)]
         rows, failures = [], []
         slim: list[ClipFeatures] = []
+        # the run's clip count for this generator, with rate and time left; the feature stage's
+        # bar below it names the feature, backbone and metric being computed
+        self._bar = progress_bar(len(requests), f"{gen.name}: clips scored", self.progress, unit="clip")
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(self.store.clips_for, gen, chunks[0]) if chunks else None
             for i in range(len(chunks)):
@@ -110,10 +115,12 @@ class Runner:
                 failures += [Failure(generator=gen.name, clip_id=g.request.clip_id, stage="generate", error=g.error)
                              for g in generated if g.error]
                 scored, failed = self._featurize_and_score(gen.name, generated, slim, timings)
-                failures += [Failure(generator=gen.name, clip_id=cid, stage="featurize", error=e)
-                             for cid, e in failed.items()]
+                failures += [Failure(generator=gen.name, clip_id=cid, stage="featurize", error=e,
+                                     **self.features.details.get(cid, {})) for cid, e in failed.items()]
                 rows += [_clip_record(gen.name, g, scored.get(g.request.clip_id), failed.get(g.request.clip_id))
                          for g in generated]
+                self._bar.update(sum(1 for g in generated if g.video is None))  # failed to generate
+        self._bar.close()
         return rows, slim, failures
 
     def _featurize_and_score(self, gen_name: str, generated: list[GeneratedClip], slim: list,
@@ -125,6 +132,7 @@ class Runner:
         scored, failed = {}, {}
         for group in self.features.groups(feats):  # features of one group in memory at a time
             t = time.perf_counter()
+            group_all = list(group)
             failed.update(self.features.run(group, gen_name))
             group = [c for c in group if c.clip_id not in failed]
             timings.add("features", t)
@@ -134,6 +142,7 @@ class Runner:
             for c in group:
                 c.drop_features()
             timings.add("metrics", t)
+            self._bar.update(len(group_all))
         return scored, failed
 
     def _real_set(self, timings: Timings) -> list[ClipFeatures]:
@@ -144,7 +153,8 @@ class Runner:
         real = [g for g in self.ranks.shard(self.store.real_clips()) if g.video is not None]
         mine = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt) for g in real]
         failed = self.features.run(mine, "real set", self.features.set_requests)  # set-level features only
-        self.real_failures = [Failure(generator=REAL, clip_id=cid, stage="featurize", error=e) for cid, e in failed.items()]
+        self.real_failures = [Failure(generator=REAL, clip_id=cid, stage="featurize", error=e,
+                                      **self.features.details.get(cid, {})) for cid, e in failed.items()]
         mine = [c for c in mine if c.clip_id not in failed]
         out = _merge_ranks(distributed.gather(self.ranks, [self.features.slim(c) for c in mine]))
         timings.add("real_set", t)

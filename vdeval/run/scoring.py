@@ -11,7 +11,17 @@ from vdeval.run.progress import one_line
 
 def empty_scores() -> dict:
     """A clip's score fields (as vdeval.results.ClipRecord names them), none filled yet."""
-    return {"scores": {}, "extras": {}, "curves": {}, "notes": {}}
+    return {"scores": {}, "extras": {}, "curves": {}, "curve_fps": {}, "notes": {}}
+
+
+def curve_rate(metric: Metric, clip: ClipFeatures) -> float | None:
+    """Points per second of `metric`'s curve on `clip`: the frame rate of the frames its first
+    pixel feature was computed on (a point per frame or per pair of them); None where unknown."""
+    for req in metric.requests():
+        arrays = clip.features.get(req.key)
+        if arrays is not None and "input_fps" in arrays:
+            return float(arrays["input_fps"][0])
+    return None
 
 
 def score_clip(metric: Metric, clip: ClipFeatures, label: str, rec: dict) -> None:
@@ -23,6 +33,9 @@ def score_clip(metric: Metric, clip: ClipFeatures, label: str, rec: dict) -> Non
             rec["extras"][label] = {k: float(v) for k, v in s.extras.items()}
         if s.curve is not None:
             rec["curves"][label] = [float(v) for v in s.curve]
+            rate = curve_rate(metric, clip)
+            if rate:
+                rec["curve_fps"][label] = rate
         if s.note:
             rec["notes"][label] = s.note
     except Exception as e:

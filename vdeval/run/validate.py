@@ -36,26 +36,29 @@ def _one_line(e: VdevalError) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
-def folder_problems(where: str, gen, clip_ids: list[str], n_prompts: int, samples: int,
+def folder_problems(where: str, gen, requests: list, n_prompts: int, samples: int,
                     vbench_names: list[str] | None = None) -> list[str]:
-    """A folder generator's files against the clips the suite asks for (`vbench_names`: each
-    clip's VBench file stem, <prompt>-<sample>, for match: vbench)."""
+    """A folder generator's files against the clips the suite asks for: paired by prompt text and
+    sample (a sidecar's or VBench-style names' prompts against the suite's), the first mismatching
+    files named (`vbench_names`: each clip's VBench file stem, <prompt>-<sample>, for match: vbench)."""
+    clip_ids = [r.clip_id for r in requests]
     match, n_clips, files = gen.config.match, len(clip_ids), gen.files
     if match == "vbench" and vbench_names is not None:
         absent = [n for n in vbench_names if n not in gen.by_stem]
         return [f"{where}: no file for {len(absent)} clip(s) in {gen.folder}: {_some(absent)} "
                 "(VBench's naming: <prompt>-<sample>.mp4)"] if absent else []
+    mode = gen.pairing()
+    out = []
     if gen.rows is not None:  # a sidecar names the files
-        out = []
         missing = [name for name, _ in gen.rows if not (gen.folder / name).exists()]
         if missing:
             out.append(f"{where}.sidecar: names {len(missing)} file(s) missing from {gen.folder}: {_some(missing)}")
         if gen.unlisted():
             out.append(f"{where}: {len(gen.unlisted())} file(s) in {gen.folder} match no clip (not in the sidecar): "
                        f"{_some(gen.unlisted())}")
-        if match == "sidecar" and len(gen.rows) < n_clips:
-            out.append(f"{where}.sidecar: lists {len(gen.rows)} files for {n_clips} clips "
-                       f"({n_prompts} prompts x {samples} samples)")
+    if mode in ("sidecar", "names"):
+        return out + content_problems(where, gen, requests, mode)
+    if gen.rows is not None:
         return out
     if match == "order":
         if len(files) != n_clips:
@@ -74,7 +77,31 @@ def folder_problems(where: str, gen, clip_ids: list[str], n_prompts: int, sample
     return out
 
 
-def generator_problems(suite: Suite, clip_ids: list[str] | None, n_prompts: int, device: str,
+def content_problems(where: str, gen, requests: list, mode: str) -> list[str]:
+    """Files whose prompt (sidecar row or VBench-style name) the suite does not ask for, and clips
+    with no file of their prompt and sample: each with the first one named."""
+    from vdeval.generators.folder import occurrence
+
+    source = "sidecar" if mode == "sidecar" else "file name"
+    wanted = {r.prompt for r in requests}
+    have = gen.by_prompt()
+    foreign = [(name, p) for p, rows in have.items() if p not in wanted for name, _ in rows]
+    out = []
+    if foreign:
+        name, p = foreign[0]
+        near = sorted(wanted)[:1]
+        out.append(f"{where}: {len(foreign)} file(s) whose {source} prompt is not among the suite's prompts, first "
+                   f"{name!r} ({p!r}{f'; the suite has e.g. {near[0]!r}' if near else ''}): clips are paired by prompt "
+                   "text and sample, never by position")
+    absent = [r for r in requests if occurrence(r) >= len(have.get(r.prompt, []))]
+    if absent:
+        r = absent[0]
+        out.append(f"{where}: no file for {len(absent)} clip(s), first {r.clip_id} (prompt {r.prompt!r}, sample "
+                   f"{occurrence(r)})")
+    return out
+
+
+def generator_problems(suite: Suite, requests: list | None, n_prompts: int, device: str,
                        vbench_names: list[str] | None = None, position=lambda key, j: j) -> list[str]:
     """Each generator set up as the run sets it up; folders matched against the clips (when the
     prompts could be built). Entries whose config the fast check refused are skipped."""
@@ -93,8 +120,8 @@ def generator_problems(suite: Suite, clip_ids: list[str] | None, n_prompts: int,
         except VdevalError as e:
             out.append(f"{where}: {_one_line(e)}")
             continue
-        if isinstance(gen, FolderGenerator) and clip_ids is not None:
-            out += folder_problems(where, gen, clip_ids, n_prompts, suite.samples_per_prompt, vbench_names)
+        if isinstance(gen, FolderGenerator) and requests is not None:
+            out += folder_problems(where, gen, requests, n_prompts, suite.samples_per_prompt, vbench_names)
     return out
 
 
@@ -163,15 +190,14 @@ def deep_problems(suite: Suite, device: str = "cpu", checked: Checked | None = N
         out.append(f"prompts.count: {suite.prompts.count} given, but the {suite.prompts.source} source holds "
                    f"{len(prompts)} prompts and all are used (count applies to world prompts; remove it, or "
                    "use --limit N)")
-    clip_ids, vbench_names = None, None
+    requests, vbench_names = None, None
     if prompts:
         try:
             requests = build_requests(suite, prompts)
-            clip_ids = [r.clip_id for r in requests]
             vbench_names = [f"{r.prompt}-{r.meta['sample']}" for r in requests]
         except VdevalError as e:
             out.append(f"prompts: {_one_line(e)}")
-    out += generator_problems(suite, clip_ids, len(prompts or []), device, vbench_names, position)
+    out += generator_problems(suite, requests, len(prompts or []), device, vbench_names, position)
     real, notes = real_problems(suite)
     return out + real + weights_problems(suite, device, position, partial), notes
 
