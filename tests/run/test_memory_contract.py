@@ -31,6 +31,7 @@ SOURCE_SIZE = {
     "raft_vbench": "VBench's dynamic degree runs RAFT on frames at their own size",
     "amt": "VBench's motion_smoothness interpolates frames at their own size",
     "world_interpolator": "world clips (at most 1024 px): midpoints in whole pixels at the clip's own size",
+    "videomae": "cd-fvd resizes the first 16 frames as stored (no antialias): 16 frames, never the whole clip",
 }
 
 

@@ -112,6 +112,12 @@ class FaceBackbone(Backbone):
     def input_spec(self, kind: str) -> InputSpec:
         return InputSpec(max_short_side=self.max_short_side)
 
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        # a frame at a time: dlib's HOG pyramid (upsampled `upsample` times: 4x the pixels each) of
+        # float planes, the aligned 150 px chip, and a 128-d descriptor and box per face per frame
+        up = 4 ** int(getattr(self, "upsample", 1))
+        return 48 * height * width * up + frames * int(getattr(self, "max_faces", 8)) * (128 + 8) * 8
+
     def detect(self, frame: np.ndarray) -> list[tuple[Any, float]]:
         """(dlib rectangle, score) of the faces in one uint8 RGB frame, best first, at most max_faces."""
         if self.hog is not None:

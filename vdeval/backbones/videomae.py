@@ -181,6 +181,13 @@ class VideoMAEBackbone(Backbone):
         "antialias), B x 3 x T x 224 x 224; VideoMAE-v2 ViT-g/14 (SSv2 fine-tuned), fc_norm of the mean token, 1408-d"
     )
 
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        # the 16 frames as float32 at stored size and at 224 px, and, layer by layer, ViT-g's tokens
+        # (8 x 16 x 16 = 2048 of 1408), its MLP (6144 wide) and one layer's attention maps (16 heads).
+        # Declared from the architecture, not measured here (needs the weights).
+        tokens = (FRAMES // 2) * (SIZE // 14) ** 2
+        return 4 * min(frames, FRAMES) * 3 * (height * width + SIZE * SIZE) + 4 * tokens * (4 * 1408 + 6144 + 16 * tokens)
+
     def input_spec(self, kind: str) -> InputSpec:
         return InputSpec(frames=FRAMES)  # stored size: the protocol's resize (no antialias) must see the frames as stored
 

@@ -20,11 +20,14 @@ from vdeval.features import UNCACHED_KINDS, ClipFeatures, ClipInput, FeatureRequ
 from vdeval.video.protocol import InputSpec
 
 
+_PLAIN = (int, float, str, bool, type(None), tuple, list, dict)
+
+
 @dataclass(frozen=True)
 class BackboneCard:
-    """What a run reads of a backbone besides `compute` (label, identity, input specs), under the
-    same method names, kept by the pool after the network itself is freed: reading it never
-    rebuilds the network."""
+    """What a run reads of a backbone besides `compute` (label, identity, input specs, declared
+    working set), under the same method names, kept by the pool after the network itself is
+    freed: reading it never rebuilds the network."""
 
     name: str
     provides: tuple
@@ -34,12 +37,18 @@ class BackboneCard:
     _identity: dict
     _hashes: tuple  # (identity_hash, cache_identity_hash)
     _specs: dict  # feature kind -> the InputSpec it decodes to
+    _settings: Backbone  # the backbone's class with its plain settings only (no network): working_set
 
     @classmethod
     def of(cls, bb: Backbone) -> BackboneCard:
         specs = {k: bb.input_spec(k) for k in (*bb.provides, "frames")}
+        settings = object.__new__(type(bb))  # batch size, options, bins...: what working_set reads
+        settings.__dict__.update({k: v for k, v in vars(bb).items() if isinstance(v, _PLAIN)})
         return cls(bb.name, tuple(bb.provides), bb.domain, bb.flow_itemsize, bb.label(), bb.identity(),
-                   (bb.identity_hash(), bb.cache_identity_hash()), specs)
+                   (bb.identity_hash(), bb.cache_identity_hash()), specs, settings)
+
+    def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
+        return self._settings.working_set(kind, frames, height, width)
 
     def label(self) -> str:
         return self._label

@@ -17,8 +17,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from vdeval.backbones.base import Backbone
 from vdeval.features import ClipFeatures, FeatureRequest
+
+if TYPE_CHECKING:  # featurize imports this module
+    from vdeval.run.featurize import BackboneCard
 
 GIB = 1 << 30
 # bytes kept free beyond a group's estimate: the decoder's frames at source size, threads' stacks,
@@ -67,11 +72,11 @@ class ClipNeed:
     request: FeatureRequest | None
 
 
-def _geometry(clip: ClipFeatures, backbone: Backbone, kind: str) -> tuple[int, int, int]:
+def _geometry(clip: ClipFeatures, backbone: Backbone | BackboneCard, kind: str) -> tuple[int, int, int]:
     return clip.source.output_geometry(backbone.input_spec(kind))
 
 
-def feature_bytes(kind: str, backbone: Backbone, t: int, h: int, w: int) -> int:
+def feature_bytes(kind: str, backbone: Backbone | BackboneCard, t: int, h: int, w: int) -> int:
     """Bytes of the pixel-sized feature `kind` kept per clip until scoring (0 for small ones)."""
     if kind == "flow":
         return max(t - 1, 0) * h * w * 4 * backbone.flow_itemsize
@@ -89,7 +94,7 @@ def clip_need(clip: ClipFeatures, requests: list[FeatureRequest], pool, metrics=
     for req in requests:
         if req.kind in _NO_PIXELS:
             continue
-        backbone = pool.get(req.backbone, req.options)
+        backbone = pool.card(req.backbone, req.options)  # never rebuilds a freed network
         spec = backbone.input_spec(req.kind)
         t, h, w = _geometry(clip, backbone, req.kind)
         specs[spec] = t * h * w * 3  # decoded once per spec and kept for the group's pass
@@ -158,6 +163,6 @@ def metric_peak(metric, clip: ClipFeatures, pool) -> int:
     for req in metric.requests():
         if req.kind in _NO_PIXELS:
             continue
-        backbone = pool.get(req.backbone, req.options)
+        backbone = pool.card(req.backbone, req.options)  # never rebuilds a freed network
         return metric.working_set(*_geometry(clip, backbone, req.kind))
     return 0
