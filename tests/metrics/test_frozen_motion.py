@@ -89,3 +89,63 @@ def test_every_allowed_backbone_is_calibrated_and_others_need_a_scale():
     with pytest.raises(SuiteError, match=r"no calibrated threshold for backbone 'my_flow' \(calibrated: raft, raft_vbench, dis\)"):
         FrozenMotion(backbone="my_flow")  # e.g. a plugin's flow through the Python API
     assert FrozenMotion(backbone="my_flow", threshold_scale=3.0).params.threshold_scale == 3.0
+
+
+# VBench 45e79ec vbench/dynamic_degree.py, DynamicDegree's get_score / set_params / check_move,
+# written out here (VBench needs decord, RAFT and its weights to import): per pair the mean of the
+# int(h * w * 0.05) largest flow magnitudes; threshold 6.0 * (min(H, W) / 256) of the (unpadded)
+# frame; dynamic once round(4 * (T / 16)) pairs score above it. No frame rate enters.
+def _vbench_get_score(flow_hw2: np.ndarray) -> float:
+    rad = np.sqrt(np.square(flow_hw2[..., 0]) + np.square(flow_hw2[..., 1]))
+    h, w = rad.shape
+    cut_index = int(h * w * 0.05)
+    return float(np.mean(abs(np.sort(-rad.flatten()))[:cut_index]))
+
+
+def _vbench_is_dynamic(flow: np.ndarray, scale: float = 6.0) -> bool:
+    frames = flow.shape[0] + 1
+    thres = scale * (min(flow.shape[1:3]) / 256.0)
+    count_num = round(4 * (frames / 16.0))
+    count = 0
+    for score in (_vbench_get_score(f) for f in flow):
+        if score > thres:
+            count += 1
+        if count >= count_num:
+            return True
+    return False
+
+
+def _flow_features(flow: np.ndarray, fps: float) -> dict:
+    return {"forward": flow, "backward": -flow, "source_fps": np.array([fps]), "input_fps": np.array([fps])}
+
+
+def test_vbench_threshold_has_no_frame_rate_factor():
+    """The issue's case: 4 fps, 128 px, every pair at 4.5 px: VBench calls it dynamic (threshold 3.0)."""
+    flow = np.zeros((7, 128, 128, 2), np.float32)
+    flow[..., 0] = 4.5
+    video = Video(np.zeros((8, 128, 128, 3), np.uint8), fps=4.0)
+    m = FrozenMotion(backbone="raft_vbench")
+    s = _score(video, metric=m, flow=_flow_features(flow, 4.0))
+    assert _vbench_is_dynamic(flow) and s.value == 0.0 and s.extras["threshold"] == pytest.approx(3.0)
+    # the fps-aware rule stays available under its own name, and then differs from VBench's
+    old = _score(video, metric=FrozenMotion(backbone="raft_vbench", low_fps_scaling=True), flow=_flow_features(flow, 4.0))
+    assert old.value == 1.0 and old.extras["threshold"] == pytest.approx(6.0)
+
+
+def test_frozen_flag_equals_vbench_dynamic_degree_on_random_flow():
+    """Parity with VBench's rule on identical flow: sizes, lengths (T >= 3: VBench's count is 0
+    below), frame rates 2-30 fps, per-pair magnitudes straddling the threshold."""
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        h, w = (int(x) for x in rng.choice([32, 48, 64, 96, 128, 200], 2))
+        t = int(rng.integers(3, 20))
+        fps = float(rng.choice([2.0, 4.0, 6.0, 8.0, 24.0, 30.0]))
+        thr = 6.0 * min(h, w) / 256
+        flow = rng.normal(0, 0.3, (t - 1, h, w, 2)).astype(np.float32)
+        flow[..., 0] += (thr * rng.uniform(0.5, 1.5, t - 1)).astype(np.float32)[:, None, None]
+        s = _score(Video(np.zeros((t, h, w, 3), np.uint8), fps=fps), metric=FrozenMotion(backbone="raft_vbench"),
+                   flow=_flow_features(flow, fps))
+        assert s.value == (0.0 if _vbench_is_dynamic(flow) else 1.0), (h, w, t, fps)
+        sc = motion_scores(flow)
+        want = [_vbench_get_score(f) for f in flow]
+        np.testing.assert_allclose(sc, want, rtol=1e-6)

@@ -5,14 +5,18 @@ Definition (VBench's dynamic degree, vbench/dynamic_degree.py): the clip's frame
 to about 8 fps, keeping every max(1, round(fps / 8))-th frame (`sample_fps`, None keeps every
 frame). Per consecutive pair of the kept frames the motion score is the mean of the top 5%
 forward-flow magnitudes (pixels). A clip is dynamic when at least `count` pairs score above
-`threshold`, with threshold = max(1, 8 / fps) * scale * min(H, W) / 256 (fps of the clip, H x W the
-frames the flow saw) and count = round(4 * T / 16) for T kept frames (VBench: scale 6.0 for RAFT on
+`threshold`, with threshold = scale * min(H, W) / 256 (H x W the frames the flow saw; VBench's
+set_params, no frame-rate factor) and count = round(4 * T / 16) for T kept frames (VBench: scale 6.0 for RAFT on
 frames at their own size; backbone `raft_vbench` runs RAFT as VBench does: raft-things weights,
 20 iterations; VBench takes the top 5% over the flow of the padded frame, multiples of 8, we over
 the frame's own pixels). Where we differ: VBench's count is 0 for T <= 2 kept frames, which calls
 any such clip dynamic whatever it scores; we require at least one moving pair (count >= 1). A clip
 with fewer than 2 frames after sampling scores NaN with a note (VBench: static). So a 24 fps clip is
 judged on every third frame, and a clip moving 2.5 px per frame moves 7.5 px per judged pair.
+Below 8 fps nothing is dropped, so a 4 fps clip's pairs are 1/4 s apart, not 1/8 s: VBench judges them
+against the same threshold. Param `low_fps_scaling: true` (not VBench's; an older vdeval rule, version 2)
+multiplies the threshold by max(1, 8 / fps) so a slow-rate clip's larger per-pair steps count as what
+they would be at 8 fps; its numbers are not VBench's dynamic degree.
 Value: 1.0 when frozen, 0.0 when dynamic (lower is better; a generator's mean is the fraction of
 frozen clips). extras: motion_score (mean over pairs of the per-pair score, pixels), threshold,
 count, frozen_fraction (the fraction of pairs at or under the threshold) and longest_frozen_s (the
@@ -75,10 +79,12 @@ def motion_scores(flow: np.ndarray, top_fraction: float = TOP_FRACTION) -> np.nd
     return out
 
 
-def dynamic_rule(height: int, width: int, frames: int, scale: float, fps: float = 8.0) -> tuple[float, int]:
+def dynamic_rule(height: int, width: int, frames: int, scale: float, fps: float = 8.0,
+                 low_fps_scaling: bool = False) -> tuple[float, int]:
     """(threshold in pixels, number of pairs that must exceed it) for `frames` kept frames of
-    height x width from a clip at `fps`: VBench's resolution and frame-rate scaling."""
-    factor = max(1.0, 8.0 / fps)
+    height x width: VBench's resolution scaling (DynamicDegree.set_params), which has no frame-rate
+    factor; `low_fps_scaling` (not VBench's) multiplies the threshold by max(1, 8 / fps)."""
+    factor = max(1.0, 8.0 / fps) if low_fps_scaling else 1.0
     return factor * scale * min(height, width) / 256.0, max(1, round(4 * frames / 16))
 
 
@@ -104,11 +110,12 @@ class FrozenMotionParams(BaseModel):
     threshold_scale: float | None = None  # None: the calibrated scale of the backbone
     top_fraction: float = TOP_FRACTION
     sample_fps: float | None = Field(8.0, gt=0)  # VBench samples frames to ~8 fps; None: every frame
+    low_fps_scaling: bool = False  # not VBench's: threshold x max(1, 8 / fps) below 8 fps
 
 
 class FrozenMotion(Metric[FrozenMotionParams]):
     name = "frozen_motion"
-    version = "2"  # 2: VBench's frame sampling to 8 fps and frame-rate factor
+    version = "3"  # 2: frame sampling to 8 fps; 3: VBench's threshold (frame-rate factor only on request)
     higher_is_better = False
     level = "clip"
     min_frames = 2
@@ -143,7 +150,8 @@ class FrozenMotion(Metric[FrozenMotionParams]):
         if scale is None:
             scale = THRESHOLD_SCALE[self.backbone]
         fps = float(flow["source_fps"][0]) if "source_fps" in flow else 8.0
-        thr, count = dynamic_rule(forward.shape[1], forward.shape[2], forward.shape[0] + 1, scale, fps)
+        thr, count = dynamic_rule(forward.shape[1], forward.shape[2], forward.shape[0] + 1, scale, fps,
+                                  self.params.low_fps_scaling)
         frozen = not is_dynamic(scores, thr, count)
         extras = {"motion_score": float(np.nanmean(scores)), "threshold": thr, "count": float(count),
                   "frozen_fraction": float(np.mean(~(np.nan_to_num(scores, nan=0.0) > thr))),
