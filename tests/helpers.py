@@ -209,3 +209,48 @@ def virtual_camera(frames: np.ndarray, n: int, out_hw: tuple[int, int], shift=(0
         out.append(cv2.warpAffine(frames[min(t, len(frames) - 1)], m, (ow, oh),
                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT))
     return Video(np.stack(out), 8.0)
+
+
+def large_clip_file(path: Path, frames: int = 4, height: int = 600, width: int = 840, seed: int = 0) -> Path:
+    """A clip file larger than the short-side caps backbones used before decoding (448, 512): smooth
+    gradients and noise, so resizes of rounded and unrounded values differ."""
+    from vdeval.video import Video
+    from vdeval.video.io import write_video
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx / width, yy / height, (xx + yy) / (width + height)], -1) * 200
+    clip = np.stack([np.clip(base + rng.normal(0, 25, base.shape) + 10 * t, 0, 255) for t in range(frames)])
+    return write_video(Video(clip.astype(np.uint8), fps=8.0), path)
+
+
+def vbench_load_video(path: Path):
+    """VBench's load_video on an mp4 without a transform: every frame decoded at its full size
+    (VBench: decord; here the project's decoder), then torch.Tensor(buffer).permute(0, 3, 1, 2):
+    float32 0-255, T x C x H x W, no rounding or clamping after."""
+    import torch
+
+    from vdeval.video.source import FileSource
+
+    return torch.Tensor(FileSource(path).decode().frames).permute(0, 3, 1, 2)
+
+
+def featurize_recording(path: Path, backbone, kind: str, owner, attr: str, out, batch: int = 2) -> list:
+    """Run `backbone` through featurize on the file with `owner.attr` (the network's entry point)
+    replaced by a recorder of the tensors it is given, which returns out(x); returns those tensors."""
+    from vdeval.features import ClipFeatures, FeatureRequest
+    from vdeval.run.featurize import BackbonePool, featurize
+    from vdeval.video.source import FileSource
+
+    seen: list = []
+
+    def record(x, *a, **k):
+        seen.append(x.detach().clone())
+        return out(x)
+
+    setattr(owner, attr, record)
+    backbone.batch_size = batch
+    pool = BackbonePool()
+    pool._live[(backbone.name, ())] = backbone
+    featurize([ClipFeatures("c", FileSource(path))], [FeatureRequest(kind, backbone.name)], pool)
+    return seen

@@ -36,7 +36,7 @@ import numpy as np
 
 from vdeval.errors import FeatureError
 from vdeval.video import Video
-from vdeval.video.protocol import InputSpec, output_size
+from vdeval.video.protocol import InputSpec, output_size, select_indices
 from vdeval.video.source import ArraySource, VideoSource
 
 FEATURE_KINDS = ("flow", "flow_even", "frame_embedding", "video_embedding", "text_embedding", "reference_embedding",
@@ -97,16 +97,37 @@ def merge_requests(requests) -> list[FeatureRequest]:
 
 @dataclass
 class ClipInput:
-    """What a backbone sees of one clip."""
+    """What a backbone sees of one clip: the decoded `video`, or for a backbone that streams its
+    input (`Backbone.streams_input`) no video but a `source` and the `spec` to decode it to, read
+    through `batches` a few frames at a time."""
 
     video: Video | None  # None for the kinds that read no pixels (text, reference image)
     prompt: str = ""
     reference_image: np.ndarray | None = None
     clip_hash: str = ""
+    source: VideoSource | None = None
+    spec: InputSpec | None = None
 
     def __post_init__(self):
         if not self.clip_hash:
-            self.clip_hash = self.video.content_hash()
+            self.clip_hash = (self.video if self.video is not None else self.source).content_hash()
+
+    def batches(self, n: int):
+        """uint8 (<= n, H, W, 3) batches of the clip's frames in order, decoded as they are read
+        when the clip streams; slices of `video` otherwise."""
+        if self.video is None and self.source is not None:
+            yield from self.source.batches(self.spec or InputSpec(), n)
+            return
+        frames = self.video.frames
+        for s in range(0, len(frames), max(1, n)):
+            yield frames[s:s + max(1, n)]
+
+    @property
+    def fps(self) -> float:
+        """Frame rate of the frames the backbone sees."""
+        if self.video is None and self.source is not None:
+            return select_indices(self.spec or InputSpec(), self.source.num_frames, self.source.fps)[1]
+        return float(self.video.fps)
 
     @property
     def frames(self) -> np.ndarray:

@@ -123,6 +123,15 @@ class RealSet(_Strict):
         return self
 
 
+def stylegan_v_fvd(entry: MetricEntry) -> bool:
+    """Whether a metric entry is FVD under StyleGAN-V's protocol (named, or `auto` on i3d, which a
+    suite with a folder real set uses when no backbone is named: natural footage)."""
+    if entry.name != "fvd":
+        return False
+    protocol = entry.params.get("protocol", "auto")
+    return protocol == "stylegan-v" or (protocol == "auto" and (entry.backbone or "i3d") == "i3d")
+
+
 class Output(_Strict):
     dir: str | None = None  # relative to the suite file; default: runs/<suite name> in the working directory
     report: bool = True
@@ -145,6 +154,15 @@ class Suite(_Strict):
     metrics: list[MetricEntry] = Field(min_length=1)
     output: Output = Field(default_factory=Output)
     checks: list[dict[str, Any]] | None = None
+
+    def real_ingest(self) -> IngestOptions:
+        """The real set's ingest options. Where FVD runs StyleGAN-V's protocol and `real.ingest`
+        names no window, StyleGAN-V's choice: a random window of 16 consecutive frames of each real
+        video (seeded by `real.ingest.seed` and the file's name), not its first 16."""
+        ingest = self.real.ingest if self.real else IngestOptions()
+        if "window" in ingest.model_fields_set or not any(stylegan_v_fvd(m) for m in self.metrics):
+            return ingest
+        return ingest.model_copy(update={"window": "random", "frames": ingest.frames or 16})
     baseline: str | None = None  # the generator reports compare the others with (a generator's name)
     # set by load_suite, not by users
     source_path: str | None = Field(None, exclude=True)

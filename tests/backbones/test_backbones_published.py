@@ -275,8 +275,8 @@ def test_dino_vbench_transform_and_position_embeddings():
     from vdeval.backbones.dino import dino_pos_embed, vbench_transform
 
     video = _clip(2, 90, 150, seed=4)
-    x = torch.from_numpy(video.frames).permute(0, 3, 1, 2)
-    x = T.Resize(size=224, antialias=False)(x)  # bilinear on uint8: rounded back to uint8
+    x = torch.Tensor(video.frames).permute(0, 3, 1, 2)  # VBench's load_video: float32 0-255
+    x = T.Resize(size=224, antialias=False)(x)  # bilinear in float32: no rounding
     x = T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))(x.float().div(255.0))
     got = vbench_transform(video.frames)
     assert tuple(got.shape) == (2, 3, 224, 373)  # int(224 * 150 / 90), no crop
@@ -315,10 +315,11 @@ def test_dino_vbench_protocol_matches_vbench_transform_and_dino_forward(wdir):
     video = _clip(2, 90, 150, seed=4)
     got = b.compute("frame_embedding", [ClipInput(video)])[0]["value"]
 
-    # VBench: Compose([Resize(size=224, antialias=False), x.float().div(255), Normalize(...)]) on uint8 T x C x H x W
-    x = torch.from_numpy(video.frames).permute(0, 3, 1, 2)
+    # VBench: Compose([Resize(size=224, antialias=False), x.float().div(255), Normalize(...)]) on load_video's
+    # torch.Tensor(buffer).permute(0, 3, 1, 2): float32 T x C x H x W
+    x = torch.Tensor(video.frames).permute(0, 3, 1, 2)
     x = T.Resize(size=224, antialias=False)(x)
-    assert x.dtype == torch.uint8 and tuple(x.shape[-2:]) == (224, 373)  # int(224 * 150 / 90), no crop
+    assert x.dtype == torch.float32 and tuple(x.shape[-2:]) == (224, 373)  # int(224 * 150 / 90), no crop
     x = T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))(x.float().div(255.0))
     # DINO's VisionTransformer.prepare_tokens + interpolate_pos_encoding (B, nc, w, h = x.shape), then blocks, norm, CLS
     _, _, w, h = x.shape
@@ -334,3 +335,28 @@ def test_dino_vbench_protocol_matches_vbench_transform_and_dino_forward(wdir):
         out = ref.norm(ref.blocks(tok + pos))[:, 0]
     expected = F.normalize(out, dim=-1).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_dino_vbench_input_full_size_float32_streamed(wdir, tmp_path):
+    """A 600 x 840 file (short side over the 448 px cap used before): the ViT gets VBench's
+    load_video + dino_transform(224) of the full-size frames, two at a time."""
+    import timm
+    import torchvision.transforms as T
+    from safetensors.torch import save_file
+
+    from tests.helpers import featurize_recording, large_clip_file, vbench_load_video
+    from vdeval import registry
+
+    f = wdir / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in timm.create_model("vit_base_patch16_224.dino", pretrained=False,
+                                                                num_classes=0).state_dict().items()}, str(f))
+    weights.install("dino-vitb16", f)
+    path = large_clip_file(tmp_path / "big.mp4", frames=3)
+    b = registry.resolve("backbone", "dino_vbench")()
+    assert b.input_spec("frame_embedding").max_short_side is None and b.streams_input
+    seen = featurize_recording(path, b, "frame_embedding", b, "forward_whole_frame", lambda x: torch.ones(len(x), 8))
+    assert [len(x) for x in seen] == [2, 1]
+    images = vbench_load_video(path)
+    want = T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))(T.Resize(size=224, antialias=False)(images).float().div(255.0))
+    assert tuple(want.shape[-2:]) == (224, 313)  # int(224 * 840 / 600)
+    torch.testing.assert_close(torch.cat(seen), want, atol=0, rtol=0)

@@ -98,7 +98,11 @@ def test_vbench_longer_resize():
     frames = np.random.default_rng(0).integers(0, 256, (2, 300, 720, 3), dtype=np.uint8)
     x = vbench_longer(frames)
     assert x.shape == (2, 3, int(512 / 720 * 300), int(512 / 720 * 720)) and x.dtype == torch.float32
-    assert torch.equal(x * 255, (x * 255).round())  # resized on uint8, as VBench
+    # VBench: load_video's torch.Tensor(buffer) is float32 0-255; Resize on it, no rounding back to uint8
+    from torchvision import transforms
+    want = transforms.Resize(size=(213, 512), antialias=False)(torch.Tensor(frames).permute(0, 3, 1, 2)) / 255.
+    torch.testing.assert_close(x, want, atol=0, rtol=0)
+    assert not torch.equal(x * 255, (x * 255).round())
     small = vbench_longer(frames[:, :100, :200])
     assert torch.equal(small, torch.from_numpy(frames[:, :100, :200]).permute(0, 3, 1, 2).float() / 255)
 
@@ -107,7 +111,8 @@ def test_backbone_loads_through_weights_manager(installed, state):
     b = MusiqBackbone()
     assert b.label() == "musiq@spaq" and b.tier == "published"
     assert b.weights_sha256() == {"musiq_spaq_ckpt-358bb6af.pth": weights.status("musiq-spaq")["sha256"]}
-    assert b.input_spec("frame_score").max_short_side == 512
+    assert b.input_spec("frame_score").max_short_side is None and b.streams_input  # full size, as VBench decodes
+    assert MusiqBackbone(max_short_side=512).input_spec("frame_score").max_short_side == 512  # opt-in, not VBench's
     assert all(torch.equal(v, state[k]) for k, v in b.net.state_dict().items())
 
 
@@ -126,7 +131,7 @@ def test_backbone_scores_frames(installed):
     """Real-size forward passes (several seconds each on a busy 2-core CPU)."""
     rng = np.random.default_rng(1)
     video = Video(rng.integers(0, 256, (2, 24, 40, 3), dtype=np.uint8))
-    b = MusiqBackbone(max_short_side=0)  # full-size decode: VBench's exact path on large footage
+    b = MusiqBackbone()  # full-size decode: VBench's exact path
     assert b.input_spec("frame_score").max_short_side is None
     f = b.compute("frame_score", [ClipInput(video)])[0]
     assert f["value"].shape == (2,) and np.isfinite(f["value"]).all()
@@ -200,7 +205,7 @@ def vbench_imaging_quality(model, frames: np.ndarray) -> float:
     """VBench's technical_quality for one video, preprocess mode 'longer' (its default), before / 100."""
     from torchvision import transforms
 
-    images = torch.from_numpy(frames).permute(0, 3, 1, 2)  # load_video: uint8 T x C x H x W
+    images = torch.Tensor(frames).permute(0, 3, 1, 2)  # load_video: torch.Tensor(buffer), float32 T x C x H x W
     _, _, h, w = images.size()
     if max(h, w) > 512:
         scale = 512. / max(h, w)
@@ -251,3 +256,20 @@ def test_parity_with_pyiqa(installed, state, monkeypatch, size):
         want = vbench_imaging_quality(theirs, frames)
     f = MusiqBackbone().compute("frame_score", [ClipInput(Video(frames))])[0]
     assert float(f["clip"][0]) == pytest.approx(want, abs=1e-5)
+
+
+def test_vbench_input_full_size_float32_streamed(installed, tmp_path):
+    """A 600 x 840 file (short side over the 512 px cap used before): the network gets VBench's
+    load_video + 'longer' transform of the full-size frames, two frames at a time."""
+    from torchvision import transforms
+
+    from tests.helpers import featurize_recording, large_clip_file, vbench_load_video
+
+    path = large_clip_file(tmp_path / "big.mp4", frames=5)
+    b = MusiqBackbone()
+    b.net = torch.nn.Identity()
+    seen = featurize_recording(path, b, "frame_score", b, "net", lambda x: x.mean((1, 2, 3)))
+    assert [len(x) for x in seen] == [2, 2, 1]  # streamed: never the whole clip at once
+    images = vbench_load_video(path)
+    want = transforms.Resize(size=(int(512 / 840 * 600), int(512 / 840 * 840)), antialias=False)(images) / 255.
+    torch.testing.assert_close(torch.cat(seen), want, atol=0, rtol=0)

@@ -39,7 +39,7 @@ def _vbench_aesthetic(clip_model, head, frames):
     transform = Compose([Resize(224, interpolation=InterpolationMode.BICUBIC, antialias=False), CenterCrop(224),
                          Lambda(lambda x: x.float().div(255.0)),
                          Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))])
-    images = torch.from_numpy(frames).permute(0, 3, 1, 2)  # uint8 T x C x H x W, as VBench's load_video
+    images = torch.Tensor(frames).permute(0, 3, 1, 2)  # load_video: torch.Tensor(buffer), float32 T x C x H x W
     with torch.no_grad():
         feats = F.normalize(clip_model.encode_image(transform(images)).to(torch.float32), dim=-1, p=2)
         scores = head(feats).squeeze(dim=-1)
@@ -134,3 +134,25 @@ def test_color_wash_audit_with_the_offline_tier():
     r = run_audit(n=8, severities=(0.5, 1.0), metrics=["aesthetic_quality"], corruptions=["color_wash"])
     own = r.own_failure(1.0)
     assert list(own["backbone"]) == ["colorfulness"] and own["auroc"].iloc[0] == 1.0
+
+
+def test_vbench_input_full_size_float32_streamed(tiny_clip, tmp_path):
+    """A 600 x 840 file (short side over the 448 px cap used before): CLIP gets VBench's load_video +
+    clip_transform(224) of the full-size frames, two at a time."""
+    from torchvision.transforms import CenterCrop, InterpolationMode, Normalize, Resize
+
+    from tests.helpers import featurize_recording, large_clip_file, vbench_load_video
+    from vdeval.backbones.aesthetic import AestheticBackbone
+
+    model, ckpt = tiny_clip
+    f = tmp_path / "head.pth"
+    torch.save(torch.nn.Linear(768, 1).state_dict(), f)
+    weights.install("laion-aesthetic-linear", f, custom=True)
+    b = AestheticBackbone(model="TinyAesthetic", pretrained=str(ckpt))
+    assert b.input_spec("frame_score").max_short_side is None and b.streams_input
+    path = large_clip_file(tmp_path / "big.mp4", frames=3)
+    seen = featurize_recording(path, b, "frame_score", b.model, "encode_image", lambda x: torch.ones(len(x), 768))
+    assert [len(x) for x in seen] == [2, 1]
+    x = CenterCrop(224)(Resize(224, interpolation=InterpolationMode.BICUBIC, antialias=False)(vbench_load_video(path)))
+    want = Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))(x.float().div(255.0))
+    torch.testing.assert_close(torch.cat(seen), want, atol=0, rtol=0)

@@ -211,3 +211,51 @@ def test_fvd_and_kvd_through_the_feature_pass(world):
         s = fvd.score_set(fake, real)
     assert s.value > 0 and s.n == 40 and s.extras["backbone"] == "embedded"
     assert kvd.score_set(fake, real).value > 0
+
+
+def _stylegan_v_window(n_frames: int, rng, load_n_consecutive: int = 16, subsample_factor: int = 1) -> np.ndarray:
+    """StyleGAN-V's VideoFramesFolderDataset.__getitem__ for a real video (load_n_consecutive_random_offset
+    True, its default for the real set; generated sets pass False), written out here: an offset drawn
+    uniformly from 0 .. n - 16 * sf + sf - 1 inclusive, then 16 frames sf apart."""
+    offset = int(rng.integers(0, n_frames - load_n_consecutive * subsample_factor + subsample_factor - 1 + 1))
+    return np.arange(0, load_n_consecutive * subsample_factor, subsample_factor) + offset
+
+
+def test_stylegan_v_protocol_takes_a_random_window_of_each_real_video(tmp_path):
+    """Real videos under StyleGAN-V's FVD protocol: 16 consecutive frames from a start drawn uniformly
+    over every possible start of each video (as StyleGAN-V's dataset), seeded, one draw per file;
+    generated clips keep their first 16 (StyleGAN-V: no offset for generated videos)."""
+    from tests.helpers import make_suite
+    from vdeval.generators.folder import open_clip
+
+    real = tmp_path / "real"
+    real.mkdir()
+    n = 24  # 9 possible starts
+    for i in range(90):  # frame t carries t in its pixels
+        np.save(real / f"v{i:03d}.npy", np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, 4, 4, 3)))
+    base = {"name": "s", "generators": [{"name": "g", "kind": "world"}], "real": {"kind": "folder", "path": str(real)}}
+    suite = make_suite(tmp_path, {**base, "metrics": [{"name": "fvd"}]})  # folder real set: natural, i3d, stylegan-v
+    ingest = suite.real_ingest()
+    assert (ingest.window, ingest.frames) == ("random", 16)
+    starts = []
+    for p in sorted(real.iterdir()):
+        got = open_clip(p, ingest).decode().frames[:, 0, 0, 0].astype(int)
+        assert len(got) == 16 and np.all(np.diff(got) == 1)  # consecutive, as StyleGAN-V's arange + offset
+        starts.append(got[0])
+        assert np.array_equal(open_clip(p, ingest).decode().frames[:, 0, 0, 0], got)  # seeded: the same again
+    theirs = [_stylegan_v_window(n, np.random.default_rng(i))[0] for i in range(2000)]
+    assert set(starts) == set(theirs) == set(range(n - 16 + 1))  # the same support: every start, no other
+    counts = np.bincount(starts, minlength=9)
+    assert counts.min() >= 3 and counts.max() <= 20  # about uniform (90 files over 9 starts; expected 10 each)
+    other = suite.real.ingest.model_copy(update={"seed": 1})
+    assert [open_clip(p, suite.model_copy(update={"real": suite.real.model_copy(update={"ingest": other})}).real_ingest()
+                      ).decode().frames[0, 0, 0, 0] for p in sorted(real.iterdir())] != starts  # another seed, other windows
+    # the window named in the suite wins; other protocols keep the first frames
+    explicit = make_suite(tmp_path, {**base, "real": {**base["real"], "ingest": {"window": "first"}}, "metrics": [{"name": "fvd"}]})
+    assert explicit.real_ingest().window == "first"
+    vdeval_fvd = make_suite(tmp_path, {**base, "metrics": [{"name": "fvd", "backbone": "embedded"}]})
+    assert vdeval_fvd.real_ingest().window == "first" and vdeval_fvd.real_ingest().frames is None
+    from vdeval.backbones.i3d import I3DBackbone
+    gen = I3DBackbone.__new__(I3DBackbone)  # no detector needed for its input spec
+    gen.frames = 16
+    assert gen.input_spec("video_embedding").window == "first"  # generated clips: their first 16 frames

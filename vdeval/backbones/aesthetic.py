@@ -1,12 +1,14 @@
 """The LAION aesthetic predictor on CLIP ViT-L/14, as VBench's aesthetic_quality runs it: a published
 backbone giving one aesthetic score per frame (feature kind "frame_score").
 
-VBench (vbench/aesthetic_quality.py): OpenAI CLIP ViT-L/14; frames through its clip_transform(224):
-torchvision Resize(224, bicubic, antialias=False) on the uint8 frames (shorter side to 224, rounded
-back to uint8), CenterCrop(224), / 255, CLIP mean (0.48145466, 0.4578275, 0.40821073) / std
+VBench (vbench/aesthetic_quality.py): OpenAI CLIP ViT-L/14; frames as its load_video hands them over
+(float32 0-255 from the decoded uint8 frames, full size: no rounding, no clamping, no short-side cap)
+through its clip_transform(224): torchvision Resize(224, bicubic, antialias=False) in float32 (shorter
+side to 224), CenterCrop(224), / 255, CLIP mean (0.48145466, 0.4578275, 0.40821073) / std
 (0.26862954, 0.26130258, 0.27577711); encode_image in float32, L2-normalised; the head
 nn.Linear(768, 1) with LAION's released sa_0_4_vit_l_14_linear.pth; score per frame on LAION's
-1-10 scale (the metric divides by 10, as VBench).
+1-10 scale (the metric divides by 10, as VBench). Frames are decoded a batch at a time as the network
+reads them (streams_input): memory holds batch_size full-size frames, not the clip.
 Heads (option head, weights manager entries): "laion-aesthetic-linear" (default; VBench's) or
 "laion-aesthetic-mlp" (the improved predictor, sac+logos+ava1-l14-linearMSE.pth: Linear 768-1024,
 Dropout, 1024-128, Dropout, 128-64, Dropout, 64-16, 16-1; dropout is inactive at eval). Either file
@@ -23,6 +25,7 @@ from vdeval.backbones import weights
 from vdeval.backbones.clip import ClipBackbone
 from vdeval.errors import WeightsError
 from vdeval.features import ClipInput
+from vdeval.video.protocol import FULL, InputSpec
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -30,12 +33,13 @@ HEADS = ("laion-aesthetic-linear", "laion-aesthetic-mlp")
 
 
 def vbench_clip_transform(frames: np.ndarray, size: int = 224) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float32 (N, 3, size, size): VBench's clip_transform (see module docstring)."""
+    """uint8 (N, H, W, 3) -> float32 (N, 3, size, size): VBench's load_video (float32 0-255) then its
+    clip_transform: bicubic resize in float32 (no rounding, no clamp), centre crop, / 255, CLIP mean/std."""
     from torchvision.transforms.functional import InterpolationMode, center_crop, resize
 
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
     x = center_crop(resize(x, size, interpolation=InterpolationMode.BICUBIC, antialias=False), [size, size])
-    x = x.float().div(255.0)
+    x = x.div(255.0)
     return (x - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
 
 
@@ -57,14 +61,19 @@ def build_head(state: dict) -> torch.nn.Linear | torch.nn.Sequential:
 
 class AestheticBackbone(ClipBackbone):
     name = "laion_aesthetic"
-    version = "vbench"
+    version = "vbench-2"  # 2: float32 resize of full-size frames, as VBench's load_video (was: uint8, short side <= 448)
     tier = "published"
     amp = False
+    streams_input = True
     provides = ("frame_score",)
     protocol = (
-        "VBench clip_transform(224): torchvision Resize(224, bicubic, antialias=False) on uint8 frames, CenterCrop 224, "
-        "/255, CLIP mean/std; CLIP encode_image (float32), L2-normalised; LAION aesthetic head; score per frame (1-10)"
+        "VBench load_video + clip_transform(224): full-size frames as float32 0-255, torchvision Resize(224, bicubic, "
+        "antialias=False) in float32, CenterCrop 224, /255, CLIP mean/std; CLIP encode_image (float32), L2-normalised; "
+        "LAION aesthetic head; score per frame (1-10)"
     )
+
+    def input_spec(self, kind: str) -> InputSpec:
+        return FULL  # VBench resizes the decoded frame itself: no cap first
 
     def __init__(self, device: str = "cpu", model: str = "ViT-L-14", pretrained: str = "openai",
                  head: str = "laion-aesthetic-linear", batch_size: int = 32, **options):
@@ -102,6 +111,9 @@ class AestheticBackbone(ClipBackbone):
         self.check_kind(kind)
         out = []
         for c in clips:
-            z = torch.from_numpy(self.encode_frames(c.frames)).to(self.device)  # L2-normalised, float32
-            out.append({"value": self.head(z).squeeze(-1).float().cpu().numpy()})
+            scores = []
+            for batch in c.batches(self.batch_size):
+                z = torch.from_numpy(self.encode_frames(batch)).to(self.device)  # L2-normalised, float32
+                scores.append(self.head(z).squeeze(-1).float().cpu().numpy())
+            out.append({"value": np.concatenate(scores) if scores else np.zeros(0, np.float32)})
         return out

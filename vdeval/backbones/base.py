@@ -35,6 +35,9 @@ class Backbone:
     # whether compute(kind, clips, directions=...) computes flow in only the directions asked
     # (featurize passes them when no metric reads the other); otherwise both are computed
     flow_directions: ClassVar[bool] = False
+    # True: compute reads each clip through ClipInput.batches, decoded a few frames at a time as it
+    # reads (a peer's protocol that resizes full-size frames itself), never the whole clip at once
+    streams_input: ClassVar[bool] = False
 
     def __init__(self, device: str = "cpu", **options):
         self.device = device

@@ -8,10 +8,13 @@ shorter side is int(224 / 0.9) = 248 (bicubic, antialiased), centre-cropped to 2
 [0, 1], normalised with ImageNet mean (0.485, 0.456, 0.406) / std (0.229, 0.224, 0.225);
 features: the CLS token of the last layer after the final norm (768-d, no head), L2-normalised.
 
-protocol="vbench" (registered as backbone `dino_vbench`): VBench's subject-consistency transform
-(vbench/utils.py dino_transform(224)) exactly: torchvision Resize(224, antialias=False) on the uint8
-frames (shorter side to 224, the longer int(224 * long / short), bilinear, rounded back to uint8 as
-torchvision does for integer images), no crop, / 255, ImageNet mean/std; the network sees the whole
+protocol="vbench" (registered as backbone `dino_vbench`): VBench's subject-consistency input exactly:
+its load_video hands the decoded frames over as float32 (torch.Tensor of the uint8 array: values 0-255,
+no rounding, no clamping), then dino_transform(224) (vbench/utils.py): torchvision Resize(224,
+antialias=False) (shorter side to 224, the longer int(224 * long / short), bilinear, in float32), no
+crop, / 255, ImageNet mean/std. Frames are decoded at their full size, as VBench decodes them (no
+short-side cap before the resize), a batch at a time as the network reads them (streams_input), so
+memory holds batch_size full-size frames, not the clip; the network sees the whole
 frame, with the position embeddings interpolated as DINO's own released ViT does for other sizes
 (interpolate_pos_encoding: bicubic with scale factors ((H // 16 + 0.1) / 14, (W // 16 + 0.1) / 14),
 no antialias; the patch grid drops any remainder of H, W not divisible by 16). Same weights, same
@@ -28,7 +31,7 @@ import torch.nn.functional as F
 
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
-from vdeval.video.protocol import InputSpec
+from vdeval.video.protocol import FULL, InputSpec
 from vdeval.backbones.clip import resize_center_crop
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.extras import require
@@ -42,12 +45,12 @@ PROTOCOLS = ("vdeval", "vbench")
 
 
 def vbench_transform(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float32 (N, 3, h, w): VBench's dino_transform(224) (see module docstring)."""
+    """uint8 (N, H, W, 3) -> float32 (N, 3, h, w): VBench's load_video + dino_transform(224) (see module docstring)."""
     from torchvision.transforms.functional import InterpolationMode, resize
 
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # uint8, as VBench's load_video
-    x = resize(x, 224, interpolation=InterpolationMode.BILINEAR, antialias=False)  # stays uint8 (rounded)
-    x = x.float().div(255.0)
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()  # float32 0-255, as load_video
+    x = resize(x, 224, interpolation=InterpolationMode.BILINEAR, antialias=False)  # in float32: no rounding
+    x = x.div(255.0)
     m = torch.tensor(MEAN, dtype=torch.float32).view(1, 3, 1, 1)
     s = torch.tensor(STD, dtype=torch.float32).view(1, 3, 1, 1)
     return (x - m) / s
@@ -122,20 +125,20 @@ class DinoBackbone(Backbone):
         return m.norm(m.blocks(m.norm_pre(tokens)))[:, 0]
 
     @torch.no_grad()
+    def encode_batch(self, chunk: np.ndarray) -> np.ndarray:
+        if self.vbench:
+            z = self.forward_whole_frame(vbench_transform(chunk).to(self.device))
+        else:
+            z = self.model(resize_center_crop(chunk, SIZE, int(SIZE / CROP_PCT), MEAN, STD).to(self.device))
+        return F.normalize(z.float(), dim=-1).cpu().numpy()
+
     def encode(self, frames: np.ndarray) -> np.ndarray:
-        out = []
-        for s in range(0, len(frames), self.batch_size):
-            chunk = frames[s:s + self.batch_size]
-            if self.vbench:
-                z = self.forward_whole_frame(vbench_transform(chunk).to(self.device))
-            else:
-                z = self.model(resize_center_crop(chunk, SIZE, int(SIZE / CROP_PCT), MEAN, STD).to(self.device))
-            out.append(F.normalize(z.float(), dim=-1).cpu().numpy())
-        return np.concatenate(out)
+        return np.concatenate([self.encode_batch(frames[s:s + self.batch_size])
+                               for s in range(0, len(frames), self.batch_size)])
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
         if kind == "frame_embedding":
-            return [{"value": self.encode(c.frames)} for c in clips]
+            return [{"value": np.concatenate([self.encode_batch(b) for b in c.batches(self.batch_size)])} for c in clips]
         if kind == "reference_embedding":
             out = []
             for c in clips:
@@ -151,11 +154,17 @@ class DinoVBench(DinoBackbone):
     """DINO ViT-B/16 with VBench's subject-consistency preprocessing (see the module docstring)."""
 
     name = "dino_vbench"
+    version = "vitb16-2"  # 2: float32 resize of full-size frames, as VBench's load_video (was: uint8, short side <= 448)
+    streams_input = True
     protocol = (
-        "VBench dino_transform(224): torchvision Resize(224, bilinear, antialias=False) on uint8 frames (shorter "
-        "side 224, aspect kept, rounded to uint8), no crop, /255, ImageNet mean/std; whole frame through the ViT with "
-        "DINO's interpolate_pos_encoding (bicubic, +0.1); CLS token after the final norm, 768-d, L2-normalised"
+        "VBench load_video + dino_transform(224): full-size frames as float32 0-255, torchvision Resize(224, bilinear, "
+        "antialias=False) in float32 (shorter side 224, aspect kept), no crop, /255, ImageNet mean/std; whole frame "
+        "through the ViT with DINO's interpolate_pos_encoding (bicubic, +0.1); CLS token after the final norm, 768-d, "
+        "L2-normalised"
     )
+
+    def input_spec(self, kind: str) -> InputSpec:
+        return FULL  # VBench resizes the decoded frame itself: no cap first
 
     def __init__(self, device: str = "cpu", batch_size: int = 32, **options):
         options.pop("protocol", None)

@@ -2,7 +2,8 @@
 I3D trained on Kinetics-400 (`i3d_torchscript.pt`). Its forward is
 `forward(x, rescale: bool, resize: bool, return_features: bool)` and gives 400 values per clip.
 
-Protocol (StyleGAN-V "fvd2048_16f"): the first `frames` (16) consecutive frames of each clip;
+Protocol (StyleGAN-V "fvd2048_16f"): the first `frames` (16) consecutive frames of each clip it
+is given (a real video arrives already cut to a random 16-frame window: Suite.real_ingest);
 a shorter clip is an error (StyleGAN-V discards short videos) rather than silently padded.
 RGB uint8 -> float x / 127.5 - 1 in [-1, 1]; layout B x C x T x H x W; the detector resizes to
 224 x 224 itself (resize=True, rescale=False). StyleGAN-V feeds [0, 255] with rescale=True; the

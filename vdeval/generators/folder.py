@@ -12,11 +12,13 @@ sample (seed):
            only case, and `vdeval validate --deep` says so).
   vbench   VBench's naming: sample i of a prompt is `<prompt>-<i>.<ext>` (e.g. "a cat-0.mp4").
 Ingestion options (frames, window, stride, sample_fps, short_side, ...; see video/ingest.py) are
-applied while decoding. Container files (mp4, webm, mkv, mov, avi, gif) are decoded on demand;
+applied while decoding; window `random` draws each file's window from the seed and the file's name. Container files (mp4, webm, mkv, mov, avi, gif) are decoded on demand;
 frame folders and .npy / .pt arrays are read whole when the clip is made.
 """
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 import re
 from pathlib import Path
 from typing import Iterator, Literal
@@ -55,6 +57,8 @@ def open_clip(path: Path, ingest: IngestOptions | None = None, fps: float | None
     edited in place can keep its size, modification time and first bytes). The fingerprint is
     kept only so report previews can tell whether the file is still the one scored."""
     spec = ingest.spec() if ingest else FULL
+    if spec.window == "random":  # a window of its own for each file (StyleGAN-V draws one per video)
+        spec = replace(spec, seed=int(hashlib.sha256(f"{spec.seed}:{path.name}".encode()).hexdigest()[:8], 16))
     if path.is_file() and path.suffix.lower() in CONTAINER_SUFFIXES:
         if path.stat().st_size == 0:
             raise VideoReadError(f"{path}: the file is empty")

@@ -4,9 +4,12 @@ generated and the real set (lower is better).
 Protocols (the `protocol` param; recorded with every value, and values of different protocols,
 backbones or sample counts are refused by `vdeval.stats.check_comparable`):
   stylegan-v  the published FVD of StyleGAN-V (Skorokhodov et al. 2022): backbone "i3d" (the
-              TorchScript Kinetics-400 I3D, 400 logits before softmax), the first 16 consecutive
-              frames of each clip, frames resized to 224x224 by the detector, values in [-1, 1],
-              population covariance (divide by n), 2048 clips per set in the paper ("fvd2048_16f").
+              TorchScript Kinetics-400 I3D, 400 logits before softmax), 16 consecutive frames of
+              each clip: the first 16 of a generated clip, a random window of each real video
+              (StyleGAN-V's dataset draws the start uniformly; here seeded by real.ingest.seed and
+              the file's name; Suite.real_ingest, unless the suite names a window), frames resized
+              to 224x224 by the detector, values in [-1, 1], population covariance (divide by n),
+              2048 clips per set in the paper ("fvd2048_16f").
   cd-fvd      content-debiased FVD (Ge et al., CVPR 2024; the `cd-fvd` package): backbone "videomae"
               (VideoMAE-v2 ViT-g fine-tuned on SSv2, 1408 features: the fc_norm of the mean token),
               the first 16 frames, each resized to 224x224 in [0, 1] (vdeval/backbones/videomae.py),
@@ -44,7 +47,8 @@ class FVDProtocol(TypedDict):
 
 PROTOCOLS: dict[str, FVDProtocol] = {
     "stylegan-v": {"ddof": 0, "backbone": "i3d",
-                   "text": "I3D (StyleGAN-V TorchScript), first 16 frames, 224x224, [-1, 1], population covariance"},
+                   "text": "I3D (StyleGAN-V TorchScript), 16 frames (generated: first; real: random window), "
+                           "224x224, [-1, 1], population covariance"},
     "cd-fvd": {"ddof": 0, "backbone": "videomae",
                "text": "VideoMAE-v2 ViT-g (SSv2, cd-fvd), first 16 frames, 224x224, [0, 1], population covariance"},
     "vdeval": {"ddof": 1, "backbone": None, "text": "backbone's own protocol, unbiased covariance"},

@@ -168,7 +168,8 @@ class ClipStore:
             return out
         from vdeval.generators.folder import FolderConfig, FolderGenerator
 
-        gen = FolderGenerator(FolderConfig(name=REAL, kind="folder", path=real.path, match="order", ingest=real.ingest),
+        gen = FolderGenerator(FolderConfig(name=REAL, kind="folder", path=real.path, match="order",
+                                          ingest=self.suite.real_ingest()),
                               suite_dir=str(self.suite.suite_dir))
         reqs = [ClipRequest(f"r{i:04d}", "", i, meta={"index": i}) for i in range(min(real.count, len(gen.files)))]
         if len(reqs) < 2:

@@ -297,16 +297,19 @@ def _input_key(clip: ClipFeatures, kind: str, spec: InputSpec) -> str:
     return clip.source.input_key(spec)
 
 
-def _input(clip: ClipFeatures, kind: str, spec: InputSpec, key: str) -> ClipInput:
-    """What the backbone sees: the clip decoded to its spec (text and image kinds need no pixels)."""
+def _input(clip: ClipFeatures, kind: str, spec: InputSpec, key: str, stream: bool = False) -> ClipInput:
+    """What the backbone sees: the clip decoded to its spec (text and image kinds need no pixels),
+    or for a streaming backbone the source and spec, decoded a few frames at a time as it reads."""
+    if stream and kind not in _NO_PIXELS and kind != "frames":
+        return ClipInput(None, clip.prompt, clip.reference_image, key, source=clip.source, spec=spec)
     video = None if kind in _NO_PIXELS else clip.decoded(spec)
     return ClipInput(video, clip.prompt, clip.reference_image, key)
 
 
 def _rates(clip: ClipFeatures, inp: ClipInput) -> dict[str, np.ndarray]:
-    if inp.video is None:
+    if inp.video is None and inp.source is None:
         return {}
-    return {"input_fps": np.array([inp.video.fps], np.float64),
+    return {"input_fps": np.array([inp.fps], np.float64),
             "source_fps": np.array([clip.source.source_fps], np.float64)}
 
 
@@ -317,7 +320,7 @@ def _compute_batches(todo, req: FeatureRequest, backbone: Backbone | BackboneCar
     start = 0
     while start < len(todo):
         chunk = todo[start:start + size]
-        inputs = [_input(clip, req.kind, spec, key) for clip, key in chunk]
+        inputs = [_input(clip, req.kind, spec, key, backbone.streams_input) for clip, key in chunk]
         try:
             if req.kind == "frames":
                 outs = [{"value": inp.frames} for inp in inputs]

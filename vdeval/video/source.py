@@ -7,12 +7,15 @@ decodes only when asked, straight to the spec (frames selected while decoding, e
 decoder as it comes out, decoding stopped after the last frame wanted). A source may carry a
 `view` (ingestion options of a folder or a real set: frames, window, size), applied before the
 spec a backbone asks for. Both expose the Video-like attributes of the view (num_frames, height,
-width, fps) without decoding.
+width, fps) without decoding. `batches(spec, n)` yields the decoded clip n frames at a time, so a
+backbone that needs full-size frames (a peer's protocol resizing them itself) never holds more
+than n of them.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +54,13 @@ class VideoSource:
         idx, _ = select_indices(spec, self.num_frames, self.fps)
         return (len(idx),) + output_size(spec, self.height, self.width)
 
+    def batches(self, spec: InputSpec, n: int) -> Iterator[np.ndarray]:
+        """uint8 (<= n, h, w, 3) batches of decode(spec)'s frames, in order; subclasses decode
+        them as they go (this fallback decodes the whole clip first)."""
+        frames = self.decode(spec).frames
+        for s in range(0, len(frames), max(1, n)):
+            yield frames[s:s + max(1, n)]
+
     # Video-like access for code that needs the whole clip at its view size
     @property
     def frames(self) -> np.ndarray:
@@ -81,6 +91,12 @@ class ArraySource(VideoSource):
         if len(idx) == self.num_frames and (h, w) == (self.height, self.width):
             return self.video
         return Video(np.ascontiguousarray(resize_frames(frames, h, w)), fps)
+
+    def batches(self, spec: InputSpec, n: int) -> Iterator[np.ndarray]:
+        idx, _ = select_indices(spec, self.num_frames, self.fps)
+        h, w = output_size(spec, self.height, self.width)
+        for s in range(0, len(idx), max(1, n)):
+            yield np.ascontiguousarray(resize_frames(self.video.frames[idx[s:s + max(1, n)]], h, w))
 
 
 def fingerprint(path: str | os.PathLike) -> str:
@@ -132,6 +148,18 @@ class FileSource(VideoSource):
         frames = decode_frames(self.path, wanted, h, w)
         return Video(frames, fps)
 
+    def batches(self, spec: InputSpec, n: int) -> Iterator[np.ndarray]:
+        inner, _ = select_indices(spec, self.num_frames, self.fps)
+        h, w = output_size(spec, self.height, self.width)
+        batch: list[np.ndarray] = []
+        for frame in iter_frames(self.path, self._view_idx[inner], h, w):
+            batch.append(frame)
+            if len(batch) == max(1, n):
+                yield np.stack(batch)
+                batch = []
+        if batch:
+            yield np.stack(batch)
+
 
 def probe(path: Path) -> tuple[int, float | None, int, int]:
     """(frame count, fps, height, width) from the container, counting packets when the header
@@ -155,15 +183,14 @@ def probe(path: Path) -> tuple[int, float | None, int, int]:
     return n, rate, h, w
 
 
-def decode_frames(path: Path, indices: np.ndarray, height: int, width: int) -> np.ndarray:
-    """uint8 (len(indices), height, width, 3): only the frames at `indices` (increasing), each
-    converted and resized by the decoder (area averaging). Decoding stops after the last one; a
-    file damaged part-way keeps the frames decoded before the damage."""
+def iter_frames(path: Path, indices: np.ndarray, height: int, width: int) -> Iterator[np.ndarray]:
+    """uint8 (height, width, 3) frames at `indices` (increasing), one at a time, each converted and
+    resized by the decoder (area averaging). Decoding stops after the last one; a file damaged
+    part-way yields the frames decoded before the damage."""
     import av
 
-    wanted = {int(i): k for k, i in enumerate(indices)}
+    wanted = {int(i) for i in indices}
     last = int(indices[-1]) if len(indices) else -1
-    out = np.empty((len(indices), height, width, 3), np.uint8)
     got = 0
     try:
         with av.open(str(path)) as container:
@@ -171,14 +198,23 @@ def decode_frames(path: Path, indices: np.ndarray, height: int, width: int) -> n
             stream.thread_type = "AUTO"
             for i, frame in enumerate(container.decode(stream)):
                 if i in wanted:
-                    out[wanted[i]] = frame.to_ndarray(format="rgb24", width=width, height=height,
-                                                      interpolation="AREA")
                     got += 1
+                    yield frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
                 if i >= last:
                     break
+    except VideoReadError:
+        raise
     except Exception as e:
         if got == 0:
             raise VideoReadError(f"{path}: cannot decode video ({type(e).__name__}: {e})".splitlines()[0]) from None
     if got == 0:
         raise VideoReadError(f"{path}: the video has zero frames")
+
+
+def decode_frames(path: Path, indices: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 (len(indices), height, width, 3), or fewer frames for a file damaged part-way: iter_frames, stacked."""
+    out = np.empty((len(indices), height, width, 3), np.uint8)
+    got = 0
+    for got, frame in enumerate(iter_frames(path, indices, height, width), 1):
+        out[got - 1] = frame
     return out[:got]
