@@ -9,8 +9,8 @@ from vdeval.suite import load_suite
 def test_vbench_suite_is_valid_and_names_vbench_protocols():
     s = load_suite("suites/vbench.yaml")
     by_label = {m.label or m.name: m for m in s.metrics}
-    assert set(by_label) == {"subject_consistency", "dynamic_degree", "temporal_flickering", "aesthetic_quality",
-                             "imaging_quality", "motion_smoothness", "motion_blur"}
+    assert set(by_label) == {"subject_consistency", "background_consistency", "dynamic_degree", "temporal_flickering",
+                             "aesthetic_quality", "imaging_quality", "motion_smoothness", "motion_blur"}
     assert s.prompts.source == "vbench" and s.samples_per_prompt == 5
     assert set(s.prompts.dimensions) == {d.name for d in DIMENSIONS}
     ran = {(m.name, m.backbone or registry.resolve("metric", m.name).default_backbone) for m in s.metrics}
@@ -23,6 +23,7 @@ def test_vbench_suite_is_valid_and_names_vbench_protocols():
     assert by_label["subject_consistency"].backbone == "dino_vbench"
     assert registry.resolve("metric", "identity_drift")(backbone="dino_vbench", aggregate="pairs").summary_weight() == "n_pairs"
     assert by_label["dynamic_degree"].backbone == "raft_vbench"
+    assert by_label["background_consistency"].backbone == "clip_vbench"
     assert by_label["imaging_quality"].backbone == "musiq"
 
 

@@ -41,6 +41,7 @@ BACKBONES = {
     "embedded": "vdeval.backbones.embedded:EmbeddedBackbone",
     "i3d": "vdeval.backbones.i3d:I3DBackbone",
     "clip": "vdeval.backbones.clip:ClipBackbone",
+    "clip_vbench": "vdeval.backbones.clip_vbench:ClipVBench",
     "raft": "vdeval.backbones.raft:RaftFlow",
     "raft_vbench": "vdeval.backbones.raft:RaftVBench",
     "dino": "vdeval.backbones.dino:DinoBackbone",
@@ -86,8 +87,8 @@ METRICS = {
 
 # optional libraries a built-in entry imports when it loads, and what installs each
 REQUIRES = {
-    "backbone": {"clip": ("open_clip",), "laion_aesthetic": ("open_clip",), "dino": ("timm",),
-                 "dino_vbench": ("timm",), "face": ("dlib",)},
+    "backbone": {"clip": ("open_clip",), "clip_vbench": ("open_clip",), "laion_aesthetic": ("open_clip",),
+                 "dino": ("timm",), "dino_vbench": ("timm",), "face": ("dlib",)},
     "generator": {"diffusers": ("diffusers",)},
     "metric": {},
 }

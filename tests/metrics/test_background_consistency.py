@@ -101,3 +101,63 @@ def test_audit_floor_embedded():
     r = run_audit(n=12, severities=(0.5, 1.0), metrics=["background_consistency"], corruptions=["scene_cut"])
     row = r.own_failure(0.5)
     assert float(row["auroc"].iloc[0]) >= 0.9 and float(row["spearman"].iloc[0]) > 0.5
+
+
+def _openai_clip_model_module():
+    """OpenAI's clip/model.py (package openai-clip, VBench's `import clip`), loaded on its own:
+    the package's __init__ needs pkg_resources, which new setuptools no longer ship."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("clip")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("OpenAI's clip package (pip install openai-clip) is not installed")
+    path = f"{list(spec.submodule_search_locations)[0]}/model.py"
+    mod_spec = importlib.util.spec_from_file_location("openai_clip_model", path)
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_clip_vbench_matches_vbench_background_consistency(tmp_path, monkeypatch):
+    """VBench's protocol end to end on identical random ViT-B/32 weights: OpenAI's CLIP built by its
+    own build_model (as clip.load, jit=False, on CPU: float32), load_video + clip_transform(224) on
+    a 600 x 840 file, encode_image, normalise, VBench's loop; against backbone clip_vbench through
+    featurize and the metric. Stand-in weights: the archive's state dict saved as a plain .pt file
+    (the loader takes the tensors of OpenAI's TorchScript archive the same way; an unpublished
+    TorchScript file is refused by design)."""
+    import torch
+    import torch.nn.functional as F
+    from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Lambda, Normalize, Resize
+
+    from tests.helpers import large_clip_file, vbench_load_video
+    from vdeval.backbones import weights
+    from vdeval.features import FeatureRequest
+    from vdeval.video.source import FileSource
+
+    model_py = _openai_clip_model_module()
+    torch.manual_seed(0)
+    ref = model_py.CLIP(512, 224, 12, 768, 32, 77, 49408, 512, 8, 12)  # ViT-B/32's build_model arguments
+    state = ref.state_dict()
+    theirs = model_py.build_model({k: v.clone() for k, v in state.items()}).float().eval()  # clip.load(jit=False), CPU
+    monkeypatch.setenv(weights.ENV, str(tmp_path / "weights"))
+    f = tmp_path / "ViT-B-32.pt"
+    torch.save(state, f)
+    weights.install("clip-vit-b-32-openai", f, custom=True)
+
+    path = large_clip_file(tmp_path / "big.mp4", frames=4)
+    m = BackgroundConsistency(backbone="clip_vbench")
+    cf = ClipFeatures("c", FileSource(path))
+    featurize([cf], m.requests(), BackbonePool())
+    got = m.score_clip(cf).value
+
+    clip_transform = Compose([Resize(224, interpolation=InterpolationMode.BICUBIC, antialias=False), CenterCrop(224),
+                              Lambda(lambda x: x.float().div(255.0)),
+                              Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))])
+    with torch.no_grad():
+        feats = F.normalize(theirs.encode_image(clip_transform(vbench_load_video(path))), dim=-1, p=2).numpy()
+    want = _vbench_background_consistency(feats)
+    assert 0.5 < want < 1.0  # the frames differ: the value is not the trivial 1
+    assert got == pytest.approx(want, abs=1e-5)
+    emb = cf.get("frame_embedding", "clip_vbench")["value"]
+    np.testing.assert_allclose(emb, feats, atol=1e-4)

@@ -3,8 +3,10 @@
 Failure modes: the background changing or swimming (scene cuts, texture swimming, flicker).
 
 BackgroundConsistency is VBench's background_consistency: per-frame image embeddings e_t (VBench
-uses CLIP ViT-B/32; any frame-embedding backbone here: `embedded` by default for offline runs,
-`clip` for VBench's numbers, `dino`), and
+uses OpenAI's CLIP ViT-B/32 with its clip_transform; any frame-embedding backbone here: `embedded`
+by default for offline runs, `clip_vbench` for VBench's protocol and numbers (OpenAI weights,
+VBench's transform; suites/vbench.yaml runs it), `clip` (LAION-2B weights, open_clip's transform:
+not VBench's numbers), `dino`), and
     value = mean over t >= 1 of (max(0, cos(e_t, e_{t-1})) + max(0, cos(e_t, e_0))) / 2,
 in [0, 1], higher is better (the same formula as VBench's subject consistency, which differs only
 by its backbone); curve = cos(e_t, e_0). Parity with VBench's loop: tests/metrics/test_background_consistency.py.
@@ -40,7 +42,7 @@ class BackgroundConsistency(Metric[NoParams]):
     level = "clip"
     min_frames = 2
     default_backbone = "embedded"
-    allowed_backbones = ("embedded", "clip", "dino", "pixels")
+    allowed_backbones = ("embedded", "clip", "clip_vbench", "dino", "pixels")
     natural_backbone = "clip"  # VBench's; the embedded default is for shapes-world suites
     failure_mode = "background changes over time"
 
