@@ -53,11 +53,21 @@ def _partial_freezes(world_videos: list, natural_files: list[Path], out: Path) -
         typer.echo(f"  {r['domain']:7s} {r['share']:.0%} at {r['where']:6s}: share {r['frozen_share']:.2f}, AUROC "
                    f"{r['frozen_share_auroc']:.2f}, {r['frozen_seconds']:.2f} s, frozen_motion {r['frozen_motion_caught']:.0%}")
     return path
+def _grid(given: list[Path], out: Path, n: int, large: bool, families) -> None:
+    from vdeval.audit.grid import grid_markdown, run_grid, write_grid
+    from vdeval.generators.folder import list_videos
+
+    files = [f for g in given for f in (list_videos(g) if g.is_dir() else [g])]
+    result = run_grid(files, n=n or 8, large=large, families=families,
+                      progress=lambda m: typer.echo(m, err=True))
+    paths = write_grid(result, out)
+    typer.echo(grid_markdown(result))
+    typer.echo(f"{result.n_clips} clip scorings in {result.seconds:.0f} s; written: " + ", ".join(str(p) for p in paths.values()))
 
 
 def audit_command(
     out: Path = typer.Option(Path("audit"), "--out", "-o", help="Directory for audit.csv/.md/.png and scores.csv."),
-    n: int = typer.Option(32, "--n", min=2, help="Clean world clips."),
+    n: Optional[int] = typer.Option(None, "--n", min=2, help="Clean world clips (default 32; with --grid: clips per condition and split, default 8)."),
     height: int = typer.Option(32, "--height", help="Height of the world clips in pixels."),
     width: int = typer.Option(32, "--width", help="Width of the world clips in pixels."),
     frames: int = typer.Option(8, "--frames", help="Frames per world clip."),
@@ -69,16 +79,23 @@ def audit_command(
     seed: int = typer.Option(0, "--seed", help="First world seed."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="On-disk feature cache (default: in memory)."),
     natural: Optional[list[Path]] = typer.Option(None, "--natural", help="Natural video files or folders: also report frozen_motion on moving and held windows of them (natural.csv)."),
+    grid: bool = typer.Option(False, "--grid", help="The generalization audit instead: world conditions x natural windows (--natural) x two forms per failure family, calibration and evaluation splits; worst cell per score (grid.md, grid_cells.csv, grid_worst.csv)."),
+    grid_large: bool = typer.Option(False, "--grid-large", help="With --grid: more conditions (longer clips, more sizes and frame rates); tens of minutes on 2 CPU cores."),
+    families: Optional[str] = typer.Option(None, "--families", help="With --grid: comma-separated failure families (default: all)."),
 ):
     """Score every metric on clean vs corrupted world clips: AUROC and Spearman per (metric, corruption)."""
     from vdeval.world import WorldSpec
+
+    if grid or grid_large:
+        _grid(natural or [], out, n, grid_large, _split(families))
+        return
 
     try:
         sev = [float(s) for s in _split(severities) or []]
     except ValueError:
         raise VdevalError(f"--severities must be comma-separated numbers, got {severities!r}") from None
     spec = WorldSpec(height=height, width=width, frames=frames, pan_probability=pan_probability)
-    result = run_audit(n, spec, sev, _split(metrics), _split(corruptions), backbone, seed,
+    result = run_audit(n or 32, spec, sev, _split(metrics), _split(corruptions), backbone, seed,
                        cache=FeatureCache(cache_dir) if cache_dir else None, progress=lambda m: typer.echo(m, err=True))
     for s in result.skipped:
         typer.echo(f"note: {s}", err=True)
