@@ -247,7 +247,7 @@ def worst_cells(cells) -> "object":
         return pd.DataFrame()
     out = []
     for (score, backbone, family, domain), g in cells.groupby(["score", "backbone", "family", "domain"], sort=False):
-        ev = g[(g["split"] == "evaluation") & g["auroc"].notna()]
+        ev = g[(g["split"] == "evaluation") & g["auroc"].notna()].reset_index(drop=True)
         cal = g[(g["split"] == "calibration") & g["auroc"].notna()]
         if len(ev) == 0:
             continue
