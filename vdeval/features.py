@@ -118,7 +118,7 @@ class ClipInput:
         if self.video is None and self.source is not None:
             yield from self.source.batches(self.spec or InputSpec(), n)
             return
-        frames = self.video.frames
+        frames = self.frames
         for s in range(0, len(frames), max(1, n)):
             yield frames[s:s + max(1, n)]
 
@@ -127,6 +127,8 @@ class ClipInput:
         """Frame rate of the frames the backbone sees."""
         if self.video is None and self.source is not None:
             return select_indices(self.spec or InputSpec(), self.source.num_frames, self.source.fps)[1]
+        if self.video is None:
+            raise FeatureError("this input carries no video: its feature kind reads only the prompt or the image")
         return float(self.video.fps)
 
     @property

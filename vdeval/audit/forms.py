@@ -89,7 +89,10 @@ def jpeg(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.nd
     out = np.empty_like(frames)
     for i, fr in enumerate(frames):
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(fr, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])
-        out[i] = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        if decoded is None:
+            raise ValueError(f"JPEG round trip failed at quality {q}")
+        out[i] = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
     return out
 
 
@@ -111,7 +114,7 @@ def h264(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.nd
             out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(fr), format="rgb24")))
         out.mux(stream.encode())
     buf.seek(0)
-    with av.open(buf) as inp:
+    with av.open(buf, "r") as inp:
         got = [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
     return np.stack(got)[:t, :h, :w]
 

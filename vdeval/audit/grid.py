@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,8 +92,8 @@ NATURAL_LARGE = NATURAL_SMALL + (
 
 @dataclass
 class GridResult:
-    cells: "object"  # pandas DataFrame: one row per (score, condition, split, family, form, severity)
-    worst: "object"  # pandas DataFrame: per (score, family, domain), the worst evaluation cell
+    cells: Any  # pandas DataFrame: one row per (score, condition, split, family, form, severity)
+    worst: Any  # pandas DataFrame: per (score, family, domain), the worst evaluation cell
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
     n_clips: int = 0
@@ -238,7 +239,7 @@ def _run_grid(natural, n, large, families, pool, progress, conditions) -> GridRe
     return GridResult(cells, worst_cells(cells), failures, time.perf_counter() - t0, n_clips)
 
 
-def worst_cells(cells) -> "object":
+def worst_cells(cells) -> Any:
     """Per (score, backbone, family, domain): the evaluation split's worst cell, its mean, and the
     calibration split's worst for comparison."""
     import pandas as pd
