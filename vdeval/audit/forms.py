@@ -108,8 +108,8 @@ def h264(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.nd
     with av.open(buf, "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=8)
         stream.width, stream.height, stream.pix_fmt = we, he, "yuv420p"
-        stream.codec_context.thread_count = 1  # deterministic output
-        stream.options = {"crf": str(int(round(30 + 21 * severity))), "preset": "medium"}
+        stream.options = {"crf": str(int(round(30 + 21 * severity))), "preset": "medium", "threads": "1"}
+        stream.codec_context.thread_count = 1  # deterministic output (PyAV 18 ignores the option)
         for fr in padded:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(fr), format="rgb24")))
         out.mux(stream.encode())
