@@ -252,5 +252,8 @@ def featurize_recording(path: Path, backbone, kind: str, owner, attr: str, out, 
     backbone.batch_size = batch
     pool = BackbonePool()
     pool._live[(backbone.name, ())] = backbone
+    if hasattr(pool, "_cards"):  # the pool keeps a card per backbone beside the live instance
+        from vdeval.run.featurize import BackboneCard
+        pool._cards[(backbone.name, ())] = BackboneCard.of(backbone)
     featurize([ClipFeatures("c", FileSource(path))], [FeatureRequest(kind, backbone.name)], pool)
     return seen
