@@ -32,6 +32,10 @@ SOURCE_SIZE = {
     "amt": "VBench's motion_smoothness interpolates frames at their own size",
     "world_interpolator": "world clips (at most 1024 px): midpoints in whole pixels at the clip's own size",
     "videomae": "cd-fvd resizes the first 16 frames as stored (no antialias): 16 frames, never the whole clip",
+    "dino_vbench": "VBench's load_video hands its transform full-size float32 frames (streamed a batch at a time)",
+    "clip_vbench": "VBench's load_video hands its clip_transform full-size float32 frames (streamed a batch at a time)",
+    "laion_aesthetic": "VBench's aesthetic quality resizes full-size float32 frames (streamed a batch at a time)",
+    "musiq": "VBench's imaging quality reads full-size frames (streamed a batch at a time; max_short_side to cap)",
 }
 
 

@@ -87,7 +87,7 @@ def audit_command(
     from vdeval.world import WorldSpec
 
     if grid or grid_large:
-        _grid(natural or [], out, n, grid_large, _split(families))
+        _grid(natural or [], out, n or 8, grid_large, _split(families))
         return
 
     try:
@@ -95,7 +95,8 @@ def audit_command(
     except ValueError:
         raise VdevalError(f"--severities must be comma-separated numbers, got {severities!r}") from None
     spec = WorldSpec(height=height, width=width, frames=frames, pan_probability=pan_probability)
-    result = run_audit(n or 32, spec, sev, _split(metrics), _split(corruptions), backbone, seed,
+    n = n or 32
+    result = run_audit(n, spec, sev, _split(metrics), _split(corruptions), backbone, seed,
                        cache=FeatureCache(cache_dir) if cache_dir else None, progress=lambda m: typer.echo(m, err=True))
     for s in result.skipped:
         typer.echo(f"note: {s}", err=True)

@@ -38,6 +38,7 @@ class BackboneCard:
     _hashes: tuple  # (identity_hash, cache_identity_hash)
     _specs: dict  # feature kind -> the InputSpec it decodes to
     _settings: Backbone  # the backbone's class with its plain settings only (no network): working_set
+    streams_input: bool = False
 
     @classmethod
     def of(cls, bb: Backbone) -> BackboneCard:
@@ -45,7 +46,7 @@ class BackboneCard:
         settings = object.__new__(type(bb))  # batch size, options, bins...: what working_set reads
         settings.__dict__.update({k: v for k, v in vars(bb).items() if isinstance(v, _PLAIN)})
         return cls(bb.name, tuple(bb.provides), bb.domain, bb.flow_itemsize, bb.label(), bb.identity(),
-                   (bb.identity_hash(), bb.cache_identity_hash()), specs, settings)
+                   (bb.identity_hash(), bb.cache_identity_hash()), specs, settings, bb.streams_input)
 
     def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
         return self._settings.working_set(kind, frames, height, width)
