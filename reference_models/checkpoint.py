@@ -13,10 +13,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from vdeval.errors import CheckpointError
-from vdeval.world import WorldSpec
 from reference_models.network import NetConfig, VideoDenoiser
 from reference_models.vae import FrameVAE, VAEConfig
+from vdeval.errors import CheckpointError
+from vdeval.world import WorldSpec
 
 FORMAT = "vdeval-reference/1"
 PACKAGE_DIR = Path(__file__).resolve().parent

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reference_models.data import heldout_captions
 from vdeval.errors import VdevalError
 from vdeval.world import COLORS, DIRECTIONS, WorldSpec, parse_caption, render_scene, scene_from_caption
-from reference_models.data import heldout_captions
 
 PALETTE_NAMES = list(COLORS)
 PALETTE = np.array([COLORS[c] for c in PALETTE_NAMES], np.float32)

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
 
-from vdeval.errors import VdevalError
 from reference_models.checkpoint import LoadedModel
 from reference_models.data import to_tensor, to_uint8
 from reference_models.tokenizer import CaptionTokenizer
+from vdeval.errors import VdevalError
 
 SAMPLERS = {
     "ddim": DDIMScheduler,

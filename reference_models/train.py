@@ -24,14 +24,14 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from safetensors.torch import load_file, save_file
 
-from vdeval.errors import VdevalError
-from vdeval.world import WorldSpec
 from reference_models.checkpoint import save_checkpoint
 from reference_models.data import WorldStream, heldout_captions
 from reference_models.network import VELOCITY_SCALE, NetConfig, VideoDenoiser, count_parameters
 from reference_models.tokenizer import CaptionTokenizer
 from reference_models.train_vae import load_vae
 from reference_models.vae import FrameVAE
+from vdeval.errors import VdevalError
+from vdeval.world import WorldSpec
 
 DEFAULTS = {
     "seed": 0,

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from vdeval.world import WorldSpec
 from reference_models.data import WorldStream, heldout_captions, to_tensor
 from reference_models.evaluate import ground_truth
 from reference_models.vae import FrameVAE, VAEConfig, vae_loss
+from vdeval.world import WorldSpec
 
 SETTINGS = {"seed": 0, "steps": 2500, "clips_per_batch": 2, "lr": 1e-3, "min_lr_fraction": 0.05, "warmup": 100,
             "kl_weight": 1e-4, "save_every": 250, "log_every": 50, "threads": 1,

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vdeval.errors import CheckpointError
 from reference_models.network import JsonConfig
+from vdeval.errors import CheckpointError
 
 
 @dataclass

@@ -36,10 +36,10 @@ from vdeval.run.domains import load_metric_backbones, metric_backbone
 from vdeval.run.featurize import BackbonePool, FeatureCache, memory_groups
 from vdeval.run.featurizing import featurize_clips
 from vdeval.run.progress import one_line, progress_bar
-from vdeval.video.ingest import prompt_from_name
 from vdeval.run.scoring import empty_scores, score_clip
 from vdeval.suite import MetricEntry, _pydantic_problems, metric_labels, metric_problems
 from vdeval.video.core import Video, as_video
+from vdeval.video.ingest import prompt_from_name
 from vdeval.video.io import VIDEO_SUFFIXES
 
 if TYPE_CHECKING:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
-from typing import Optional
 
 import typer
 
@@ -96,7 +95,7 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
         print(f"warning: {text}", file=sys.stderr)
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     _register_plugins()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     if argv is None and not debug:  # the console entry only: a caller passing argv keeps its own handling

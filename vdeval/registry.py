@@ -196,7 +196,7 @@ def _builtin(kind: str, name: str, target: str) -> Entry:
     return _builtin_entry(target, REQUIRES[kind].get(name, ()))
 
 
-@functools.lru_cache(maxsize=None)  # libraries do not come and go within a process (reload_plugins clears it)
+@functools.cache  # libraries do not come and go within a process (reload_plugins clears it)
 def _builtin_entry(target: str, requires: tuple[str, ...]) -> Entry:
     for module in requires:
         if _module_missing(module):

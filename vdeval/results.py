@@ -27,16 +27,17 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vdeval.errors import ResultsError
-from vdeval.store import RESULTS_FILE, RunDir, write_results as _write_files
+from vdeval.store import RESULTS_FILE, RunDir
+from vdeval.store import write_results as _write_files
 from vdeval.userfiles import read_json
 
 RESULTS_VERSION: Literal[2] = 2
-Score = Optional[float]  # null in JSON stands for NaN: a metric that has no value for a clip
+Score = float | None  # null in JSON stands for NaN: a metric that has no value for a clip
 
 
 class _Record(BaseModel):
@@ -47,14 +48,14 @@ class Provenance(_Record):
     """Where and how the numbers were made."""
 
     vdeval: str
-    torch: Optional[str] = None
-    numpy: Optional[str] = None
+    torch: str | None = None
+    numpy: str | None = None
     python: str = ""
     platform: str = ""
     device: str = "cpu"
     command: str = ""
     seeds: list[int] = Field(default_factory=list)  # every generation seed of the run
-    limit: Optional[int] = None  # --limit: the first N prompts only
+    limit: int | None = None  # --limit: the first N prompts only
     world_size: int = 1  # ranks under torchrun
 
 
@@ -64,7 +65,7 @@ class GeneratorInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     kind: str
-    step: Optional[int] = None
+    step: int | None = None
 
 
 class BackboneRecord(_Record):
@@ -77,8 +78,8 @@ class BackboneRecord(_Record):
     weights: dict[str, str] = Field(default_factory=dict)  # file name -> sha256
     options: dict[str, Any] = Field(default_factory=dict)
     amp: bool = False
-    identity_hash: Optional[str] = None
-    domain: Optional[str] = None  # "world" or "natural"
+    identity_hash: str | None = None
+    domain: str | None = None  # "world" or "natural"
 
 
 class MetricRecord(_Record):
@@ -86,8 +87,8 @@ class MetricRecord(_Record):
     version: str
     higher_is_better: bool
     level: Literal["clip", "set"]
-    backbone: Optional[str] = None
-    backbone_label: Optional[str] = None  # the backbones' labels as reports show them
+    backbone: str | None = None
+    backbone_label: str | None = None  # the backbones' labels as reports show them
     params: dict[str, Any] = Field(default_factory=dict)
     failure_mode: str = ""
 
@@ -103,13 +104,13 @@ class SummaryRow(_Record):
     ci_high: Score = None
     n: int = 0  # clips with a finite score (set-level: clips the value rests on)
     n_failed: int = 0  # clips of the generator that could not be made
-    n_real: Optional[int] = None  # set-level: clips of the real set
+    n_real: int | None = None  # set-level: clips of the real set
     backbone: str = ""
     higher_is_better: bool = True
     level: Literal["clip", "set"] = "clip"
-    aggregate: Optional[str] = None  # e.g. "weighted by n_pairs"; None: the plain mean
+    aggregate: str | None = None  # e.g. "weighted by n_pairs"; None: the plain mean
     extras: dict[str, Any] = Field(default_factory=dict)  # set-level side values (protocol, note...)
-    error: Optional[str] = None  # why value is null
+    error: str | None = None  # why value is null
 
 
 class ClipRecord(_Record):
@@ -117,8 +118,8 @@ class ClipRecord(_Record):
     clip_id: str
     prompt: str = ""
     seed: int
-    clip_hash: Optional[str] = None
-    error: Optional[str] = None  # the clip could not be made
+    clip_hash: str | None = None
+    error: str | None = None  # the clip could not be made
     scores: dict[str, Score] = Field(default_factory=dict)
     extras: dict[str, dict[str, Score]] = Field(default_factory=dict)
     curves: dict[str, list[Score]] = Field(default_factory=dict)
@@ -146,7 +147,7 @@ class RealRecord(_Record):
     kind: str
     count: int
     seed: int
-    path: Optional[str] = None
+    path: str | None = None
     ingest: dict[str, Any] = Field(default_factory=dict)
     n: int
 
@@ -156,7 +157,7 @@ class Results(_Record):
     created: str
     suite: dict[str, Any]
     suite_hash: str
-    suite_path: Optional[str] = None
+    suite_path: str | None = None
     provenance: Provenance
     generators: dict[str, GeneratorInfo] = Field(default_factory=dict)
     backbones: dict[str, BackboneRecord] = Field(default_factory=dict)
@@ -164,7 +165,7 @@ class Results(_Record):
     summary: list[SummaryRow] = Field(default_factory=list)
     clips: list[ClipRecord] = Field(default_factory=list)
     failures: list[Failure] = Field(default_factory=list)
-    real: Optional[RealRecord] = None
+    real: RealRecord | None = None
 
     # -- typed views of the resolved suite ------------------------------------------------
     @property
@@ -172,13 +173,13 @@ class Results(_Record):
         return str(self.suite.get("name") or "")
 
     @property
-    def baseline(self) -> Optional[str]:
+    def baseline(self) -> str | None:
         """The suite's declared baseline generator, if any."""
         b = self.suite.get("baseline")
         return str(b) if b else None
 
     @property
-    def checks(self) -> Optional[list]:
+    def checks(self) -> list | None:
         """The suite's `checks:` rules as raw data (validated by vdeval.check)."""
         return self.suite.get("checks") or None
 
@@ -199,7 +200,7 @@ class Results(_Record):
         """Metrics in the suite's order (as the summary keeps it), then any others."""
         return list(dict.fromkeys([r.metric for r in self.summary] + list(self.metrics)))
 
-    def row(self, generator: str, metric: str) -> Optional[SummaryRow]:
+    def row(self, generator: str, metric: str) -> SummaryRow | None:
         return next((r for r in self.summary if r.generator == generator and r.metric == metric), None)
 
     def dump(self) -> dict:

@@ -5,8 +5,6 @@ command (which evaluates the rules on results): the suite never imports the chec
 """
 from __future__ import annotations
 
-from typing import Optional
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vdeval.errors import VdevalError, closest
@@ -23,14 +21,14 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     metric: str
-    generator: Optional[str] = None
-    min: Optional[float] = None
-    max: Optional[float] = None
-    max_regression: Optional[float] = Field(None, ge=0)
+    generator: str | None = None
+    min: float | None = None
+    max: float | None = None
+    max_regression: float | None = Field(None, ge=0)
     not_significantly_worse: bool = False
-    compare_to: Optional[str] = None  # a generator of the same run, instead of the baseline run
+    compare_to: str | None = None  # a generator of the same run, instead of the baseline run
     alpha: float = Field(ALPHA, gt=0, lt=1)
-    name: Optional[str] = None  # label in output and JUnit; default built from the rule
+    name: str | None = None  # label in output and JUnit; default built from the rule
 
     @model_validator(mode="after")
     def _has_condition(self):

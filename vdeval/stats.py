@@ -186,11 +186,11 @@ class FeatureStats:
             self.sum_outer = np.zeros((self.dim, self.dim), np.float64)
 
     @classmethod
-    def from_features(cls, x, identity: dict | None = None, name: str = "features") -> "FeatureStats":
+    def from_features(cls, x, identity: dict | None = None, name: str = "features") -> FeatureStats:
         a = check_features(x, name)
         return cls(a.shape[1], a.shape[0], a.sum(0), a.T @ a, dict(identity or {}))
 
-    def update(self, x) -> "FeatureStats":
+    def update(self, x) -> FeatureStats:
         from vdeval.errors import FeatureError
 
         a = check_features(x, "features", min_rows=1)
@@ -206,7 +206,7 @@ class FeatureStats:
         assert self.sum is not None and self.sum_outer is not None
         return self.sum, self.sum_outer
 
-    def merge(self, other: "FeatureStats") -> "FeatureStats":
+    def merge(self, other: FeatureStats) -> FeatureStats:
         check_same_protocol(self, other)
         (s, so), (o, oo) = self._sums(), other._sums()
         return FeatureStats(self.dim, self.n + other.n, s + o, so + oo, dict(self.identity))
@@ -243,7 +243,7 @@ class FeatureStats:
         atomic_write_bytes(path, save({"sum": s, "sum_outer": so}, metadata=meta))
 
     @classmethod
-    def load(cls, path) -> "FeatureStats":
+    def load(cls, path) -> FeatureStats:
         import json
 
         from safetensors import safe_open

@@ -312,7 +312,7 @@ class RunLock:
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.info: dict | None = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         import socket
         from datetime import datetime, timezone
 
@@ -358,7 +358,7 @@ class RunLock:
                 pass
         self.info = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

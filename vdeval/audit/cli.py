@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,7 +11,7 @@ from vdeval.errors import VdevalError
 from vdeval.run.featurize import FeatureCache
 
 
-def _split(text: Optional[str]) -> Optional[list[str]]:
+def _split(text: str | None) -> list[str] | None:
     return [s.strip() for s in text.split(",") if s.strip()] if text else None
 
 
@@ -20,8 +19,8 @@ def _natural(given: list[Path], out: Path) -> Path:
     """frozen_motion on natural footage: moving windows vs held frames (vdeval/audit/natural_calibration.py)."""
     import pandas as pd
 
-    from vdeval.generators.folder import list_videos
     from vdeval.audit.natural_calibration import HELD_TARGET, MOVING_TARGET, frozen_motion_natural, summary
+    from vdeval.generators.folder import list_videos
 
     files = [f for g in given for f in (list_videos(g) if g.is_dir() else [g])]
     rows = frozen_motion_natural(files)
@@ -67,21 +66,21 @@ def _grid(given: list[Path], out: Path, n: int, large: bool, families) -> None:
 
 def audit_command(
     out: Path = typer.Option(Path("audit"), "--out", "-o", help="Directory for audit.csv/.md/.png and scores.csv."),
-    n: Optional[int] = typer.Option(None, "--n", min=2, help="Clean world clips (default 32; with --grid: clips per condition and split, default 8)."),
+    n: int | None = typer.Option(None, "--n", min=2, help="Clean world clips (default 32; with --grid: clips per condition and split, default 8)."),
     height: int = typer.Option(32, "--height", help="Height of the world clips in pixels."),
     width: int = typer.Option(32, "--width", help="Width of the world clips in pixels."),
     frames: int = typer.Option(8, "--frames", help="Frames per world clip."),
     pan_probability: float = typer.Option(0.0, "--pan-probability", help="Share of world clips whose camera pans."),
     severities: str = typer.Option("0.25,0.5,1.0", "--severities", help="Comma-separated, each in (0, 1]."),
-    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric names (default: every per-clip metric)."),
-    corruptions: Optional[str] = typer.Option(None, "--corruptions", help="Comma-separated (default: all, plus caption_swap)."),
-    backbone: Optional[list[str]] = typer.Option(None, "--backbone", help="metric=backbone, or a backbone for every metric that allows it; repeatable."),
+    metrics: str | None = typer.Option(None, "--metrics", help="Comma-separated metric names (default: every per-clip metric)."),
+    corruptions: str | None = typer.Option(None, "--corruptions", help="Comma-separated (default: all, plus caption_swap)."),
+    backbone: list[str] | None = typer.Option(None, "--backbone", help="metric=backbone, or a backbone for every metric that allows it; repeatable."),
     seed: int = typer.Option(0, "--seed", help="First world seed."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="On-disk feature cache (default: in memory)."),
-    natural: Optional[list[Path]] = typer.Option(None, "--natural", help="Natural video files or folders: also report frozen_motion on moving and held windows of them (natural.csv)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="On-disk feature cache (default: in memory)."),
+    natural: list[Path] | None = typer.Option(None, "--natural", help="Natural video files or folders: also report frozen_motion on moving and held windows of them (natural.csv)."),
     grid: bool = typer.Option(False, "--grid", help="The generalization audit instead: world conditions x natural windows (--natural) x two forms per failure family, calibration and evaluation splits; worst cell per score (grid.md, grid_cells.csv, grid_worst.csv)."),
     grid_large: bool = typer.Option(False, "--grid-large", help="With --grid: more conditions (longer clips, more sizes and frame rates); tens of minutes on 2 CPU cores."),
-    families: Optional[str] = typer.Option(None, "--families", help="With --grid: comma-separated failure families (default: all)."),
+    families: str | None = typer.Option(None, "--families", help="With --grid: comma-separated failure families (default: all)."),
 ):
     """Score every metric on clean vs corrupted world clips: AUROC and Spearman per (metric, corruption)."""
     from vdeval.world import WorldSpec

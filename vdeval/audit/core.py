@@ -36,8 +36,8 @@ from vdeval import registry
 from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures
 from vdeval.run.featurize import BackbonePool, FeatureCache
-from vdeval.run.progress import one_line
 from vdeval.run.featurizing import featurize_safely
+from vdeval.run.progress import one_line
 from vdeval.run.scoring import empty_scores, score_clip
 
 if TYPE_CHECKING:
@@ -141,7 +141,17 @@ SWAP_ORDER = ("color", "shape", "background", "motion", "size")
 
 def swap_caption(caption: str, severity: float, seed: int) -> str:
     """The caption with round(5 * severity) attributes replaced (see module docstring)."""
-    from vdeval.world.scene import BACKGROUNDS, COLORS, MOTIONS, SHAPES, SIZES, ObjectSpec, Scene, caption_of, parse_caption
+    from vdeval.world.scene import (
+        BACKGROUNDS,
+        COLORS,
+        MOTIONS,
+        SHAPES,
+        SIZES,
+        ObjectSpec,
+        Scene,
+        caption_of,
+        parse_caption,
+    )
 
     if not 0.0 <= severity <= 1.0:
         raise VdevalError(f"severity must be in [0, 1], got {severity}")

@@ -25,7 +25,7 @@ Every form is f(frames, severity, rng) -> frames with frames uint8 (T, H, W, 3) 
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

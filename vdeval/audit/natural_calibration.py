@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from vdeval.features import ClipFeatures
-from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.metrics.frozen_motion import FrozenMotion
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.video.core import Video
 from vdeval.video.source import FileSource
 

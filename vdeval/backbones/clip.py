@@ -25,10 +25,10 @@ import torch.nn.functional as F
 
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
-from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.extras import require
 from vdeval.features import ClipInput
+from vdeval.video.protocol import InputSpec
 
 
 def resize_center_crop(frames: np.ndarray, size: int, resize_to: int, mean, std, mode: str = "bicubic") -> torch.Tensor:

@@ -31,11 +31,11 @@ import torch.nn.functional as F
 
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
-from vdeval.video.protocol import FULL, InputSpec
 from vdeval.backbones.clip import resize_center_crop
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.extras import require
 from vdeval.features import ClipInput
+from vdeval.video.protocol import FULL, InputSpec
 
 WEIGHTS = "dino-vitb16"
 TIMM_NAME = "vit_base_patch16_224.dino"

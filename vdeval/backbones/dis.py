@@ -32,9 +32,9 @@ import cv2
 import numpy as np
 
 from vdeval.backbones.base import Backbone
-from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError
 from vdeval.features import ClipInput, to_float16
+from vdeval.video.protocol import InputSpec
 
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,

@@ -25,10 +25,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from vdeval.backbones.base import Backbone
-from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.features import ClipInput
 from vdeval.store import sha256_file
+from vdeval.video.protocol import InputSpec
 
 WEIGHTS_DIR = Path(__file__).parent / "embedded_weights"
 WEIGHTS_FILE = "embedded.safetensors"

@@ -18,9 +18,9 @@ import torch
 
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
-from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.features import ClipInput
+from vdeval.video.protocol import InputSpec
 
 WEIGHTS = "i3d"
 FEATURES = 400

@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from vdeval.backbones.base import Backbone
-from vdeval.video.protocol import InputSpec
 from vdeval.errors import WeightsError
 from vdeval.features import ClipInput
+from vdeval.video.protocol import InputSpec
 from vdeval.world import WorldSpec, sample_clip
 
 PATCH = 96

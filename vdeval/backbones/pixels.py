@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from vdeval.backbones.base import Backbone
-from vdeval.video.protocol import InputSpec
 from vdeval.errors import FeatureError
 from vdeval.features import ClipInput
+from vdeval.video.protocol import InputSpec
 
 
 def colour_histogram_embedding(frames: np.ndarray, bins: int = 16) -> np.ndarray:

@@ -30,9 +30,9 @@ import torch.nn.functional as F
 
 from vdeval.backbones import weights
 from vdeval.backbones.base import Backbone
-from vdeval.video.protocol import InputSpec
 from vdeval.errors import WeightsError
 from vdeval.features import ClipInput
+from vdeval.video.protocol import InputSpec
 
 DEFAULT_WEIGHTS = {"large": "C_T_SKHT_V2", "small": "C_T_V2"}
 MIN_SIDE = 128

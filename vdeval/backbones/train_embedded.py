@@ -19,7 +19,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from safetensors.torch import save_file
 
 from vdeval.backbones import embedded as E
@@ -280,7 +279,7 @@ def motion_by_pan(model, n: int = 1000) -> dict:
         if len(c.scene.objects) != 1:
             continue
         o = c.scene.objects[0]
-        phrase = lambda m: "staying still" if m == "still" else f"moving {m} {o.speed}"  # noqa: E731
+        phrase = lambda m, o=o: "staying still" if m == "still" else f"moving {m} {o.speed}"  # noqa: E731
         texts = [c.caption.replace(f" {phrase(o.motion)} ", f" {phrase(m)} ", 1) for m in MOTIONS]
         z = model.embed_video(E.video_to_input(c.video.frames)[None])[0]
         tz = torch.cat([model.embed_text(model.tokenize([t])) for t in texts])

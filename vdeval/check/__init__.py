@@ -5,8 +5,7 @@ Markdown output); cli.py is the thin command. See rules.py for the rule language
 """
 from __future__ import annotations
 
-from vdeval.check.rules import (Outcome, Rule, RulesError, junit_xml, load_rules, markdown, parse_rules,
-                                run_check)
+from vdeval.check.rules import Outcome, Rule, RulesError, junit_xml, load_rules, markdown, parse_rules, run_check
 
 
 def register(app) -> None:

@@ -5,7 +5,6 @@ Exit codes: 0 every rule holds, 1 a rule fails, 2 bad input (a VdevalError, mapp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,11 +13,11 @@ EXIT_RULE_FAILED = 1
 
 def check(
     run: Path = typer.Argument(..., help="Run directory (or its results.json) to check."),
-    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Run to compare with (needed by "
+    baseline: Path | None = typer.Option(None, "--baseline", help="Run to compare with (needed by "
                                             "max_regression and not_significantly_worse rules)."),
-    rules: Optional[Path] = typer.Option(None, "--rules", help="YAML rules file (default: the suite's checks:)."),
-    junit: Optional[Path] = typer.Option(None, "--junit", help="Write JUnit XML here."),
-    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write a Markdown summary here."),
+    rules: Path | None = typer.Option(None, "--rules", help="YAML rules file (default: the suite's checks:)."),
+    junit: Path | None = typer.Option(None, "--junit", help="Write JUnit XML here."),
+    markdown_out: Path | None = typer.Option(None, "--markdown", help="Write a Markdown summary here."),
 ) -> None:
     """Check a run against rules; exit 0 if all hold, 1 if any fails, 2 on bad input."""
     from vdeval.check.rules import junit_xml, markdown, run_check

@@ -27,8 +27,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from vdeval.compare import (Difference, clip_values, is_worse, num, pair_values, paired_difference,
-                            set_difference)
+from vdeval.compare import Difference, clip_values, is_worse, num, pair_values, paired_difference, set_difference
 from vdeval.errors import ResultsError, closest
 from vdeval.results import Results, SummaryRow, load_results
 from vdeval.rules import Rule, RulesError, parse_rules

@@ -8,7 +8,7 @@ vdeval Video, or an array / tensor that `vdeval.video.core.as_video` accepts ((T
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from pydantic import Field
 

@@ -40,14 +40,21 @@ import contextlib
 import difflib
 import inspect
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from vdeval.errors import VdevalError
-from vdeval.generators.base import (ClipRequest, GeneratedClip, Generator, GeneratorConfig,
-                                    GeneratorSetupError, remote_code_allowed)
+from vdeval.generators.base import (
+    ClipRequest,
+    GeneratedClip,
+    Generator,
+    GeneratorConfig,
+    GeneratorSetupError,
+    remote_code_allowed,
+)
 from vdeval.limits import Fps
 from vdeval.video import as_video
 

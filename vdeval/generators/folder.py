@@ -18,10 +18,11 @@ frame folders and .npy / .pt arrays are read whole when the clip is made.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 import re
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 from vdeval.errors import VdevalError, VideoReadError
 from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, GeneratorConfig

@@ -15,7 +15,8 @@ relative to the suite's directory, then to the repository / package.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field, field_validator

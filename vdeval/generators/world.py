@@ -1,7 +1,7 @@
 """Kind `world`: clips of the shapes world, optionally corrupted — the ground-truth "model"."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 

@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 
 def log(
-    runs: List[Path] = typer.Argument(..., help="Run directories (or their results.json)."),
+    runs: list[Path] = typer.Argument(..., help="Run directories (or their results.json)."),
     to: str = typer.Option(..., "--to", help="tensorboard, wandb or mlflow."),
-    dest: Optional[str] = typer.Option(None, "--dest", help="TensorBoard log dir, W&B dir, or MLflow tracking "
+    dest: str | None = typer.Option(None, "--dest", help="TensorBoard log dir, W&B dir, or MLflow tracking "
                                        "URI / directory (default: RUN/logs/<tool>)."),
-    project: Optional[str] = typer.Option(None, "--project", help="W&B project / MLflow experiment (default vdeval)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Run name in the tool (default: the run directory's)."),
-    step: Optional[int] = typer.Option(None, "--step", help="Step for generators that record none (default 0)."),
+    project: str | None = typer.Option(None, "--project", help="W&B project / MLflow experiment (default vdeval)."),
+    name: str | None = typer.Option(None, "--name", help="Run name in the tool (default: the run directory's)."),
+    step: int | None = typer.Option(None, "--step", help="Step for generators that record none (default 0)."),
 ) -> None:
     """Log summary values with intervals and n, metric against step, per-clip tables, figures and previews."""
     from vdeval.log import log_run

@@ -9,9 +9,9 @@ from pathlib import Path
 
 
 def write(content, dest, project=None, name=None) -> str:
-    import mlflow
-
     import os
+
+    import mlflow
 
     is_uri = isinstance(dest, str) and ("://" in dest or dest.startswith(("file:", "sqlite:")))
     uri = dest if is_uri else Path(dest).resolve().as_uri()
@@ -32,7 +32,7 @@ def write(content, dest, project=None, name=None) -> str:
             if content.figures:
                 mlflow.log_artifacts(tmp, "figures")
         with tempfile.TemporaryDirectory() as tmp:
-            for i, (k, gif) in enumerate(content.previews.items()):
+            for k, gif in content.previews.items():
                 (Path(tmp) / f"{k.replace('/', '__')}.gif").write_bytes(gif)
             if content.previews:
                 mlflow.log_artifacts(tmp, "previews")

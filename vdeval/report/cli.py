@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 
 def report(
-    runs: List[Path] = typer.Argument(..., help="Run directories (or their results.json); several are merged."),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output directory (default: RUN/report for one run)."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="Generator the others are compared with "
+    runs: list[Path] = typer.Argument(..., help="Run directories (or their results.json); several are merged."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Output directory (default: RUN/report for one run)."),
+    baseline: str | None = typer.Option(None, "--baseline", help="Generator the others are compared with "
                                            "(default: the suite's baseline:, else the last step, else the first)."),
     previews: int = typer.Option(1, "--previews", min=0, help="Best and worst clips shown per per-clip metric "
                                  "and generator."),
-    grid_prompt: Optional[List[str]] = typer.Option(None, "--grid-prompt", help="A prompt for the same-prompt "
+    grid_prompt: list[str] | None = typer.Option(None, "--grid-prompt", help="A prompt for the same-prompt "
                                                     "grid (repeat; default: the most discriminating)."),
     grid: int = typer.Option(4, "--grid", min=0, help="Prompts in the same-prompt grid when none is chosen."),
 ) -> None:

@@ -13,8 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from vdeval.compare import (ALPHA, Difference, clip_values, num, pair_values, paired_difference, set_difference,
-                            unjudged)
+from vdeval.compare import ALPHA, Difference, clip_values, num, pair_values, paired_difference, set_difference, unjudged
 from vdeval.report import rules
 from vdeval.report.tables import Merged
 from vdeval.stats import BOOTSTRAP_SEED
@@ -114,7 +113,7 @@ def discriminating_prompts(merged: Merged, k: int = 4) -> list[str]:
     if long.empty or len(merged.generators) < 1:
         return []
     score: dict[str, float] = {}
-    for m, sub in long.groupby("metric", sort=False):
+    for _metric, sub in long.groupby("metric", sort=False):
         spread = float(sub["value"].std(ddof=0))
         means = sub.groupby(["prompt", "generator"])["value"].mean().unstack()
         rng = (means.max(axis=1) - means.min(axis=1)) / (spread if spread > 0 else 1.0)

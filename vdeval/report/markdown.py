@@ -1,7 +1,6 @@
 """summary.md: GitHub-flavoured Markdown for a pull-request comment or a CI step summary."""
 from __future__ import annotations
 
-
 from vdeval.compare import ALPHA, PAIRED_TEST, SET_TEST, Difference
 from vdeval.report import rules
 from vdeval.report.compare import Best, headline, relative_text

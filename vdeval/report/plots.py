@@ -15,8 +15,8 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from vdeval.compare import Difference  # noqa: E402
-from vdeval.results import MetricRecord  # noqa: E402
 from vdeval.report.tables import Merged, num  # noqa: E402
+from vdeval.results import MetricRecord  # noqa: E402
 
 if TYPE_CHECKING:
     from matplotlib.container import ErrorbarContainer
@@ -255,8 +255,9 @@ def curves_plot(merged: Merged, curves: dict) -> bytes | None:
             arrow, xname, yunit = curve_axes(m, merged.metrics[m])
             _title(ax, m, merged.metrics[m], arrow=arrow)
             ys = []
-            seconds = False
-            for g, (mean, lo, hi, _count, x, seconds) in per_g.items():
+            # every generator's curves share one axis: in seconds when the clips' frame rates are known
+            seconds = any(v[5] for v in per_g.values())
+            for g, (mean, lo, hi, _count, x, _timed) in per_g.items():
                 c = _COLORS[gens.index(g) % 10]
                 (h,) = ax.plot(x, mean, color=c, lw=1.2)
                 ax.fill_between(x, lo, hi, color=c, alpha=0.2, lw=0)

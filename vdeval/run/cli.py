@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -16,14 +15,14 @@ _REMOTE_CODE_HELP = ("Let generators run Python code shipped with a model (diffu
 
 def run(
     suite: Path = typer.Argument(..., help="Suite YAML file."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: the suite's output.dir or runs/<name>)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N prompts."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default: the suite's output.dir or runs/<name>)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Use only the first N prompts."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when torch sees it, else cpu), cpu or cuda[:N]."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache shared across runs (default: inside the run)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache shared across runs (default: inside the run)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML/Markdown report into the run directory."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr (--no-progress "
                                   "for CI logs)."),
-    log: Optional[List[str]] = typer.Option(None, "--log", metavar="TOOL", help="Also log to tensorboard, wandb or mlflow "
+    log: list[str] | None = typer.Option(None, "--log", metavar="TOOL", help="Also log to tensorboard, wandb or mlflow "
                                             "(repeat for several; see `vdeval log`)."),
     allow_remote_code: bool = typer.Option(False, "--allow-remote-code", help=_REMOTE_CODE_HELP),
 ):
@@ -31,8 +30,8 @@ def run(
 
     Under torchrun (`torchrun --nproc_per_node N -m vdeval run SUITE`) clips are split across
     ranks and rank 0 writes the results."""
-    from vdeval.run import distributed
     from vdeval.errors import VdevalError
+    from vdeval.run import distributed
     from vdeval.store import RunLock
     from vdeval.suite import load_suite
 
@@ -68,8 +67,8 @@ def run(
 
 def _run_locked(s, run_dir: Path, device, limit, cache_dir, report, progress, ranks, allow_remote_code=False,
                 log=None) -> None:
-    from vdeval.run import distributed
     from vdeval.report.terminal import render as render_summary
+    from vdeval.run import distributed
     from vdeval.run.runner import Runner
 
     distributed.init(ranks, device)

@@ -19,7 +19,6 @@ from vdeval.errors import FeatureError
 from vdeval.features import UNCACHED_KINDS, ClipFeatures, ClipInput, FeatureRequest, merge_requests
 from vdeval.video.protocol import InputSpec
 
-
 _PLAIN = (int, float, str, bool, type(None), tuple, list, dict)
 
 

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 
 from vdeval.errors import VideoReadError, WeightsError, WriteError
 from vdeval.features import ClipFeatures, FeatureRequest, merge_requests
-from vdeval.run.memory import MemoryShortage, available_bytes, clip_need, group_need, shortage
 from vdeval.metrics.base import Metric
 from vdeval.run.featurize import BackbonePool, CacheWriteError, FeatureCache, featurize, memory_groups
+from vdeval.run.memory import MemoryShortage, available_bytes, clip_need, group_need, shortage
 from vdeval.run.progress import one_line, progress_bar
 
 

@@ -20,20 +20,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vdeval import registry
-from vdeval.run import distributed
-from vdeval.run.domains import load_metric_backbones, metric_backbone, suite_domain
-from vdeval.run.featurize import BackbonePool, FeatureCache
 from vdeval.features import ClipFeatures
 from vdeval.generators.base import ClipRequest, GeneratedClip, Generator, allow_remote_code, remote_code_allowed
 from vdeval.metrics.base import Metric
+from vdeval.results import (
+    BackboneRecord,
+    ClipRecord,
+    Failure,
+    MetricRecord,
+    Provenance,
+    RealRecord,
+    Results,
+    SummaryRow,
+    write_results,
+)
+from vdeval.run import distributed
 from vdeval.run.clips import REAL, ClipStore, make_generator
+from vdeval.run.domains import load_metric_backbones, metric_backbone, suite_domain
+from vdeval.run.featurize import BackbonePool, FeatureCache
 from vdeval.run.featurizing import FeatureStage, bind_backbones
-from vdeval.run.prompts import build_prompts, build_requests
 from vdeval.run.progress import progress_bar
+from vdeval.run.prompts import build_prompts, build_requests
 from vdeval.run.scoring import empty_scores, score_clips
 from vdeval.run.summary import metric_backbone_label, provenance, summarise
-from vdeval.results import (BackboneRecord, ClipRecord, Failure, MetricRecord, Provenance, RealRecord, Results,
-                            SummaryRow, write_results)
 from vdeval.store import RunDir, sha256_json
 from vdeval.suite import Suite, resolved_dict
 

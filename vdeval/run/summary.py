@@ -10,10 +10,10 @@ import sys
 import numpy as np
 
 from vdeval.errors import VdevalError
-from vdeval.run.featurize import BackbonePool
 from vdeval.features import ClipFeatures
 from vdeval.metrics.base import Metric
 from vdeval.results import ClipRecord, SummaryRow
+from vdeval.run.featurize import BackbonePool
 from vdeval.stats import bootstrap_mean_ci, weighted_mean_ci
 
 

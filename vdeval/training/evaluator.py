@@ -18,8 +18,9 @@ Seeds are fixed across steps: sample j of prompt i gets seed + i * samples_per_p
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from vdeval.errors import SuiteError, VdevalError
 from vdeval.generators import callable as callable_gen

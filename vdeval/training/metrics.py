@@ -15,9 +15,9 @@ from torchmetrics import Metric as _TMMetric
 from vdeval import stats
 from vdeval.errors import FeatureError, SuiteError
 from vdeval.features import ClipInput
-from vdeval.run.featurize import BackbonePool
 from vdeval.metrics.fvd import PROTOCOLS, fvd_from_stats
 from vdeval.metrics.kvd import kvd_from_features
+from vdeval.run.featurize import BackbonePool
 from vdeval.video import Video, as_video
 
 

@@ -107,8 +107,9 @@ def write_video(video: Video, path: str | os.PathLike, crf: int = 18) -> Path:
 
 
 def _write_mp4(video: Video, path: Path, crf: int) -> None:
-    import av
     from fractions import Fraction
+
+    import av
 
     frames = video.frames
     # yuv420p needs even sizes: pad by edge replication rather than resize

@@ -1,4 +1,5 @@
 """The procedural "shapes" world: captioned clips with exact ground truth, and corruptions of them."""
+from vdeval.world.render import WorldClip, render_scene, sample_clip
 from vdeval.world.scene import (
     BACKGROUNDS,
     COLORS,
@@ -16,7 +17,6 @@ from vdeval.world.scene import (
     scene_from_caption,
     vocabulary,
 )
-from vdeval.world.render import WorldClip, render_scene, sample_clip
 
 __all__ = [
     "BACKGROUNDS", "COLORS", "DIRECTIONS", "MOTIONS", "SHAPES", "SIZES", "SPEEDS",

@@ -29,8 +29,8 @@ another object); the physical ones act from frame k = T // 2 on (vanish: from T 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 import numpy as np
 from scipy.ndimage import gaussian_filter

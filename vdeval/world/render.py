@@ -5,8 +5,8 @@ warps frame t+1 exactly onto frame t wherever a pixel stays visible.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -127,7 +127,7 @@ def render_scene(
     color_at: Callable[[int, int], tuple[float, float, float]] | None = None,
     shape_at: Callable[[int, int], str] | None = None,
     texture_shift_at: Callable[[int], tuple[float, float]] | None = None,
-    pose_at: Callable[[int, int], "Pose"] | None = None,
+    pose_at: Callable[[int, int], Pose] | None = None,
 ) -> WorldClip:
     """Render `scene`. The optional callables let corruptions alter one property over time:
     color_at(t, i) / shape_at(t, i) replace object i's colour / shape at frame t;
