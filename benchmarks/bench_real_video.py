@@ -230,13 +230,14 @@ def offline_metrics() -> list[str]:
     """Per-clip metrics whose backbone on natural footage (vdeval.evaluate's default domain) loads here."""
     from vdeval import registry
     from vdeval.api import _metrics
+    from vdeval.suite import MetricEntry
     from vdeval.errors import VdevalError
     from vdeval.run.featurize import BackbonePool
 
     out, pool = [], BackbonePool("cpu")
     for name in sorted(registry.names("metric")):
         try:
-            ms = _metrics([name], None, "natural")
+            ms = _metrics([MetricEntry(name=name)], "natural")
             if all(m.level == "clip" for m in ms.values()):
                 for m in ms.values():
                     for r in m.requests():

@@ -69,7 +69,8 @@ class CallArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
     metrics: list[MetricEntry] = Field(min_length=1)
-    prompts: list[str] | Literal["from_names"] | None = None
+    prompts: list[str] | None = None
+    prompts_from_names: bool = False  # prompts="from_names": VBench-style file names
     backbones: dict[str, str] | None = None
     device: str = "auto"
     cache_dir: Any = None
@@ -79,6 +80,13 @@ class CallArgs(BaseModel):
     batch_size: BatchSize = 8
     value_range: tuple[FiniteFloat, FiniteFloat] | None = None
     progress: StrictBool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_names(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("prompts"), str) and data["prompts"] == "from_names":
+            data = {**data, "prompts": None, "prompts_from_names": True}
+        return data
 
     @field_validator("metrics", mode="before")
     @classmethod
@@ -230,7 +238,7 @@ def evaluate(videos, prompts: Sequence[str] | str | None = None, metrics: Sequen
     if sets:
         raise VdevalError(f"vdeval.evaluate: {', '.join(sets)}: set-level metrics", "score them with vdeval.evaluate_set")
     clips = _as_clips(videos, args.fps, args.value_range)
-    if args.prompts == "from_names":  # VBench's naming, as suites read it: `a red car-3.mp4` is "a red car"
+    if args.prompts_from_names:  # VBench's naming, as suites read it: `a red car-3.mp4` is "a red car"
         prompts_of = ["" if isinstance(v, Video) else prompt_from_name(Path(cid)) for cid, v in clips]
     elif args.prompts is not None and len(args.prompts) != len(clips):
         raise VdevalError(f"{len(args.prompts)} prompts for {len(clips)} videos", "give one prompt per video")

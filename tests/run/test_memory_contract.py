@@ -164,6 +164,7 @@ from pathlib import Path
 import vdeval
 from vdeval import registry
 from vdeval.api import _metrics
+from vdeval.suite import MetricEntry
 from vdeval.run.featurize import BackbonePool
 from vdeval.features import ClipFeatures
 from vdeval.generators.folder import open_clip
@@ -174,7 +175,7 @@ rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 base = rss()
 df = vdeval.evaluate([path], metrics=[metric], progress=False)
 used = rss() - base
-ms = _metrics([metric], None, "natural")
+ms = _metrics([MetricEntry(name=metric)], "natural")
 pool = BackbonePool("cpu")
 reqs = [r for m in ms.values() for r in m.requests()]
 need = group_need([clip_need(ClipFeatures("c", open_clip(Path(path))), reqs, pool, list(ms.values()))])
@@ -196,12 +197,13 @@ def _offline_backbones() -> list[tuple[str, str]]:
 
 def _offline_metrics() -> list[str]:
     from vdeval.api import _metrics
+    from vdeval.suite import MetricEntry
     from vdeval.run.featurize import BackbonePool
 
     out = []
     for name in sorted(registry.METRICS):
         try:
-            ms = _metrics([name], None, "natural")
+            ms = _metrics([MetricEntry(name=name)], "natural")
             if any(m.level != "clip" for m in ms.values()):
                 continue  # set-level: scored against a real set (FVD, KVD), not one clip
             for m in ms.values():

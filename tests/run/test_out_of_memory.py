@@ -40,12 +40,12 @@ def test_memory_error_in_a_backbone_fails_that_clip_not_the_run(tmp_path, monkey
     real = DISFlow.compute
     calls, doomed = [], []
 
-    def compute(self, kind, clips):  # the first clip it is ever given runs out of memory, every time
+    def compute(self, kind, clips, **directions):  # the first clip it is ever given runs out of memory, every time
         calls.append(len(clips))
         doomed[:] = doomed or [clips[0].clip_hash]
         if any(c.clip_hash == doomed[0] for c in clips):
             raise MemoryError()
-        return real(self, kind, clips)
+        return real(self, kind, clips, **directions)
 
     monkeypatch.setattr(DISFlow, "compute", compute)
     (tmp_path / "s.yaml").write_text(SUITE)
