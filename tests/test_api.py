@@ -191,3 +191,14 @@ def test_same_file_name_in_two_folders_gives_two_rows(tmp_path):
     assert len(df) == 3 and len(set(df["clip"])) == 3 and df["error"].isna().all()
     assert df["clip"][0] == str(paths[0]) and df["frame_difference"][0] == df["frame_difference"][2]
     assert df["frame_difference"][0] != df["frame_difference"][1]
+
+
+def test_prompts_from_vbench_style_names(tmp_path):
+    from vdeval.video import write_video
+    from vdeval.world import WorldSpec, sample_clip
+
+    for i, name in enumerate(["a red car drives-0.mp4", "a red car drives-1.mp4", "a cat, sleeping-0.mp4"]):
+        write_video(sample_clip(i, WorldSpec(height=32, width=32, frames=4)).video, tmp_path / name)
+    df = vdeval.evaluate(sorted(tmp_path.glob("*.mp4")), prompts="from_names", metrics=["frame_difference"],
+                         progress=False)
+    assert sorted(df["prompt"]) == ["a cat, sleeping", "a red car drives", "a red car drives"]
