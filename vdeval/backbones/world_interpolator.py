@@ -195,12 +195,11 @@ class WorldInterpolator(Backbone):
 
     def working_set(self, kind: str, frames: int, height: int, width: int) -> int:
         # frames at their own size (the protocol moves whole pixels): the uint8 midpoints of the
-        # even pairs it returns, and one pair at a time, its matching costs over (2r + 1)^2 offsets
-        # and the network's float32 feature maps (about 0.3 GB a pair at 720p)
+        # even pairs it returns, and one pair at a time (the batch is one pair from 720p up), its
+        # matching costs over (2r + 1)^2 offsets and the network's float32 feature maps: 300 float32
+        # planes of the frame, as measured (2.52 GB for a 1080p pair, tests/run/test_memory_contract.py)
         pairs = max((frames + 1) // 2 - 1, 0)
-        r = DEFAULT_CONFIG["radius"]
-        assert isinstance(r, int)  # the matching radius of the shipped config
-        return pairs * height * width * 3 + ((2 * r + 1) ** 2 + 40) * height * width * 4
+        return pairs * height * width * 3 + 300 * height * width * 4
 
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
         self.check_kind(kind)
