@@ -41,6 +41,16 @@ def partial_freeze(clip: ClipFeatures, metric: FrozenMotion) -> dict | None:
     return {"share": share, "longest_s": longest / fps, "scores": scores, "threshold": thr, "fps": fps}
 
 
+def freeze_score(clip: ClipFeatures, metric: FrozenMotion, value: str, other_name: str, other: str) -> ClipScore:
+    """One of partial_freeze's two numbers as the score, the other as an extra (frozen_share and
+    frozen_seconds read the same pass)."""
+    r = partial_freeze(clip, metric)
+    if r is None:
+        return ClipScore(float("nan"), note="fewer than 2 frames (after sampling to ~8 fps): no motion to measure")
+    extras = {other_name: r[other], "threshold": r["threshold"], "fps": r["fps"]}
+    return ClipScore(r[value], curve=[float(s) for s in r["scores"]], extras=extras)
+
+
 class FrozenShare(FrozenMotion):
     name = "frozen_share"
     version = "1"
@@ -49,11 +59,7 @@ class FrozenShare(FrozenMotion):
     audit_extras = {}
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
-        r = partial_freeze(clip, self)
-        if r is None:
-            return ClipScore(float("nan"), note="fewer than 2 frames (after sampling to ~8 fps): no motion to measure")
-        extras = {"longest_frozen_s": r["longest_s"], "threshold": r["threshold"], "fps": r["fps"]}
-        return ClipScore(r["share"], curve=[float(s) for s in r["scores"]], extras=extras)
+        return freeze_score(clip, self, "share", "longest_frozen_s", "longest_s")
 
 
 class FrozenSeconds(FrozenMotion):
@@ -64,8 +70,4 @@ class FrozenSeconds(FrozenMotion):
     audit_extras = {}
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
-        r = partial_freeze(clip, self)
-        if r is None:
-            return ClipScore(float("nan"), note="fewer than 2 frames (after sampling to ~8 fps): no motion to measure")
-        extras = {"frozen_share": r["share"], "threshold": r["threshold"], "fps": r["fps"]}
-        return ClipScore(r["longest_s"], curve=[float(s) for s in r["scores"]], extras=extras)
+        return freeze_score(clip, self, "longest_s", "frozen_share", "share")
