@@ -6,7 +6,7 @@ import pytest
 from vdeval.audit import forms
 from vdeval.audit.grid import (CALIBRATION_SEVERITIES, EVALUATION_SEVERITIES, Condition, natural_windows, run_grid,
                                worst_cells)
-from tests.helpers import ROOT
+from helpers import ROOT
 
 NATURAL = ROOT / "tests" / "data" / "natural"
 

@@ -344,7 +344,7 @@ def test_dino_vbench_input_full_size_float32_streamed(wdir, tmp_path):
     import torchvision.transforms as T
     from safetensors.torch import save_file
 
-    from tests.helpers import featurize_recording, large_clip_file, vbench_load_video
+    from helpers import featurize_recording, large_clip_file, vbench_load_video
     from vdeval import registry
 
     f = wdir / "model.safetensors"

@@ -263,7 +263,7 @@ def test_vbench_input_full_size_float32_streamed(installed, tmp_path):
     load_video + 'longer' transform of the full-size frames, two frames at a time."""
     from torchvision import transforms
 
-    from tests.helpers import featurize_recording, large_clip_file, vbench_load_video
+    from helpers import featurize_recording, large_clip_file, vbench_load_video
 
     path = large_clip_file(tmp_path / "big.mp4", frames=5)
     b = MusiqBackbone()

@@ -141,7 +141,7 @@ def test_vbench_input_full_size_float32_streamed(tiny_clip, tmp_path):
     clip_transform(224) of the full-size frames, two at a time."""
     from torchvision.transforms import CenterCrop, InterpolationMode, Normalize, Resize
 
-    from tests.helpers import featurize_recording, large_clip_file, vbench_load_video
+    from helpers import featurize_recording, large_clip_file, vbench_load_video
     from vdeval.backbones.aesthetic import AestheticBackbone
 
     model, ckpt = tiny_clip

@@ -130,7 +130,7 @@ def test_clip_vbench_matches_vbench_background_consistency(tmp_path, monkeypatch
     import torch.nn.functional as F
     from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Lambda, Normalize, Resize
 
-    from tests.helpers import large_clip_file, vbench_load_video
+    from helpers import large_clip_file, vbench_load_video
     from vdeval.backbones import weights
     from vdeval.features import FeatureRequest
     from vdeval.video.source import FileSource

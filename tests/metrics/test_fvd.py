@@ -225,7 +225,7 @@ def test_stylegan_v_protocol_takes_a_random_window_of_each_real_video(tmp_path):
     """Real videos under StyleGAN-V's FVD protocol: 16 consecutive frames from a start drawn uniformly
     over every possible start of each video (as StyleGAN-V's dataset), seeded, one draw per file;
     generated clips keep their first 16 (StyleGAN-V: no offset for generated videos)."""
-    from tests.helpers import make_suite
+    from helpers import make_suite
     from vdeval.generators.folder import open_clip
 
     real = tmp_path / "real"
