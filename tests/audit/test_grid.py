@@ -71,6 +71,30 @@ def test_compression_forms_lose_more_at_higher_severity():
     assert odd.shape == (3, 15, 21, 3)
 
 
+def test_flicker_forms_change_brightness_not_content():
+    src = np.full((6, 24, 32, 3), 100, np.uint8)
+    gain = forms.gain_flicker(src, 1.0, np.random.default_rng(0))
+    per_frame = gain.reshape(6, -1)
+    assert (per_frame.std(1) == 0).all() and per_frame[:, 0].std() > 5  # one level per frame, levels differ
+    local = forms.local_flicker(src, 1.0, np.random.default_rng(0)).astype(int) - 100
+    assert np.abs(local[:, 0, 0]).max() <= 1  # a corner is far from the region
+    assert np.abs(local).max(axis=(1, 2, 3)).min() > 3  # the region moves in every frame
+
+
+def test_shake_forms_move_each_frame_by_a_known_transform():
+    src = _ramp(5, 32, 48)[:1].repeat(5, axis=0)  # a still clip
+    shaken = forms.translate_shake(src, 1.0, np.random.default_rng(3))
+    offsets = np.random.default_rng(3).uniform(-0.06 * 32, 0.06 * 32, size=(5, 2))
+    import cv2
+    for f, (dx, dy) in zip(shaken, offsets):  # each frame equals the still frame moved by its own offset
+        want = cv2.warpAffine(src[0], np.float32([[1, 0, dx], [0, 1, dy]]), (48, 32), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT_101)
+        np.testing.assert_array_equal(f, want)
+    assert len({f.tobytes() for f in shaken}) == 5
+    turned = forms.rotate_shake(src, 1.0, np.random.default_rng(1))
+    assert len({f.tobytes() for f in turned}) == 5 and turned.shape == src.shape
+
+
 def test_worst_cell_is_the_evaluation_minimum():
     cells = pd.DataFrame([
         {"score": "m", "backbone": "b", "family": "f", "domain": "world", "form": "a", "condition": "c1", "split": "evaluation", "severity": 0.5, "auroc": 0.95},

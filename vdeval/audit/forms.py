@@ -22,6 +22,14 @@ Every form is f(frames, severity, rng) -> frames with frames uint8 (T, H, W, 3) 
                 skip_hold the same jump, preceded by k held frames (a stall, then a jump)
   freeze        tail    the last 25% + 50% x severity of the clip holds one frame
                 middle  a span of the same length, centred, holds one frame
+  flicker       gain    each frame's brightness scaled by its own gain 1 + N(0, 0.04 + 0.16 x severity)
+                        (no tint, no noise: the world's flicker adds both)
+                local   a soft region (Gaussian, sigma 1/6 of the short side, at a random place) whose
+                        colour moves each frame by N(0, 8 + 32 x severity) levels per channel
+  shake         translate each frame moved by a sub-pixel offset drawn uniformly within
+                        (1% + 5% x severity) of the short side, mirrored at the borders (the world's
+                        shake is whole-pixel, edge-padded)
+                rotate  each frame turned about its centre by N(0, 0.5 + 2.5 x severity) degrees
 """
 from __future__ import annotations
 
@@ -178,6 +186,43 @@ def freeze_middle(frames: np.ndarray, severity: float, rng: np.random.Generator)
     return out
 
 
+def gain_flicker(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
+    gain = 1.0 + rng.normal(0.0, 0.04 + 0.16 * severity, size=(len(frames), 1, 1, 1))
+    return np.clip(np.rint(frames.astype(np.float32) * gain), 0, 255).astype(np.uint8)
+
+
+def local_flicker(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
+    t, h, w = frames.shape[:3]
+    sigma = min(h, w) / 6
+    cy, cx = rng.uniform(0.25, 0.75) * h, rng.uniform(0.25, 0.75) * w
+    yy, xx = np.mgrid[:h, :w]
+    blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2)).astype(np.float32)[..., None]
+    shift = rng.normal(0.0, 8 + 32 * severity, size=(t, 1, 1, 3)).astype(np.float32)
+    return np.clip(np.rint(frames.astype(np.float32) + blob[None] * shift), 0, 255).astype(np.uint8)
+
+
+def _warp_each(frames: np.ndarray, matrices: list[np.ndarray]) -> np.ndarray:
+    import cv2
+
+    h, w = frames.shape[1:3]
+    return np.stack([cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+                     for f, m in zip(frames, matrices)])
+
+
+def translate_shake(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
+    amp = (0.01 + 0.05 * severity) * min(frames.shape[1:3])
+    offsets = rng.uniform(-amp, amp, size=(len(frames), 2))
+    return _warp_each(frames, [np.float32([[1, 0, dx], [0, 1, dy]]) for dx, dy in offsets])
+
+
+def rotate_shake(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
+    import cv2
+
+    h, w = frames.shape[1:3]
+    angles = rng.normal(0.0, 0.5 + 2.5 * severity, size=len(frames))
+    return _warp_each(frames, [cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), float(a), 1.0) for a in angles])
+
+
 # family -> {form: function}
 FAMILIES: dict[str, dict[str, Form]] = {
     "motion_blur": {"smear": smear, "blend": blend},
@@ -185,6 +230,8 @@ FAMILIES: dict[str, dict[str, Form]] = {
     "stutter": {"hold": hold, "near_dup": near_dup},
     "skip": {"skip": skip, "skip_hold": skip_hold},
     "freeze": {"tail": freeze_tail, "middle": freeze_middle},
+    "flicker": {"gain": gain_flicker, "local": local_flicker},
+    "shake": {"translate": translate_shake, "rotate": rotate_shake},
 }
 NEEDS_SPARE = {"skip", "skip_hold"}
 

@@ -7,7 +7,8 @@ footage (the files given, e.g. ../shared/data/natural) at several short sides an
 (every frame, every 2nd). Failure families, each in two forms written apart from the world's own
 corruptions (vdeval/audit/forms.py): motion blur (smear, frame blending), compression (per-frame
 JPEG, H.264), stutter (exact holds, near-duplicates with noise), skip-ahead (a jump, a stall then a
-jump) and partial freezes (tail, middle).
+jump), partial freezes (tail, middle), flicker (global gain, a local colour region) and camera shake
+(sub-pixel translation, rotation).
 
 Splits: calibration = world seeds from CALIBRATION_SEED, even-numbered natural windows, severities
 CALIBRATION_SEVERITIES; evaluation = world seeds from EVALUATION_SEED, odd-numbered windows,
@@ -50,6 +51,8 @@ FAMILY_SCORES: dict[str, list[tuple[str, str]]] = {
     "stutter": [("motion_smoothness", "")],
     "skip": [("physical_plausibility", ""), ("motion_smoothness", "")],
     "freeze": [("frozen_motion", "frozen_fraction")],
+    "flicker": [("warping_error", ""), ("frame_difference", "")],
+    "shake": [("motion_jitter", "")],
 }
 WORLD_ONLY = {"physical_plausibility"}  # reads the world caption's objects
 
