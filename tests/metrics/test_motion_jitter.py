@@ -1,8 +1,8 @@
 import numpy as np
 
-from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.features import ClipFeatures
 from vdeval.metrics.motion_jitter import MotionJitter, jitter_curve
+from vdeval.run.featurize import BackbonePool, featurize
 from vdeval.world import WorldSpec, sample_clip
 from vdeval.world.corruptions import corrupt
 
@@ -76,6 +76,7 @@ def test_a_moving_object_does_not_move_the_camera():
 def test_catches_a_camera_that_shakes_by_turning_on_real_footage_with_dis():
     """Version 1 (the median shift) missed this (AUROC 0.74 here): a turn about the centre has no median shift."""
     from helpers import ROOT
+
     from vdeval.audit.forms import rotate_shake
     from vdeval.video.core import Video
     from vdeval.video.protocol import InputSpec

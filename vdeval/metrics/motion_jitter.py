@@ -19,7 +19,6 @@ import numpy as np
 from vdeval.features import ClipFeatures, FeatureRequest, input_fps, widen_half
 from vdeval.metrics.base import ClipScore, Metric, NoParams
 
-
 FIT_POINTS = 4096  # flow vectors sampled on a regular grid per pair: the fit is over-determined by far
 TRIM_ROUNDS = 2
 
