@@ -212,7 +212,7 @@ def _warp_each(frames: np.ndarray, matrices: list[np.ndarray]) -> np.ndarray:
 def translate_shake(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
     amp = (0.01 + 0.05 * severity) * min(frames.shape[1:3])
     offsets = rng.uniform(-amp, amp, size=(len(frames), 2))
-    return _warp_each(frames, [np.float32([[1, 0, dx], [0, 1, dy]]) for dx, dy in offsets])
+    return _warp_each(frames, [np.array([[1, 0, dx], [0, 1, dy]], np.float32) for dx, dy in offsets])
 
 
 def rotate_shake(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
