@@ -18,10 +18,19 @@ from pathlib import Path
 import numpy as np
 
 from vdeval.audit.forms import FAMILIES, apply
-from vdeval.audit.grid import (CALIBRATION_SEED, CALIBRATION_SEVERITIES, EVALUATION_SEED, EVALUATION_SEVERITIES,
-                               NATURAL_LARGE, WORLD_LARGE, natural_windows, world_sources)
+from vdeval.audit.grid import (
+    CALIBRATION_SEED,
+    CALIBRATION_SEVERITIES,
+    EVALUATION_SEED,
+    EVALUATION_SEVERITIES,
+    NATURAL_LARGE,
+    WORLD_LARGE,
+    natural_windows,
+    world_sources,
+)
 from vdeval.features import ClipInput
 from vdeval.video.core import Video
+
 
 def _gauss_blur(frames: np.ndarray, severity: float, rng) -> np.ndarray:
     """The world audit's `blur` on plain frames: Gaussian, sigma 2 x severity x short side / 32."""

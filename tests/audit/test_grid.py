@@ -2,11 +2,17 @@
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import ROOT
 
 from vdeval.audit import forms
-from vdeval.audit.grid import (CALIBRATION_SEVERITIES, EVALUATION_SEVERITIES, Condition, natural_windows, run_grid,
-                               worst_cells)
-from helpers import ROOT
+from vdeval.audit.grid import (
+    CALIBRATION_SEVERITIES,
+    EVALUATION_SEVERITIES,
+    Condition,
+    natural_windows,
+    run_grid,
+    worst_cells,
+)
 
 NATURAL = ROOT / "tests" / "data" / "natural"
 

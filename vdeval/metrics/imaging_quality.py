@@ -12,6 +12,11 @@ Tiers; the backbone label in results says which produced a number, and they neve
     or "koniq"; the label says which, e.g. musiq@spaq). value = mean over frames of the MUSIQ score
     / 100, VBench's imaging_quality; curve = per-frame score / 100. HIGHER is better on this tier.
     Parity: tests/backbones/test_musiq.py runs pyiqa's own MUSIQ module under VBench's preprocessing.
+  Compression tiers (vdeval/backbones/blockiness.py; not defaults: the README gives the grid figures):
+  backbone "blockiness": Wang, Sheikh & Bovik's 2002 no-reference JPEG quality S per frame and of the
+    clip's mean features, HIGHER is better; for natural footage (it reads ringing on the flat world as
+    detail). Backbone "niqe_world_zc": niqe_world + a weight x Wang et al.'s zero-crossing rate, for
+    world clips; LOWER is better.
 """
 from __future__ import annotations
 
@@ -19,7 +24,6 @@ import numpy as np
 
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.metrics.base import ClipScore, Metric, NoParams
-
 
 UNDEFINED = {"musiq": "no frames",
              "blockiness": "blockiness undefined: frames under 16 px, or no step across any 8x8 block boundary (flat)"}
