@@ -48,6 +48,8 @@ BACKBONES = {
     "dino_vbench": "vdeval.backbones.dino:DinoVBench",
     "niqe": "vdeval.backbones.niqe:NiqeBackbone",
     "niqe_world": "vdeval.backbones.niqe:NiqeWorld",
+    "blockiness": "vdeval.backbones.blockiness:Blockiness",
+    "niqe_world_zc": "vdeval.backbones.blockiness:NiqeWorldZC",
     "musiq": "vdeval.backbones.musiq:MusiqBackbone",
     "laion_aesthetic": "vdeval.backbones.aesthetic:AestheticBackbone",
     "colorfulness": "vdeval.backbones.colorfulness:ColorfulnessBackbone",

@@ -2,11 +2,17 @@
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import ROOT
 
 from vdeval.audit import forms
-from vdeval.audit.grid import (CALIBRATION_SEVERITIES, EVALUATION_SEVERITIES, Condition, natural_windows, run_grid,
-                               worst_cells)
-from helpers import ROOT
+from vdeval.audit.grid import (
+    CALIBRATION_SEVERITIES,
+    EVALUATION_SEVERITIES,
+    Condition,
+    natural_windows,
+    run_grid,
+    worst_cells,
+)
 
 NATURAL = ROOT / "tests" / "data" / "natural"
 
@@ -126,3 +132,33 @@ def test_grid_runs_both_splits_on_a_small_condition():
     assert set(c["form"]) == {"hold", "near_dup", "tail", "middle"}
     assert c["auroc"].notna().all() and (c["n_clean"] == 4).all()
     assert set(r.worst["family"]) == {"stutter", "freeze"}
+
+
+def test_grid_audits_a_named_tier_instead_of_the_default():
+    cond = Condition("world 32x32 8f", "world", 8, 32, 32, "quickly", ("plain",), 1)
+    r = run_grid(n=3, families=["compression"], conditions=[cond], backbones={"imaging_quality": "blockiness"})
+    assert set(r.cells["backbone"]) == {"blockiness"} and set(r.worst["backbone"]) == {"blockiness"}
+    default = run_grid(n=3, families=["compression"], conditions=[cond])
+    assert set(default.cells["backbone"]) == {"niqe_world"}
+
+
+def test_audit_cli_passes_the_grid_tier(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import vdeval.audit.grid as grid
+    from vdeval.cli import _register_plugins, app
+
+    _register_plugins()
+    seen = {}
+
+    def fake_run_grid(files, **kw):
+        seen.update(kw)
+        return grid.GridResult(grid.worst_cells(None), grid.worst_cells(None))
+
+    monkeypatch.setattr(grid, "run_grid", fake_run_grid)
+    monkeypatch.setattr(grid, "write_grid", lambda result, out: {})
+    monkeypatch.setattr(grid, "grid_markdown", lambda result: "")
+    res = CliRunner().invoke(app, ["audit", "--grid", "--families", "compression", "--backbone",
+                                   "imaging_quality=blockiness", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert seen["backbones"] == {"imaging_quality": "blockiness"} and seen["families"] == ["compression"]

@@ -36,6 +36,7 @@ SOURCE_SIZE = {
     "clip_vbench": "VBench's load_video hands its clip_transform full-size float32 frames (streamed a batch at a time)",
     "laion_aesthetic": "VBench's aesthetic quality resizes full-size float32 frames (streamed a batch at a time)",
     "musiq": "VBench's imaging quality reads full-size frames (streamed a batch at a time; max_short_side to cap)",
+    "blockiness": "Wang et al.'s blockiness measures the 8x8 block grid where the encoder laid it (streamed a frame at a time)",
 }
 
 

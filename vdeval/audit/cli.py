@@ -52,13 +52,15 @@ def _partial_freezes(world_videos: list, natural_files: list[Path], out: Path) -
         typer.echo(f"  {r['domain']:7s} {r['share']:.0%} at {r['where']:6s}: share {r['frozen_share']:.2f}, AUROC "
                    f"{r['frozen_share_auroc']:.2f}, {r['frozen_seconds']:.2f} s, frozen_motion {r['frozen_motion_caught']:.0%}")
     return path
-def _grid(given: list[Path], out: Path, n: int, large: bool, families) -> None:
-    from vdeval.audit.grid import grid_markdown, run_grid, write_grid
+def _grid(given: list[Path], out: Path, n: int, large: bool, families, backbone=None) -> None:
+    from vdeval.audit.core import _parse_backbones
+    from vdeval.audit.grid import FAMILY_SCORES, grid_markdown, run_grid, write_grid
     from vdeval.generators.folder import list_videos
 
     files = [f for g in given for f in (list_videos(g) if g.is_dir() else [g])]
+    scored = sorted({m for pairs in FAMILY_SCORES.values() for m, _ in pairs})
     result = run_grid(files, n=n or 8, large=large, families=families,
-                      progress=lambda m: typer.echo(m, err=True))
+                      progress=lambda m: typer.echo(m, err=True), backbones=_parse_backbones(backbone, scored))
     paths = write_grid(result, out)
     typer.echo(grid_markdown(result))
     typer.echo(f"{result.n_clips} clip scorings in {result.seconds:.0f} s; written: " + ", ".join(str(p) for p in paths.values()))
@@ -74,7 +76,7 @@ def audit_command(
     severities: str = typer.Option("0.25,0.5,1.0", "--severities", help="Comma-separated, each in (0, 1]."),
     metrics: str | None = typer.Option(None, "--metrics", help="Comma-separated metric names (default: every per-clip metric)."),
     corruptions: str | None = typer.Option(None, "--corruptions", help="Comma-separated (default: all, plus caption_swap)."),
-    backbone: list[str] | None = typer.Option(None, "--backbone", help="metric=backbone, or a backbone for every metric that allows it; repeatable."),
+    backbone: list[str] | None = typer.Option(None, "--backbone", help="metric=backbone, or a backbone for every metric that allows it; repeatable (with --grid: the tier audited in both domains instead of the defaults)."),
     seed: int = typer.Option(0, "--seed", help="First world seed."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="On-disk feature cache (default: in memory)."),
     natural: list[Path] | None = typer.Option(None, "--natural", help="Natural video files or folders: also report frozen_motion on moving and held windows of them (natural.csv)."),
@@ -86,7 +88,7 @@ def audit_command(
     from vdeval.world import WorldSpec
 
     if grid or grid_large:
-        _grid(natural or [], out, n or 8, grid_large, _split(families))
+        _grid(natural or [], out, n or 8, grid_large, _split(families), backbone)
         return
 
     try:

@@ -133,16 +133,19 @@ def natural_windows(cond: Condition, files: list[Path], split: str, n: int) -> l
     return out[:n]
 
 
-def _metric(name: str, domain: str):
+def _metric(name: str, domain: str, backbones: dict[str, str] | None = None):
+    """The metric on its default tier for `domain`, or on the backbone `backbones` names for it."""
     from vdeval.run.domains import metric_backbone
 
     cls = registry.resolve("metric", name)
-    return cls(backbone=metric_backbone(cls, None, domain))
+    return cls(backbone=metric_backbone(cls, (backbones or {}).get(name), domain))
 
 
 def run_grid(natural: list[Path] | None = None, n: int = 8, large: bool = False, families=None,
-             pool: BackbonePool | None = None, progress=None, conditions: list[Condition] | None = None) -> GridResult:
-    """The grid (see module docstring); `conditions` replaces the built-in ones (tests, studies).
+             pool: BackbonePool | None = None, progress=None, conditions: list[Condition] | None = None,
+             backbones: dict[str, str] | None = None) -> GridResult:
+    """The grid (see module docstring); `conditions` replaces the built-in ones (tests, studies);
+    `backbones` ({metric: backbone}) audits the tiers named instead of the defaults, in both domains.
     Runs torch and OpenCV on one thread: the grid is many small clips, and on a busy 2-core machine
     more threads only contend (world_interpolator features of 10 clips: 1.5 s on one thread, 31 s
     on two, at load average 14)."""
@@ -153,13 +156,13 @@ def run_grid(natural: list[Path] | None = None, n: int = 8, large: bool = False,
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     try:
-        return _run_grid(natural, n, large, families, pool, progress, conditions)
+        return _run_grid(natural, n, large, families, pool, progress, conditions, backbones)
     finally:
         torch.set_num_threads(threads[0])
         cv2.setNumThreads(threads[1])
 
 
-def _run_grid(natural, n, large, families, pool, progress, conditions) -> GridResult:
+def _run_grid(natural, n, large, families, pool, progress, conditions, backbones=None) -> GridResult:
     import pandas as pd
 
     t0 = time.perf_counter()
@@ -181,7 +184,7 @@ def _run_grid(natural, n, large, families, pool, progress, conditions) -> GridRe
     rows, failures, n_clips = [], [], 0
     splits = (("calibration", CALIBRATION_SEED, CALIBRATION_SEVERITIES), ("evaluation", EVALUATION_SEED, EVALUATION_SEVERITIES))
     for cond in conds:
-        metrics = {m: _metric(m, cond.domain) for f in fams for m, _ in FAMILY_SCORES[f]
+        metrics = {m: _metric(m, cond.domain, backbones) for f in fams for m, _ in FAMILY_SCORES[f]
                    if not (cond.domain == "natural" and m in WORLD_ONLY)}
         for split, seed0, sevs in splits:
             sources = (world_sources(cond, n, seed0) if cond.domain == "world"

@@ -12,6 +12,11 @@ Tiers; the backbone label in results says which produced a number, and they neve
     or "koniq"; the label says which, e.g. musiq@spaq). value = mean over frames of the MUSIQ score
     / 100, VBench's imaging_quality; curve = per-frame score / 100. HIGHER is better on this tier.
     Parity: tests/backbones/test_musiq.py runs pyiqa's own MUSIQ module under VBench's preprocessing.
+  Compression tiers (vdeval/backbones/blockiness.py; not defaults: the README gives the grid figures):
+  backbone "blockiness": Wang, Sheikh & Bovik's 2002 no-reference JPEG quality S per frame and of the
+    clip's mean features, HIGHER is better; for natural footage (it reads ringing on the flat world as
+    detail). Backbone "niqe_world_zc": niqe_world + a weight x Wang et al.'s zero-crossing rate, for
+    world clips; LOWER is better.
 """
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ import numpy as np
 
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.metrics.base import ClipScore, Metric, NoParams
+
+UNDEFINED = {"musiq": "no frames",
+             "blockiness": "blockiness undefined: frames under 16 px, or no step across any 8x8 block boundary (flat)"}
 
 
 class ImagingQuality(Metric[NoParams]):
@@ -28,13 +36,14 @@ class ImagingQuality(Metric[NoParams]):
     level = "clip"
     default_backbone = "niqe_world"
     natural_backbone = "niqe"  # the published pristine model, for footage that is not the world's
-    allowed_backbones = ("niqe_world", "niqe", "musiq")
+    allowed_backbones = ("niqe_world", "niqe", "musiq", "blockiness", "niqe_world_zc")
     failure_mode = "low imaging quality (noise, blur, compression)"
     audit_corruption = "noise"
 
     def __init__(self, backbone: str | None = None, **params):
         super().__init__(backbone, **params)
-        self.higher_is_better = self.backbone == "musiq"  # a quality score; NIQE is a distance
+        # musiq and blockiness give quality scores; NIQE is a distance
+        self.higher_is_better = self.backbone in ("musiq", "blockiness")
 
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest("frame_score", self.backbone)]
@@ -45,5 +54,5 @@ class ImagingQuality(Metric[NoParams]):
         value = float(np.asarray(f["clip"]).reshape(-1)[0])
         if self.backbone == "musiq":  # VBench's scale: the 0-100 score / 100
             per_frame, value = per_frame / 100.0, value / 100.0
-        note = None if np.isfinite(value) else ("no frames" if self.backbone == "musiq" else "fewer than 2 NIQE patches in the clip")
+        note = None if np.isfinite(value) else UNDEFINED.get(self.backbone, "fewer than 2 NIQE patches in the clip")
         return ClipScore(value, [float(x) for x in per_frame], {"frames_scored": float(np.isfinite(per_frame).sum())}, note)
