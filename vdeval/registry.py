@@ -62,6 +62,8 @@ BACKBONES = {
 
 METRICS = {
     "frame_difference": "vdeval.metrics.frame_difference:FrameDifference",
+    "frame_repeats": "vdeval.metrics.frame_cadence:FrameRepeats",
+    "frame_skips": "vdeval.metrics.frame_cadence:FrameSkips",
     "frozen_motion": "vdeval.metrics.frozen_motion:FrozenMotion",
     "frozen_share": "vdeval.metrics.frozen_share:FrozenShare",
     "frozen_seconds": "vdeval.metrics.frozen_share:FrozenSeconds",

@@ -9,6 +9,7 @@ from vdeval.audit.grid import (
     CALIBRATION_SEVERITIES,
     EVALUATION_SEVERITIES,
     Condition,
+    drop_source_repeats,
     natural_windows,
     run_grid,
     worst_cells,
@@ -128,7 +129,7 @@ def test_grid_runs_both_splits_on_a_small_condition():
     c = r.cells
     assert set(c["split"]) == {"calibration", "evaluation"}
     assert set(c[c["split"] == "evaluation"]["severity"]) == set(EVALUATION_SEVERITIES)
-    assert set(c["score"]) == {"motion_smoothness", "frozen_motion.frozen_fraction"}
+    assert set(c["score"]) == {"motion_smoothness", "frame_repeats", "frozen_motion.frozen_fraction"}
     assert set(c["form"]) == {"hold", "near_dup", "tail", "middle"}
     assert c["auroc"].notna().all() and (c["n_clean"] == 4).all()
     assert set(r.worst["family"]) == {"stutter", "freeze"}
@@ -162,3 +163,22 @@ def test_audit_cli_passes_the_grid_tier(tmp_path, monkeypatch):
                                    "imaging_quality=blockiness", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert seen["backbones"] == {"imaging_quality": "blockiness"} and seen["families"] == ["compression"]
+
+
+def test_grid_audits_the_metrics_and_tiers_asked_for():
+    from vdeval.errors import VdevalError
+
+    cond = Condition("world 32x32 8f", "world", 8, 32, 32, "quickly", ("plain",), 1)
+    r = run_grid(n=3, families=["stutter"], conditions=[cond], metrics=["motion_smoothness"],
+                 backbones={"motion_smoothness": "dis"})
+    assert set(r.cells["score"]) == {"motion_smoothness"} and set(r.cells["backbone"]) == {"dis"}
+    with pytest.raises(VdevalError, match="not audited"):
+        run_grid(n=3, families=["stutter"], conditions=[cond], metrics=["imaging_quality"])
+
+
+def test_source_repeats_are_dropped_before_windows():
+    f = _ramp(12)
+    rep = np.concatenate([f[:5], f[4:5], f[5:]])  # frame 4 shown twice (a frame-rate conversion)
+    assert np.array_equal(drop_source_repeats(rep), f)
+    still = np.repeat(f[:1], 6, axis=0)
+    assert len(drop_source_repeats(still)) == 6  # footage that never moves keeps its frames

@@ -52,14 +52,14 @@ def _partial_freezes(world_videos: list, natural_files: list[Path], out: Path) -
         typer.echo(f"  {r['domain']:7s} {r['share']:.0%} at {r['where']:6s}: share {r['frozen_share']:.2f}, AUROC "
                    f"{r['frozen_share_auroc']:.2f}, {r['frozen_seconds']:.2f} s, frozen_motion {r['frozen_motion_caught']:.0%}")
     return path
-def _grid(given: list[Path], out: Path, n: int, large: bool, families, backbone=None) -> None:
+def _grid(given: list[Path], out: Path, n: int, large: bool, families, metrics=None, backbone=None) -> None:
     from vdeval.audit.core import _parse_backbones
     from vdeval.audit.grid import FAMILY_SCORES, grid_markdown, run_grid, write_grid
     from vdeval.generators.folder import list_videos
 
     files = [f for g in given for f in (list_videos(g) if g.is_dir() else [g])]
     scored = sorted({m for pairs in FAMILY_SCORES.values() for m, _ in pairs})
-    result = run_grid(files, n=n or 8, large=large, families=families,
+    result = run_grid(files, n=n or 8, large=large, families=families, metrics=metrics,
                       progress=lambda m: typer.echo(m, err=True), backbones=_parse_backbones(backbone, scored))
     paths = write_grid(result, out)
     typer.echo(grid_markdown(result))
@@ -82,13 +82,13 @@ def audit_command(
     natural: list[Path] | None = typer.Option(None, "--natural", help="Natural video files or folders: also report frozen_motion on moving and held windows of them (natural.csv)."),
     grid: bool = typer.Option(False, "--grid", help="The generalization audit instead: world conditions x natural windows (--natural) x two forms per failure family, calibration and evaluation splits; worst cell per score (grid.md, grid_cells.csv, grid_worst.csv)."),
     grid_large: bool = typer.Option(False, "--grid-large", help="With --grid: more conditions (longer clips, more sizes and frame rates); tens of minutes on 2 CPU cores."),
-    families: str | None = typer.Option(None, "--families", help="With --grid: comma-separated failure families (default: all)."),
+    families: str | None = typer.Option(None, "--families", help="With --grid: comma-separated failure families (default: all); --metrics keeps only those scores."),
 ):
     """Score every metric on clean vs corrupted world clips: AUROC and Spearman per (metric, corruption)."""
     from vdeval.world import WorldSpec
 
     if grid or grid_large:
-        _grid(natural or [], out, n or 8, grid_large, _split(families), backbone)
+        _grid(natural or [], out, n or 8, grid_large, _split(families), _split(metrics), backbone)
         return
 
     try:

@@ -48,8 +48,8 @@ EVALUATION_SEVERITIES = (0.5, 1.0)
 FAMILY_SCORES: dict[str, list[tuple[str, str]]] = {
     "motion_blur": [("motion_blur", "")],
     "compression": [("imaging_quality", "")],
-    "stutter": [("motion_smoothness", "")],
-    "skip": [("physical_plausibility", ""), ("motion_smoothness", "")],
+    "stutter": [("motion_smoothness", ""), ("frame_repeats", "")],
+    "skip": [("physical_plausibility", ""), ("motion_smoothness", ""), ("frame_skips", "")],
     "freeze": [("frozen_motion", "frozen_fraction")],
     "flicker": [("warping_error", ""), ("frame_difference", "")],
     "shake": [("motion_jitter", "")],
@@ -118,14 +118,17 @@ def world_sources(cond: Condition, n: int, first_seed: int) -> list[tuple[np.nda
 
 def natural_windows(cond: Condition, files: list[Path], split: str, n: int) -> list[tuple[np.ndarray, str, float]]:
     """Non-overlapping windows of frames + SKIP_SPARE frames of each file (short side and frame
-    stride of the condition); even-numbered windows are the calibration split, odd ones evaluation."""
+    stride of the condition, the footage's own repeated frames dropped first: drop_source_repeats);
+    even-numbered windows are the calibration split, odd ones evaluation."""
     from vdeval.video.protocol import InputSpec
     from vdeval.video.source import FileSource
 
     length = cond.frames + SKIP_SPARE
     out = []
     for path in files:
-        v = FileSource(path).decode(InputSpec(short_side=cond.short_side, stride=cond.stride))
+        # repeats dropped at the footage's own rate, then the condition's stride
+        full = FileSource(path).decode(InputSpec(short_side=cond.short_side))
+        v = Video(drop_source_repeats(full.frames)[::cond.stride], full.fps / cond.stride)
         starts = list(range(0, v.num_frames - length + 1, length))
         for k, s in enumerate(starts):
             if (k % 2 == 0) == (split == "calibration"):
@@ -133,19 +136,38 @@ def natural_windows(cond: Condition, files: list[Path], split: str, n: int) -> l
     return out[:n]
 
 
-def _metric(name: str, domain: str, backbones: dict[str, str] | None = None):
-    """The metric on its default tier for `domain`, or on the backbone `backbones` names for it."""
+REPEAT_FRACTION = 0.1  # a frame whose change from its predecessor is under 10% of the footage's median change
+
+
+def drop_source_repeats(frames: np.ndarray) -> np.ndarray:
+    """The frames without those that repeat their predecessor (mean |difference| under REPEAT_FRACTION
+    of the footage's median over all pairs). Footage converted between frame rates carries such
+    repeats (bigbuckbunny.mp4 repeats one frame a second: 24 fps shown at 25), and a clean window
+    that already stutters cannot be the clean side of a stutter cell. Footage that barely moves
+    (median change 0) keeps every frame."""
+    if len(frames) < 3:
+        return frames
+    d = np.array([np.abs(frames[t + 1].astype(np.int16) - frames[t]).mean() for t in range(len(frames) - 1)])
+    med = float(np.median(d))
+    if med <= 0:
+        return frames
+    keep = np.r_[True, d >= REPEAT_FRACTION * med]
+    return frames[keep]
+
+
+def _metric(name: str, domain: str, backbone: str | None = None):
     from vdeval.run.domains import metric_backbone
 
     cls = registry.resolve("metric", name)
-    return cls(backbone=metric_backbone(cls, (backbones or {}).get(name), domain))
+    return cls(backbone=metric_backbone(cls, backbone, domain))
 
 
 def run_grid(natural: list[Path] | None = None, n: int = 8, large: bool = False, families=None,
              pool: BackbonePool | None = None, progress=None, conditions: list[Condition] | None = None,
-             backbones: dict[str, str] | None = None) -> GridResult:
+             metrics: list[str] | None = None, backbones: dict[str, str] | None = None) -> GridResult:
     """The grid (see module docstring); `conditions` replaces the built-in ones (tests, studies);
-    `backbones` ({metric: backbone}) audits the tiers named instead of the defaults, in both domains.
+    `metrics` keeps only those of FAMILY_SCORES' metrics, and `backbones` ({metric: backbone})
+    audits a tier other than the domain's default (both domains).
     Runs torch and OpenCV on one thread: the grid is many small clips, and on a busy 2-core machine
     more threads only contend (world_interpolator features of 10 clips: 1.5 s on one thread, 31 s
     on two, at load average 14)."""
@@ -156,13 +178,13 @@ def run_grid(natural: list[Path] | None = None, n: int = 8, large: bool = False,
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     try:
-        return _run_grid(natural, n, large, families, pool, progress, conditions, backbones)
+        return _run_grid(natural, n, large, families, pool, progress, conditions, metrics, backbones)
     finally:
         torch.set_num_threads(threads[0])
         cv2.setNumThreads(threads[1])
 
 
-def _run_grid(natural, n, large, families, pool, progress, conditions, backbones=None) -> GridResult:
+def _run_grid(natural, n, large, families, pool, progress, conditions, only=None, backbones=None) -> GridResult:
     import pandas as pd
 
     t0 = time.perf_counter()
@@ -170,10 +192,16 @@ def _run_grid(natural, n, large, families, pool, progress, conditions, backbones
     pool = pool or BackbonePool()
     cache = MemoryCache()
     fams = list(families or FAMILIES)
+    from vdeval.errors import VdevalError
+
     for f in fams:
         if f not in FAMILIES:
-            from vdeval.errors import VdevalError
             raise VdevalError(f"unknown failure family {f!r}", f"one of {', '.join(FAMILIES)}")
+    audited = {m for f in fams for m, _ in FAMILY_SCORES[f]}
+    for m in list(only or []) + list(backbones or {}):
+        if m not in audited:
+            raise VdevalError(f"metric {m!r} is not audited on the grid's families {', '.join(fams)}",
+                              f"one of {', '.join(sorted(audited))}")
     files = [Path(p) for p in natural or []]
     if conditions is not None:
         conds = list(conditions)
@@ -184,8 +212,8 @@ def _run_grid(natural, n, large, families, pool, progress, conditions, backbones
     rows, failures, n_clips = [], [], 0
     splits = (("calibration", CALIBRATION_SEED, CALIBRATION_SEVERITIES), ("evaluation", EVALUATION_SEED, EVALUATION_SEVERITIES))
     for cond in conds:
-        metrics = {m: _metric(m, cond.domain, backbones) for f in fams for m, _ in FAMILY_SCORES[f]
-                   if not (cond.domain == "natural" and m in WORLD_ONLY)}
+        metrics = {m: _metric(m, cond.domain, (backbones or {}).get(m)) for f in fams for m, _ in FAMILY_SCORES[f]
+                   if not (cond.domain == "natural" and m in WORLD_ONLY) and (not only or m in only)}
         for split, seed0, sevs in splits:
             sources = (world_sources(cond, n, seed0) if cond.domain == "world"
                        else natural_windows(cond, files, split, n))
