@@ -62,6 +62,7 @@ BACKBONES = {
 
 METRICS = {
     "frame_difference": "vdeval.metrics.frame_difference:FrameDifference",
+    "frame_blending": "vdeval.metrics.frame_blending:FrameBlending",
     "frame_repeats": "vdeval.metrics.frame_cadence:FrameRepeats",
     "frame_skips": "vdeval.metrics.frame_cadence:FrameSkips",
     "frozen_motion": "vdeval.metrics.frozen_motion:FrozenMotion",
