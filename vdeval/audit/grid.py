@@ -46,7 +46,7 @@ EVALUATION_SEVERITIES = (0.5, 1.0)
 
 # family -> [(metric, score)]: score is the metric's value ("") or one of its extras
 FAMILY_SCORES: dict[str, list[tuple[str, str]]] = {
-    "motion_blur": [("motion_blur", "")],
+    "motion_blur": [("motion_blur", ""), ("frame_blending", "")],
     "compression": [("imaging_quality", "")],
     "stutter": [("motion_smoothness", ""), ("frame_repeats", "")],
     "skip": [("physical_plausibility", ""), ("motion_smoothness", ""), ("frame_skips", "")],
