@@ -55,6 +55,7 @@ BACKBONES = {
     "colorfulness": "vdeval.backbones.colorfulness:ColorfulnessBackbone",
     "amt": "vdeval.backbones.amt:AMTBackbone",
     "world_interpolator": "vdeval.backbones.world_interpolator:WorldInterpolator",
+    "world_interpolator_32": "vdeval.backbones.world_interpolator:WorldInterpolatorTrainedScale",
     "pixels": "vdeval.backbones.pixels:PixelBackbone",
     "face": "vdeval.backbones.face:FaceBackbone",
     "videomae": "vdeval.backbones.videomae:VideoMAEBackbone",

@@ -145,3 +145,27 @@ def test_raft_flow_even_is_the_flow_of_the_even_frames(tmp_path, monkeypatch):
     assert got["forward"].shape == (2, 32, 32, 2)
     for k in ("forward", "backward"):
         np.testing.assert_allclose(got[k], want[k], atol=1e-5)
+
+
+def test_world_interpolator_32_is_the_network_on_frames_shrunk_to_its_training_size():
+    import cv2
+
+    from vdeval.features import ClipFeatures
+    from vdeval.metrics.motion_smoothness import MotionSmoothness
+    from vdeval.run.featurize import BackbonePool, featurize
+    from vdeval.video import Video
+    from vdeval.world import WorldSpec, sample_clip
+
+    big = sample_clip(3, WorldSpec(height=96, width=128, frames=7)).video
+    small = Video(np.stack([cv2.resize(f, (43, 32), interpolation=cv2.INTER_AREA) for f in big.frames]), big.fps)
+    pool = BackbonePool()
+    scaled, full = MotionSmoothness(backbone="world_interpolator_32"), MotionSmoothness(backbone="world_interpolator")
+    a, b = ClipFeatures("a", big), ClipFeatures("b", small)
+    featurize([a], scaled.requests(), pool)
+    featurize([b], full.requests(), pool)
+    assert a.frames_for("world_interpolator_32").shape[1:3] == (32, 43)
+    sa, sb = scaled.score_clip(a), full.score_clip(b)
+    assert sa.value == pytest.approx(sb.value, abs=1e-3)  # the decoder's area resize vs OpenCV's
+    tiny = ClipFeatures("t", sample_clip(4, WorldSpec(height=32, width=32, frames=5)).video)
+    featurize([tiny], scaled.requests() + full.requests(), pool)
+    assert scaled.score_clip(tiny).value == full.score_clip(tiny).value

@@ -44,6 +44,7 @@ from vdeval.backbones.base import Backbone
 from vdeval.errors import WeightsError
 from vdeval.features import ClipInput
 from vdeval.store import sha256_file
+from vdeval.video.protocol import InputSpec
 
 WEIGHTS_DIR = Path(__file__).parent / "embedded_weights"
 WEIGHTS_FILE = "world_interpolator.safetensors"
@@ -205,3 +206,22 @@ class WorldInterpolator(Backbone):
     def compute(self, kind: str, clips: list[ClipInput]) -> list[dict[str, np.ndarray]]:
         self.check_kind(kind)
         return [{"value": midframes_even(self.model, c.frames, self.device)} for c in clips]
+
+
+TRAINED_SHORT_SIDE = 32  # the world clips MidpointNet was trained on (32 x 32)
+
+
+class WorldInterpolatorTrainedScale(WorldInterpolator):
+    """The same network on frames shrunk (area averaging) to the size it was trained at: short
+    side at most TRAINED_SHORT_SIDE. World motion scales with the frame (a fast object crosses a
+    128 px clip in as many frames as a 32 px one), and the network matches only within +-4 px a
+    frame, so on larger world clips the full-size tier cannot rebuild even clean odd frames
+    (128x128 fast clips move 8-11 px a frame). Clips of 32 px and under are decoded as by
+    `world_interpolator` (same values)."""
+
+    name = "world_interpolator_32"
+    protocol = ("world_interpolator's protocol on frames shrunk by area averaging to a short side of at most "
+                f"{TRAINED_SHORT_SIDE} px (the training size)")
+
+    def input_spec(self, kind: str) -> InputSpec:
+        return InputSpec(max_short_side=TRAINED_SHORT_SIDE)

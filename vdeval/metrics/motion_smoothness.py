@@ -16,6 +16,9 @@ Interpolators (param `interpolator`, set by the backbone, recorded in results):
     AMT-S plays for natural video; also through `midframes_even`. It catches stutter in the audit
     at AUROC 0.93 (DIS below: 0.78). A shapes-world backbone: on any other footage the metric's
     default is `dis` (natural_backbone).
+    `world_interpolator_32` runs the same network on frames shrunk to its training size (short
+    side at most 32): on world clips over 32 px it keeps their motion within the network's +-4 px
+    reach (README, generalization audit); on clips of 32 px and under it equals `world_interpolator`.
   `flow-splat-midpoint` with `dis` (the default on other footage, offline) or `raft`: no new
 weights; it reads the `flow_even` feature (flow between consecutive even frames, from DIS or
 RAFT: the odd frames are never seen). Each pixel y of f_2i is splatted to round(y + F(y) / 2)
@@ -121,7 +124,8 @@ def vbench_score(errors: np.ndarray) -> float:
 
 
 FLOW_SPLAT = "flow-splat-midpoint"
-INTERPOLATORS = {"dis": FLOW_SPLAT, "raft": FLOW_SPLAT, "amt": "amt-s", "world_interpolator": "world-midpoint-net"}
+INTERPOLATORS = {"dis": FLOW_SPLAT, "raft": FLOW_SPLAT, "amt": "amt-s", "world_interpolator": "world-midpoint-net",
+                 "world_interpolator_32": "world-midpoint-net"}
 LEARNED = tuple(b for b, i in INTERPOLATORS.items() if i != FLOW_SPLAT)  # backbones that give the midpoints themselves
 
 
@@ -139,7 +143,7 @@ class MotionSmoothness(Metric[MotionSmoothnessParams]):
     min_frames = 3
     default_backbone = "world_interpolator"  # on world clips only; other footage gets natural_backbone
     natural_backbone = "dis"
-    allowed_backbones = ("world_interpolator", "dis", "raft", "amt")
+    allowed_backbones = ("world_interpolator", "world_interpolator_32", "dis", "raft", "amt")
     failure_mode = "jerky motion (stutter, dropped or held frames)"
     Params = MotionSmoothnessParams
 
