@@ -96,14 +96,14 @@ def test_rebuilds_held_out_midpoints_and_catches_stutter_better_than_dis():
 
 def test_motion_smoothness_uses_it_on_world_clips_only():
     m = MotionSmoothness()
-    assert m.backbone == "world_interpolator" and m.describe()["params"] == {"interpolator": "world-midpoint-net"}
-    assert metric_backbone(MotionSmoothness, None, "world") == "world_interpolator"
+    assert m.backbone == "world_interpolator_32" and m.describe()["params"] == {"interpolator": "world-midpoint-net"}
+    assert metric_backbone(MotionSmoothness, None, "world") == "world_interpolator_32"
     assert metric_backbone(MotionSmoothness, None, "natural") == "dis"
     c = sample_clip(3, WorldSpec(frames=7))
     cf = ClipFeatures("c", c.video)
     featurize([cf], m.requests(), BackbonePool())
     s = m.score_clip(cf)
-    mids = cf.value("midframes_even", "world_interpolator")
+    mids = cf.value("midframes_even", "world_interpolator_32")
     assert len(s.curve) == 3 and s.value == pytest.approx(vbench_score(errors_from_midframes(c.video.frames, mids)))
 
 
