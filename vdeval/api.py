@@ -33,8 +33,9 @@ from vdeval.errors import VdevalError
 from vdeval.features import ClipFeatures, merge_requests
 from vdeval.limits import BatchSize, FiniteFloat, Fps, MemoryGB, device_problem
 from vdeval.run.domains import load_metric_backbones, metric_backbone
-from vdeval.run.featurize import BackbonePool, FeatureCache, memory_groups
+from vdeval.run.featurize import BackbonePool, FeatureCache, keep_budget, memory_groups
 from vdeval.run.featurizing import featurize_clips
+from vdeval.run.memory import clip_need, group_need
 from vdeval.run.progress import one_line, progress_bar
 from vdeval.run.scoring import empty_scores, score_clip
 from vdeval.suite import MetricEntry, _pydantic_problems, metric_labels, metric_problems
@@ -213,7 +214,8 @@ def _metrics(entries: list[MetricEntry], domain: str) -> dict[str, Metric]:
 
 def _setup(args: CallArgs):
     ms = _metrics(args.metrics, args.domain)
-    # one network held at a time: built at its first request, freed when the next is needed
+    # one network held at a time within a group: built at its first request, freed when the next
+    # is needed (networks kept across groups while the budget allows: featurize.keep_budget)
     pool, cache = BackbonePool(resolve_device(args.device), hold=1), FeatureCache(args.cache_dir)
     load_metric_backbones(ms, pool)
     return ms, pool, cache
@@ -256,9 +258,13 @@ def evaluate(videos, prompts: Sequence[str] | str | None = None, metrics: Sequen
             where[cid] = i
             feats.append(ClipFeatures(cid, v, prompts_of[i]))
     bar = progress_bar(len(feats), f"scoring {', '.join(ms)}", args.progress, unit="clip")
-    for group in memory_groups(feats, requests, pool, args.memory_gb):
+    groups = memory_groups(feats, requests, pool, args.memory_gb)
+    for i, group in enumerate(groups):
+        more = i < len(groups) - 1  # networks kept for the next group while the budget allows, else freed
+        pool.keep_bytes = keep_budget(pool, group_need([clip_need(c, requests, pool) for c in group]),
+                                      args.memory_gb) if more else 0
         failed = featurize_clips(group, requests, pool, cache, progress=args.progress, what="videos",
-                                 batch_size=args.batch_size)
+                                 batch_size=args.batch_size, release=not more)
         for c in group:
             row = rows[where[c.clip_id]]
             if c.clip_id in failed:

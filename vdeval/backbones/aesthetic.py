@@ -80,17 +80,27 @@ class AestheticBackbone(ClipBackbone):
         if head not in HEADS:
             raise WeightsError(f"laion_aesthetic: unknown head {head!r}", f"one of {', '.join(HEADS)}")
         super().__init__(device, model=model, pretrained=pretrained, batch_size=batch_size, head=head, **options)
-        path, self._head_sha = weights.require(head)
-        self._head_file = path.name
+        self._head_path, self._head_sha = weights.require(head)
+        self._head_file = self._head_path.name
+
+    network = (*ClipBackbone.network, "head")
+
+    def check_weights(self) -> None:
+        super().check_weights()
+        weights.check_format(self._head_path, "laion_aesthetic", self.options["head"], ("torch",))
+
+    def build(self) -> None:
+        super().build()
+        path, head = self._head_path, self.options["head"]
         try:
-            self.head = build_head(torch.load(path, map_location="cpu", weights_only=True)).to(device)
+            self.head = build_head(torch.load(path, map_location="cpu", weights_only=True)).to(self.device)
         except Exception as e:
             raise WeightsError(f"laion_aesthetic: {path} is not a released aesthetic head: {str(e).splitlines()[0][:200]}",
                                f"reinstall with `vdeval weights install {head} FILE`") from None
         width = self.model.visual.output_dim
         if self.head_width() != width:
-            raise WeightsError(f"laion_aesthetic: head {head} takes {self.head_width()}-d embeddings, CLIP {model} gives {width}",
-                               "use CLIP ViT-L-14 (768-d) with the LAION heads")
+            raise WeightsError(f"laion_aesthetic: head {head} takes {self.head_width()}-d embeddings, CLIP "
+                               f"{self.options['model']} gives {width}", "use CLIP ViT-L-14 (768-d) with the LAION heads")
 
     def head_width(self) -> int:
         first = self.head if isinstance(self.head, torch.nn.Linear) else self.head[0]

@@ -341,15 +341,22 @@ class AMTBackbone(Backbone):
 
     def __init__(self, device: str = "cpu", **options):
         super().__init__(device, **options)
-        path, self._sha = weights.require(WEIGHTS)
-        self._file = path.name
-        model = AMTS()
+        self._path, self._sha = weights.require(WEIGHTS)
+        self._file = self._path.name
+
+    network = ("model",)
+
+    def check_weights(self) -> None:
+        weights.check_format(self._path, "amt", WEIGHTS, ("torch",))
+
+    def build(self) -> None:
+        path, model = self._path, AMTS()
         try:
             model.load_state_dict(load_state(path))
         except Exception as e:
             raise WeightsError(f"amt: {path} is not a released AMT-S checkpoint: {str(e).splitlines()[0][:200]}",
                                f"reinstall it with `vdeval weights install {WEIGHTS} FILE` (the amt-s.pth of MCG-NKU/AMT)") from None
-        self.model = model.eval().to(device)
+        self.model = model.eval().to(self.device)
 
     def weights_sha256(self) -> dict[str, str]:
         return {self._file: self._sha}

@@ -3,6 +3,7 @@ batched compute. Its identity (all of those plus options) keys the feature cache
 recorded beside every number in results."""
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 from typing import ClassVar
@@ -14,7 +15,22 @@ from vdeval.features import ClipInput
 from vdeval.video.protocol import FULL, InputSpec
 
 
-class Backbone:
+# set while `Backbone.unbuilt` constructs: the network is left for the first use
+_DEFER = contextvars.ContextVar("vdeval_defer_build", default=False)
+
+
+class _BuildAfterInit(type):
+    """Constructing a backbone builds its network once __init__ (the subclass's, all the way down)
+    has set every option, unless `Backbone.unbuilt` is constructing it."""
+
+    def __call__(cls, *args, **kwargs):
+        obj = super().__call__(*args, **kwargs)
+        if not _DEFER.get():
+            obj.ensure_built()
+        return obj
+
+
+class Backbone(metaclass=_BuildAfterInit):
     name: ClassVar[str]
     version: ClassVar[str]
     provides: ClassVar[tuple[str, ...]]  # feature kinds this backbone computes
@@ -39,9 +55,81 @@ class Backbone:
     # reads (a peer's protocol that resizes full-size frames itself), never the whole clip at once
     streams_input: ClassVar[bool] = False
 
+    # the attributes `build` sets (the network and what is read off it). A backbone that names
+    # them checks its options and weights in __init__ (cheap: the file's presence, sha256 record and
+    # format) and loads the network in `build`: a run checks every backbone's weights before any
+    # work without building one network (BackbonePool.card), and builds each at its first use.
+    network: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, device: str = "cpu", **options):
         self.device = device
         self.options = options
+
+    @classmethod
+    def unbuilt(cls, device: str = "cpu", **options) -> Backbone:
+        """The backbone with its options and weights checked (missing or corrupt weights raise
+        here, as constructing it does) but its network not built: `ensure_built` (or the first
+        read of a network attribute) builds it. Backbones without `network` are built whole."""
+        token = _DEFER.set(True)
+        try:
+            obj = cls(device=device, **options)
+        finally:
+            _DEFER.reset(token)
+        if cls.network:
+            obj.check_weights()
+        else:
+            obj.ensure_built()
+        return obj
+
+    def check_weights(self) -> None:
+        """The cheap part of what `build` checks of the weights files, beyond `weights.require`
+        (presence, sha256): that each parses as the format its loader reads (safetensors header,
+        PyTorch archive or pickle), without reading the tensors. Backbones override it."""
+
+    def build(self) -> None:
+        """Build the network and load the weights into it (backbones that name `network`)."""
+
+    def ensure_built(self) -> None:
+        if self.__dict__.get("_built") or not type(self).network:
+            self.__dict__["_built"] = True
+            return
+        if self.__dict__.get("_building"):
+            raise AttributeError("network attribute read while building it")
+        self.__dict__["_building"] = True
+        try:
+            self.build()
+        finally:
+            self.__dict__["_building"] = False
+        self.__dict__["_built"] = True
+
+    @property
+    def built(self) -> bool:
+        return bool(self.__dict__.get("_built"))
+
+    def __getattr__(self, name: str):
+        # only reached for attributes not set: a network attribute of an unbuilt backbone builds it
+        if name in type(self).network and "device" in self.__dict__ and not self.__dict__.get("_building"):
+            self.ensure_built()
+            return object.__getattribute__(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def network_bytes(self) -> int:
+        """Bytes of the built network's parameters and buffers (torch modules among its attributes;
+        0 for backbones without any): what keeping it costs."""
+        import sys
+
+        if "torch" not in sys.modules or not self.built:
+            return 0
+        import torch
+
+        seen, total = set(), 0
+        for v in list(vars(self).values()):
+            if isinstance(v, torch.nn.Module):
+                for t in [*v.parameters(), *v.buffers()]:
+                    if t.data_ptr() not in seen:
+                        seen.add(t.data_ptr())
+                        total += t.numel() * t.element_size()
+        return total
 
     def unknown_kind(self, kind: str) -> FeatureError:
         """The one error for a feature kind this backbone does not compute."""

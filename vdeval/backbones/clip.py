@@ -81,7 +81,7 @@ class ClipBackbone(Backbone):
     def __init__(self, device: str = "cpu", model: str = "ViT-B-32", pretrained: str = "laion2b_s34b_b79k",
                  batch_size: int = 32, **options):
         super().__init__(device, model=model, pretrained=pretrained, **options)
-        open_clip = require("open_clip", f"backbone {self.name!r}")
+        require("open_clip", f"backbone {self.name!r}")
 
         self.batch_size = int(batch_size)
         local = Path(pretrained).expanduser()
@@ -98,8 +98,18 @@ class ClipBackbone(Backbone):
             known = [f"{e.model}/{e.tag}" for e in weights.ENTRIES.values() if e.backbone == "clip"]
             raise WeightsError(f"clip: no weights known for model {model!r} pretrained {pretrained!r}",
                                f"known: {', '.join(known)}; or pass a checkpoint path as pretrained")
-        self._file = path.name
-        quick_gelu = pretrained == "openai" or self._is_torchscript(path)
+        self._path, self._file = path, path.name
+        self._entry = entry.name if entry is not None else None
+
+    network = ("model", "tokenizer", "size", "mean", "std", "interp")
+
+    def check_weights(self) -> None:
+        weights.check_format(self._path, "clip", self._entry, ("safetensors", "torch", "torchscript"))
+
+    def build(self) -> None:
+        open_clip = require("open_clip", f"backbone {self.name!r}")
+        path, model = self._path, self.options["model"]
+        quick_gelu = self.options["pretrained"] == "openai" or self._is_torchscript(path)
         try:
             self.model = open_clip.create_model(model, pretrained=None, force_quick_gelu=quick_gelu, device="cpu")
         except RuntimeError as e:
@@ -111,7 +121,7 @@ class ClipBackbone(Backbone):
         except Exception as e:
             raise WeightsError(f"clip: {path} does not load into open_clip {model}: {str(e).splitlines()[0][:200]}",
                                "check the model option matches the checkpoint") from None
-        self.model.eval().to(device)
+        self.model.eval().to(self.device)
         self.tokenizer = open_clip.get_tokenizer(model)
         cfg = getattr(self.model.visual, "preprocess_cfg", {}) or {}
         size = self.model.visual.image_size

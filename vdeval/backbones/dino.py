@@ -96,19 +96,28 @@ class DinoBackbone(Backbone):
             raise WeightsError(f"dino: unknown protocol {protocol!r}", f"one of {', '.join(PROTOCOLS)}")
         super().__init__(device, **({"protocol": protocol} if protocol != "vdeval" else {}), **options)
         self.vbench = protocol == "vbench"
+        require("timm", f"backbone {self.name!r}")
+        self._path, self._sha = weights.require(WEIGHTS)
+        self.batch_size = int(batch_size)
+
+    network = ("model",)
+
+    def check_weights(self) -> None:
+        weights.check_format(self._path, "dino", WEIGHTS, ("safetensors",) if self._path.suffix == ".safetensors" else ("torch",))
+
+    def build(self) -> None:
         timm = require("timm", f"backbone {self.name!r}")
         from safetensors.torch import load_file
 
-        path, self._sha = weights.require(WEIGHTS)
-        self.model = timm.create_model(TIMM_NAME, pretrained=False, num_classes=0)
+        path = self._path
+        model = timm.create_model(TIMM_NAME, pretrained=False, num_classes=0)
         try:
             sd = load_file(str(path)) if path.suffix == ".safetensors" else torch.load(path, map_location="cpu", weights_only=True)
-            self.model.load_state_dict(sd)
+            model.load_state_dict(sd)
         except Exception as e:
             raise WeightsError(f"dino: {path} does not load into timm {TIMM_NAME}: {str(e).splitlines()[0][:200]}",
                                f"reinstall with `vdeval weights install {WEIGHTS} FILE`") from None
-        self.model.eval().to(device)
-        self.batch_size = int(batch_size)
+        self.model = model.eval().to(self.device)
 
     def weights_sha256(self) -> dict[str, str]:
         return {weights.ENTRIES[WEIGHTS].filename: self._sha}

@@ -71,8 +71,15 @@ class I3DBackbone(Backbone):
     def __init__(self, device: str = "cpu", frames: int = 16, batch_size: int = 8, **options):
         super().__init__(device, frames=int(frames), **options)
         self.frames, self.batch_size = int(frames), int(batch_size)
-        path, self._sha = weights.require(WEIGHTS)
-        self.detector = load_detector(path, device)
+        self._path, self._sha = weights.require(WEIGHTS)
+
+    network = ("detector",)
+
+    def check_weights(self) -> None:
+        weights.check_format(self._path, "i3d", WEIGHTS, ("torchscript",))
+
+    def build(self) -> None:
+        self.detector = load_detector(self._path, self.device)
 
     def weights_sha256(self) -> dict[str, str]:
         return {weights.ENTRIES[WEIGHTS].filename: self._sha}

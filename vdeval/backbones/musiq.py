@@ -278,11 +278,18 @@ class MusiqBackbone(Backbone):
         super().__init__(device, checkpoint=checkpoint, max_short_side=int(max_short_side), **options)
         self.batch_size = max(1, int(batch_size))
         entry = CHECKPOINTS[checkpoint]
-        path, self._sha = weights.require(entry)
-        self._file = path.name
-        self.net = MusiqNet()
-        self.net.load_state_dict(load_state(path, entry))
-        self.net = self.net.to(device).eval()
+        self._path, self._sha = weights.require(entry)
+        self._file = self._path.name
+
+    network = ("net",)
+
+    def check_weights(self) -> None:
+        weights.check_format(self._path, "musiq", CHECKPOINTS[self.options["checkpoint"]], ("torch",))
+
+    def build(self) -> None:
+        net = MusiqNet()
+        net.load_state_dict(load_state(self._path, CHECKPOINTS[self.options["checkpoint"]]))
+        self.net = net.to(self.device).eval()
 
     def input_spec(self, kind: str) -> InputSpec:
         cap = self.options["max_short_side"]

@@ -95,23 +95,31 @@ class RaftFlow(Backbone):
         iters = 12 if iters is None else iters
         tag = weights_tag or DEFAULT_WEIGHTS.get(model)
         super().__init__(device, model=model, weights_tag=tag, iters=int(iters), **options)
-        from torchvision.models.optical_flow import raft_large, raft_small
-
         if model not in DEFAULT_WEIGHTS:
             raise WeightsError(f"raft: unknown model {model!r}", "use model: large or model: small")
         self.entry_name = f"raft-{model}-{tag}"
         if self.entry_name not in weights.ENTRIES:
             known = [n for n in weights.ENTRIES if n.startswith(f"raft-{model}-")]
             raise WeightsError(f"raft: no weights {tag!r} for the {model} model", f"known: {', '.join(known)}")
-        path, self._sha = weights.require(self.entry_name)
-        self.model = (raft_large if model == "large" else raft_small)(weights=None, progress=False)
+        self._path, self._sha = weights.require(self.entry_name)
+        self.iters, self.batch_size = int(iters), int(batch_size)
+
+    network = ("model",)
+
+    def check_weights(self) -> None:
+        weights.check_format(self._path, "raft", self.entry_name, ("torch",))
+
+    def build(self) -> None:
+        from torchvision.models.optical_flow import raft_large, raft_small
+
+        path, model = self._path, self.options["model"]
+        net = (raft_large if model == "large" else raft_small)(weights=None, progress=False)
         try:
-            self.model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         except Exception as e:
             raise WeightsError(f"raft: {path} does not load into torchvision raft_{model}: {str(e).splitlines()[0][:200]}",
                                f"reinstall with `vdeval weights install {self.entry_name} FILE`") from None
-        self.model.eval().to(device)
-        self.iters, self.batch_size = int(iters), int(batch_size)
+        self.model = net.eval().to(self.device)
 
     def weights_sha256(self) -> dict[str, str]:
         return {weights.ENTRIES[self.entry_name].filename: self._sha}

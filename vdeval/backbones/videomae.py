@@ -193,16 +193,24 @@ class VideoMAEBackbone(Backbone):
 
     def __init__(self, device: str = "cpu", **options):
         super().__init__(device, **options)
-        path, self._sha = weights.require(WEIGHTS)
+        self._path, self._sha = weights.require(WEIGHTS)
+
+    network = ("model", "dim")
+
+    def check_weights(self) -> None:
+        weights.check_format(self._path, "videomae", WEIGHTS, ("torch",))
+
+    def build(self) -> None:
+        path = self._path
         state = load_state(path)
         cfg = config_of(state)
-        self.model = VideoMAEv2(**cfg)
+        model = VideoMAEv2(**cfg)
         try:
-            self.model.load_state_dict(state)
+            model.load_state_dict(state)
         except Exception as e:
             raise WeightsError(f"videomae: {path} does not load into VideoMAE-v2: {str(e).splitlines()[0][:200]}",
                                f"reinstall with `vdeval weights install {WEIGHTS} FILE`") from None
-        self.model.eval().to(device)
+        self.model = model.eval().to(self.device)
         self.dim = cfg["dim"]
 
     def weights_sha256(self) -> dict[str, str]:

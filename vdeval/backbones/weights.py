@@ -225,6 +225,40 @@ def require(name: str) -> tuple[Path, str]:
     return p, sha
 
 
+def check_format(path: Path, backbone: str, name: str | None, formats: tuple[str, ...] = ("safetensors", "torch")) -> None:
+    """That `path` opens as one of `formats` ("safetensors": its JSON header; "torch": a PyTorch
+    zip archive with its pickle, or a legacy pickle; "torchscript": a TorchScript archive), reading
+    its header or zip directory only, never the tensors: the cheap part of what the loader checks,
+    so a run finds a truncated or wrong file before any work. WeightsError otherwise."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+            if "safetensors" in formats and len(head) >= 9 and head[8:9] == b"{":
+                n = int.from_bytes(head[:8], "little")
+                fh.seek(8)
+                if n < 100_000_000 and isinstance(json.loads(fh.read(n)), dict):
+                    return
+        if ("torch" in formats or "torchscript" in formats) and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+            if "torchscript" in formats and any(n.endswith("constants.pkl") for n in names):
+                return
+            if "torch" in formats and any(n.endswith("data.pkl") for n in names):
+                return
+        # torch.save's legacy format: a pickle (protocol 2+) of the magic number first
+        if "torch" in formats and len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+            return
+        why = "not a " + " or ".join({"torch": "PyTorch checkpoint", "safetensors": "safetensors file",
+                                      "torchscript": "TorchScript archive"}[f] for f in formats)
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        why = f"unreadable ({type(e).__name__})"
+    raise WeightsError(f"{backbone}: weights {path} are {why}",
+                       f"the file is truncated or not the one for {name}; reinstall with `vdeval weights install {name} FILE`"
+                       if name else "pass a complete checkpoint file")
+
+
 def install(name: str, file: str | os.PathLike, custom: bool = False) -> tuple[Path, str]:
     """Copy a local file into place after checking its hash. custom=True accepts a file that is
     not the published one (fine-tuned weights, test stand-ins); results then carry its sha256."""

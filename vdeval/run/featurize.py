@@ -67,36 +67,65 @@ class BackboneCard:
 
 
 class BackbonePool:
-    """One instance per (backbone name, options): built on its first `get`. With `hold`, at most
-    that many are held at once: a `get` of another frees the least recently used first, so
-    featurizing one backbone's requests after another peaks at the largest backbone (hold=1), as
-    a peer's per-dimension loops do; None holds every backbone for the life of the pool."""
+    """One instance per (backbone name, options). `card` checks the options and weights (file,
+    sha256, format) and describes the backbone without building its network; `get` builds the
+    network at its first use. With `hold`, networks are freed, least recently used first, before
+    another is built, down to `hold` of them, unless all held together take at most `keep_bytes`:
+    hold=1 with keep_bytes=0 peaks at the largest network, as a peer's per-dimension loops do; a
+    run keeps networks across memory groups while its budget allows (`keep_budget`). None holds
+    every network for the life of the pool."""
 
-    def __init__(self, device: str = "cpu", hold: int | None = None):
-        self.device, self.hold = device, hold
-        self._live: dict[tuple, Backbone] = {}  # least recently used first
+    def __init__(self, device: str = "cpu", hold: int | None = None, keep_bytes: int = 0):
+        self.device, self.hold, self.keep_bytes = device, hold, keep_bytes
+        self._live: dict[tuple, Backbone] = {}  # built networks, least recently used first
+        self._checked: dict[tuple, Backbone] = {}  # weights checked, network not built yet
         self._cards: dict[tuple, BackboneCard] = {}
-        self.built = 0  # constructions so far (each loads its weights)
+        self._bytes: dict[tuple, int] = {}  # each network's parameters and buffers, measured when built
+        self.built = 0  # networks built so far (each loads its weights)
 
     def get(self, name: str, options: tuple = ()) -> Backbone:
         key = (name, options)
         if key in self._live:
             self._live[key] = self._live.pop(key)  # now the most recently used
             return self._live[key]
-        if self.hold is not None:
-            while self._live and len(self._live) >= max(self.hold, 1):
-                self.release(*next(iter(self._live)))
-        cls = registry.resolve("backbone", name)
-        bb = self._live[key] = cls(device=self.device, **dict(options))
-        self._cards[key] = BackboneCard.of(bb)
+        self._make_room(self._bytes.get(key, 0))
+        bb = self._checked.pop(key, None) or self._check(name, options)
+        if not bb.built:
+            bb.ensure_built()
         self.built += 1
+        self._live[key] = bb
+        self._bytes[key] = bb.network_bytes()
+        self._make_room(0, keep=key)  # a network built for the first time: its size is known now
         return bb
 
+    def _check(self, name: str, options: tuple) -> Backbone:
+        """A new instance with options and weights checked; a backbone that builds nothing lazily
+        (no `network`) is built whole here."""
+        cls = registry.resolve("backbone", name)
+        bb = cls.unbuilt(device=self.device, **dict(options))
+        self._cards.setdefault((name, options), BackboneCard.of(bb))
+        return bb
+
+    def _make_room(self, need: int, keep: tuple | None = None) -> None:
+        if self.hold is None:
+            return
+        while True:
+            others = [k for k in self._live if k != keep]
+            n = len(others) + 1 if keep is None else len(self._live)
+            if not others or n <= max(self.hold, 1) or 0 < self.held_bytes() + need <= self.keep_bytes:
+                return
+            self.release(*others[0])
+
     def card(self, name: str, options: tuple = ()) -> BackboneCard:
-        """The backbone's card; built (and, under `hold`, perhaps freed again) only if never built."""
-        if (name, options) not in self._cards:
-            self.get(name, options)
-        return self._cards[(name, options)]
+        """The backbone's card: its options and weights checked, never its network built (a
+        backbone without `network` is built, once, and held as `get` holds it)."""
+        key = (name, options)
+        if key not in self._cards:
+            if registry.resolve("backbone", name).network:
+                self._checked[key] = self._check(name, options)
+            else:
+                self.get(name, options)
+        return self._cards[key]
 
     def release(self, name: str, options: tuple = ()) -> None:
         """Free the backbone's network (its card stays); a later `get` builds it again."""
@@ -105,6 +134,26 @@ class BackbonePool:
 
     def held(self) -> list[tuple]:
         return list(self._live)
+
+    def held_bytes(self) -> int:
+        return sum(self._bytes.get(k, 0) for k in self._live)
+
+    def largest_bytes(self) -> int:
+        """The largest network built so far."""
+        return max(self._bytes.values(), default=0)
+
+
+def keep_budget(pool: BackbonePool, group_bytes: int, memory_gb: float) -> int:
+    """Bytes of networks a run may keep across memory groups: its schedule peaks at the largest
+    network plus a group of `memory_gb`, so networks may fill what this group (`group_bytes`)
+    leaves of that, and no more than the memory free now (less what they hold already)."""
+    from vdeval.run.memory import GIB, HEADROOM, available_bytes
+
+    budget = pool.largest_bytes() + int(memory_gb * GIB) - group_bytes
+    free = available_bytes()
+    if free is not None:
+        budget = min(budget, pool.held_bytes() + free - group_bytes - HEADROOM)
+    return max(budget, 0)
 
 
 class CacheWriteError(FeatureError):

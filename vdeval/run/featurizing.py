@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from vdeval.errors import VideoReadError, WeightsError, WriteError
 from vdeval.features import ClipFeatures, FeatureRequest, merge_requests
 from vdeval.metrics.base import Metric
-from vdeval.run.featurize import BackbonePool, CacheWriteError, FeatureCache, featurize, memory_groups
+from vdeval.run.featurize import BackbonePool, CacheWriteError, FeatureCache, featurize, keep_budget, memory_groups
 from vdeval.run.memory import MemoryShortage, available_bytes, clip_need, group_need, shortage
 from vdeval.run.progress import one_line, progress_bar
 
@@ -82,17 +82,21 @@ def _featurize_each(clips, requests, pool, cache, **kwargs) -> tuple[dict, dict[
 def featurize_clips(clips: list[ClipFeatures], requests: list[FeatureRequest], pool: BackbonePool,
                     cache: FeatureCache | None = None, progress: bool = False, what: str = "",
                     describe: Callable[[FeatureRequest], str] | None = None,
-                    on_memory: Callable[[str, FeatureRequest], str] | None = None, **kwargs) -> dict[str, str]:
+                    on_memory: Callable[[str, FeatureRequest], str] | None = None, release: bool = False,
+                    **kwargs) -> dict[str, str]:
     """Every request for every clip, one request at a time, a failing clip never stopping the
     others (the runner's FeatureStage and vdeval.evaluate both come here); {clip_id: error} of
     the clips that cannot be scored at all (see FeatureStage.run). The bar counts clips, and names
     the feature, backbone and (`describe`) the metrics reading it; `on_memory(clip_id, request)`
-    turns running out of memory into that clip's failure."""
+    turns running out of memory into that clip's failure. `release`: free each network after its
+    last request here (no later group needs it), so scoring and the next network never share memory
+    with it."""
     failed: dict[str, str] = {}
     if not requests or not clips:
         return failed
     bar = progress_bar(len(clips) * len(requests), f"features {what}", progress, unit="clip")
-    for req in by_backbone(requests, pool.held()):  # each network built once per pass
+    ordered = by_backbone(requests, pool.held())  # each network built once per pass
+    for i, req in enumerate(ordered):
         live = [c for c in clips if c.clip_id not in failed]
         if describe is not None:
             bar.set_description(f"features {what}: {req.kind} ({req.backbone}) for {describe(req) or 'set'}")
@@ -105,6 +109,8 @@ def featurize_clips(clips: list[ClipFeatures], requests: list[FeatureRequest], p
             else:
                 clip.feature_errors[req.key] = one_line(e)
         bar.update(len(clips) - len(live))  # clips that failed earlier: skipped
+        if release and all((r.backbone, r.options) != (req.backbone, req.options) for r in ordered[i + 1:]):
+            pool.release(req.backbone, req.options)
     bar.close()
     for c in clips:
         if c.clip_id not in failed and c.feature_errors and all(r.key in c.feature_errors for r in requests):
@@ -129,29 +135,34 @@ class FeatureStage:
         """The labels of the metrics that read `req`, for messages."""
         return ", ".join(label for label, m in self.metrics.items() if req in m.requests())
 
-    def run(self, clips: list[ClipFeatures], what: str, requests: list[FeatureRequest] | None = None) -> dict[str, str]:
+    def run(self, clips: list[ClipFeatures], what: str, requests: list[FeatureRequest] | None = None,
+            more: bool = True) -> dict[str, str]:
         """Fill `clips`' features for `requests` (default: every metric's), one request at a time;
         returns {clip_id: error} of clips that cannot be scored at all: unreadable, out of memory
         (`details` then holds the metric, backbone and hint), or failing every request. A request
         that fails for a clip that is otherwise fine is kept in that clip's `feature_errors`, and
-        the metrics that need it say so in their notes."""
+        the metrics that need it say so in their notes. `more`: whether more groups follow; their
+        networks are kept while the budget allows (featurize.keep_budget), else each is freed after
+        its last request here."""
         reqs = self.requests if requests is None else requests
         failed: dict[str, str] = {}
         if not reqs or not clips:
             return failed
         free = available_bytes()
         metrics = list(self.metrics.values()) if requests is None else []
-        if free is not None and len(clips) > 1 and group_need([clip_need(c, reqs, self.pool, metrics) for c in clips]) > free:
+        need = group_need([clip_need(c, reqs, self.pool, metrics) for c in clips])
+        self.pool.keep_bytes = keep_budget(self.pool, need, self.memory_gb) if more else 0
+        if free is not None and len(clips) > 1 and need > free:
             parts = [[c] for c in clips]  # the group does not fit in what is free now: a clip at a time
         else:
             parts = [clips]
-        for part in parts:
+        for i, part in enumerate(parts):
             if len(part) == 1 and free is not None:
                 short = shortage(part[0], reqs, self.pool, available_bytes(), self.metrics_of, metrics)
                 if short is not None:
                     self._short(short, failed)
                     continue
-            failed.update(self._run_part(part, what, reqs, failed))
+            failed.update(self._run_part(part, what, reqs, failed, release=not more and i == len(parts) - 1))
         for c in clips:  # a clip without its set-level features cannot join the set: it fails whole
             bad = [c.feature_errors[r.key] for r in self.set_requests if r.key in c.feature_errors]
             if bad and c.clip_id not in failed:
@@ -165,7 +176,7 @@ class FeatureStage:
                                        "hint": short.hint}
 
     def _run_part(self, clips: list[ClipFeatures], what: str, reqs: list[FeatureRequest],
-                  failed: dict[str, str]) -> dict[str, str]:
+                  failed: dict[str, str], release: bool = False) -> dict[str, str]:
         def out_of_memory(cid: str, req: FeatureRequest) -> str:
             self._short(MemoryShortage(cid, None, None, req, self.metrics_of(req), "while computing"), failed)
             return failed[cid]
@@ -173,7 +184,7 @@ class FeatureStage:
         return featurize_clips([c for c in clips if c.clip_id not in failed], reqs, self.pool, self.cache,
                                progress=self.progress, what=what, describe=self.metrics_of,
                                on_memory=out_of_memory, batch_size=self.batch_size,
-                               cache_max_bytes=self.cache_max_bytes)
+                               cache_max_bytes=self.cache_max_bytes, release=release)
         return failed
 
     def groups(self, clips: list[ClipFeatures]) -> list[list[ClipFeatures]]:

@@ -123,7 +123,8 @@ class Runner:
                 pending = pool.submit(self.store.clips_for, gen, chunks[i + 1]) if i + 1 < len(chunks) else None
                 failures += [Failure(generator=gen.name, clip_id=g.request.clip_id, stage="generate", error=g.error)
                              for g in generated if g.error]
-                scored, failed = self._featurize_and_score(gen.name, generated, slim, timings)
+                last = gen is getattr(self, "_generators", [gen])[-1] and i == len(chunks) - 1  # nothing featurized after
+                scored, failed = self._featurize_and_score(gen.name, generated, slim, timings, last)
                 failures += [Failure(generator=gen.name, clip_id=cid, stage="featurize", error=e,
                                      **self.features.details.get(cid, {})) for cid, e in failed.items()]
                 rows += [_clip_record(gen.name, g, scored.get(g.request.clip_id), failed.get(g.request.clip_id))
@@ -133,16 +134,17 @@ class Runner:
         return rows, slim, failures
 
     def _featurize_and_score(self, gen_name: str, generated: list[GeneratedClip], slim: list,
-                             timings: Timings) -> tuple[dict[str, dict], dict[str, str]]:
+                             timings: Timings, last: bool = False) -> tuple[dict[str, dict], dict[str, str]]:
         """Scores of one chunk's clips, one memory group at a time, and {clip_id: error} of clips
         whose features failed; `slim` receives what the set-level metrics will read."""
         feats = [ClipFeatures(g.request.clip_id, g.video, g.request.prompt, g.request.reference_image,
                               clip_hash=g.meta["clip_hash"]) for g in generated if g.video is not None]
         scored, failed = {}, {}
-        for group in self.features.groups(feats):  # features of one group in memory at a time
+        groups = self.features.groups(feats)
+        for k, group in enumerate(groups):  # features of one group in memory at a time
             t = time.perf_counter()
             group_all = list(group)
-            failed.update(self.features.run(group, gen_name))
+            failed.update(self.features.run(group, gen_name, more=not (last and k == len(groups) - 1)))
             group = [c for c in group if c.clip_id not in failed]
             timings.add("features", t)
             t = time.perf_counter()
@@ -187,6 +189,7 @@ class Runner:
     def execute(self) -> RunOutcome:
         t0 = time.perf_counter()
         requests, generators, backbones = self._prepare()
+        self._generators = generators
         timings = Timings()
         real_feats = self._real_set(timings)
         order = {r.clip_id: i for i, r in enumerate(requests)}
