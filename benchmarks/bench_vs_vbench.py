@@ -168,7 +168,12 @@ def peer(clips: list[Path], shared: bool) -> dict:
     import torch.nn.functional as F
 
     from vdeval import registry
+    from vdeval.backbones import loading
 
+    # networks built as VBench's loaders build them (clip.load's build_model, torch.hub's DINO,
+    # pyiqa's MUSIQ, RAFT and AMT: the module with its own init, then load_state_dict copying the
+    # checkpoint in), not as vdeval does (on the meta device, the checkpoint's tensors assigned)
+    loading.ASSIGN = False
     t = Timer()
     scores: dict[str, list[float]] = {}
 

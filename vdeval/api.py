@@ -231,8 +231,6 @@ def evaluate(videos, prompts: Sequence[str] | str | None = None, metrics: Sequen
     metric that has no value for it). `prompts`: one per video, or "from_names" for VBench-style
     file names (`a red car-3.mp4` is "a red car"). `progress`: bars with clip counts, rate and
     time left (tqdm.auto: a widget in a notebook); False silences them."""
-    import pandas as pd
-
     args = check_call("evaluate", metrics=metrics, prompts=prompts, backbones=backbones, device=device,
                       cache_dir=cache_dir, fps=fps, domain=domain, memory_gb=memory_gb, batch_size=batch_size,
                       value_range=value_range, progress=progress)
@@ -274,6 +272,8 @@ def evaluate(videos, prompts: Sequence[str] | str | None = None, metrics: Sequen
             c.drop_features()
         bar.update(len(group))
     bar.close()
+    import pandas as pd  # after the networks: its 60 MB are not part of the featurizing peak
+
     return pd.DataFrame(rows, columns=None if rows else ["clip", "prompt", "error", *ms])
 
 

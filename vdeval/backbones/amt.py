@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vdeval.backbones import weights
+from vdeval.backbones import loading, weights
 from vdeval.backbones.base import Backbone
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.features import ClipInput
@@ -350,9 +350,10 @@ class AMTBackbone(Backbone):
         weights.check_format(self._path, "amt", WEIGHTS, ("torch",))
 
     def build(self) -> None:
-        path, model = self._path, AMTS()
+        with loading.made_on_meta():  # one copy of the weights while loading (loading.py)
+            path, model = self._path, AMTS()
         try:
-            model.load_state_dict(load_state(path))
+            loading.load_into(model, load_state(path))
         except Exception as e:
             raise WeightsError(f"amt: {path} is not a released AMT-S checkpoint: {str(e).splitlines()[0][:200]}",
                                f"reinstall it with `vdeval weights install {WEIGHTS} FILE` (the amt-s.pth of MCG-NKU/AMT)") from None

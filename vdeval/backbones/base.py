@@ -14,7 +14,6 @@ from vdeval.errors import FeatureError
 from vdeval.features import ClipInput
 from vdeval.video.protocol import FULL, InputSpec
 
-
 # set while `Backbone.unbuilt` constructs: the network is left for the first use
 _DEFER = contextvars.ContextVar("vdeval_defer_build", default=False)
 

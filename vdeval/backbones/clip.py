@@ -15,6 +15,7 @@ video embedding is the mean of the clip's normalised frame embeddings, normalise
 """
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 from typing import ClassVar
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vdeval.backbones import weights
+from vdeval.backbones import loading, weights
 from vdeval.backbones.base import Backbone
 from vdeval.errors import FeatureError, WeightsError
 from vdeval.extras import require
@@ -101,7 +102,7 @@ class ClipBackbone(Backbone):
         self._path, self._file = path, path.name
         self._entry = entry.name if entry is not None else None
 
-    network = ("model", "tokenizer", "size", "mean", "std", "interp")
+    network: ClassVar[tuple[str, ...]] = ("model", "tokenizer", "size", "mean", "std", "interp")
 
     def check_weights(self) -> None:
         weights.check_format(self._path, "clip", self._entry, ("safetensors", "torch", "torchscript"))
@@ -111,9 +112,12 @@ class ClipBackbone(Backbone):
         path, model = self._path, self.options["model"]
         quick_gelu = self.options["pretrained"] == "openai" or self._is_torchscript(path)
         try:
-            self.model = open_clip.create_model(model, pretrained=None, force_quick_gelu=quick_gelu, device="cpu")
+            with loading.made_on_meta() as where:  # one copy of the weights while loading (loading.py)
+                self.model = open_clip.create_model(model, pretrained=None, force_quick_gelu=quick_gelu, device=where)
         except RuntimeError as e:
             raise WeightsError(f"clip: unknown open_clip model {model!r}: {e}") from None
+        # open_clip's load_checkpoint adapts the checkpoint's keys, then calls load_state_dict: ours
+        self.model.load_state_dict = functools.partial(loading.load_into, self.model)
         try:
             self._load(path)
         except WeightsError:
@@ -121,6 +125,14 @@ class ClipBackbone(Backbone):
         except Exception as e:
             raise WeightsError(f"clip: {path} does not load into open_clip {model}: {str(e).splitlines()[0][:200]}",
                                "check the model option matches the checkpoint") from None
+        finally:
+            del self.model.load_state_dict
+        for name in loading.meta_buffers(self.model):  # the text tower's causal mask: not in checkpoints
+            if name.rsplit(".", 1)[-1] != "attn_mask":
+                raise WeightsError(f"clip: {path} leaves {name} of open_clip {model} unset", "check the model option")
+            mask = self.model.get_buffer(name)
+            self.model.get_submodule(name.rpartition(".")[0]).register_buffer(
+                name.rsplit(".", 1)[-1], torch.full(mask.shape, float("-inf")).triu_(1), persistent=False)
         self.model.eval().to(self.device)
         self.tokenizer = open_clip.get_tokenizer(model)
         cfg = getattr(self.model.visual, "preprocess_cfg", {}) or {}

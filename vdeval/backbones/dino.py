@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vdeval.backbones import weights
+from vdeval.backbones import loading, weights
 from vdeval.backbones.base import Backbone
 from vdeval.backbones.clip import resize_center_crop
 from vdeval.errors import FeatureError, WeightsError
@@ -110,10 +110,11 @@ class DinoBackbone(Backbone):
         from safetensors.torch import load_file
 
         path = self._path
-        model = timm.create_model(TIMM_NAME, pretrained=False, num_classes=0)
+        with loading.made_on_meta():  # one copy of the weights while loading (loading.py)
+            model = timm.create_model(TIMM_NAME, pretrained=False, num_classes=0)
         try:
             sd = load_file(str(path)) if path.suffix == ".safetensors" else torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(sd)
+            loading.load_into(model, sd)
         except Exception as e:
             raise WeightsError(f"dino: {path} does not load into timm {TIMM_NAME}: {str(e).splitlines()[0][:200]}",
                                f"reinstall with `vdeval weights install {WEIGHTS} FILE`") from None

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vdeval.backbones import weights
+from vdeval.backbones import loading, weights
 from vdeval.backbones.base import Backbone
 from vdeval.backbones.clip import ClipBackbone
 from vdeval.errors import WeightsError
@@ -249,7 +249,8 @@ def load_state(path, name: str) -> dict:
         raise WeightsError(f"musiq: {path} holds a {type(state).__name__}, not a state dict",
                            f"reinstall with `vdeval weights install {name} FILE`")
     state = {(k[7:] if k.startswith("module.") else k): v for k, v in state.items()}  # saved from DataParallel
-    want = {k: tuple(v.shape) for k, v in MusiqNet().state_dict().items()}
+    with torch.device("meta"):  # shapes only
+        want = {k: tuple(v.shape) for k, v in MusiqNet().state_dict().items()}
     got = {k: tuple(getattr(v, "shape", ())) for k, v in state.items()}
     if got != want:
         diff = sorted(set(want) ^ set(got)) or sorted(k for k in want if want[k] != got[k])
@@ -287,8 +288,10 @@ class MusiqBackbone(Backbone):
         weights.check_format(self._path, "musiq", CHECKPOINTS[self.options["checkpoint"]], ("torch",))
 
     def build(self) -> None:
-        net = MusiqNet()
-        net.load_state_dict(load_state(self._path, CHECKPOINTS[self.options["checkpoint"]]))
+        state = load_state(self._path, CHECKPOINTS[self.options["checkpoint"]])
+        with loading.made_on_meta():  # one copy of the weights while loading (loading.py)
+            net = MusiqNet()
+        loading.load_into(net, state)
         self.net = net.to(self.device).eval()
 
     def input_spec(self, kind: str) -> InputSpec:

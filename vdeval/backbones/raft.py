@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vdeval.backbones import weights
+from vdeval.backbones import loading, weights
 from vdeval.backbones.base import Backbone
 from vdeval.errors import WeightsError
 from vdeval.features import ClipInput
@@ -113,9 +113,10 @@ class RaftFlow(Backbone):
         from torchvision.models.optical_flow import raft_large, raft_small
 
         path, model = self._path, self.options["model"]
-        net = (raft_large if model == "large" else raft_small)(weights=None, progress=False)
+        with loading.made_on_meta():  # one copy of the weights while loading (loading.py)
+            net = (raft_large if model == "large" else raft_small)(weights=None, progress=False)
         try:
-            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            loading.load_into(net, torch.load(path, map_location="cpu", weights_only=True))
         except Exception as e:
             raise WeightsError(f"raft: {path} does not load into torchvision raft_{model}: {str(e).splitlines()[0][:200]}",
                                f"reinstall with `vdeval weights install {self.entry_name} FILE`") from None
