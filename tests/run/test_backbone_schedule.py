@@ -218,3 +218,22 @@ def test_raft_card_does_not_build_and_features_match_an_eager_build(tmp_path, mo
     weights.install("raft-small-C_T_V2", f, custom=True)
     with pytest.raises(WeightsError, match="not a PyTorch checkpoint"):
         BackbonePool(hold=1).card("raft", opts)
+
+
+class LazyBroken(Lazy):
+    """Weights present and hashed, but their tensors do not fit the network: found when it is built."""
+
+    name = "lazy_broken"
+
+    def build(self):
+        raise WeightsError("lazy_broken: w.pt does not load into the network: size mismatch", "reinstall it")
+
+
+def test_weights_that_do_not_load_stop_the_run_at_first_use_not_one_clip(lazy_ones, monkeypatch):
+    from vdeval.run.featurizing import featurize_clips
+
+    monkeypatch.setitem(registry.BACKBONES, "lazy_broken", "test_backbone_schedule:LazyBroken")
+    pool = BackbonePool(hold=1)
+    pool.card("lazy_broken")  # the cheap check passes
+    with pytest.raises(WeightsError, match="does not load into the network"):
+        featurize_clips(_clips(), [FeatureRequest("frame_embedding", "lazy_broken")], pool)

@@ -44,16 +44,16 @@ def metric_backbone(metric_cls, named: str | None, domain: str) -> str | None:
 
 
 def load_metric_backbones(metrics: dict, pool, named: dict | None = None) -> list:
-    """The cards of every backbone the metrics ({label: Metric}) ask for, each loaded from `pool`
-    now, so missing weights stop before any work with one line naming the metric (a pool that
-    holds one backbone at a time frees each before building the next). `named` ({label: backbone or
+    """The cards of every backbone the metrics ({label: Metric}) ask for, each checked by `pool`
+    now (options, weights file, sha256 and format; the network is built at its first use), so
+    missing weights stop before any work with one line naming the metric. `named` ({label: backbone or
     None}, as the user gave them): a backbone chosen here instead of the shapes-world default
     says so in the hint."""
     out = []
     for label, m in metrics.items():
         for req in m.requests():
             try:
-                out.append(pool.card(req.backbone, req.options))  # built once: missing weights fail here
+                out.append(pool.card(req.backbone, req.options))  # weights checked, no network built: missing ones fail here
             except WeightsError as e:
                 hints = [e.hint] if e.hint else []
                 if named is not None and m.backbone != named.get(label):

@@ -143,7 +143,8 @@ def real_problems(suite: Suite) -> tuple[list[str], list[str]]:
 
 
 def weights_problems(suite: Suite, device: str, position=lambda key, j: j, partial: bool = False) -> list[str]:
-    """Every metric's backbone loaded as the run loads it: missing weights, one line per metric."""
+    """Every metric's backbone checked as the run checks it before any work (options, weights file,
+    sha256 and format; no network built): missing weights, one line per metric."""
     from vdeval.run.domains import load_metric_backbones, metric_backbone, suite_domain
     from vdeval.run.featurize import BackbonePool  # deep mode only (see deep_problems)
 
