@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.metrics.warping_error import WarpingError, pair_errors, warp
+from vdeval.metrics.warping_error import WarpingError, motion_boundary, pair_errors, warp
 from vdeval.video import Video
 
 F32 = np.float32
@@ -183,7 +183,7 @@ def test_pair_errors_equal_lai_et_al(kind, tmp_path):
         np.testing.assert_allclose(lai, theirs, rtol=REL)
         np.testing.assert_allclose(ours, theirs_oof, rtol=REL)
         if kind == "inside":
-            assert inside.all()
+            assert inside.all() and motion_boundary(fw).any(axis=(1, 2)).all()
             np.testing.assert_allclose(ours, theirs, rtol=REL)
         else:  # the one rule that differs, and by how much on these cases
             assert (~inside).any() and np.abs(ours / theirs - 1).max() > 1e-2
