@@ -8,8 +8,17 @@ Definition, per consecutive pair (t, t+1), all in frame t's pixel grid:
   or at a motion boundary |grad F_x|^2 + |grad F_y|^2 > 0.01 |F|^2 + 0.002 (forward differences),
   or where x + F(x) falls outside the frame;
   error  = mean over unoccluded pixels and the 3 channels of (warped - frame t)^2, RGB in [0, 1].
-(Lai et al.'s released evaluate_WarpError.py also averages the channels: its non-occlusion mask is
-read as a 3-channel image and the squared difference is divided by its sum, so our number is theirs.)
+Lai et al.'s released code (fast_blind_video_consistency bce0c7e: evaluate_WarpError.py, utils.py
+detect_occlusion, the Resample2d kernel) has the same warp, forward-backward test, motion-boundary
+rule, [0, 1] scale and channel average (its mask is read as a 3-channel image and the squared
+difference divided by its sum), but no out-of-frame rule: a sample outside the frame takes the
+border pixel (its warp clamps the corners) and counts unless the other two tests mask it, and a
+pair with nothing unoccluded counts as 0 in the clip mean. We mask samples that leave the frame
+(what enters the frame is not flicker: their form scores a clean camera pan as flickering) and
+leave fully occluded pairs out. extras["lai2018"] is their number on the same flows (the pairs'
+errors their way, averaged over all pairs); equal to ours where no sample leaves the frame, to
+float32 rounding (their sample point x + F is rounded to float32, ours is exact):
+tests/metrics/test_warping_error_parity.py.
 Per clip: value = mean of the pair errors (lower is better), curve = pair errors,
 extras["occluded_fraction"] = mean fraction of pixels masked. Flow from "dis" (default) or "raft".
 A pair with every pixel masked has no error (NaN) and is left out of the mean; NaN pixel values
@@ -115,11 +124,20 @@ def warping_errors(frames: np.ndarray, forward: np.ndarray, backward: np.ndarray
     or uint8; the flow may be float16 or float32. The numbers of `warp` and `occlusion_mask` pair by
     pair (the same float32 arithmetic, bit for bit), computed a strip of rows at a time, a run of
     consecutive pairs per worker thread: nothing larger than one frame's planes is allocated."""
+    errs, occ, _ = pair_errors(frames, forward, backward)
+    return errs, occ
+
+
+def pair_errors(frames: np.ndarray, forward: np.ndarray, backward: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`warping_errors` and, third, each pair's error as Lai et al.'s evaluate_WarpError.py has it:
+    no out-of-frame rule (a sample outside takes the border pixel, as their Resample2d clamps, and
+    counts unless the forward-backward or motion-boundary test masks it) and 0 for a pair with
+    nothing unoccluded (their N = H W C). Non-finite flow stays masked (their code has no rule)."""
     n = max(frames.shape[0] - 1, 0)
     if forward.shape[0] != n or backward.shape[0] != n:
         raise ValueError(f"flow has {forward.shape[0]}/{backward.shape[0]} pairs for {frames.shape[0]} frames")
     if n == 0:
-        return np.full(0, np.nan), np.ones(0)
+        return np.full(0, np.nan), np.ones(0), np.zeros(0)
     grid = _Grid(frames.shape[1], frames.shape[2])
     workers = min(n, _cores())
     edges = np.linspace(0, n, workers + 1).astype(int)
@@ -131,8 +149,8 @@ def warping_errors(frames: np.ndarray, forward: np.ndarray, backward: np.ndarray
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             out = list(pool.map(lambda r: _run_errors(*r), runs))
-    pairs = [p for run in out for p in run]
-    return np.array([e for e, _ in pairs], np.float64), np.array([o for _, o in pairs], np.float64)
+    pairs = np.array([p for run in out for p in run], np.float64).reshape(n, 3)
+    return pairs[:, 0].copy(), pairs[:, 1].copy(), pairs[:, 2].copy()
 
 
 def _cores() -> int:
@@ -195,8 +213,8 @@ def _planes(frame: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def _run_errors(frames, forward, backward, g: _Grid, start: int, stop: int) -> list[tuple[float, float]]:
-    """(error, occluded fraction) of pairs start..stop-1; each frame's planes are made once."""
+def _run_errors(frames, forward, backward, g: _Grid, start: int, stop: int) -> list[tuple[float, float, float]]:
+    """(error, occluded fraction, Lai et al.'s error) of pairs start..stop-1; each frame's planes are made once."""
     out = []
     nxt = _planes(frames[start])
     for t in range(start, stop):
@@ -205,8 +223,9 @@ def _run_errors(frames, forward, backward, g: _Grid, start: int, stop: int) -> l
     return out
 
 
-def _pair_errors(cur, nxt, forward, backward, g: _Grid) -> tuple[float, float]:
-    """(error, occluded fraction) of one pair, as `warp` + `_occluded` define them."""
+def _pair_errors(cur, nxt, forward, backward, g: _Grid) -> tuple[float, float, float]:
+    """(error, occluded fraction, Lai et al.'s error) of one pair, as `warp` + `_occluded` define
+    the first two; the third leaves the out-of-frame rule out (see `pair_errors`)."""
     h, w = g.h, g.w
     forward = widen_half(forward)
     fx, fy = (np.array(forward[..., k], _F32) for k in (0, 1))
@@ -216,7 +235,8 @@ def _pair_errors(cur, nxt, forward, backward, g: _Grid) -> tuple[float, float]:
     # corner k of sample point i is source[i + shift k]: the same index into shifted views
     views = [[src[k:] for k in shifts] for src in sources]
     sq_all = np.empty((h, w), _F32)
-    occluded = 0
+    sq_lai = np.empty((h, w), _F32)
+    occluded = occluded_lai = 0
     for r0 in range(0, h, g.rows):
         s = slice(r0, min(h, r0 + g.rows))
         x0, ax, inside = _axis(fx[s], g.xs, w, g.x_lo, g.x_hi)
@@ -229,15 +249,24 @@ def _pair_errors(cur, nxt, forward, backward, g: _Grid) -> tuple[float, float]:
         warped = [_bilinear(v, base, ax, ay) for v in views]
         occ = _inconsistent(fx[s], fy[s], warped[3], warped[4])
         occ |= _motion_boundary_rows(fx, fy, s)
-        occ |= ~inside
         sq = _sq_diff(warped[:3], [c[s] for c in cur])
+        sq[occ] = 0
+        sq_lai[s] = sq  # outside samples read the clamped border pixel, as Lai et al.'s Resample2d
+        occluded_lai += int(np.count_nonzero(occ))
+        occ |= ~inside
         sq[occ] = 0
         sq_all[s] = sq
         occluded += int(np.count_nonzero(occ))
-    keep = h * w - occluded
-    total = float(sq_all.reshape(1, -1).sum(1, dtype=np.float64)[0])  # the reduction of the whole-clip form
-    err = total / keep if keep > 0 and not np.isnan(total) else float("nan")
-    return err, occluded / (h * w)
+    err = _masked_mean(sq_all, h * w - occluded, float("nan"))
+    err_lai = _masked_mean(sq_lai, h * w - occluded_lai, 0.0)  # theirs: N = H W C, and every term 0
+    return err, occluded / (h * w), err_lai
+
+
+def _masked_mean(sq: np.ndarray, keep: int, empty: float) -> float:
+    total = float(sq.reshape(1, -1).sum(1, dtype=np.float64)[0])  # the reduction of the whole-clip form
+    if keep == 0:
+        return empty
+    return total / keep if not np.isnan(total) else float("nan")
 
 
 def _motion_boundary_rows(fx: np.ndarray, fy: np.ndarray, s: slice) -> np.ndarray:
@@ -313,7 +342,9 @@ def _sq_diff(warped, cur) -> np.ndarray:
 
 class WarpingError(Metric[NoParams]):
     name = "warping_error"
-    version = "2"  # 2: per-pixel arithmetic in float32 (sums in float64); values agree to ~1e-6
+    # 2: per-pixel arithmetic in float32 (sums in float64); values agree to ~1e-6.
+    # 3: extras["lai2018"], Lai et al.'s released number (value unchanged)
+    version = "3"
     higher_is_better = False
     level = "clip"
     min_frames = 2
@@ -328,9 +359,10 @@ class WarpingError(Metric[NoParams]):
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         frames = clip.frames_for(self.backbone)
         flow = clip.get("flow", self.backbone)
-        errs, occ = warping_errors(frames, flow["forward"], flow["backward"])
+        errs, occ, lai = pair_errors(frames, flow["forward"], flow["backward"])
         curve = [float(e) for e in errs]
-        extras = {"occluded_fraction": float(occ.mean()), **input_fps(flow)}  # per pair at this frame rate
+        extras = {"occluded_fraction": float(occ.mean()), "lai2018": float(lai.mean()),
+                  **input_fps(flow)}  # per pair at this frame rate
         ok = np.isfinite(errs)
         if not ok.any():
             return ClipScore(float("nan"), curve, extras, note="every pixel of every pair is occluded or out of frame")
