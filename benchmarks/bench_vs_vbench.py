@@ -16,7 +16,8 @@ Sides, each in a fresh process, interleaved, `--rounds` rounds (the fastest roun
            decodes and differences the frames. The network is freed before the next dimension.
   vdeval   vdeval.evaluate on the same files with the same six dimensions (one decode per clip and
            backbone input spec, batched forwards, one network held at a time).
-  limit    one decode per clip plus each unique forward the dimensions need, alone, batched,
+  limit    one decode per clip plus each unique forward the dimensions need, alone, batched
+           (RAFT and MUSIQ at the CPU batch sizes measured cheapest, benchmarks/cpu_batch_sizes.py),
            without autograd (DINO and CLIP on every frame, RAFT forward on the 8 fps pairs, AMT-S on
            the even pairs, MUSIQ on every frame); no metric maths, no caching, no results.
 
@@ -283,6 +284,7 @@ def limit(clips: list[Path], shared: bool) -> dict:
     import torch
 
     from vdeval import registry
+    from vdeval.backbones import musiq, raft
     from vdeval.backbones.amt import interpolate_midframes
     from vdeval.backbones.dino import vbench_transform
     from vdeval.backbones.musiq import vbench_longer
@@ -297,19 +299,22 @@ def limit(clips: list[Path], shared: bool) -> dict:
         for f, _ in decoded:
             t.run("clip", lambda f=f: b.model.encode_image(b.preprocess(f)))
         b = registry.resolve("backbone", "raft_vbench")()
+        k = raft.CPU_FORWARD_PAIRS  # pairs per forward: the batch measured cheapest on a CPU
         for f, fps in decoded:
             s = f if shared else f[::max(1, round(fps / 8))]
             x = torch.from_numpy(np.ascontiguousarray(s)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             if shared:  # every pair both ways (serves the 8 fps pairs' forward flow too, at this length)
-                t.run("raft", lambda x=x: _raft_pair(b.model, torch.cat([x[:-1], x[1:]]), torch.cat([x[1:], x[:-1]])))
+                a, c = torch.cat([x[:-1], x[1:]]), torch.cat([x[1:], x[:-1]])
             else:
-                t.run("raft", lambda x=x: _raft_pair(b.model, x[:-1], x[1:]))
+                a, c = x[:-1], x[1:]
+            for i in range(0, len(a), k):
+                t.run("raft", lambda a=a[i:i + k], c=c[i:i + k]: _raft_pair(b.model, a, c))
         b = registry.resolve("backbone", "amt")()
         for f, _ in decoded:
             t.run("amt", lambda f=f: interpolate_midframes(b.model, f))
-        b = registry.resolve("backbone", "musiq")()
+        b, n = registry.resolve("backbone", "musiq")(), musiq.CPU_BATCH
         for f, _ in decoded:
-            t.run("musiq", lambda f=f: [b.net(vbench_longer(f[i:i + 8])) for i in range(0, len(f), 8)])
+            t.run("musiq", lambda f=f: [b.net(vbench_longer(f[i:i + n])) for i in range(0, len(f), n)])
     return {"parts": t.parts}
 
 

@@ -157,6 +157,7 @@ def test_clip_preprocessing_protocol():
 def test_raft_small_loads_and_gives_forward_backward_flow(wdir):
     from torchvision.models.optical_flow import raft_small
 
+    from vdeval.backbones import raft
     from vdeval.backbones.raft import RaftFlow
 
     torch.manual_seed(0)
@@ -178,9 +179,24 @@ def test_raft_small_loads_and_gives_forward_backward_flow(wdir):
     assert np.isfinite(out["forward"]).all() and out["forward"].dtype == np.float32
     four = ClipInput(_clip(4, 32, 32, seed=3))
     chunked = RaftFlow(model="small", iters=2, batch_size=1).compute("flow", [four])[0]
-    whole = RaftFlow(model="small", iters=2).compute("flow", [four])[0]
+    whole = RaftFlow(model="small", iters=2, batch_size=8).compute("flow", [four])[0]
     for k in ("forward", "backward"):  # pairs in chunks of one give the same flow as all at once
         np.testing.assert_allclose(chunked[k], whole[k], atol=1e-3)
+    # no batch_size on a CPU: about CPU_FORWARD_PAIRS pairs per forward whatever the directions
+    # asked, the same flow as all pairs at once; a GPU keeps GPU_BATCH pairs per direction
+    seen.clear()
+    six = ClipInput(_clip(6, 32, 32, seed=4))
+    b.batch_size, b._cpu_default = 99, True  # the default's chunk does not read batch_size
+    both = b.compute("flow", [six])[0]
+    fwd = b.compute("flow", [six], directions=("forward",))[0]
+    assert [len(a) for a, _, _ in seen] == [4, 4, 2, 4, 1]  # 5 pairs: 2+2, 2+2, 1+1; then 4, 1
+    ref = RaftFlow(model="small", iters=2, batch_size=8).compute("flow", [six])[0]
+    for k in ("forward", "backward"):
+        np.testing.assert_allclose(both[k], ref[k], atol=1e-3)
+    np.testing.assert_allclose(fwd["forward"], ref["forward"], atol=1e-3)
+    assert RaftFlow.unbuilt(model="small").batch_size == raft.CPU_FORWARD_PAIRS
+    assert RaftFlow.unbuilt(device="cuda", model="small").batch_size == raft.GPU_BATCH == 8
+    assert not RaftFlow.unbuilt(model="small", batch_size=3)._cpu_default
     one = b.compute("flow", [ClipInput(_clip(1))])[0]
     assert one["forward"].shape == (0, 32, 32, 2)
     assert b.label() == "raft@small-C_T_V2"

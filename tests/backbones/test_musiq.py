@@ -140,6 +140,15 @@ def test_backbone_scores_frames(installed):
     np.testing.assert_allclose(one, f["value"], rtol=1e-5, atol=1e-5)
 
 
+def test_batch_defaults_by_device(installed):
+    from vdeval.backbones import musiq
+
+    # a CPU gets the batch measured fastest there (benchmarks/cpu_batch_sizes.py); a GPU keeps 8
+    assert MusiqBackbone.unbuilt().batch_size == musiq.CPU_BATCH < musiq.GPU_BATCH
+    assert MusiqBackbone.unbuilt(device="cuda").batch_size == musiq.GPU_BATCH == 8
+    assert MusiqBackbone.unbuilt(batch_size=2).batch_size == 2
+
+
 def test_missing_and_wrong_weights(tmp_path, monkeypatch, state):
     monkeypatch.setenv(weights.ENV, str(tmp_path / "w"))
     with pytest.raises(WeightsError, match="vdeval weights install musiq-spaq") as e:

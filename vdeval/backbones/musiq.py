@@ -36,7 +36,9 @@ Per clip ("frame_score" feature): "value" (T,) the per-frame MUSIQ score (0-100 
 (1,) their mean, VBench's per-video number before its / 100.
 
 Decoded input: the frame at its full size, as VBench decodes it, a batch at a time as the network
-reads it (streams_input: memory holds batch_size full-size frames, not the clip). Option
+reads it (streams_input: memory holds batch_size full-size frames, not the clip; batch_size left
+out: 8 on a GPU, CPU_BATCH on a CPU, measured cheapest per frame there by
+benchmarks/cpu_batch_sizes.py). Option
 max_short_side=N (not VBench's) area-shrinks larger footage to an N px short side first, which is
 faster and differs from VBench's numbers (MUSIQ on a 1280 x 720 clip with N = 512: rel 4.7e-3).
 """
@@ -61,6 +63,10 @@ PATCH = 32
 GRID = 10  # hashed spatial positions: a GRID x GRID table
 SCALES = (224, 384)  # longer sides of the resized scales; the frame itself is the last scale
 MAX_LONGER = 512  # VBench's "longer" preprocess mode
+GPU_BATCH = 8  # frames per forward
+# frames per forward on a CPU without a batch_size option: bigger batches cost more per frame there
+# (benchmarks/cpu_batch_sizes.py, README "Scale and performance")
+CPU_BATCH = 4
 
 
 def same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
@@ -272,11 +278,13 @@ class MusiqBackbone(Backbone):
         "32 px patches, hashed 10x10 positions, scale embeddings, ResNet stem, 14-layer transformer; score per frame"
     )
 
-    def __init__(self, device: str = "cpu", checkpoint: str = "spaq", batch_size: int = 8, max_short_side: int = 0,
+    def __init__(self, device: str = "cpu", checkpoint: str = "spaq", batch_size: int | None = None, max_short_side: int = 0,
                  **options):
         if checkpoint not in CHECKPOINTS:
             raise WeightsError(f"musiq: unknown checkpoint {checkpoint!r}", f"one of {', '.join(CHECKPOINTS)}")
         super().__init__(device, checkpoint=checkpoint, max_short_side=int(max_short_side), **options)
+        if batch_size is None:
+            batch_size = CPU_BATCH if str(device) == "cpu" else GPU_BATCH
         self.batch_size = max(1, int(batch_size))
         entry = CHECKPOINTS[checkpoint]
         self._path, self._sha = weights.require(entry)

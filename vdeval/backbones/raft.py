@@ -3,6 +3,8 @@
 Options: model "large" (default) or "small"; weights: large C_T_SKHT_V2 (default; torchvision's
 best general-purpose), C_T_V1 (the original RAFT "raft-things" training, for parity with VBench's
 motion metrics), C_T_V2; small C_T_V2 (default) or C_T_V1. iters: refinement steps (12).
+batch_size: pairs per direction in one forward; left out, 8 on a GPU and CPU_FORWARD_PAIRS pairs in
+all on a CPU (the batch measured cheapest per pair there, benchmarks/cpu_batch_sizes.py).
 
 Protocol: RGB uint8 -> x / 127.5 - 1 in [-1, 1] (torchvision's RAFT transforms), layout N x C x H x W;
 frames replicate-padded to multiples of 8 (split evenly between sides, as RAFT's InputPadder), and
@@ -36,6 +38,11 @@ from vdeval.video.protocol import InputSpec
 
 DEFAULT_WEIGHTS = {"large": "C_T_SKHT_V2", "small": "C_T_V2"}
 MIN_SIDE = 128
+GPU_BATCH = 8  # pairs per direction in one forward (forward and backward together: 16)
+# On a CPU, bigger batches cost more per pair (benchmarks/cpu_batch_sizes.py: README "Scale and
+# performance"); without a batch_size option the CPU forward gets about this many pairs, whatever
+# the directions asked.
+CPU_FORWARD_PAIRS = 4
 VBENCH_MODEL, VBENCH_WEIGHTS_TAG, VBENCH_ITERS = "large", "C_T_V1", 20
 VBENCH = {"model": VBENCH_MODEL, "weights_tag": VBENCH_WEIGHTS_TAG, "iters": VBENCH_ITERS}
 
@@ -81,7 +88,7 @@ class RaftFlow(Backbone):
         return pairs * height * width * 16 + batch * (2 * p8 * p8 * 4 + 300 * height * width * 4)
 
     def __init__(self, device: str = "cpu", model: str = "large", weights_tag: str | None = None, iters: int | None = None,
-                 batch_size: int = 8, protocol: str = "vdeval", **options):
+                 batch_size: int | None = None, protocol: str = "vdeval", **options):
         if protocol == "vbench":
             asked = {"model": model, "weights_tag": weights_tag or VBENCH["weights_tag"], "iters": VBENCH["iters"] if iters is None else iters}
             bad = [f"{k}={asked[k]!r}" for k in VBENCH if asked[k] != VBENCH[k]]
@@ -102,7 +109,11 @@ class RaftFlow(Backbone):
             known = [n for n in weights.ENTRIES if n.startswith(f"raft-{model}-")]
             raise WeightsError(f"raft: no weights {tag!r} for the {model} model", f"known: {', '.join(known)}")
         self._path, self._sha = weights.require(self.entry_name)
-        self.iters, self.batch_size = int(iters), int(batch_size)
+        self.iters = int(iters)
+        # batch_size: pairs per direction in one forward; left out, GPU_BATCH on a GPU and
+        # CPU_FORWARD_PAIRS in all on a CPU (set per request in compute)
+        self._cpu_default = batch_size is None and str(device) == "cpu"
+        self.batch_size = int(batch_size) if batch_size is not None else (CPU_FORWARD_PAIRS if self._cpu_default else GPU_BATCH)
 
     network = ("model",)
 
@@ -158,13 +169,14 @@ class RaftFlow(Backbone):
         def to_input(frames):
             return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
+        chunk = max(1, CPU_FORWARD_PAIRS // len(directions)) if self._cpu_default else self.batch_size
         out = []
         for c in clips:
             frames = c.frames[::step]
             t, h, w = frames.shape[:3]
             arrays: dict[str, np.ndarray] = {d: np.zeros((max(t - 1, 0), h, w, 2), np.float32) for d in ("forward", "backward") if d in directions}
-            for i in range(0, t - 1, self.batch_size):  # chunks of pairs: long clips stay in memory
-                x = to_input(frames[i:min(i + self.batch_size, t - 1) + 1])
+            for i in range(0, t - 1, chunk):  # chunks of pairs: long clips stay in memory
+                x = to_input(frames[i:min(i + chunk, t - 1) + 1])
                 k = len(x) - 1
                 # the asked directions' pairs in one batch: forward (x[t], x[t+1]), backward swapped
                 firsts = [x[:-1] if d == "forward" else x[1:] for d in arrays]
@@ -182,6 +194,6 @@ class RaftVBench(RaftFlow):
     name = "raft_vbench"
     protocol = RaftFlow.protocol + "; VBench protocol: large model, C_T_V1 (raft-things) weights, 20 iterations"
 
-    def __init__(self, device: str = "cpu", batch_size: int = 8, **options):
+    def __init__(self, device: str = "cpu", batch_size: int | None = None, **options):
         options.pop("protocol", None)
         super().__init__(device, batch_size=batch_size, protocol="vbench", **options)
