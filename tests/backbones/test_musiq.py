@@ -136,8 +136,9 @@ def test_backbone_scores_frames(installed):
     f = b.compute("frame_score", [ClipInput(video)])[0]
     assert f["value"].shape == (2,) and np.isfinite(f["value"]).all()
     assert f["clip"][0] == pytest.approx(f["value"].mean(), rel=1e-6)
-    one = MusiqBackbone(batch_size=1).compute("frame_score", [ClipInput(video)])[0]["value"]  # batch-invariant
-    np.testing.assert_allclose(one, f["value"], rtol=1e-5, atol=1e-5)
+    assert b.batch_size == 1  # the CPU default: one frame per forward
+    both = MusiqBackbone(batch_size=8).compute("frame_score", [ClipInput(video)])[0]["value"]  # batch-invariant
+    np.testing.assert_allclose(both, f["value"], rtol=1e-5, atol=1e-5)
 
 
 def test_batch_defaults_by_device(installed):

@@ -64,9 +64,9 @@ GRID = 10  # hashed spatial positions: a GRID x GRID table
 SCALES = (224, 384)  # longer sides of the resized scales; the frame itself is the last scale
 MAX_LONGER = 512  # VBench's "longer" preprocess mode
 GPU_BATCH = 8  # frames per forward
-# frames per forward on a CPU without a batch_size option: bigger batches cost more per frame there
+# frames per forward on a CPU without a batch_size option: every bigger batch costs more per frame there
 # (benchmarks/cpu_batch_sizes.py, README "Scale and performance")
-CPU_BATCH = 4
+CPU_BATCH = 1
 
 
 def same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
