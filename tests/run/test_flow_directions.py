@@ -90,7 +90,7 @@ def test_raft_forward_only_runs_one_pass_per_pair_with_the_same_forward_flow(tmp
     f = tmp_path / "raft_small.pth"
     torch.save(raft_small(weights=None).state_dict(), f)
     weights.install("raft-small-C_T_V2", f, custom=True)
-    b = RaftFlow(model="small", iters=2)
+    b = RaftFlow(model="small", iters=2, batch_size=8)  # all 3 pairs in one forward (the CPU default chunks them)
     seen = []
     net = b.model
     b.model = lambda x, y, num_flow_updates: seen.append(x.shape[0]) or net(x, y, num_flow_updates=num_flow_updates)
