@@ -90,47 +90,45 @@ def skip_ratios(d: np.ndarray, window: int = WINDOW) -> np.ndarray:
     return out
 
 
-class FrameRepeats(Metric[NoParams]):
-    name = "frame_repeats"
+STILL = "nothing changes: a still clip has no cadence to break"
+
+
+class _FrameCadence(Metric[NoParams]):
+    """What frame_repeats and frame_skips share: the decoded frames, one number per pair, lower is better."""
     version = "1"
     higher_is_better = False
     level = "clip"
     min_frames = 3
     default_backbone = "pixels"
     allowed_backbones = ("pixels",)
-    failure_mode = "stutter (held or repeated frames between moving frames)"
-    audit_corruption = "stutter"
 
     def requests(self) -> list[FeatureRequest]:
         return [FeatureRequest("frames", self.backbone)]
 
+
+class FrameRepeats(_FrameCadence):
+    name = "frame_repeats"
+    failure_mode = "stutter (held or repeated frames between moving frames)"
+    audit_corruption = "stutter"
+
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         c, _ = pair_measures(clip.frames_for(self.backbone))
         if not (c > 0).any():
-            return ClipScore(float("nan"), note="nothing changes: a still clip has no cadence to break")
+            return ClipScore(float("nan"), note=STILL)
         dips = repeat_dips(c)
         return ClipScore(float(dips.max()), curve=[float(x) for x in dips],
                          extras={"changed_fraction": float(c.mean())})
 
 
-class FrameSkips(Metric[NoParams]):
+class FrameSkips(_FrameCadence):
     name = "frame_skips"
-    version = "1"
-    higher_is_better = False
-    level = "clip"
-    min_frames = 3
-    default_backbone = "pixels"
-    allowed_backbones = ("pixels",)
     failure_mode = "skip-ahead (dropped frames: the motion jumps)"
     audit_corruption = "teleport"
-
-    def requests(self) -> list[FeatureRequest]:
-        return [FeatureRequest("frames", self.backbone)]
 
     def score_clip(self, clip: ClipFeatures) -> ClipScore:
         _, d = pair_measures(clip.frames_for(self.backbone))
         r = skip_ratios(d)
         if not np.isfinite(r).any():
-            return ClipScore(float("nan"), note="nothing changes: a still clip has no cadence to break")
+            return ClipScore(float("nan"), note=STILL)
         return ClipScore(float(np.nanmax(r)), curve=[float(x) for x in r],
                          extras={"mean_difference": float(d.mean())})
