@@ -37,8 +37,7 @@ import numpy as np
 
 from vdeval.features import ClipFeatures, FeatureRequest
 from vdeval.metrics.base import ClipScore, Metric, NoParams
-
-GREY = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601
+from vdeval.metrics.frame_cadence import grey
 
 
 def neighbour_correlations(frames: np.ndarray) -> np.ndarray:
@@ -47,7 +46,7 @@ def neighbour_correlations(frames: np.ndarray) -> np.ndarray:
     out = np.full(max(t_all - 2, 0), np.nan)
     if t_all < 3:
         return out
-    g = np.stack([np.asarray(f, np.float32) @ GREY for f in frames])  # (T, H, W) float32
+    g = np.stack([grey(f) for f in frames])  # (T, H, W) float32
     g -= np.median(g, axis=0)
     for t in range(1, t_all - 1):
         a = g[t].ravel().astype(np.float64)

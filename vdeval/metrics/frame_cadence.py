@@ -47,7 +47,8 @@ WINDOW = 2  # pairs on each side a pair is compared with
 GREY = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601
 
 
-def _grey(frame: np.ndarray) -> np.ndarray:
+def grey(frame: np.ndarray) -> np.ndarray:
+    """(H, W) float32 BT.601 grey (0-255) of an RGB frame (frame_blending reads frames the same way)."""
     return np.asarray(frame, np.float32) @ GREY
 
 
@@ -56,9 +57,9 @@ def pair_measures(frames: np.ndarray, change: float = CHANGE) -> tuple[np.ndarra
     time (a long clip is never held in float32 whole)."""
     n = max(0, len(frames) - 1)
     c, d = np.zeros(n), np.zeros(n)
-    prev = _grey(frames[0]) if n else None
+    prev = grey(frames[0]) if n else None
     for t in range(n):
-        cur = _grey(frames[t + 1])
+        cur = grey(frames[t + 1])
         diff = np.abs(cur - prev)
         c[t], d[t] = float((diff > change).mean()), float(diff.mean(dtype=np.float64))
         prev = cur
