@@ -90,8 +90,7 @@ class BackbonePool:
             return self._live[key]
         self._make_room(self._bytes.get(key, 0))
         bb = self._checked.pop(key, None) or self._check(name, options)
-        if not bb.built:
-            bb.ensure_built()
+        bb.ensure_built()  # idempotent: a network already built stays as it is
         self.built += 1
         self._live[key] = bb
         self._bytes[key] = bb.network_bytes()
