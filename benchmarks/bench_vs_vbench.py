@@ -19,22 +19,30 @@ Sides, each in a fresh process, interleaved, `--rounds` rounds (the fastest roun
   limit    one decode per clip plus each unique forward the dimensions need, alone, batched
            (RAFT and MUSIQ at the CPU batch sizes measured cheapest, benchmarks/cpu_batch_sizes.py),
            without autograd (DINO and CLIP on every frame, RAFT forward on the 8 fps pairs, AMT-S on
-           the even pairs, MUSIQ on every frame); no metric maths, no caching, no results.
+           the even pairs, MUSIQ on every frame; in the shared suite RAFT also on every pair both
+           ways, the flow vdeval's three flow metrics read); no metric maths, no caching, no results.
 
-`shared:` adds three EvalCrafter-style flow metrics on RAFT (same protocol). EvalCrafter's code
-recomputes flow per metric; the peer does so: warping error runs RAFT forward and backward on every
-pair, flow score and motion blur each run it forward on every pair. vdeval adds warping_error,
-motion_blur and motion_jitter (its flow-score stand-in: all three read the one forward + backward RAFT
-flow of all pairs, computed once).
+`shared:` adds EvalCrafter's three flow metrics (metrics/RAFT/optical_flow_scores.py), each
+recomputing its flow as that code does: flow score and motion AC-score each run RAFT (raft-things,
+20 iterations) forward on every consecutive pair at source size; warping error halves each frame
+(bilinear) and runs RAFT forward and backward on every pair at that size, then its occlusion test
+and masked squared error (its frames enter RAFT in [0, 1] where the network expects [0, 255]:
+kept, it moves the flow, not the cost). vdeval adds warping_error, motion_blur and motion_jitter
+(the flow readers it has), all three reading one forward + backward RAFT flow of all pairs at
+source size, computed once: its warping error works at full size, four times the pixels of
+EvalCrafter's, so pair for pair vdeval's flicker flow costs more than the peer's.
 
 Reported: CPU seconds (all threads of the process, after imports) and wall seconds per dimension and
 in total, peak RSS of each process, and the last lines
 
   total: peer/vdeval cpu X.XX wall Y.YY rss Z.ZZ limit/vdeval cpu W.WW
-  shared: peer/vdeval cpu X.XX wall Y.YY rss Z.ZZ
+  shared: peer/vdeval cpu X.XX wall Y.YY rss Z.ZZ limit/vdeval cpu W.WW
+
+The load average is printed beside every side: on a shared machine CPU time moves with it.
 
     python benchmarks/bench_vs_vbench.py            # 256x160, 512x320, 720p, 16 frames, 2 rounds (long)
     python benchmarks/bench_vs_vbench.py --quick    # two 256x160 clips of 8 frames, 1 round
+    python benchmarks/bench_vs_vbench.py --shared-rounds 1   # the shared suite in the first round only
 """
 from __future__ import annotations
 
@@ -53,7 +61,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NATURAL = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.exists()), ROOT.parent / "shared") / "data" / "natural"
 DIMS = ["subject_consistency", "background_consistency", "dynamic_degree", "motion_smoothness",
         "temporal_flickering", "imaging_quality"]
-FLOW = ["warping_error", "flow_score", "motion_blur"]
 VDEVAL_METRICS = {
     "subject_consistency": {"name": "identity_drift", "backbone": "dino_vbench", "params": {"aggregate": "pairs"}},
     "background_consistency": {"name": "background_consistency", "backbone": "clip"},
@@ -160,9 +167,26 @@ def _raft_pair(model, a, b):
     return unpad(model(a, b, num_flow_updates=20)[-1], pads)
 
 
+def _pyramid_any_size(self, fmap1, fmap2):
+    """torchvision's CorrBlock.build_pyramid without its size check: the RAFT EvalCrafter runs
+    (princeton-vl) pools the correlation volume at any size, so the half-size frames of a 256x160
+    clip (128x80) run there, same cost, though its 1-row coarsest level makes NaNs; torchvision
+    refuses maps under 16 px."""
+    import torch.nn.functional as F
+
+    corr = self._compute_corr_volume(fmap1, fmap2)
+    n, h, w, c, _, _ = corr.shape
+    corr = corr.reshape(n * h * w, c, h, w)
+    self.corr_pyramid = [corr]
+    for _ in range(self.num_levels - 1):
+        corr = F.avg_pool2d(corr, kernel_size=2, stride=2)
+        self.corr_pyramid.append(corr)
+
+
 def peer(clips: list[Path], shared: bool) -> dict:
     """VBench's loops (and EvalCrafter's per-metric flow), one dimension after another."""
     import gc
+    import types
 
     import numpy as np
     import torch
@@ -205,7 +229,9 @@ def peer(clips: list[Path], shared: bool) -> dict:
             sims = [max(0.0, F.cosine_similarity(feats[i - 1:i], feats[i:i + 1]).item()) for i in range(1, len(feats))]
             scores.setdefault("background_consistency", []).append(float(np.mean(sims)))
 
-    def flow_loop(name: str, interval_of, directions: int):
+    def flow_loop(name: str, interval_of):
+        """Forward RAFT on consecutive (sampled) pairs, one pair at a time: VBench's dynamic degree
+        (every round(fps / 8)-th frame) and EvalCrafter's flow score and motion AC-score (every frame)."""
         b = registry.resolve("backbone", "raft_vbench")()
         for p in clips:
             frames, fps = decode(p)
@@ -213,12 +239,45 @@ def peer(clips: list[Path], shared: bool) -> dict:
             mags = []
             with torch.no_grad():
                 for a, c in zip(frames[:-1], frames[1:]):
-                    x, y = to_raft(a), to_raft(c)
-                    fl = _raft_pair(b.model, x, y)
-                    if directions == 2:
-                        fl = fl - _raft_pair(b.model, y, x)
-                    mags.append(float(fl.norm(dim=1).mean()))
+                    mags.append(float(_raft_pair(b.model, to_raft(a), to_raft(c)).norm(dim=1).mean()))
             scores.setdefault(name, []).append(float(np.mean(mags)))
+
+    def warping_error():
+        """EvalCrafter's compute_video_warping_error: frames / 255, halved (bilinear), RAFT forward
+        and backward per pair (its RAFT rescales as if from [0, 255]), occlusion from the
+        forward-backward test and the flow's motion boundaries, masked squared error."""
+        b = registry.resolve("backbone", "raft_vbench")()
+        b.model.corr_block.build_pyramid = types.MethodType(_pyramid_any_size, b.model.corr_block)
+
+        def warp(x, flow):  # x sampled at p + flow(p), bilinear, borders clamped (as Resample2d)
+            h, w = x.shape[-2:]
+            ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+            gx = (xs + flow[:, 0]) / max(w - 1, 1) * 2 - 1
+            gy = (ys + flow[:, 1]) / max(h - 1, 1) * 2 - 1
+            return F.grid_sample(x, torch.stack([gx, gy], -1), align_corners=True, padding_mode="border")
+
+        def sq(f):
+            return (f ** 2).sum(1)
+
+        for p in clips:
+            frames = torch.from_numpy(decode(p)[0]).permute(0, 3, 1, 2).float() / 255.0
+            err = 0.0
+            with torch.no_grad():
+                for i in range(len(frames) - 1):
+                    img1, img2 = (F.interpolate(f[None], scale_factor=0.5, mode="bilinear", align_corners=False)
+                                  for f in (frames[i], frames[i + 1]))
+                    fw = _raft_pair(b.model, 2 * (img1 / 255.0) - 1, 2 * (img2 / 255.0) - 1)
+                    bw = _raft_pair(b.model, 2 * (img2 / 255.0) - 1, 2 * (img1 / 255.0) - 1)
+                    bw_w, warped = warp(bw, fw), warp(img2, fw)
+                    occluded = sq(bw_w + fw) > 0.01 * (sq(bw_w) + sq(fw)) + 0.5
+                    du, dv = torch.zeros_like(fw), torch.zeros_like(fw)
+                    du[..., :, :-1] = fw[..., :, :-1] - fw[..., :, 1:]
+                    dv[..., :-1, :] = fw[..., :-1, :] - fw[..., 1:, :]
+                    occluded |= sq(du) + sq(dv) > 0.01 * sq(fw) + 0.002
+                    noc = (~occluded).float()
+                    n = noc.sum() if noc.sum() > 0 else torch.tensor(float(warped.numel()))
+                    err += float((((warped - img1) * noc) ** 2).sum() / n)
+            scores.setdefault("warping_error", []).append(err / (len(frames) - 1))
 
     def motion_smoothness():
         from vdeval.backbones.amt import interpolate_midframes
@@ -249,13 +308,13 @@ def peer(clips: list[Path], shared: bool) -> dict:
             scores.setdefault("imaging_quality", []).append(float(np.mean(s)) / 100)
 
     loops = {"subject_consistency": subject_consistency, "background_consistency": background_consistency,
-             "dynamic_degree": lambda: flow_loop("dynamic_degree", lambda fps: max(1, round(fps / 8)), 1),
+             "dynamic_degree": lambda: flow_loop("dynamic_degree", lambda fps: max(1, round(fps / 8))),
              "motion_smoothness": motion_smoothness, "temporal_flickering": temporal_flickering,
              "imaging_quality": imaging_quality}
     if shared:
-        loops.update({"warping_error": lambda: flow_loop("warping_error", lambda fps: 1, 2),
-                      "flow_score": lambda: flow_loop("flow_score", lambda fps: 1, 1),
-                      "motion_blur": lambda: flow_loop("motion_blur", lambda fps: 1, 1)})
+        loops.update({"flow_score": lambda: flow_loop("flow_score", lambda fps: 1),
+                      "motion_ac_score": lambda: flow_loop("motion_ac_score", lambda fps: 1),
+                      "warping_error": warping_error})
     for name, fn in loops.items():
         t.run(name, fn)
         gc.collect()
@@ -301,12 +360,11 @@ def limit(clips: list[Path], shared: bool) -> dict:
         b = registry.resolve("backbone", "raft_vbench")()
         k = raft.CPU_FORWARD_PAIRS  # pairs per forward: the batch measured cheapest on a CPU
         for f, fps in decoded:
-            s = f if shared else f[::max(1, round(fps / 8))]
-            x = torch.from_numpy(np.ascontiguousarray(s)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-            if shared:  # every pair both ways (serves the 8 fps pairs' forward flow too, at this length)
-                a, c = torch.cat([x[:-1], x[1:]]), torch.cat([x[1:], x[:-1]])
-            else:
-                a, c = x[:-1], x[1:]
+            step = max(1, round(fps / 8))
+            x = torch.from_numpy(np.ascontiguousarray(f)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            a, c = x[::step][:-1], x[::step][1:]  # dynamic degree's pairs, forward
+            if shared:  # every pair both ways; dynamic degree's pairs are among them only at step 1
+                a, c = (torch.cat([x[:-1], x[1:]] + [a] * (step > 1)), torch.cat([x[1:], x[:-1]] + [c] * (step > 1)))
             for i in range(0, len(a), k):
                 t.run("raft", lambda a=a[i:i + k], c=c[i:i + k]: _raft_pair(b.model, a, c))
         b = registry.resolve("backbone", "amt")()
@@ -348,6 +406,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--no-shared", action="store_true", help="skip the suite with repeated flow work")
+    ap.add_argument("--shared-rounds", type=int, default=None, help="run the shared suite in the first N rounds only")
     ap.add_argument("--timeout", type=float, default=3600)
     ap.add_argument("--worker", choices=("peer", "vdeval", "limit"), help=argparse.SUPPRESS)
     ap.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)
@@ -356,6 +415,7 @@ def main() -> None:
     if a.worker:
         return worker(a.worker, a.clips, a.shared)
     rounds = a.rounds or (1 if a.quick else 2)
+    shared_rounds = 0 if a.no_shared else (rounds if a.shared_rounds is None else a.shared_rounds)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "clips").mkdir()
@@ -368,13 +428,15 @@ def main() -> None:
         print(f"clips: {', '.join(p.name for p in clips)}; load average {os.getloadavg()[0]:.1f}", flush=True)
         best: dict[tuple, dict] = {}
         for r in range(rounds):
-            for shared in ((False,) if a.no_shared else (False, True)):
+            for shared in (False, True)[:1 + (r < shared_rounds)]:
                 for side in ("peer", "vdeval", "limit"):
+                    load0 = os.getloadavg()[0]
                     got = spawn(side, clips, shared, env, a.timeout)
                     k = (side, shared)
                     if k not in best or got["cpu"] < best[k]["cpu"]:
                         best[k] = got
-                    print(f"round {r + 1} {'shared' if shared else 'vbench'} {side:7s} cpu {got['cpu']:7.1f} s  "
+                    print(f"round {r + 1} {'shared' if shared else 'vbench'} {side:7s} load {load0:.1f}-{os.getloadavg()[0]:.1f}  "
+                          f"cpu {got['cpu']:7.1f} s  "
                           f"wall {got['wall']:7.1f} s  rss {got['rss'] / 2**30:5.2f} GiB  "
                           + "  ".join(f"{n} {v[0]:.1f}" for n, v in got["parts"].items()), flush=True)
         p, v, lim = best[("peer", False)], best[("vdeval", False)], best[("limit", False)]
@@ -384,10 +446,10 @@ def main() -> None:
         print(f"load average {os.getloadavg()[0]:.1f}")
         print(f"total: peer/vdeval cpu {p['cpu'] / v['cpu']:.2f} wall {p['wall'] / v['wall']:.2f} "
               f"rss {p['rss'] / v['rss']:.2f} limit/vdeval cpu {lim['cpu'] / v['cpu']:.2f}")
-        if not a.no_shared:
-            ps, vs = best[("peer", True)], best[("vdeval", True)]
+        if shared_rounds:
+            ps, vs, ls = best[("peer", True)], best[("vdeval", True)], best[("limit", True)]
             print(f"shared: peer/vdeval cpu {ps['cpu'] / vs['cpu']:.2f} wall {ps['wall'] / vs['wall']:.2f} "
-                  f"rss {ps['rss'] / vs['rss']:.2f}")
+                  f"rss {ps['rss'] / vs['rss']:.2f} limit/vdeval cpu {ls['cpu'] / vs['cpu']:.2f}")
 
 
 if __name__ == "__main__":
