@@ -56,6 +56,38 @@ def test_dis_forward_only_is_the_forward_of_both_and_half_the_work():
         float(np.median(both["forward"][..., 0])) == pytest.approx(2.0, abs=0.5)
 
 
+def test_requests_meeting_on_one_input_run_each_pass_once(monkeypatch):
+    """Frozen motion's 8 fps flow (a key of its own) and warping error's flow meet on a clip made at
+    8 fps, where the sampling keeps every frame: whichever request comes first computes both
+    directions, so the forward pass runs once per pair whatever the metrics' order."""
+    from vdeval.backbones.dis import DISFlow
+
+    asked = []
+    compute = DISFlow.compute
+
+    def counted(self, kind, clips, directions=("forward", "backward")):
+        asked.append((len(clips), tuple(directions)))
+        return compute(self, kind, clips, directions=directions)
+
+    monkeypatch.setattr(DISFlow, "compute", counted)
+    fwd8 = FeatureRequest("flow", "dis", (("fps", 8.0),), directions=FWD)  # frozen motion's
+    both = FeatureRequest("flow", "dis")  # warping error's
+    for order in ([fwd8, both], [both, fwd8]):
+        asked.clear()
+        a = ClipFeatures("a", _moving(t=6))  # made at 8 fps
+        assert featurize([a], order, BackbonePool()) == {("flow", "dis"): 1}
+        assert asked == [(1, ("forward", "backward"))]
+        assert np.array_equal(a.features[fwd8.key]["forward"], a.features[both.key]["forward"])
+    # at 24 fps the 8 fps sample is other frames (every third): two inputs, two computations, the
+    # sampled one forward only
+    asked.clear()
+    v = _moving(t=7)
+    b = ClipFeatures("b", Video(v.frames, fps=24.0))
+    assert featurize([b], [fwd8, both], BackbonePool()) == {("flow", "dis"): 2}
+    assert asked == [(1, ("forward",)), (1, ("forward", "backward"))]
+    assert len(b.features[fwd8.key]["forward"]) == 2 and len(b.features[both.key]["forward"]) == 6
+
+
 def test_cached_forward_only_flow_never_serves_a_request_for_both(tmp_path):
     pool, cache = BackbonePool(), FeatureCache(tmp_path / "cache")
     fwd, both = FeatureRequest("flow", "dis", directions=FWD), FeatureRequest("flow", "dis")

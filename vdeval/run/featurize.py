@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -16,7 +16,15 @@ import numpy as np
 from vdeval import registry
 from vdeval.backbones.base import Backbone
 from vdeval.errors import FeatureError
-from vdeval.features import UNCACHED_KINDS, ClipFeatures, ClipInput, FeatureRequest, merge_requests
+from vdeval.features import (
+    FLOW_DIRECTIONS,
+    FLOW_KINDS,
+    UNCACHED_KINDS,
+    ClipFeatures,
+    ClipInput,
+    FeatureRequest,
+    merge_requests,
+)
 from vdeval.video.protocol import InputSpec
 
 _PLAIN = (int, float, str, bool, type(None), tuple, list, dict)
@@ -318,7 +326,9 @@ def featurize(
     `on_done(n)`, when given, is called as each n clips of a request are done (progress bars)."""
     cache = cache or FeatureCache(None)
     computed: dict[tuple[str, str], int] = {}
-    for req in merge_requests(requests):  # de-duplicate, keep order; flow in the directions read
+    merged = merge_requests(requests)  # de-duplicate, keep order; flow in the directions read
+    widest = _directions_per_input(clips, merged, pool)
+    for req in merged:
         # the card for specs and cache keys; the network is built only when a clip needs it
         card = pool.card(req.backbone, req.options)
         if req.kind not in card.provides and req.kind != "frames":
@@ -345,9 +355,33 @@ def featurize(
             on_done(len(clips) - len(todo))
         # frames are decoded, not computed: no network for them
         worker = pool.get(req.backbone, req.options) if todo and req.kind != "frames" else card
-        _compute_batches(todo, req, worker, spec, cid, cache, batch_size, cache_max_bytes, on_done)
+        by_directions: dict[tuple, list[tuple[ClipFeatures, str]]] = {}
+        for clip, key in todo:
+            by_directions.setdefault(widest.get((cid, req.kind, key), req.directions), []).append((clip, key))
+        for directions, items in by_directions.items():
+            _compute_batches(items, replace(req, directions=directions), worker, spec, cid, cache, batch_size,
+                             cache_max_bytes, on_done)
         computed[(req.kind, req.backbone)] = computed.get((req.kind, req.backbone), 0) + len(todo)
     return computed
+
+
+def _directions_per_input(clips: list[ClipFeatures], requests: list[FeatureRequest],
+                          pool: BackbonePool) -> dict[tuple, tuple]:
+    """The flow directions to compute per (backbone cache identity, kind, clip input): requests of
+    different keys can meet on one input, e.g. frozen motion's 8 fps flow and warping error's flow
+    of a clip made at 8 fps (the sampling keeps every frame). Each then computes the union of their
+    directions, so whichever comes first serves the other: the forward pass runs once per pair."""
+    want: dict[tuple, set[str]] = {}
+    for req in requests:
+        if req.kind not in FLOW_KINDS:
+            continue
+        card = pool.card(req.backbone, req.options)
+        if req.kind not in card.provides:  # featurize says so below, in its own words
+            continue
+        cid, spec = card.cache_identity_hash(), card.input_spec(req.kind)
+        for clip in clips:
+            want.setdefault((cid, req.kind, _input_key(clip, req.kind, spec)), set()).update(req.arrays)
+    return {k: () if v >= set(FLOW_DIRECTIONS) else tuple(d for d in FLOW_DIRECTIONS if d in v) for k, v in want.items()}
 
 
 _NO_PIXELS = ("text_embedding", "reference_embedding")  # kinds computed from the prompt or the image
