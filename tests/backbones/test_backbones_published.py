@@ -195,6 +195,19 @@ def test_raft_small_loads_and_gives_forward_backward_flow(wdir):
         np.testing.assert_allclose(both[k], ref[k], atol=1e-3)
     np.testing.assert_allclose(fwd["forward"], ref["forward"], atol=1e-3)
     assert RaftFlow.unbuilt(model="small").batch_size == raft.CPU_FORWARD_PAIRS
+    # larger frames: fewer pairs per CPU forward (about CPU_FORWARD_PIXELS of frames), down to one
+    # pair and one direction at a time from 512x320, the same flow arrays
+    assert [raft.cpu_pairs_per_forward(h, w) for h, w in ((32, 32), (160, 256), (240, 384), (320, 512), (720, 1280))] == [4, 4, 1, 1, 1]
+    sizes = []
+    b.model = lambda a, c, num_flow_updates: sizes.append(len(a)) or [torch.zeros(len(a), 2, *a.shape[-2:])]
+    for h, w, want in ((160, 256, [4, 2]), (320, 512, [1] * 6)):
+        sizes.clear()
+        got = b.compute("flow", [ClipInput(_clip(4, h, w))])[0]
+        assert sizes == want and got["forward"].shape == got["backward"].shape == (3, h, w, 2)
+    sizes.clear()
+    b.compute("flow", [ClipInput(_clip(4, 320, 512))], directions=("forward",))
+    assert sizes == [1, 1, 1]
+    b.model = net
     assert RaftFlow.unbuilt(device="cuda", model="small").batch_size == raft.GPU_BATCH == 8
     assert not RaftFlow.unbuilt(model="small", batch_size=3)._cpu_default
     one = b.compute("flow", [ClipInput(_clip(1))])[0]

@@ -3,8 +3,9 @@
 Options: model "large" (default) or "small"; weights: large C_T_SKHT_V2 (default; torchvision's
 best general-purpose), C_T_V1 (the original RAFT "raft-things" training, for parity with VBench's
 motion metrics), C_T_V2; small C_T_V2 (default) or C_T_V1. iters: refinement steps (12).
-batch_size: pairs per direction in one forward; left out, 8 on a GPU and CPU_FORWARD_PAIRS pairs in
-all on a CPU (the batch measured cheapest per pair there, benchmarks/cpu_batch_sizes.py).
+batch_size: pairs per direction in one forward; left out, 8 on a GPU, and on a CPU as many pairs in
+all as make about CPU_FORWARD_PIXELS frame pixels, 1 to CPU_FORWARD_PAIRS (4 pairs at 256x160, one at
+512x320 and above: the batches measured cheapest per pair there, benchmarks/cpu_batch_sizes.py).
 
 Protocol: RGB uint8 -> x / 127.5 - 1 in [-1, 1] (torchvision's RAFT transforms), layout N x C x H x W;
 frames replicate-padded to multiples of 8 (split evenly between sides, as RAFT's InputPadder), and
@@ -39,10 +40,18 @@ from vdeval.video.protocol import InputSpec
 DEFAULT_WEIGHTS = {"large": "C_T_SKHT_V2", "small": "C_T_V2"}
 MIN_SIDE = 128
 GPU_BATCH = 8  # pairs per direction in one forward (forward and backward together: 16)
-# On a CPU, bigger batches cost more per pair (benchmarks/cpu_batch_sizes.py: README "Scale and
-# performance"); without a batch_size option the CPU forward gets about this many pairs, whatever
-# the directions asked.
+# On a CPU a batch pays only while the frames are small (benchmarks/cpu_batch_sizes.py: README
+# "Scale and performance"): without a batch_size option a CPU forward gets about CPU_FORWARD_PIXELS
+# frame pixels of pairs, whatever the directions asked, at least one pair and at most
+# CPU_FORWARD_PAIRS; larger frames go a pair at a time, one direction after the other, which also
+# keeps one correlation volume in memory (0.8 GB for a 720p pair) as a per-pair loop does.
 CPU_FORWARD_PAIRS = 4
+CPU_FORWARD_PIXELS = 4 * 256 * 160
+
+
+def cpu_pairs_per_forward(height: int, width: int) -> int:
+    """Pairs in one RAFT forward on a CPU without a batch_size option, for frames of this size."""
+    return max(1, min(CPU_FORWARD_PAIRS, CPU_FORWARD_PIXELS // max(1, height * width)))
 VBENCH_MODEL, VBENCH_WEIGHTS_TAG, VBENCH_ITERS = "large", "C_T_V1", 20
 VBENCH = {"model": VBENCH_MODEL, "weights_tag": VBENCH_WEIGHTS_TAG, "iters": VBENCH_ITERS}
 
@@ -84,8 +93,9 @@ class RaftFlow(Backbone):
         # Declared from the architecture, not measured here (needs the weights).
         pairs = max(frames - 1, 0) if kind == "flow" else max((frames + 1) // 2 - 1, 0)
         p8 = (height // 8 + 1) * (width // 8 + 1)
-        batch = min(self.batch_size, max(pairs, 1))
-        return pairs * height * width * 16 + batch * (2 * p8 * p8 * 4 + 300 * height * width * 4)
+        # pairs in one forward, both directions asked
+        batch = self._per_forward(height, width, 2) if self._cpu_default else 2 * min(self.batch_size, max(pairs, 1))
+        return pairs * height * width * 16 + batch * (p8 * p8 * 4 + 300 * height * width * 4)
 
     def __init__(self, device: str = "cpu", model: str = "large", weights_tag: str | None = None, iters: int | None = None,
                  batch_size: int | None = None, protocol: str = "vdeval", **options):
@@ -110,12 +120,16 @@ class RaftFlow(Backbone):
             raise WeightsError(f"raft: no weights {tag!r} for the {model} model", f"known: {', '.join(known)}")
         self._path, self._sha = weights.require(self.entry_name)
         self.iters = int(iters)
-        # batch_size: pairs per direction in one forward; left out, GPU_BATCH on a GPU and
-        # CPU_FORWARD_PAIRS in all on a CPU (set per request in compute)
+        # batch_size: pairs per direction in one forward; left out, GPU_BATCH on a GPU and on a
+        # CPU cpu_pairs_per_forward in all (set per clip in compute, by its frame size)
         self._cpu_default = batch_size is None and str(device) == "cpu"
         self.batch_size = int(batch_size) if batch_size is not None else (CPU_FORWARD_PAIRS if self._cpu_default else GPU_BATCH)
 
     network = ("model",)
+
+    def _per_forward(self, height: int, width: int, directions: int) -> int:
+        """Pairs in one forward (all directions together)."""
+        return cpu_pairs_per_forward(height, width) if self._cpu_default else self.batch_size * directions
 
     def check_weights(self) -> None:
         weights.check_format(self._path, "raft", self.entry_name, ("torch",))
@@ -169,19 +183,22 @@ class RaftFlow(Backbone):
         def to_input(frames):
             return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
-        chunk = max(1, CPU_FORWARD_PAIRS // len(directions)) if self._cpu_default else self.batch_size
         out = []
         for c in clips:
             frames = c.frames[::step]
             t, h, w = frames.shape[:3]
             arrays: dict[str, np.ndarray] = {d: np.zeros((max(t - 1, 0), h, w, 2), np.float32) for d in ("forward", "backward") if d in directions}
+            per_forward = self._per_forward(h, w, len(arrays))
+            chunk = max(1, per_forward // max(1, len(arrays)))  # pairs per direction in a chunk of frames
             for i in range(0, t - 1, chunk):  # chunks of pairs: long clips stay in memory
                 x = to_input(frames[i:min(i + chunk, t - 1) + 1])
                 k = len(x) - 1
-                # the asked directions' pairs in one batch: forward (x[t], x[t+1]), backward swapped
-                firsts = [x[:-1] if d == "forward" else x[1:] for d in arrays]
-                seconds = [x[1:] if d == "forward" else x[:-1] for d in arrays]
-                flows = self.pair_flow(torch.cat(firsts), torch.cat(seconds)).permute(0, 2, 3, 1).numpy()
+                # the asked directions' pairs, forward (x[t], x[t+1]) then backward (swapped), in
+                # forwards of per_forward pairs
+                a = torch.cat([x[:-1] if d == "forward" else x[1:] for d in arrays])
+                b = torch.cat([x[1:] if d == "forward" else x[:-1] for d in arrays])
+                flows = torch.cat([self.pair_flow(a[j:j + per_forward], b[j:j + per_forward])
+                                   for j in range(0, len(a), per_forward)]).permute(0, 2, 3, 1).numpy()
                 for j, a in enumerate(arrays.values()):
                     a[i:i + k] = flows[j * k:(j + 1) * k]
             out.append(arrays)
