@@ -32,7 +32,7 @@ kept, it moves the flow, not the cost). vdeval adds warping_error, motion_blur a
 source size, computed once: its warping error works at full size, four times the pixels of
 EvalCrafter's, so pair for pair vdeval's flicker flow costs more than the peer's.
 
-Reported: CPU seconds (all threads of the process, after imports) and wall seconds per dimension and
+Reported: CPU and wall seconds per dimension (cpu/wall; CPU of all threads of the process, after imports) and
 in total, peak RSS of each process, and the last lines
 
   total: peer/vdeval cpu X.XX wall Y.YY rss Z.ZZ limit/vdeval cpu W.WW
@@ -358,8 +358,8 @@ def limit(clips: list[Path], shared: bool) -> dict:
         for f, _ in decoded:
             t.run("clip", lambda f=f: b.model.encode_image(b.preprocess(f)))
         b = registry.resolve("backbone", "raft_vbench")()
-        k = raft.CPU_FORWARD_PAIRS  # pairs per forward: the batch measured cheapest on a CPU
         for f, fps in decoded:
+            k = raft.cpu_pairs_per_forward(*f.shape[1:3])  # pairs per forward: the batch measured cheapest on a CPU
             step = max(1, round(fps / 8))
             x = torch.from_numpy(np.ascontiguousarray(f)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             a, c = x[::step][:-1], x[::step][1:]  # dynamic degree's pairs, forward
@@ -408,6 +408,7 @@ def main() -> None:
     ap.add_argument("--no-shared", action="store_true", help="skip the suite with repeated flow work")
     ap.add_argument("--shared-rounds", type=int, default=None, help="run the shared suite in the first N rounds only")
     ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--json", help="append every side's result (parts, scores, cpu, wall, rss, load) to this file")
     ap.add_argument("--worker", choices=("peer", "vdeval", "limit"), help=argparse.SUPPRESS)
     ap.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--clips", nargs="*", type=Path, help=argparse.SUPPRESS)
@@ -438,7 +439,11 @@ def main() -> None:
                     print(f"round {r + 1} {'shared' if shared else 'vbench'} {side:7s} load {load0:.1f}-{os.getloadavg()[0]:.1f}  "
                           f"cpu {got['cpu']:7.1f} s  "
                           f"wall {got['wall']:7.1f} s  rss {got['rss'] / 2**30:5.2f} GiB  "
-                          + "  ".join(f"{n} {v[0]:.1f}" for n, v in got["parts"].items()), flush=True)
+                          + "  ".join(f"{n} {v[0]:.1f}/{v[1]:.1f}" for n, v in got["parts"].items()), flush=True)
+                    if a.json:
+                        with open(a.json, "a") as f:
+                            f.write(json.dumps({"round": r + 1, "side": side, "shared": shared, "load": [load0, os.getloadavg()[0]],
+                                                "clips": [p.name for p in clips], **got}) + "\n")
         p, v, lim = best[("peer", False)], best[("vdeval", False)], best[("limit", False)]
         print("scores (peer | vdeval):")
         for dim, m in VDEVAL_METRICS.items():
