@@ -1,7 +1,8 @@
-"""CPU time per RAFT pair and per MUSIQ frame against batch size, on this CPU.
+"""CPU time per RAFT pair, AMT-S pair and MUSIQ frame against batch size, on this CPU.
 
 Full-depth networks with random weights (timing does not depend on the weights): RAFT large at 20
-iterations (VBench's protocol, backbone raft_vbench) and MUSIQ (14 blocks), on random frames of
+iterations (VBench's protocol, backbone raft_vbench), AMT-S (VBench's motion smoothness: midpoints
+of even frames) and MUSIQ (14 blocks), on random frames of
 256x160 and 512x320. Torch threads as the runner leaves them (torch's default; the runner does not
 set them). Each batch size runs the same number of pairs / frames (--items), in --repeats passes
 over the batch sizes, alternately ascending and descending (so drift in the load or a warm-up
@@ -39,6 +40,18 @@ def raft_runner():
     return run, 1  # frames needed beyond the batch
 
 
+def amt_runner():
+    from vdeval.backbones.amt import AMTS, interpolate_midframes
+
+    torch.manual_seed(0)
+    net = AMTS().eval()
+
+    def run(frames: np.ndarray) -> None:  # frames (2b + 1, H, W, 3): b even pairs in one batch
+        interpolate_midframes(net, frames, batch=len(frames) // 2)
+
+    return run, 1
+
+
 def musiq_runner():
     from vdeval.backbones.musiq import MusiqNet, vbench_longer
 
@@ -52,20 +65,21 @@ def musiq_runner():
 
 
 def measure(net: str, size: tuple[int, int], batches: list[int], items: int, repeats: int) -> None:
-    run, extra = {"raft": raft_runner, "musiq": musiq_runner}[net]()
+    run, extra = {"raft": raft_runner, "musiq": musiq_runner, "amt": amt_runner}[net]()
     w, h = size
     rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (max(batches) + extra, h, w, 3), dtype=np.uint8)
+    per = 2 if net == "amt" else 1  # frames per item: AMT-S interpolates between even frames
+    frames = rng.integers(0, 256, (max(batches) * per + extra, h, w, 3), dtype=np.uint8)
     best: dict[int, tuple[float, float]] = {}
     load0 = os.getloadavg()[0]
     with torch.no_grad():
-        run(frames[:1 + extra])  # warm-up (allocator, oneDNN primitives)
+        run(frames[:per + extra])  # warm-up (allocator, oneDNN primitives)
         for r in range(repeats):
             for b in (batches if r % 2 == 0 else batches[::-1]):
                 n = max(1, items // b)
                 c, t = time.process_time(), time.perf_counter()
                 for _ in range(n):
-                    run(frames[:b + extra])
+                    run(frames[:b * per + extra])
                 got = ((time.process_time() - c) / (n * b), (time.perf_counter() - t) / (n * b))
                 best[b] = min(best.get(b, got), got)
     b0 = min(batches)
@@ -79,7 +93,7 @@ def measure(net: str, size: tuple[int, int], batches: list[int], items: int, rep
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--net", choices=("raft", "musiq"), nargs="*", default=["raft", "musiq"])
+    ap.add_argument("--net", choices=("raft", "musiq", "amt"), nargs="*", default=["raft", "musiq", "amt"])
     ap.add_argument("--size", nargs="*", default=["256x160", "512x320"])
     ap.add_argument("--batches", type=int, nargs="*", default=[1, 2, 4, 8, 16])
     ap.add_argument("--items", type=int, default=16, help="pairs / frames per batch size and pass")

@@ -132,4 +132,6 @@ def test_pairs_batched_give_the_midpoints_of_one_pair_at_a_time():
     batched = interpolate_midframes(m, f)
     d = np.abs(one.astype(int) - batched.astype(int))
     assert d.max() <= 1 and (d > 0).mean() < 1e-4
-    assert pairs_per_batch(720, 1280) == 1 and pairs_per_batch(160, 256) == 8
+    assert pairs_per_batch(720, 1280, device="cuda") == 1 and pairs_per_batch(160, 256, device="cuda") == 8
+    # a CPU batches only small frames, where it pays (2 pairs at 256x160, one from 384x240 up)
+    assert [pairs_per_batch(h, w) for h, w in ((128, 160), (160, 256), (240, 384), (320, 512), (720, 1280))] == [4, 2, 1, 1, 1]

@@ -286,12 +286,20 @@ CORR_BUDGET = 1 << 30
 MAX_PAIRS = 8
 
 
-def pairs_per_batch(h: int, w: int, budget: int = CORR_BUDGET) -> int:
+# On a CPU a batch pays only while frames are small (benchmarks/cpu_batch_sizes.py, README "Scale
+# and performance": 2 pairs cost 0.84x of one at 256x160, 7 pairs 1.65x at 512x320): about this
+# many frame pixels of pairs go in one CPU forward
+CPU_BATCH_PIXELS = 2 * 256 * 160
+
+
+def pairs_per_batch(h: int, w: int, budget: int = CORR_BUDGET, device="cpu") -> int:
     """How many frame pairs go through AMT-S at once: up to MAX_PAIRS while their correlation
-    volumes fit `budget` (one pair at a time at 720p, where a pair's volume alone is ~2 GB)."""
+    volumes fit `budget` (one pair at a time at 720p, where a pair's volume alone is ~2 GB), and
+    on a CPU while they hold about CPU_BATCH_PIXELS pixels (one pair from 384x240 up)."""
     cells = -(-h // 16) * 2 * (-(-w // 16) * 2)  # 1/8 of the 16-padded size
     per_pair = int(cells * cells * 4 * 2.7)
-    return max(1, min(MAX_PAIRS, budget // max(per_pair, 1)))
+    most = CPU_BATCH_PIXELS // max(1, h * w) if str(device) == "cpu" else MAX_PAIRS
+    return max(1, min(MAX_PAIRS, most, budget // max(per_pair, 1)))
 
 
 @torch.no_grad()
@@ -302,7 +310,7 @@ def interpolate_midframes(model: AMTS, frames: np.ndarray, device="cpu", batch: 
     even = frames[::2]
     h, w = frames.shape[1:3]
     n = max(len(even) - 1, 0)
-    batch = batch or pairs_per_batch(h, w)
+    batch = batch or pairs_per_batch(h, w, device=device)
     out = np.empty((n, h, w, 3), np.uint8)
     for i in range(0, n, batch):
         k = min(batch, n - i)
