@@ -88,6 +88,30 @@ def test_requests_meeting_on_one_input_run_each_pass_once(monkeypatch):
     assert len(b.features[fwd8.key]["forward"]) == 2 and len(b.features[both.key]["forward"]) == 6
 
 
+def test_metrics_meeting_on_one_input_share_the_pass_through_featurize_clips(monkeypatch):
+    """The runner's and vdeval.evaluate's path runs one request at a time: frozen motion listed
+    before warping error still costs one DIS computation of an 8 fps clip, in both directions."""
+    from vdeval.backbones.dis import DISFlow
+    from vdeval.run.featurizing import featurize_clips
+
+    asked = []
+    compute = DISFlow.compute
+
+    def counted(self, kind, clips, directions=("forward", "backward")):
+        asked.append(tuple(directions))
+        return compute(self, kind, clips, directions=directions)
+
+    monkeypatch.setattr(DISFlow, "compute", counted)
+    ms = [registry.resolve("metric", n)() for n in ("frozen_motion", "warping_error")]
+    reqs = [r for r in feature_requests(ms) if r.kind == "flow"]
+    assert len({r.key for r in reqs}) == 2  # two keys: frozen motion samples to 8 fps
+    a = ClipFeatures("a", _moving(t=6))
+    assert featurize_clips([a], reqs, BackbonePool()) == {}
+    assert asked == [("forward", "backward")]
+    scores = [m.score_clip(a).value for m in ms]
+    assert all(np.isfinite(scores))
+
+
 def test_cached_forward_only_flow_never_serves_a_request_for_both(tmp_path):
     pool, cache = BackbonePool(), FeatureCache(tmp_path / "cache")
     fwd, both = FeatureRequest("flow", "dis", directions=FWD), FeatureRequest("flow", "dis")

@@ -317,17 +317,20 @@ def featurize(
     batch_size: int = 16,
     cache_max_bytes: int | None = None,
     on_done=None,
+    directions: dict[tuple, tuple] | None = None,
 ) -> dict[tuple[str, str], int]:
     """Fill each clip's features for every request; returns how many were computed (not read from
     cache) per (kind, backbone). Each distinct request is computed once per clip. Clips are
     decoded straight to the backbone's input spec, one batch at a time, and dropped after.
     A computed feature larger than `cache_max_bytes` (pixel-sized flow of long real footage) is
     kept in memory for this pass but not written to the cache, so run folders stay small.
-    `on_done(n)`, when given, is called as each n clips of a request are done (progress bars)."""
+    `on_done(n)`, when given, is called as each n clips of a request are done (progress bars).
+    `directions`: flow directions per clip input (`directions_per_input`) over a wider set of
+    requests than this call's (featurize_clips runs one request at a time); by default this call's."""
     cache = cache or FeatureCache(None)
     computed: dict[tuple[str, str], int] = {}
     merged = merge_requests(requests)  # de-duplicate, keep order; flow in the directions read
-    widest = _directions_per_input(clips, merged, pool)
+    widest = directions_per_input(clips, merged, pool) if directions is None else directions
     for req in merged:
         # the card for specs and cache keys; the network is built only when a clip needs it
         card = pool.card(req.backbone, req.options)
@@ -365,8 +368,8 @@ def featurize(
     return computed
 
 
-def _directions_per_input(clips: list[ClipFeatures], requests: list[FeatureRequest],
-                          pool: BackbonePool) -> dict[tuple, tuple]:
+def directions_per_input(clips: list[ClipFeatures], requests: list[FeatureRequest],
+                         pool: BackbonePool) -> dict[tuple, tuple]:
     """The flow directions to compute per (backbone cache identity, kind, clip input): requests of
     different keys can meet on one input, e.g. frozen motion's 8 fps flow and warping error's flow
     of a clip made at 8 fps (the sampling keeps every frame). Each then computes the union of their
@@ -375,12 +378,19 @@ def _directions_per_input(clips: list[ClipFeatures], requests: list[FeatureReque
     for req in requests:
         if req.kind not in FLOW_KINDS:
             continue
-        card = pool.card(req.backbone, req.options)
-        if req.kind not in card.provides:  # featurize says so below, in its own words
+        try:
+            card = pool.card(req.backbone, req.options)
+        except Exception:  # featurize says what is wrong when it reaches this request
+            continue
+        if req.kind not in card.provides:
             continue
         cid, spec = card.cache_identity_hash(), card.input_spec(req.kind)
         for clip in clips:
-            want.setdefault((cid, req.kind, _input_key(clip, req.kind, spec)), set()).update(req.arrays)
+            try:
+                key = _input_key(clip, req.kind, spec)
+            except Exception:  # an unreadable clip fails on its own when its features are made
+                continue
+            want.setdefault((cid, req.kind, key), set()).update(req.arrays)
     return {k: () if v >= set(FLOW_DIRECTIONS) else tuple(d for d in FLOW_DIRECTIONS if d in v) for k, v in want.items()}
 
 

@@ -17,7 +17,15 @@ from collections.abc import Callable, Sequence
 from vdeval.errors import VideoReadError, WeightsError, WriteError
 from vdeval.features import ClipFeatures, FeatureRequest, merge_requests
 from vdeval.metrics.base import Metric
-from vdeval.run.featurize import BackbonePool, CacheWriteError, FeatureCache, featurize, keep_budget, memory_groups
+from vdeval.run.featurize import (
+    BackbonePool,
+    CacheWriteError,
+    FeatureCache,
+    directions_per_input,
+    featurize,
+    keep_budget,
+    memory_groups,
+)
 from vdeval.run.memory import MemoryShortage, available_bytes, clip_need, group_need, shortage
 from vdeval.run.progress import one_line, progress_bar
 
@@ -96,6 +104,8 @@ def featurize_clips(clips: list[ClipFeatures], requests: list[FeatureRequest], p
         return failed
     bar = progress_bar(len(clips) * len(requests), f"features {what}", progress, unit="clip")
     ordered = by_backbone(requests, pool.held())  # each network built once per pass
+    # requests of other keys that meet on a clip's input compute together (one pass per pair)
+    kwargs.setdefault("directions", directions_per_input(clips, requests, pool))
     for i, req in enumerate(ordered):
         live = [c for c in clips if c.clip_id not in failed]
         if describe is not None:
