@@ -52,6 +52,8 @@ CPU_FORWARD_PIXELS = 4 * 256 * 160
 def cpu_pairs_per_forward(height: int, width: int) -> int:
     """Pairs in one RAFT forward on a CPU without a batch_size option, for frames of this size."""
     return max(1, min(CPU_FORWARD_PAIRS, CPU_FORWARD_PIXELS // max(1, height * width)))
+
+
 VBENCH_MODEL, VBENCH_WEIGHTS_TAG, VBENCH_ITERS = "large", "C_T_V1", 20
 VBENCH = {"model": VBENCH_MODEL, "weights_tag": VBENCH_WEIGHTS_TAG, "iters": VBENCH_ITERS}
 
@@ -195,10 +197,10 @@ class RaftFlow(Backbone):
                 k = len(x) - 1
                 # the asked directions' pairs, forward (x[t], x[t+1]) then backward (swapped), in
                 # forwards of per_forward pairs
-                a = torch.cat([x[:-1] if d == "forward" else x[1:] for d in arrays])
-                b = torch.cat([x[1:] if d == "forward" else x[:-1] for d in arrays])
-                flows = torch.cat([self.pair_flow(a[j:j + per_forward], b[j:j + per_forward])
-                                   for j in range(0, len(a), per_forward)]).permute(0, 2, 3, 1).numpy()
+                firsts = torch.cat([x[:-1] if d == "forward" else x[1:] for d in arrays])
+                seconds = torch.cat([x[1:] if d == "forward" else x[:-1] for d in arrays])
+                flows = torch.cat([self.pair_flow(firsts[j:j + per_forward], seconds[j:j + per_forward])
+                                   for j in range(0, len(firsts), per_forward)]).permute(0, 2, 3, 1).numpy()
                 for j, a in enumerate(arrays.values()):
                     a[i:i + k] = flows[j * k:(j + 1) * k]
             out.append(arrays)

@@ -361,8 +361,8 @@ def featurize(
         by_directions: dict[tuple, list[tuple[ClipFeatures, str]]] = {}
         for clip, key in todo:
             by_directions.setdefault(widest.get((cid, req.kind, key), req.directions), []).append((clip, key))
-        for directions, items in by_directions.items():
-            _compute_batches(items, replace(req, directions=directions), worker, spec, cid, cache, batch_size,
+        for dirs, items in by_directions.items():
+            _compute_batches(items, replace(req, directions=dirs), worker, spec, cid, cache, batch_size,
                              cache_max_bytes, on_done)
         computed[(req.kind, req.backbone)] = computed.get((req.kind, req.backbone), 0) + len(todo)
     return computed
