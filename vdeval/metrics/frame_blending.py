@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from vdeval.features import ClipFeatures, FeatureRequest
-from vdeval.metrics.base import ClipScore, Metric, NoParams
-from vdeval.metrics.frame_cadence import grey
+from vdeval.features import ClipFeatures
+from vdeval.metrics.base import ClipScore
+from vdeval.metrics.frame_cadence import DecodedFramesMetric, grey
 
 
 def neighbour_correlations(frames: np.ndarray) -> np.ndarray:
@@ -57,19 +57,10 @@ def neighbour_correlations(frames: np.ndarray) -> np.ndarray:
     return out
 
 
-class FrameBlending(Metric[NoParams]):
+class FrameBlending(DecodedFramesMetric):
     name = "frame_blending"
-    version = "1"
-    higher_is_better = False
-    level = "clip"
-    min_frames = 3
-    default_backbone = "pixels"
-    allowed_backbones = ("pixels",)
     failure_mode = "frame blending (ghosting: frames mixed with their neighbours)"
     audit_corruption = "motion_blur"
-
-    def requests(self) -> list[FeatureRequest]:
-        return [FeatureRequest("frames", self.backbone)]
 
     def working_set(self, frames: int, height: int, width: int) -> int:
         # the grey clip (float32) and np.median's working copy, plus a pair of float64 planes

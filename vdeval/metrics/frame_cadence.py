@@ -94,8 +94,9 @@ def skip_ratios(d: np.ndarray, window: int = WINDOW) -> np.ndarray:
 STILL = "nothing changes: a still clip has no cadence to break"
 
 
-class _FrameCadence(Metric[NoParams]):
-    """What frame_repeats and frame_skips share: the decoded frames, one number per pair, lower is better."""
+class DecodedFramesMetric(Metric[NoParams]):
+    """What frame_repeats, frame_skips and frame_blending share: weightless statistics of the decoded
+    frames ("pixels"), at least three of them, lower is better."""
     version = "1"
     higher_is_better = False
     level = "clip"
@@ -107,7 +108,7 @@ class _FrameCadence(Metric[NoParams]):
         return [FeatureRequest("frames", self.backbone)]
 
 
-class FrameRepeats(_FrameCadence):
+class FrameRepeats(DecodedFramesMetric):
     name = "frame_repeats"
     failure_mode = "stutter (held or repeated frames between moving frames)"
     audit_corruption = "stutter"
@@ -121,7 +122,7 @@ class FrameRepeats(_FrameCadence):
                          extras={"changed_fraction": float(c.mean())})
 
 
-class FrameSkips(_FrameCadence):
+class FrameSkips(DecodedFramesMetric):
     name = "frame_skips"
     failure_mode = "skip-ahead (dropped frames: the motion jumps)"
     audit_corruption = "teleport"
